@@ -1,0 +1,134 @@
+"""One typed, immutable configuration, read from ``featurestore.yaml``.
+
+Environment overrides (applied after the file): ``FEATURESTORE_STORAGE``,
+``FEATURESTORE_METADATA_URL``, ``REDIS_URL`` (the online store's URL) and
+``FEATURESTORE_API_KEYS`` (``key:role,key:role``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+CONFIG_FILE = "featurestore.yaml"
+
+__all__ = [
+    "CONFIG_FILE",
+    "ApiKey",
+    "DuckDBOfflineConfig",
+    "RedisOnlineConfig",
+    "ServerConfig",
+    "StoreConfig",
+    "load_config",
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RedisOnlineConfig(_Frozen):
+    """The Redis online store; with no ``url`` an embedded server is started."""
+
+    type: Literal["redis"] = "redis"
+    url: str | None = None
+    key_prefix: str | None = None
+    socket_timeout_s: float = 5.0
+    max_connections: int = 64
+
+
+class DuckDBOfflineConfig(_Frozen):
+    """The DuckDB engine that reads offline tables at any ref."""
+
+    type: Literal["duckdb"] = "duckdb"
+    threads: int | None = None
+    memory_limit: str | None = None
+
+
+class ApiKey(_Frozen):
+    key: str = Field(min_length=8)
+    role: Literal["reader", "writer", "admin"]
+
+
+class ServerConfig(_Frozen):
+    """The HTTP lookup service."""
+
+    host: str = "127.0.0.1"
+    port: int = 6566
+    api_keys: tuple[ApiKey, ...] = ()
+    max_entities_per_request: int = 1000
+    max_body_bytes: int = 1_000_000
+    request_timeout_s: float = 5.0
+
+
+class StoreConfig(_Frozen):
+    """Everything a ``FeatureStore`` needs, resolved against the project folder."""
+
+    project: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    project_dir: Path = Path(".")
+    storage: str = "data"
+    metadata_url: str | None = None
+    default_branch: str = "main"
+    online_store: RedisOnlineConfig = RedisOnlineConfig()
+    offline_store: DuckDBOfflineConfig = DuckDBOfflineConfig()
+    server: ServerConfig = ServerConfig()
+
+    @property
+    def storage_location(self) -> str:
+        """The storage as an absolute local path or an fsspec URL."""
+        if "://" in self.storage:
+            return self.storage
+        path = Path(self.storage)
+        return str(path if path.is_absolute() else (self.project_dir / path).resolve())
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    if env.get("FEATURESTORE_STORAGE"):
+        out["storage"] = env["FEATURESTORE_STORAGE"]
+    if env.get("FEATURESTORE_METADATA_URL"):
+        out["metadata_url"] = env["FEATURESTORE_METADATA_URL"]
+    return out
+
+
+def load_config(
+    project_dir: str | Path = ".", env: Mapping[str, str] | None = None
+) -> StoreConfig:
+    """Read ``featurestore.yaml`` in ``project_dir`` and apply environment overrides."""
+    from featurestore.errors import ConfigError
+
+    env = os.environ if env is None else env
+    root = Path(project_dir).resolve()
+    path = root / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(
+            f"no {CONFIG_FILE} in {root}: run `featurestore init {root}` to create one"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping of settings, not {type(raw).__name__}")
+    raw = {**raw, **_env_overrides(env), "project_dir": root}
+    online = dict(raw.get("online_store") or {})
+    if env.get("REDIS_URL") and not online.get("url"):
+        online["url"] = env["REDIS_URL"]
+    raw["online_store"] = online
+    server = dict(raw.get("server") or {})
+    if env.get("FEATURESTORE_API_KEYS"):
+        keys = []
+        for item in env["FEATURESTORE_API_KEYS"].split(","):
+            key, _, role = item.strip().rpartition(":")
+            keys.append({"key": key, "role": role})
+        server["api_keys"] = keys
+    raw["server"] = server
+    try:
+        return StoreConfig.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(f"{path} has invalid settings:\n{e}") from e
