@@ -1,0 +1,30 @@
+"""Parquet tables in a repository ref, and the DuckDB engine that reads them.
+
+``TableStore`` keeps each table under ``tables/<name>/`` in a ``repos`` repository
+(schema plus Parquet objects) and writes copy-on-write on a branch; ``Engine`` runs
+exact point-in-time joins, windowed aggregates, latest rows and read-only SQL over
+the Parquet files of any ref.
+"""
+
+from offline._engine import Engine
+from offline._errors import (
+    OfflineError,
+    QueryError,
+    SchemaMismatchError,
+    TableExistsError,
+    TableNotFoundError,
+)
+from offline._specs import AggFunction, AsOfSpec, WindowAgg, WindowSpec
+
+__all__ = [
+    "AggFunction",
+    "AsOfSpec",
+    "Engine",
+    "OfflineError",
+    "QueryError",
+    "SchemaMismatchError",
+    "TableExistsError",
+    "TableNotFoundError",
+    "WindowAgg",
+    "WindowSpec",
+]

@@ -1,0 +1,403 @@
+"""DuckDB engine: exact point-in-time joins, windowed aggregates, latest rows, SQL.
+
+One DuckDB connection per engine; every call works on its own cursor, so an
+engine can be shared between threads. Results stream as Arrow record batches.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeAlias
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from offline._errors import QueryError, SchemaMismatchError
+from offline._specs import AsOfSpec, WindowAgg, WindowSpec
+from offline._sql import ident, literal_list, ts_literal
+from offline._time import is_time, micros, to_utc_us, utc_datetime
+
+__all__ = ["Engine"]
+
+Entities: TypeAlias = pa.Table | pa.RecordBatchReader
+
+_RN = "__fs_rn"
+_TS = "__fs_ts"
+_BATCH_ROWS = 128 * 1024
+
+
+def _source(files: Sequence[str]) -> str:
+    return f"read_parquet({literal_list(files)})"
+
+
+def _ts(col: str) -> str:
+    return f"CAST({ident(col)} AS TIMESTAMPTZ)"
+
+
+def _stream(
+    cur: duckdb.DuckDBPyConnection, query: str, keep: object = None
+) -> pa.RecordBatchReader:
+    """Run ``query`` on ``cur`` and stream it; the cursor closes when the stream ends."""
+    try:
+        reader = cur.sql(query).to_arrow_reader(_BATCH_ROWS)
+    except duckdb.Error as e:
+        cur.close()
+        raise QueryError(f"query failed: {e}") from e
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        _ = keep
+        try:
+            yield from reader
+        finally:
+            cur.close()
+
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+
+def _with_row_numbers(entities: Entities, entity_ts: str) -> Entities:
+    """Add the row number (for order) and the UTC event time of each entity row."""
+    schema = entities.schema
+    if entity_ts not in schema.names:
+        raise SchemaMismatchError(
+            entity_ts, "a timestamp column", "no such column", f"entity columns are {schema.names}"
+        )
+    if not is_time(schema.field(entity_ts).type):
+        raise SchemaMismatchError(entity_ts, "timestamp", str(schema.field(entity_ts).type))
+    for reserved in (_RN, _TS):
+        if reserved in schema.names:
+            raise SchemaMismatchError(
+                reserved, "no such column", "a column", "the name is reserved"
+            )
+
+    def extend(batch: pa.RecordBatch | pa.Table, start: int) -> Any:
+        n = batch.num_rows
+        batch = batch.append_column(_RN, pa.array(np.arange(start, start + n, dtype=np.int64)))
+        return batch.append_column(_TS, to_utc_us(batch.column(entity_ts)))
+
+    if isinstance(entities, pa.Table):
+        return extend(entities, 0)  # type: ignore[no-any-return]
+
+    first = extend(pa.RecordBatch.from_pylist([], schema=schema), 0)
+
+    def gen() -> Iterator[pa.RecordBatch]:
+        start = 0
+        for b in entities:
+            yield extend(b, start)
+            start += b.num_rows
+
+    return pa.RecordBatchReader.from_batches(first.schema, gen())
+
+
+def _check_columns(schema: pa.Schema, needed: Sequence[str], what: str) -> None:
+    for c in needed:
+        if c not in schema.names:
+            raise SchemaMismatchError(
+                c, f"a column of the {what}", "no such column", f"available: {schema.names}"
+            )
+
+
+class Engine:
+    """Reads Parquet files with DuckDB: point-in-time joins, aggregates, SQL."""
+
+    def __init__(
+        self,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        temp_directory: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self._con = duckdb.connect(":memory:")
+        self._lock = threading.Lock()
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._con.execute("SET preserve_insertion_order = false")
+        if threads is not None:
+            self._con.execute(f"SET threads = {int(threads)}")
+        if memory_limit is not None:
+            self._con.execute(f"SET memory_limit = '{memory_limit}'")
+        tmp = os.fspath(temp_directory) if temp_directory else tempfile.gettempdir()
+        self._con.execute(f"SET temp_directory = '{os.path.join(tmp, 'offline-duckdb')}'")
+
+    def close(self) -> None:
+        """Close the DuckDB connection."""
+        self._con.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new DuckDB cursor on this engine's database (one per thread or call)."""
+        with self._lock:
+            cur = self._con.cursor()
+        cur.execute("SET TimeZone = 'UTC'")
+        return cur
+
+    # -- point-in-time join ------------------------------------------------------------
+
+    def as_of_join(
+        self, entities: Entities, entity_ts: str, specs: Sequence[AsOfSpec]
+    ) -> pa.RecordBatchReader:
+        """Join each spec's latest row at or before each entity row's time.
+
+        Every entity row is kept, duplicates too, in its order, with its extra
+        columns; features are null where no row matches.
+        """
+        ents = _with_row_numbers(entities, entity_ts)
+        names = [n for n in ents.schema.names if n not in (_RN, _TS)]
+        outputs: set[str] = set(names)
+        for spec in specs:
+            _check_columns(ents.schema, list(spec.keys), "entity rows")
+            for out in spec.columns:
+                if out in outputs:
+                    raise QueryError(f"output column {out!r} appears twice; rename one")
+                outputs.add(out)
+        cur = self.cursor()
+        cur.register("__fs_entities", ents)
+        materialize = any(s.exclude_created_after for s in specs)
+        if materialize:
+            cur.execute("CREATE TEMP TABLE __fs_e AS SELECT * FROM __fs_entities")
+            base = "__fs_e"
+        else:
+            base = "__fs_entities"
+        ctes: list[str] = [
+            f"e AS (SELECT *, {{'a': {ident(_TS)}, 'b': 'infinity'::TIMESTAMPTZ}} AS __fs_k "
+            f"FROM {base})"
+        ]
+        joins: list[str] = []
+        selects = [f"e.{ident(n)}" for n in names]
+        for i, spec in enumerate(specs):
+            f = f"f{i}"
+            if not spec.files:
+                selects += [f"NULL AS {ident(out)}" for out in spec.columns]
+                continue
+            key_cols = [f"{ident(tc)} AS __fs_j{j}" for j, tc in enumerate(spec.keys.values())]
+            val_cols = [f"{ident(tc)} AS __fs_c{j}" for j, tc in enumerate(spec.columns.values())]
+            created = (
+                f"coalesce({_ts(spec.created_ts)}, '-infinity'::TIMESTAMPTZ)"
+                if spec.created_ts
+                else "'-infinity'::TIMESTAMPTZ"
+            )
+            ctes.append(
+                f"{f} AS (SELECT {', '.join(key_cols + val_cols)}, "
+                f"{_ts(spec.event_ts)} AS __fs_e, {created} AS __fs_cr "
+                f"FROM {_source(spec.files)})"
+            )
+            on = [f"e.{ident(ec)} = {f}.__fs_j{j}" for j, ec in enumerate(spec.keys)]
+            lower = (
+                f"{f}.__fs_e >= e.{ident(_TS)} - to_microseconds({micros(spec.ttl)})"
+                if spec.ttl is not None
+                else None
+            )
+            if spec.exclude_created_after:
+                m = f"m{i}"
+                conds = [*on, f"{f}.__fs_e <= e.{ident(_TS)}", f"{f}.__fs_cr <= e.{ident(_TS)}"]
+                if lower:
+                    conds.append(lower)
+                packed = ", ".join(f"'c{j}': {f}.__fs_c{j}" for j in range(len(spec.columns)))
+                ctes.append(
+                    f"{m} AS (SELECT e.{ident(_RN)} AS __fs_rn, "
+                    f"arg_max({{{packed}}}, {{'a': {f}.__fs_e, 'b': {f}.__fs_cr}}) AS __fs_s "
+                    f"FROM {base} e JOIN {f} ON {' AND '.join(conds)} GROUP BY 1)"
+                )
+                joins.append(f"LEFT JOIN {m} ON e.{ident(_RN)} = {m}.__fs_rn")
+                selects += [
+                    f"{m}.__fs_s.c{j} AS {ident(out)}" for j, out in enumerate(spec.columns)
+                ]
+            else:
+                ctes.append(f"{f}k AS (SELECT *, {{'a': __fs_e, 'b': __fs_cr}} AS __fs_k FROM {f})")
+                joins.append(
+                    f"ASOF LEFT JOIN {f}k {f} ON {' AND '.join(on)} AND e.__fs_k >= {f}.__fs_k"
+                )
+                for j, out in enumerate(spec.columns):
+                    col = f"{f}.__fs_c{j}"
+                    selects.append(
+                        f"CASE WHEN {lower} THEN {col} END AS {ident(out)}"
+                        if lower
+                        else f"{col} AS {ident(out)}"
+                    )
+        query = (
+            f"WITH {', '.join(ctes)} SELECT {', '.join(selects)} FROM e {' '.join(joins)} "
+            f"ORDER BY e.{ident(_RN)}"
+        )
+        return _stream(cur, query, keep=ents)
+
+    # -- windowed aggregates ------------------------------------------------------------
+
+    def _agg_exprs(
+        self, files: Sequence[str], aggs: Sequence[WindowAgg], created_ts: str | None, at: str
+    ) -> list[str]:
+        """SELECT expressions over CTE ``f`` (columns __fs_e, __fs_cr, table columns)."""
+        schema = pq.read_schema(files[0])
+        exprs = []
+        for a in aggs:
+            _check_columns(schema, [a.column], "table")
+            col = f"f.{ident(a.column)}"
+            filt = f"FILTER (WHERE f.__fs_e > {at} - to_microseconds({micros(a.window)}))"
+            typ = schema.field(a.column).type
+            if a.function == "count":
+                expr = f"count({col}) {filt}"
+            elif a.function == "sum":
+                cast = "BIGINT" if pa.types.is_integer(typ) else "DOUBLE"
+                expr = f"CAST(sum({col}) {filt} AS {cast})"
+            elif a.function == "mean":
+                expr = f"avg({col}) {filt}"
+            elif a.function == "stddev":
+                expr = f"stddev_samp({col}) {filt}"
+            elif a.function == "last":
+                order = "{'a': f.__fs_e, 'b': f.__fs_cr}" if created_ts else "f.__fs_e"
+                expr = f"arg_max_null({col}, {order}) {filt}"
+            else:
+                expr = f"{a.function}({col}) {filt}"
+            exprs.append(f"{expr} AS {ident(a.output)}")
+        return exprs
+
+    @staticmethod
+    def _table_cte(files: Sequence[str], event_ts: str, created_ts: str | None) -> str:
+        created = _ts(created_ts) if created_ts else "NULL::TIMESTAMPTZ"
+        return (
+            f"f AS (SELECT *, {_ts(event_ts)} AS __fs_e, {created} AS __fs_cr "
+            f"FROM {_source(files)})"
+        )
+
+    def window_aggregate(
+        self, entities: Entities, entity_ts: str, spec: WindowSpec
+    ) -> pa.RecordBatchReader:
+        """Aggregate each entity's rows with ``t - window < e <= t``, per entity row.
+
+        Counts over an empty window are 0; the other aggregates are null.
+        """
+        ents = _with_row_numbers(entities, entity_ts)
+        _check_columns(ents.schema, list(spec.keys), "entity rows")
+        names = [n for n in ents.schema.names if n not in (_RN, _TS)]
+        cur = self.cursor()
+        cur.register("__fs_entities", ents)
+        if not spec.files:
+            selects = [f"e.{ident(n)}" for n in names] + [
+                f"{'0' if a.function == 'count' else 'NULL'} AS {ident(a.output)}"
+                for a in spec.aggregations
+            ]
+            query = f"SELECT {', '.join(selects)} FROM __fs_entities e ORDER BY e.{ident(_RN)}"
+            return _stream(cur, query, keep=ents)
+        cur.execute("CREATE TEMP TABLE __fs_e AS SELECT * FROM __fs_entities")
+        widest = max(micros(a.window) for a in spec.aggregations)
+        t = f"e.{ident(_TS)}"
+        exprs = self._agg_exprs(spec.files, spec.aggregations, spec.created_ts, t)
+        on = " AND ".join(f"e.{ident(ec)} = f.{ident(tc)}" for ec, tc in spec.keys.items())
+        selects = [f"e.{ident(n)}" for n in names] + [
+            f"coalesce(a.{ident(x.output)}, 0) AS {ident(x.output)}"
+            if x.function == "count"
+            else f"a.{ident(x.output)}"
+            for x in spec.aggregations
+        ]
+        query = (
+            f"WITH {self._table_cte(spec.files, spec.event_ts, spec.created_ts)}, "
+            f"a AS (SELECT e.{ident(_RN)} AS __fs_rn, {', '.join(exprs)} FROM __fs_e e "
+            f"JOIN f ON {on} AND f.__fs_e <= {t} AND f.__fs_e > {t} - to_microseconds({widest}) "
+            f"GROUP BY 1) "
+            f"SELECT {', '.join(selects)} FROM __fs_e e LEFT JOIN a ON e.{ident(_RN)} = a.__fs_rn "
+            f"ORDER BY e.{ident(_RN)}"
+        )
+        return _stream(cur, query, keep=ents)
+
+    def window_aggregate_at(
+        self,
+        files: Sequence[str],
+        keys: Sequence[str],
+        event_ts: str,
+        aggregations: Sequence[WindowAgg],
+        at: datetime,
+        created_ts: str | None = None,
+    ) -> pa.RecordBatchReader:
+        """Each key's aggregates as of one time ``at`` (keys with a row in the widest window)."""
+        if not files:
+            raise QueryError("window_aggregate_at needs at least one file")
+        if not aggregations:
+            raise QueryError("window_aggregate_at needs at least one aggregation")
+        at_sql = ts_literal(utc_datetime(at))
+        widest = max(micros(a.window) for a in aggregations)
+        exprs = self._agg_exprs(files, aggregations, created_ts, at_sql)
+        k = ", ".join(f"f.{ident(c)}" for c in keys)
+        query = (
+            f"WITH {self._table_cte(files, event_ts, created_ts)} "
+            f"SELECT {k}, {', '.join(exprs)} FROM f "
+            f"WHERE f.__fs_e <= {at_sql} AND f.__fs_e > {at_sql} - to_microseconds({widest}) "
+            f"GROUP BY {k} ORDER BY {k}"
+        )
+        return _stream(self.cursor(), query)
+
+    # -- latest rows --------------------------------------------------------------------
+
+    def latest(
+        self,
+        files: Sequence[str],
+        keys: Sequence[str],
+        event_ts: str,
+        created_ts: str | None,
+        columns: Sequence[str] | Mapping[str, str],
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> pa.RecordBatchReader:
+        """The latest row per key with ``start <= e <= end`` (ties: greatest created time).
+
+        Columns: the keys, the requested columns (``output -> column`` or names),
+        then ``event_ts`` and ``created_ts`` as timestamp[us, UTC].
+        """
+        if not files:
+            raise QueryError("latest needs at least one file")
+        cols = dict(columns) if isinstance(columns, Mapping) else {c: c for c in columns}
+        conds = ["TRUE"]
+        if start is not None:
+            conds.append(f"{_ts(event_ts)} >= {ts_literal(utc_datetime(start))}")
+        if end is not None:
+            conds.append(f"{_ts(event_ts)} <= {ts_literal(utc_datetime(end))}")
+        order = [f"{_ts(event_ts)} DESC"]
+        extra = [f"{_ts(event_ts)} AS {ident(event_ts)}"]
+        if created_ts:
+            order.append(f"{_ts(created_ts)} DESC NULLS LAST")
+            extra.append(f"{_ts(created_ts)} AS {ident(created_ts)}")
+        sel = [ident(k) for k in keys]
+        sel += [f"{ident(src)} AS {ident(out)}" for out, src in cols.items()]
+        query = (
+            f"SELECT {', '.join(sel + extra)} FROM {_source(files)} "
+            f"WHERE {' AND '.join(conds)} "
+            f"QUALIFY row_number() OVER (PARTITION BY {', '.join(ident(k) for k in keys)} "
+            f"ORDER BY {', '.join(order)}) = 1"
+        )
+        return _stream(self.cursor(), query)
+
+    # -- SQL ----------------------------------------------------------------------------
+
+    def sql(self, query: str, tables: Mapping[str, Sequence[str]]) -> pa.Table:
+        """Run one read-only SELECT with each name in ``tables`` bound to its files."""
+        check_select(query)
+        cur = self.cursor()
+        try:
+            for name, files in tables.items():
+                if files:
+                    cur.execute(f"CREATE TEMP VIEW {ident(name)} AS SELECT * FROM {_source(files)}")
+            return cur.sql(query).to_arrow_table()
+        except duckdb.Error as e:
+            raise QueryError(f"query failed: {e}") from e
+        finally:
+            cur.close()
+
+
+def check_select(query: str) -> None:
+    """Refuse anything but exactly one SELECT (or WITH ... SELECT) statement."""
+    try:
+        statements = duckdb.extract_statements(query)
+    except duckdb.Error as e:
+        raise QueryError(f"cannot parse query: {e}") from e
+    if len(statements) != 1:
+        raise QueryError(f"expected exactly one statement, found {len(statements)}")
+    if statements[0].type != duckdb.StatementType.SELECT:
+        raise QueryError(
+            f"only SELECT queries are allowed (read-only), found {statements[0].type.name}"
+        )

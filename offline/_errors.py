@@ -1,0 +1,49 @@
+"""The error tree of ``offline``.
+
+::
+
+    OfflineError
+    ├── SchemaMismatchError (ValueError)   data does not fit a table's schema
+    ├── TableNotFoundError (LookupError)   no table of that name at the ref
+    ├── TableExistsError                   create_table on an existing table
+    └── QueryError (ValueError)            a SQL query or predicate is invalid or not read-only
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "OfflineError",
+    "QueryError",
+    "SchemaMismatchError",
+    "TableExistsError",
+    "TableNotFoundError",
+]
+
+
+class OfflineError(Exception):
+    """Root of every error raised by ``offline``."""
+
+
+class SchemaMismatchError(OfflineError, ValueError):
+    """Data does not match a table's schema; nothing was written."""
+
+    def __init__(self, column: str, expected: str, found: str, detail: str = "") -> None:
+        self.column = column
+        self.expected = expected
+        self.found = found
+        msg = f"column {column!r}: expected {expected}, found {found}"
+        if detail:
+            msg += f" ({detail})"
+        super().__init__(msg + "; fix the data or the table schema and write again")
+
+
+class TableNotFoundError(OfflineError, LookupError):
+    """No table of that name exists at the ref."""
+
+
+class TableExistsError(OfflineError):
+    """A table of that name already exists."""
+
+
+class QueryError(OfflineError, ValueError):
+    """A SQL query or predicate is invalid, or is not a read-only SELECT."""
