@@ -1,0 +1,254 @@
+"""The ASGI app: routes, keys, limits, timeouts, metrics and JSON errors."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from featurestore.server import _calls
+from featurestore.server._auth import Keyring, Role
+from featurestore.server._encoding import ARROW_STREAM, JSON, arrow_body, dumps, loads, wants_arrow
+from featurestore.server._errors import HTTPError, from_exception
+from featurestore.server._feast_shape import parse_lookup
+from featurestore.server._metrics import CONTENT_TYPE_LATEST, Metrics
+from featurestore.server._openapi import openapi_document
+
+if TYPE_CHECKING:
+    from featurestore import FeatureStore
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("featurestore.server")
+T = TypeVar("T")
+Handler = Callable[["_Service", Request], Awaitable[Response]]
+
+
+def _json(value: Any, status: int = 200) -> Response:
+    return Response(dumps(value), status_code=status, media_type=JSON)
+
+
+def _error(err: HTTPError) -> Response:
+    return _json(err.body(), err.status)
+
+
+class _Service:
+    """What every endpoint shares: the store, the keys, the limits and the metrics."""
+
+    def __init__(self, store: FeatureStore, close_store: bool) -> None:
+        server = store.config.server
+        self.store = store
+        self.close_store = close_store
+        self.keyring = Keyring(server.api_keys)
+        self.max_entities = server.max_entities_per_request
+        self.max_body = server.max_body_bytes
+        self.timeout = server.request_timeout_s
+        self.metrics = Metrics()
+        self.openapi = dumps(openapi_document(f"featurestore: {store.config.project}"))
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking store call in a worker thread, within the request timeout."""
+        try:
+            with anyio.fail_after(self.timeout):
+                return await anyio.to_thread.run_sync(partial(fn, *args), abandon_on_cancel=True)
+        except TimeoutError:
+            raise HTTPError(
+                504,
+                "timeout",
+                f"the request took longer than {self.timeout:g} s and was abandoned; "
+                "ask for fewer entities or retry later",
+            ) from None
+
+    async def body(self, request: Request) -> Any:
+        """The JSON body, refused with 413 past the size limit (declared or streamed)."""
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                raise HTTPError(400, "bad_request", "Content-Length must be a whole number")
+            if int(declared) > self.max_body:
+                raise self._too_large()
+        chunks = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body:
+                raise self._too_large()
+            chunks.append(chunk)
+        try:
+            return loads(b"".join(chunks))
+        except ValueError:
+            raise HTTPError(400, "bad_request", "the body is not valid JSON") from None
+
+    def _too_large(self) -> HTTPError:
+        return HTTPError(
+            413, "body_too_large", f"the body is larger than this server's {self.max_body} bytes"
+        )
+
+
+def _endpoint(service: _Service, name: str, role: Role, handler: Handler) -> Any:
+    """Wrap ``handler`` with key checks, error mapping and metrics."""
+    metrics = service.metrics
+    keyring = service.keyring
+
+    async def endpoint(request: Request) -> Response:
+        start = time.perf_counter()
+        try:
+            if keyring.enabled:
+                headers = request.headers
+                keyring.check(headers.get("authorization"), headers.get("x-api-key"), role)
+            response = await handler(service, request)
+        except Exception as exc:
+            err = from_exception(exc)
+            if err.status >= 500:
+                log.error("%s failed: %s", name, exc, exc_info=err.status == 500)
+            metrics.error(name, err.code)
+            response = _error(err)
+        metrics.observe(name, request.method, response.status_code, time.perf_counter() - start)
+        return response
+
+    return endpoint
+
+
+async def _get_online_features(service: _Service, request: Request) -> Response:
+    lookup = parse_lookup(await service.body(request), service.max_entities)
+    service.metrics.entities.observe(lookup.rows)
+    arrow = wants_arrow(request.headers.get("accept"))
+    if arrow:
+        table = await service.call(_calls.lookup_arrow, service.store, lookup)
+        return Response(arrow_body(table), media_type=ARROW_STREAM)
+    return _json(await service.call(_calls.lookup_feast, service.store, lookup))
+
+
+async def _push(service: _Service, request: Request) -> Response:
+    push = _calls.parse_push(await service.body(request), service.max_entities)
+    return _json(await service.call(_calls.push, service.store, push))
+
+
+async def _materialize_incremental(service: _Service, request: Request) -> Response:
+    end, views = _calls.parse_materialize(await service.body(request))
+    return _json(await service.call(_calls.materialize_incremental, service.store, end, views))
+
+
+async def _branches(service: _Service, request: Request) -> Response:
+    return _json(await service.call(_calls.branches, service.store))
+
+
+async def _tags(service: _Service, request: Request) -> Response:
+    return _json(await service.call(_calls.tags, service.store))
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise HTTPError(400, "bad_request", f"`{name}` must be a positive whole number")
+    return min(int(raw), 10_000)
+
+
+async def _log(service: _Service, request: Request) -> Response:
+    params = request.query_params
+    limit = _int_param(request, "limit", 100)
+    return _json(
+        await service.call(
+            _calls.log, service.store, params.get("ref"), limit, params.get("prefix")
+        )
+    )
+
+
+async def _diff(service: _Service, request: Request) -> Response:
+    params = request.query_params
+    left, right = params.get("left"), params.get("right")
+    if not left or not right:
+        raise HTTPError(400, "bad_request", "give both refs: /diff?left=<ref>&right=<ref>")
+    return _json(await service.call(_calls.diff, service.store, left, right, params.get("prefix")))
+
+
+async def _online_status(service: _Service, request: Request) -> Response:
+    return _json(await service.call(_calls.online_status, service.store))
+
+
+async def _health(service: _Service, request: Request) -> Response:
+    checks = await service.call(_calls.health, service.store)
+    healthy = all(checks.values())
+    return _json(
+        {"status": "ok" if healthy else "unhealthy", "checks": checks}, 200 if healthy else 503
+    )
+
+
+async def _metrics(service: _Service, request: Request) -> Response:
+    return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _openapi(service: _Service, request: Request) -> Response:
+    return Response(service.openapi, media_type=JSON)
+
+
+_ROUTES: tuple[tuple[str, str, str, Role, Handler], ...] = (
+    ("/get-online-features", "POST", "get_online_features", "reader", _get_online_features),
+    ("/push", "POST", "push", "writer", _push),
+    (
+        "/materialize-incremental",
+        "POST",
+        "materialize_incremental",
+        "writer",
+        _materialize_incremental,
+    ),
+    ("/branches", "GET", "branches", "reader", _branches),
+    ("/tags", "GET", "tags", "reader", _tags),
+    ("/log", "GET", "log", "reader", _log),
+    ("/diff", "GET", "diff", "reader", _diff),
+    ("/online-status", "GET", "online_status", "reader", _online_status),
+    ("/health", "GET", "health", "open", _health),
+    ("/metrics", "GET", "metrics", "reader", _metrics),
+    ("/openapi.json", "GET", "openapi", "reader", _openapi),
+)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status == 404:
+        return _error(
+            HTTPError(404, "not_found", f"no endpoint at {request.url.path}; see GET /openapi.json")
+        )
+    if status == 405:
+        return _error(
+            HTTPError(
+                405, "method_not_allowed", f"{request.method} is not allowed on {request.url.path}"
+            )
+        )
+    return _error(HTTPError(status, "http_error", str(getattr(exc, "detail", exc))))
+
+
+def create_app(store: FeatureStore, *, close_store: bool = False) -> Starlette:
+    """The HTTP service over ``store``; ``close_store`` closes it when the app shuts down."""
+    service = _Service(store, close_store)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if service.close_store:
+            service.store.close()
+
+    routes = [
+        Route(path, _endpoint(service, name, role, handler), methods=[method], name=name)
+        for path, method, name, role, handler in _ROUTES
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={404: _http_error, 405: _http_error, HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    return app

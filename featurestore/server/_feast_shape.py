@@ -1,0 +1,152 @@
+"""Feast's feature server shapes: parsing its lookup request, writing its response.
+
+The response is column-major, as Feast writes it: one result per name in
+``metadata.feature_names`` (join keys first, then features), each with the values
+for every entity row, a status per value and an event time per value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from featurestore.server._errors import HTTPError
+
+__all__ = ["LookupRequest", "feast_response", "parse_lookup", "timestamp_text"]
+
+EPOCH_TEXT = "1970-01-01T00:00:00Z"
+_SCALARS = (str, int, float, bool, type(None))
+
+
+@dataclass(frozen=True)
+class LookupRequest:
+    """A parsed ``POST /get-online-features`` body."""
+
+    features: tuple[str, ...]
+    feature_service: str | None
+    entities: dict[str, list[Any]]
+    request_data: dict[str, list[Any]]
+    full_feature_names: bool
+    rows: int
+
+    @property
+    def entity_rows(self) -> dict[str, list[Any]]:
+        """Join keys and request data together, as the store takes them."""
+        return {**self.entities, **self.request_data}
+
+
+def _bad(message: str) -> HTTPError:
+    return HTTPError(400, "bad_request", message)
+
+
+def _columns(value: object, what: str) -> dict[str, list[Any]]:
+    if not isinstance(value, dict):
+        raise _bad(f"`{what}` must be an object of column name -> list of values")
+    for name, column in value.items():
+        if not isinstance(column, list):
+            raise _bad(f"`{what}.{name}` must be a list of values, one per entity row")
+        if not all(isinstance(v, _SCALARS) for v in column):
+            raise _bad(f"`{what}.{name}` must hold only strings, numbers, booleans or null")
+    return value
+
+
+def parse_lookup(body: object, max_entities: int) -> LookupRequest:
+    """Validate a Feast-shaped lookup body; 400 on a malformed one, 413 on too many rows."""
+    if not isinstance(body, dict):
+        raise _bad("the body must be a JSON object with `features` or `feature_service`")
+    service = body.get("feature_service")
+    features = body.get("features", [])
+    if service is not None and not isinstance(service, str):
+        raise _bad("`feature_service` must be a string naming a feature service")
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        raise _bad("`features` must be a list of `view:feature` strings")
+    if service is None and not features:
+        raise _bad("name the features to look up in `features` or give a `feature_service`")
+    entities = _columns(body.get("entities"), "entities")
+    if not entities:
+        raise _bad("`entities` must name at least one join key with its values")
+    request_data: dict[str, list[Any]] = {}
+    for key in ("request_context", "request_data"):
+        if body.get(key) is not None:
+            request_data.update(_columns(body[key], key))
+    lengths = {len(v) for v in (*entities.values(), *request_data.values())}
+    if len(lengths) != 1:
+        raise _bad("every list in `entities` and the request data must have the same length")
+    rows = lengths.pop()
+    if rows == 0:
+        raise _bad("`entities` must hold at least one entity row")
+    if rows > max_entities:
+        raise HTTPError(
+            413,
+            "too_many_entities",
+            f"{rows} entity rows in one request; this server answers at most {max_entities}: "
+            "split the request",
+        )
+    full = body.get("full_feature_names", False)
+    if not isinstance(full, bool):
+        raise _bad("`full_feature_names` must be true or false")
+    return LookupRequest(
+        features=tuple(features),
+        feature_service=service,
+        entities=entities,
+        request_data=request_data,
+        full_feature_names=full,
+        rows=rows,
+    )
+
+
+def timestamp_text(value: datetime | None) -> str:
+    """RFC 3339 with a Z, with as many fraction digits as needed (Feast's format)."""
+    if value is None:
+        return EPOCH_TEXT
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    base = value.strftime("%Y-%m-%dT%H:%M:%S")
+    micros = value.microsecond
+    if micros == 0:
+        return base + "Z"
+    if micros % 1000 == 0:
+        return f"{base}.{micros // 1000:03d}Z"
+    return f"{base}.{micros:06d}Z"
+
+
+def _as_list(column: pa.Array | pa.ChunkedArray | Sequence[Any]) -> list[Any]:
+    if isinstance(column, pa.Array | pa.ChunkedArray):
+        values: list[Any] = column.to_pylist()
+        return values
+    return list(column)
+
+
+def feast_response(
+    names: Sequence[str],
+    values: Mapping[str, pa.Array | pa.ChunkedArray | Sequence[Any]],
+    statuses: Mapping[str, Sequence[str]],
+    event_times: Mapping[str, Sequence[datetime | None]],
+) -> dict[str, Any]:
+    """Feast's JSON response for ``names`` in order.
+
+    A name absent from ``statuses`` reads PRESENT for every row; absent from
+    ``event_times``, every row reads the epoch (Feast's zero timestamp).
+    """
+    results = []
+    for name in names:
+        column = _as_list(values[name])
+        status = statuses.get(name)
+        times = event_times.get(name)
+        results.append(
+            {
+                "values": column,
+                "statuses": list(status) if status is not None else ["PRESENT"] * len(column),
+                "event_timestamps": (
+                    [timestamp_text(t) for t in times]
+                    if times is not None
+                    else [EPOCH_TEXT] * len(column)
+                ),
+            }
+        )
+    return {"metadata": {"feature_names": list(names)}, "results": results}

@@ -1,0 +1,254 @@
+"""The hand-written OpenAPI 3 document served at ``GET /openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["openapi_document"]
+
+_ERROR = {"$ref": "#/components/responses/Error"}
+_SCALAR: dict[str, Any] = {
+    "oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}],
+    "nullable": True,
+}
+_COLUMNS: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": {"type": "array", "items": _SCALAR},
+}
+_JSON_ANY = {"application/json": {"schema": {"type": "object"}}}
+
+
+def _ok(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": schema or {"type": "object"}}},
+    }
+
+
+def _errors(*codes: str) -> dict[str, Any]:
+    return {code: _ERROR for code in codes}
+
+
+def _get(summary: str, params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": summary,
+            "parameters": params or [],
+            "responses": {"200": _ok(summary), **_errors("400", "401", "403", "404", "503")},
+        }
+    }
+
+
+def _query(name: str, description: str, kind: str = "string") -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": kind},
+    }
+
+
+def openapi_document(title: str = "featurestore") -> dict[str, Any]:
+    """The OpenAPI 3.0 document of the service."""
+    lookup_body = {
+        "type": "object",
+        "required": ["entities"],
+        "properties": {
+            "features": {
+                "type": "array",
+                "items": {"type": "string"},
+                "example": ["driver_hourly_stats:conv_rate"],
+            },
+            "feature_service": {"type": "string"},
+            "entities": {**_COLUMNS, "example": {"driver_id": [1001, 1002]}},
+            "full_feature_names": {"type": "boolean", "default": False},
+            "request_context": _COLUMNS,
+            "request_data": _COLUMNS,
+        },
+    }
+    lookup_response = {
+        "type": "object",
+        "properties": {
+            "metadata": {
+                "type": "object",
+                "properties": {"feature_names": {"type": "array", "items": {"type": "string"}}},
+            },
+            "results": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "values": {"type": "array", "items": {}},
+                        "statuses": {
+                            "type": "array",
+                            "items": {
+                                "type": "string",
+                                "enum": ["PRESENT", "NULL_VALUE", "NOT_FOUND", "OUTSIDE_MAX_AGE"],
+                            },
+                        },
+                        "event_timestamps": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+            },
+        },
+    }
+    lookup_ok = _ok("Feature values in Feast's feature server shape", lookup_response)
+    lookup_ok["content"]["application/vnd.apache.arrow.stream"] = {
+        "schema": {"type": "string", "format": "binary"}
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": title,
+            "version": "1",
+            "description": "Online feature lookups (Feast's request and response shapes), "
+            "fresh observations, materialization and read-only versioning.",
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "properties": {
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                            },
+                        }
+                    },
+                },
+            },
+            "responses": {
+                "Error": {
+                    "description": "An error with a stable code",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
+                },
+            },
+        },
+        "security": [{"bearer": []}, {"apiKey": []}, {}],
+        "paths": {
+            "/get-online-features": {
+                "post": {
+                    "summary": "Look up online features (role: reader)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": lookup_body}},
+                    },
+                    "responses": {
+                        "200": lookup_ok,
+                        **_errors("400", "401", "403", "404", "413", "422", "503", "504"),
+                    },
+                }
+            },
+            "/push": {
+                "post": {
+                    "summary": "Push fresh observations (role: writer)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["push_source_name", "df"],
+                                    "properties": {
+                                        "push_source_name": {"type": "string"},
+                                        "df": _COLUMNS,
+                                        "to": {
+                                            "type": "string",
+                                            "enum": ["online", "offline", "online_and_offline"],
+                                            "default": "online",
+                                        },
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _ok("Rows pushed"),
+                        **_errors("400", "401", "403", "404", "413", "422", "503", "504"),
+                    },
+                }
+            },
+            "/materialize-incremental": {
+                "post": {
+                    "summary": "Materialize every view up to end_ts (role: writer)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["end_ts"],
+                                    "properties": {
+                                        "end_ts": {"type": "string", "format": "date-time"},
+                                        "feature_views": {
+                                            "type": "array",
+                                            "items": {"type": "string"},
+                                        },
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _ok("What each view materialized"),
+                        **_errors("400", "401", "403", "404", "409", "413", "422", "503", "504"),
+                    },
+                }
+            },
+            "/branches": _get("Branches and their head commits (role: reader)"),
+            "/tags": _get("Tags and their commits (role: reader)"),
+            "/log": _get(
+                "Commit log of a ref (role: reader)",
+                [
+                    _query("ref", "branch, tag or commit id; the default branch when absent"),
+                    _query("limit", "at most this many commits", "integer"),
+                    _query("prefix", "only commits that changed paths under this prefix"),
+                ],
+            ),
+            "/diff": _get(
+                "Paths that differ between two refs (role: reader)",
+                [
+                    {**_query("left", "the base ref"), "required": True},
+                    {**_query("right", "the compared ref"), "required": True},
+                    _query("prefix", "only paths under this prefix"),
+                ],
+            ),
+            "/online-status": _get("Which commit each view serves online (role: reader)"),
+            "/health": {
+                "get": {
+                    "summary": "Redis and the metadata database (open)",
+                    "security": [],
+                    "responses": {"200": _ok("Healthy"), "503": _ok("A backend is down")},
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics (role: reader)",
+                    "responses": {
+                        "200": {
+                            "description": "Text exposition format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        **_errors("401", "403"),
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document (role: reader)",
+                    "responses": {"200": {"description": "OpenAPI 3", "content": _JSON_ANY}},
+                }
+            },
+        },
+    }
