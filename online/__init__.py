@@ -1,0 +1,37 @@
+"""The online store: latest feature rows per entity key in Redis, and an embedded server.
+
+Speaks tables, keys, timestamps and Arrow; knows nothing of feature views.
+"""
+
+from online.embedded import EmbeddedRedis
+from online.errors import (
+    CommandError,
+    ConnectionFailedError,
+    DecodeError,
+    EmbeddedServerError,
+    InvalidInputError,
+    OnlineError,
+    UnsupportedTypeError,
+)
+from online.keys import encode_entity_key, encode_entity_keys
+from online.redis_store import RedisOnlineStore
+from online.store import COMMIT_COLUMN, EVENT_TS_COLUMN, OnlineStore, ReadRequest, WriteResult
+
+__all__ = [
+    "COMMIT_COLUMN",
+    "EVENT_TS_COLUMN",
+    "CommandError",
+    "ConnectionFailedError",
+    "DecodeError",
+    "EmbeddedRedis",
+    "EmbeddedServerError",
+    "InvalidInputError",
+    "OnlineError",
+    "OnlineStore",
+    "ReadRequest",
+    "RedisOnlineStore",
+    "UnsupportedTypeError",
+    "WriteResult",
+    "encode_entity_key",
+    "encode_entity_keys",
+]

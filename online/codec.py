@@ -1,0 +1,186 @@
+"""Compact binary encoding of Arrow column values, one bytes payload per value.
+
+Integers are stored as 8-byte little-endian int64 (uint64 as uint64), floats as 8-byte
+float64, booleans as one byte, temporal types as their int64 count in the column's own
+unit, strings as UTF-8 and binary as is. A list is a run of elements, each ``0x00`` for
+null or ``0x01 varint(len) payload``. Encoding is vectorized with Arrow and NumPy: no
+Python work per value except for lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from online.errors import DecodeError, UnsupportedTypeError
+from online.keys import varint
+
+__all__ = ["check_type", "decode_column", "encode_column"]
+
+_EMPTY = pa.scalar(b"", pa.large_binary())
+
+
+def _kind(t: pa.DataType) -> str:
+    if pa.types.is_boolean(t):
+        return "bool"
+    if pa.types.is_unsigned_integer(t) and t.bit_width == 64:
+        return "uint64"
+    if pa.types.is_integer(t):
+        return "int"
+    if pa.types.is_floating(t):
+        return "float"
+    if pa.types.is_temporal(t) and not pa.types.is_interval(t):
+        return "temporal"
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "string"
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return "binary"
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return "list"
+    raise UnsupportedTypeError(
+        f"the online store cannot encode Arrow type {t}; use integers, floats, booleans, "
+        "strings, binary, dates, times, timestamps, durations or lists of those"
+    )
+
+
+def check_type(t: pa.DataType) -> None:
+    """Raise `UnsupportedTypeError` unless values of type `t` can be stored."""
+    if _kind(t) == "list":
+        check_type(t.value_type)
+
+
+def _fixed(data: np.ndarray) -> pa.Array:
+    width = data.dtype.itemsize
+    fixed = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(width), len(data), [None, pa.py_buffer(np.ascontiguousarray(data).tobytes())]
+    )
+    return fixed.cast(pa.large_binary())
+
+
+def _temporal_int64(arr: pa.Array) -> pa.Array:
+    storage = pa.int32() if arr.type.bit_width == 32 else pa.int64()
+    return arr.view(storage).cast(pa.int64())
+
+
+def encode_column(arr: pa.Array) -> pa.Array:
+    """Payload per value as a large_binary array; a null value gives a null payload."""
+    kind = _kind(arr.type)
+    if kind in ("string", "binary"):
+        return arr.cast(pa.large_binary())
+    if kind == "list":
+        return _encode_list(arr)
+    if kind == "bool":
+        data = arr.fill_null(False).to_numpy(zero_copy_only=False).astype(np.uint8)
+    elif kind == "uint64":
+        data = arr.fill_null(0).to_numpy().astype("<u8")
+    elif kind == "int":
+        data = arr.fill_null(0).cast(pa.int64()).to_numpy().astype("<i8")
+    elif kind == "float":
+        data = arr.cast(pa.float64()).fill_null(0.0).to_numpy().astype("<f8")
+    else:
+        data = _temporal_int64(arr).fill_null(0).to_numpy().astype("<i8")
+    out = _fixed(data)
+    if arr.null_count:
+        out = pc.if_else(arr.is_valid(), out, pa.scalar(None, pa.large_binary()))
+    return out
+
+
+def _encode_list(arr: pa.Array) -> pa.Array:
+    if not isinstance(arr, pa.ListArray | pa.LargeListArray):
+        raise UnsupportedTypeError(f"type {arr.type} is not supported; cast it to a list type")
+    offsets = arr.offsets.to_numpy()
+    children = encode_column(arr.values).to_pylist()
+    valid = arr.is_valid().to_numpy(zero_copy_only=False)
+    out: list[bytes | None] = []
+    for i in range(len(arr)):
+        if not valid[i]:
+            out.append(None)
+            continue
+        out.append(
+            b"".join(
+                b"\x00" if c is None else b"\x01" + varint(len(c)) + c
+                for c in children[offsets[i] : offsets[i + 1]]
+            )
+        )
+    return pa.array(out, pa.large_binary())
+
+
+def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    shift = result = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+
+
+def _decode_fixed(
+    name: str, values: Sequence[bytes | None], width: int, dtype: str, t: pa.DataType
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    if None in values:
+        zero = bytes(width)
+        mask = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+        buf = b"".join(zero if v is None else v for v in values)
+    else:
+        mask = np.zeros(0, dtype=bool)
+        buf = b"".join(values)  # type: ignore[arg-type]
+    if len(buf) != width * len(values):
+        raise DecodeError(
+            f"stored values of column {name!r} do not have {width} bytes each as {t} needs; "
+            "it was written with another type: rewrite it or read it with its written type"
+        )
+    return np.frombuffer(buf, dtype=dtype), mask
+
+
+def decode_column(name: str, values: Sequence[bytes | None], t: pa.DataType) -> pa.Array:
+    """Build an Arrow array of type `t` from stored payloads (None = null)."""
+    kind = _kind(t)
+    if kind in ("string", "binary"):
+        raw = pa.array(values, pa.large_binary())
+        return raw.cast(t)
+    if kind == "list":
+        return _decode_list(name, values, t)
+    width, dtype = {"bool": (1, "u1"), "uint64": (8, "<u8"), "float": (8, "<f8")}.get(
+        kind, (8, "<i8")
+    )
+    data, mask = _decode_fixed(name, values, width, dtype, t)
+    m = mask if mask.size else None
+    if kind == "bool":
+        return pa.array(data.astype(bool), pa.bool_(), mask=m)
+    if kind == "temporal":
+        storage = pa.int32() if t.bit_width == 32 else pa.int64()
+        return pa.array(data, pa.int64(), mask=m).cast(storage).view(t)
+    if kind == "float":
+        return pa.array(data, pa.float64(), mask=m).cast(t)
+    return pa.array(data, pa.uint64() if kind == "uint64" else pa.int64(), mask=m).cast(t)
+
+
+def _decode_list(name: str, values: Sequence[bytes | None], t: pa.DataType) -> pa.Array:
+    offsets = [0]
+    children: list[bytes | None] = []
+    mask = []
+    for v in values:
+        mask.append(v is None)
+        pos = 0
+        if v is not None:
+            while pos < len(v):
+                if v[pos] == 0:
+                    children.append(None)
+                    pos += 1
+                    continue
+                size, pos = _read_varint(v, pos + 1)
+                children.append(v[pos : pos + size])
+                pos += size
+        offsets.append(len(children))
+    child = decode_column(name, children, t.value_type)
+    cls = pa.LargeListArray if pa.types.is_large_list(t) else pa.ListArray
+    off_type = pa.int64() if pa.types.is_large_list(t) else pa.int32()
+    arr = cls.from_arrays(
+        pa.array(offsets, off_type), child, type=t, mask=pa.array(mask, pa.bool_())
+    )
+    return arr

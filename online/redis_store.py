@@ -1,0 +1,500 @@
+"""`RedisOnlineStore`: one hash per (prefix, table, key), monotonic writes by a Lua script.
+
+Commands are packed into RESP by Arrow/NumPy for whole batches at once and pipelined
+over one pooled connection, so neither writes nor reads pay Python work per value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import redis
+from redis.connection import AbstractConnection
+
+from online.codec import check_type, decode_column, encode_column
+from online.errors import CommandError, ConnectionFailedError, InvalidInputError
+from online.store import COMMIT_COLUMN, EVENT_TS_COLUMN, ReadRequest, WriteResult
+
+__all__ = ["RedisOnlineStore"]
+
+TS_FIELD = b"__ts"
+COMMIT_FIELD = b"__commit"
+
+# KEYS: hashes. ARGV: ncols, column names..., commit ("" = none), ttl ms (0 = none),
+# then per key: event micros, null mask ("" = no nulls, else "0"/"1" per column), values.
+WRITE_SCRIPT = b"""
+local n = tonumber(ARGV[1])
+local commit = ARGV[n + 2]
+local ttl = tonumber(ARGV[n + 3])
+local stride = n + 2
+local written, stale = 0, 0
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local off = n + 3 + (i - 1) * stride
+  local ts = ARGV[off + 1]
+  local cur = redis.call('HGET', key, '__ts')
+  if cur and tonumber(cur) > tonumber(ts) then
+    stale = stale + 1
+  else
+    local mask = ARGV[off + 2]
+    local sets = {'__ts', ts}
+    local dels = {}
+    if commit ~= '' then
+      sets[3] = '__commit'
+      sets[4] = commit
+    else
+      dels[1] = '__commit'
+    end
+    for j = 1, n do
+      if mask ~= '' and string.byte(mask, j) == 48 then
+        dels[#dels + 1] = ARGV[1 + j]
+      else
+        sets[#sets + 1] = ARGV[1 + j]
+        sets[#sets + 1] = ARGV[off + 2 + j]
+      end
+    end
+    redis.call('HSET', key, unpack(sets))
+    if cur and #dels > 0 then
+      redis.call('HDEL', key, unpack(dels))
+    end
+    if ttl > 0 then
+      redis.call('PEXPIREAT', key, math.floor(tonumber(ts) / 1000) + ttl)
+    elseif cur then
+      redis.call('PERSIST', key)
+    end
+    written = written + 1
+  end
+end
+return {written, stale}
+"""
+WRITE_SHA = hashlib.sha1(WRITE_SCRIPT).hexdigest().encode()
+
+_NAME = re.compile(r"^[^:\s*?\[\]\\]+$")
+_ROWS_PER_CALL = 512
+_ROWS_PER_BLOCK = 65_536
+_CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
+_NULL_MASK = pa.scalar(b"$0\r\n\r\n", pa.large_binary())
+
+
+def _lb(value: bytes) -> pa.Scalar:
+    return pa.scalar(value, pa.large_binary())
+
+
+_DOLLAR, _CRLF, _NOTHING = _lb(b"$"), _lb(b"\r\n"), _lb(b"")
+
+
+def _bulk(arg: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(arg), arg)
+
+
+def pack(*args: bytes | str | int) -> bytes:
+    """RESP encoding of one command."""
+    parts = [b"*%d\r\n" % len(args)]
+    for a in args:
+        raw = a if isinstance(a, bytes) else str(a).encode()
+        parts.append(_bulk(raw))
+    return b"".join(parts)
+
+
+def _bulk_array(arr: pa.Array) -> pa.Array:
+    """Each value of a large_binary array (no nulls) as a RESP bulk string."""
+    lengths = pc.binary_length(arr).cast(pa.string()).cast(pa.large_binary())
+    return pc.binary_join_element_wise(_DOLLAR, lengths, _CRLF, arr, _CRLF, _NOTHING)
+
+
+def _fixed_rows(matrix: np.ndarray) -> pa.Array:
+    """Rows of a 2-D uint8 matrix as large_binary values."""
+    rows, width = matrix.shape
+    fixed = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(width), rows, [None, pa.py_buffer(np.ascontiguousarray(matrix).tobytes())]
+    )
+    return fixed.cast(pa.large_binary())
+
+
+def _spans(arr: pa.Array) -> tuple[np.ndarray, memoryview]:
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    return offsets, memoryview(bufs[2])
+
+
+def _micros(event_ts: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(event_ts, pa.ChunkedArray):
+        event_ts = event_ts.combine_chunks()
+    t = event_ts.type
+    if pa.types.is_timestamp(t):
+        event_ts = event_ts.cast(pa.timestamp("us", tz="UTC")).view(pa.int64())
+    elif pa.types.is_integer(t):
+        event_ts = event_ts.cast(pa.int64())
+    else:
+        raise InvalidInputError(
+            f"event_ts has type {t}; pass timestamp[us, UTC] or int64 microseconds since epoch"
+        )
+    if event_ts.null_count:
+        raise InvalidInputError(
+            f"event_ts has {event_ts.null_count} nulls; every row needs an event time"
+        )
+    return event_ts
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not _NAME.match(name):
+        raise InvalidInputError(
+            f"{kind} {name!r} is not usable in a Redis key; use a name without ':', "
+            "spaces or any of *?[]\\"
+        )
+
+
+def _now_micros(now: datetime | None) -> int:
+    now = now or datetime.now(UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return int(now.timestamp() * 1_000_000)
+
+
+class RedisOnlineStore:
+    """The online store on Redis >= 7.0 or Valkey, at `url` (redis://, rediss://, unix://)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        key_prefix: str = "fs",
+        socket_timeout: float = 5.0,
+        max_connections: int = 64,
+    ) -> None:
+        _check_name("key_prefix", key_prefix)
+        self.url = url
+        self.key_prefix = key_prefix
+        try:
+            self._pool = redis.BlockingConnectionPool.from_url(
+                url,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=socket_timeout,
+                max_connections=max_connections,
+                timeout=socket_timeout,
+            )
+        except ValueError as e:
+            raise InvalidInputError(
+                f"bad Redis URL {url!r}: {e}; use redis://host:port/db or unix:///path.sock"
+            ) from e
+        self._script_loaded = False
+
+    # -- connection and I/O -------------------------------------------------
+
+    def _connection_error(self, e: BaseException) -> ConnectionFailedError:
+        return ConnectionFailedError(
+            f"cannot talk to Redis at {self.url}: {e}. Check that the server runs and the "
+            "URL is right (REDIS_URL or the online store config), then retry"
+        )
+
+    @contextmanager
+    def _connection(self) -> Iterator[AbstractConnection]:
+        try:
+            conn = self._pool.get_connection()
+        except _CONNECTION_ERRORS as e:
+            raise self._connection_error(e) from e
+        try:
+            yield conn
+        except _CONNECTION_ERRORS as e:
+            conn.disconnect()
+            raise self._connection_error(e) from e
+        except BaseException:
+            conn.disconnect()
+            raise
+        finally:
+            self._pool.release(conn)
+
+    def _exchange(self, commands: Iterable[bytes], replies: int) -> list[Any]:
+        """One round trip: send every command, then read `replies` answers.
+
+        Error replies come back as `redis.ResponseError` objects in their place.
+        """
+        out: list[Any] = []
+        with self._connection() as conn:
+            for command in commands:
+                conn.send_packed_command([command], check_health=False)
+            for _ in range(replies):
+                try:
+                    out.append(conn.read_response())
+                except redis.ResponseError as e:
+                    out.append(e)
+        return out
+
+    def _command(self, *args: bytes | str | int) -> Any:
+        (reply,) = self._exchange([pack(*args)], 1)
+        if isinstance(reply, redis.ResponseError):
+            raise CommandError(f"Redis at {self.url} rejected {args[0]!r}: {reply}") from reply
+        return reply
+
+    # -- writes --------------------------------------------------------------
+
+    def _table_prefix(self, table: str) -> bytes:
+        _check_name("table", table)
+        return f"{self.key_prefix}:{table}:".encode()
+
+    def write(
+        self,
+        table: str,
+        keys: Sequence[bytes],
+        values: pa.RecordBatch | pa.Table,
+        event_ts: pa.Array | pa.ChunkedArray,
+        *,
+        commit: str | None = None,
+        ttl: timedelta | None = None,
+    ) -> WriteResult:
+        """Store one row per key unless the stored row is newer (equal times overwrite).
+
+        With `ttl` the key expires at event time + ttl. Returns rows written and skipped.
+        """
+        prefix = self._table_prefix(table)
+        tbl = pa.Table.from_batches([values]) if isinstance(values, pa.RecordBatch) else values
+        n = tbl.num_rows
+        if len(keys) != n or len(event_ts) != n:
+            raise InvalidInputError(
+                f"write to {table!r} got {len(keys)} keys, {n} rows and {len(event_ts)} event "
+                "times; pass one key and one event time per row"
+            )
+        names = tbl.column_names
+        for field in tbl.schema:
+            if field.name.startswith("__") or not field.name:
+                raise InvalidInputError(
+                    f"column name {field.name!r} is reserved; rename columns starting with '__'"
+                )
+            check_type(field.type)
+        if len(set(names)) != len(names):
+            raise InvalidInputError(f"columns repeat in {names}; give each column once")
+        ttl_ms = 0
+        if ttl is not None:
+            ttl_ms = int(ttl.total_seconds() * 1000)
+            if ttl_ms <= 0:
+                raise InvalidInputError(f"ttl {ttl} is not positive; pass None for no expiry")
+        micros = _micros(event_ts)
+        if n == 0:
+            return WriteResult(0, 0)
+        fixed_args = b"".join(
+            _bulk(a)
+            for a in [
+                str(len(names)).encode(),
+                *(name.encode() for name in names),
+                (commit or "").encode(),
+                str(ttl_ms).encode(),
+            ]
+        )
+        fixed_count = len(names) + 3
+        calls = -(-n // _ROWS_PER_CALL)
+        if not self._script_loaded:
+            self._load_script()
+        commands = self._write_commands(prefix, keys, tbl, micros, fixed_args, fixed_count)
+        replies = self._exchange(commands, calls)
+        if any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
+            self._load_script()
+            commands = self._write_commands(prefix, keys, tbl, micros, fixed_args, fixed_count)
+            replies = self._exchange(commands, calls)
+        written = stale = 0
+        for reply in replies:
+            if isinstance(reply, redis.ResponseError):
+                raise CommandError(
+                    f"Redis at {self.url} rejected a write to {table!r}: {reply}. If a key "
+                    f"holds another type, remove keys under {prefix.decode()!r}"
+                ) from reply
+            written += int(reply[0])
+            stale += int(reply[1])
+        return WriteResult(written, stale)
+
+    def _load_script(self) -> None:
+        sha = self._command("SCRIPT", "LOAD", WRITE_SCRIPT)
+        got = sha.encode() if isinstance(sha, str) else sha
+        if got != WRITE_SHA:
+            raise CommandError(f"Redis at {self.url} returned script id {sha!r}, expected sha1")
+        self._script_loaded = True
+
+    def _write_commands(
+        self,
+        prefix: bytes,
+        keys: Sequence[bytes],
+        tbl: pa.Table,
+        micros: pa.Array,
+        fixed_args: bytes,
+        fixed_count: int,
+    ) -> Iterator[bytes]:
+        ncols = tbl.num_columns
+        for start in range(0, tbl.num_rows, _ROWS_PER_BLOCK):
+            block = tbl.slice(start, _ROWS_PER_BLOCK).combine_chunks()
+            size = block.num_rows
+            key_arr = pa.array(keys[start : start + size], pa.large_binary())
+            key_bulks = _bulk_array(
+                pc.binary_join_element_wise(_lb(prefix), key_arr, _NOTHING)
+            )
+            row_bulks = _bulk_array(
+                micros.slice(start, size).cast(pa.string()).cast(pa.large_binary())
+            )
+            parts: list[pa.Array | pa.Scalar] = [row_bulks, self._mask_bulks(block)]
+            for column in block.columns:
+                payload = encode_column(column.combine_chunks())
+                parts.append(_bulk_array(payload.fill_null(b"")))
+            parts.append(_NOTHING)
+            rows = pc.binary_join_element_wise(*parts)
+            key_offsets, key_data = _spans(key_bulks)
+            row_offsets, row_data = _spans(rows)
+            for a in range(0, size, _ROWS_PER_CALL):
+                b = min(a + _ROWS_PER_CALL, size)
+                count = b - a
+                head = b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n%s" % (
+                    3 + count + fixed_count + count * (ncols + 2),
+                    WRITE_SHA,
+                    _bulk(b"%d" % count),
+                )
+                yield b"".join(
+                    (
+                        head,
+                        key_data[key_offsets[a] : key_offsets[b]],
+                        fixed_args,
+                        row_data[row_offsets[a] : row_offsets[b]],
+                    )
+                )
+
+    @staticmethod
+    def _mask_bulks(block: pa.Table) -> pa.Array | pa.Scalar:
+        if not any(c.null_count for c in block.columns):
+            return _NULL_MASK
+        valid = np.stack(
+            [c.is_valid().to_numpy(zero_copy_only=False) for c in block.columns], axis=1
+        )
+        masks = _bulk_array(_fixed_rows(valid.astype(np.uint8) + ord("0")))
+        return pc.if_else(pa.array(~valid.all(axis=1)), masks, _NULL_MASK)
+
+    # -- reads ---------------------------------------------------------------
+
+    def read(self, requests: Sequence[ReadRequest]) -> list[pa.Table]:
+        """All requests in one round trip; a row per key in order, null where missing/expired."""
+        commands: list[bytes] = []
+        total = 0
+        for req in requests:
+            prefix = self._table_prefix(req.table)
+            fields = [TS_FIELD, COMMIT_FIELD]
+            for field in req.schema:
+                if field.name.startswith("__"):
+                    raise InvalidInputError(
+                        f"column {field.name!r} is reserved; columns starting with '__' "
+                        "cannot be stored or read"
+                    )
+                check_type(field.type)
+                fields.append(field.name.encode())
+            tail = b"".join(_bulk(f) for f in fields)
+            head = b"*%d\r\n$5\r\nHMGET\r\n" % (len(fields) + 2)
+            plen = len(prefix)
+            commands.extend(
+                b"%s$%d\r\n%s%s\r\n%s" % (head, plen + len(k), prefix, k, tail) for k in req.keys
+            )
+            total += len(req.keys)
+        replies = self._exchange([b"".join(commands)], total) if total else []
+        out = []
+        pos = 0
+        for req in requests:
+            n = len(req.keys)
+            out.append(self._decode(req, replies[pos : pos + n]))
+            pos += n
+        return out
+
+    def _decode(self, req: ReadRequest, replies: list[Any]) -> pa.Table:
+        width = len(req.schema) + 2
+        empty = [None] * width
+        cutoff = None
+        if req.ttl is not None:
+            cutoff = _now_micros(req.now) - int(req.ttl / timedelta(microseconds=1))
+        rows: list[Any] = []
+        ts: list[int | None] = []
+        for reply in replies:
+            if isinstance(reply, redis.ResponseError):
+                raise CommandError(
+                    f"Redis at {self.url} rejected a read of {req.table!r}: {reply}"
+                ) from reply
+            raw = reply[0]
+            if raw is None:
+                rows.append(reply)
+                ts.append(None)
+                continue
+            t = int(raw)
+            if cutoff is not None and t < cutoff:
+                rows.append(empty)
+                ts.append(None)
+            else:
+                rows.append(reply)
+                ts.append(t)
+        columns = list(zip(*rows, strict=True)) if rows else [()] * width
+        arrays = [
+            decode_column(f.name, columns[i + 2], f.type) for i, f in enumerate(req.schema)
+        ]
+        arrays.append(pa.array(ts, pa.int64()).view(pa.timestamp("us", tz="UTC")))
+        arrays.append(pa.array(columns[1], pa.large_binary()).cast(pa.string()))
+        schema = pa.schema(
+            [
+                *req.schema,
+                pa.field(EVENT_TS_COLUMN, pa.timestamp("us", tz="UTC")),
+                pa.field(COMMIT_COLUMN, pa.string()),
+            ],
+            metadata=req.schema.metadata,
+        )
+        return pa.Table.from_arrays(arrays, schema=schema)
+
+    # -- deletes and housekeeping ---------------------------------------------
+
+    def delete(self, table: str, keys: Sequence[bytes]) -> int:
+        """Remove these keys of `table`; returns how many existed."""
+        prefix = self._table_prefix(table)
+        step = 1000
+        commands = [
+            pack("UNLINK", *(prefix + k for k in keys[i : i + step]))
+            for i in range(0, len(keys), step)
+        ]
+        replies = self._exchange(commands, len(commands)) if commands else []
+        for reply in replies:
+            if isinstance(reply, redis.ResponseError):
+                raise CommandError(f"Redis at {self.url} rejected UNLINK: {reply}") from reply
+        return sum(int(r) for r in replies)
+
+    def delete_table(self, table: str) -> int:
+        """Remove every key of `table` (SCAN + UNLINK); returns how many were removed."""
+        pattern = self._table_prefix(table) + b"*"
+        cursor: bytes | int = 0
+        removed = 0
+        while True:
+            cursor, found = self._command("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+            if found:
+                removed += int(self._command("UNLINK", *found))
+            if int(cursor) == 0:
+                return removed
+
+    def ping(self) -> bool:
+        """True when the server answers PING."""
+        try:
+            return bool(self._command("PING"))
+        except (ConnectionFailedError, CommandError):
+            return False
+
+    def close(self) -> None:
+        """Close pooled connections; the store reconnects if used again."""
+        self._pool.disconnect()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RedisOnlineStore({self.url!r}, key_prefix={self.key_prefix!r})"
