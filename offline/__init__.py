@@ -15,6 +15,7 @@ from offline._errors import (
     TableNotFoundError,
 )
 from offline._specs import AggFunction, AsOfSpec, WindowAgg, WindowSpec
+from offline._tables import TableStore, WriteResult
 
 __all__ = [
     "AggFunction",
@@ -25,6 +26,8 @@ __all__ = [
     "SchemaMismatchError",
     "TableExistsError",
     "TableNotFoundError",
+    "TableStore",
     "WindowAgg",
     "WindowSpec",
+    "WriteResult",
 ]
