@@ -1,0 +1,235 @@
+"""On-demand feature views: a Python function of request data and stored features.
+
+The same function runs offline (on the joined training frame) and online (on the
+looked-up values). It is stored in the registry as source code, never pickled (see
+``featurestore.definitions.udf_source`` for what it may use from its module).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+import pandas as pd
+
+from featurestore.definitions._checks import (
+    FrozenDict,
+    as_tuple,
+    check_instances,
+    check_name,
+    check_tags,
+    check_text,
+    check_unique,
+)
+from featurestore.definitions.feature_view import FeatureView, FeatureViewProjection, project
+from featurestore.definitions.field import Field
+from featurestore.definitions.sources import RequestSource
+from featurestore.definitions.udf_source import function_source
+from featurestore.errors import DefinitionError, ValidationError
+
+__all__ = ["OnDemandFeatureView", "on_demand_feature_view"]
+
+Mode = Literal["pandas", "python"]
+_MODES: Final = ("pandas", "python")
+
+
+Source = FeatureView | FeatureViewProjection | RequestSource
+
+
+@dataclass(frozen=True, init=False)
+class OnDemandFeatureView:
+    """Features computed by ``udf`` from ``sources``; build it with ``@on_demand_feature_view``.
+
+    The function sees one column per input: each selected feature of a source view
+    under its feature name, and each request field under its name. ``mode="pandas"``:
+    it takes and returns a ``pandas.DataFrame``; ``mode="python"``: it takes and
+    returns a ``dict`` of column name -> list of values.
+    """
+
+    name: str
+    sources: tuple[FeatureViewProjection | RequestSource, ...]
+    schema: tuple[Field, ...]
+    mode: Mode
+    udf_source: str
+    udf: Callable[..., Any] = field(compare=False, repr=False)
+    description: str = ""
+    tags: FrozenDict[str, str] = field(default_factory=FrozenDict)
+    owner: str = ""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        sources: Sequence[Source],
+        schema: Sequence[Field],
+        udf: Callable[..., Any],
+        udf_source: str,
+        mode: Mode = "pandas",
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+        owner: str = "",
+    ) -> None:
+        check_name(name, "on-demand view name")
+        what = f"on-demand view {name!r}"
+        raw = as_tuple(sources, f"{what} sources")
+        if not raw:
+            raise DefinitionError(f"{what} has no sources: list feature views or request sources")
+        check_instances(raw, (FeatureView, FeatureViewProjection, RequestSource), f"{what} sources")
+        srcs = tuple(s.projection if isinstance(s, FeatureView) else s for s in raw)
+        check_unique((s.name for s in srcs), f"{what} sources")
+        inputs = [
+            f.name for s in srcs for f in (s.schema if isinstance(s, RequestSource) else s.features)
+        ]
+        if len(set(inputs)) != len(inputs):
+            dup = sorted({n for n in inputs if inputs.count(n) > 1})
+            raise DefinitionError(
+                f"{what}: input name(s) {', '.join(dup)} come from more than one source; "
+                "select distinct features with view[[...]]"
+            )
+        fields = as_tuple(schema, f"{what} schema")
+        if not fields:
+            raise DefinitionError(f"{what} has an empty schema: list the Fields it outputs")
+        check_instances(fields, (Field,), f"{what} schema")
+        check_unique((f.name for f in fields), f"{what} schema")
+        if mode not in _MODES:
+            raise DefinitionError(f"{what}: mode must be 'pandas' or 'python', not {mode!r}")
+        if not callable(udf):
+            raise DefinitionError(f"{what}: udf must be a function, not {udf!r}")
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "sources", srcs)
+        object.__setattr__(self, "schema", fields)
+        object.__setattr__(self, "mode", mode)
+        object.__setattr__(self, "udf_source", check_text(udf_source, f"{what} udf_source"))
+        object.__setattr__(self, "udf", udf)
+        object.__setattr__(self, "description", check_text(description, f"{what} description"))
+        object.__setattr__(self, "tags", check_tags(tags, f"{what} tags"))
+        object.__setattr__(self, "owner", check_text(owner, f"{what} owner"))
+
+    @property
+    def features(self) -> tuple[Field, ...]:
+        return self.schema
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.schema)
+
+    @property
+    def source_projections(self) -> tuple[FeatureViewProjection, ...]:
+        """The feature views it reads, with the features it reads of each."""
+        return tuple(s for s in self.sources if isinstance(s, FeatureViewProjection))
+
+    @property
+    def request_sources(self) -> tuple[RequestSource, ...]:
+        return tuple(s for s in self.sources if isinstance(s, RequestSource))
+
+    @property
+    def input_refs(self) -> tuple[tuple[str, str], ...]:
+        """``(view, feature)`` for every stored feature it reads."""
+        return tuple((p.name, f.name) for p in self.source_projections for f in p.features)
+
+    @property
+    def request_fields(self) -> tuple[Field, ...]:
+        return tuple(f for s in self.request_sources for f in s.schema)
+
+    @property
+    def input_columns(self) -> tuple[str, ...]:
+        """The column names the function receives."""
+        return tuple(f for _, f in self.input_refs) + tuple(f.name for f in self.request_fields)
+
+    @property
+    def projection(self) -> FeatureViewProjection:
+        return FeatureViewProjection(name=self.name, features=self.schema)
+
+    def __getitem__(self, names: Sequence[str]) -> FeatureViewProjection:
+        return project(self.name, self.schema, names)
+
+    def _check_inputs(self, columns: Iterable[str]) -> None:
+        missing = [c for c in self.input_columns if c not in set(columns)]
+        if missing:
+            raise ValidationError(
+                f"on-demand view {self.name!r} needs input column(s) {', '.join(missing)}; "
+                "pass the request fields and retrieve the features it reads"
+            )
+
+    def _check_outputs(self, columns: Iterable[str]) -> None:
+        missing = [f.name for f in self.schema if f.name not in set(columns)]
+        if missing:
+            raise DefinitionError(
+                f"on-demand view {self.name!r}: its function returned no column(s) "
+                f"{', '.join(missing)} that its schema declares; return every schema column"
+            )
+
+    def transform(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Run the function on ``df`` (one row per input row); the schema's columns, in order."""
+        self._check_inputs(df.columns)
+        if self.mode == "pandas":
+            out = self.udf(df)
+            if not isinstance(out, pd.DataFrame):
+                raise DefinitionError(
+                    f"on-demand view {self.name!r} (mode='pandas') must return a DataFrame, "
+                    f"not {type(out).__name__}"
+                )
+        else:
+            result = self.udf({c: df[c].tolist() for c in self.input_columns})
+            if not isinstance(result, Mapping):
+                raise DefinitionError(
+                    f"on-demand view {self.name!r} (mode='python') must return a dict of "
+                    f"lists, not {type(result).__name__}"
+                )
+            out = pd.DataFrame(dict(result), index=df.index)
+        self._check_outputs(out.columns)
+        if len(out) != len(df):
+            raise DefinitionError(
+                f"on-demand view {self.name!r}: its function returned {len(out)} rows for "
+                f"{len(df)} input rows; return one row per input row"
+            )
+        out = out[list(self.feature_names)]
+        out.index = df.index
+        return out
+
+    def transform_dict(self, inputs: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
+        """Run the function on columns given as lists (the online path)."""
+        self._check_inputs(inputs.keys())
+        if self.mode == "pandas":
+            frame = pd.DataFrame({c: list(inputs[c]) for c in self.input_columns})
+            out = self.transform(frame)
+            return {c: out[c].tolist() for c in out.columns}
+        result = self.udf({c: list(inputs[c]) for c in self.input_columns})
+        if not isinstance(result, Mapping):
+            raise DefinitionError(
+                f"on-demand view {self.name!r} (mode='python') must return a dict of lists, "
+                f"not {type(result).__name__}"
+            )
+        self._check_outputs(result.keys())
+        return {f.name: list(result[f.name]) for f in self.schema}
+
+
+def on_demand_feature_view(
+    *,
+    sources: Sequence[Source],
+    schema: Sequence[Field],
+    mode: Mode = "pandas",
+    name: str | None = None,
+    description: str = "",
+    tags: Mapping[str, str] | None = None,
+    owner: str = "",
+) -> Callable[[Callable[..., Any]], OnDemandFeatureView]:
+    """Turn a function into an ``OnDemandFeatureView`` named after it (or ``name``)."""
+
+    def decorate(fn: Callable[..., Any]) -> OnDemandFeatureView:
+        view_name = name if name is not None else getattr(fn, "__name__", "")
+        return OnDemandFeatureView(
+            name=view_name,
+            sources=sources,
+            schema=schema,
+            udf=fn,
+            udf_source=function_source(fn, view_name),
+            mode=mode,
+            description=description or (inspect.getdoc(fn) or ""),
+            tags=tags,
+            owner=owner,
+        )
+
+    return decorate

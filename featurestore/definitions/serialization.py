@@ -1,0 +1,176 @@
+"""Definitions as plain JSON-ready dicts, and back.
+
+An object refers to the objects it uses by name (a view names its entities and
+source), so a set of dicts is resolved as a whole by ``featurestore.registry``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from featurestore.definitions.aggregation import Aggregation
+from featurestore.definitions.durations import format_duration, parse_duration
+from featurestore.definitions.entity import Entity
+from featurestore.definitions.feature_service import FeatureService
+from featurestore.definitions.feature_view import FeatureView, FeatureViewProjection
+from featurestore.definitions.field import Field
+from featurestore.definitions.on_demand import OnDemandFeatureView
+from featurestore.definitions.sources import PushSource, RequestSource, TableSource
+from featurestore.types import parse_type
+
+__all__ = [
+    "aggregation_from_dict",
+    "entity_from_dict",
+    "field_from_dict",
+    "source_from_dict",
+    "to_dict",
+]
+
+Json = dict[str, Any]
+
+
+def _field(f: Field) -> Json:
+    return {
+        "name": f.name,
+        "dtype": str(f.dtype),
+        "description": f.description,
+        "tags": dict(f.tags),
+    }
+
+
+def field_from_dict(d: Mapping[str, Any]) -> Field:
+    return Field(
+        name=d["name"], dtype=parse_type(d["dtype"]), description=d["description"], tags=d["tags"]
+    )
+
+
+def _projection(p: FeatureViewProjection) -> Json:
+    return {"kind": "view", "name": p.name, "features": list(p.feature_names)}
+
+
+def aggregation_from_dict(d: Mapping[str, Any]) -> Aggregation:
+    return Aggregation(
+        column=d["column"],
+        function=d["function"],
+        time_window=parse_duration(d["time_window"]),
+        name=d["name"],
+    )
+
+
+def entity_from_dict(d: Mapping[str, Any]) -> Entity:
+    return Entity(
+        name=d["name"],
+        join_keys=d["join_keys"],
+        value_type=None if d["value_type"] is None else parse_type(d["value_type"]),
+        description=d["description"],
+        tags=d["tags"],
+        owner=d["owner"],
+    )
+
+
+def source_from_dict(
+    d: Mapping[str, Any], tables: Mapping[str, TableSource]
+) -> TableSource | PushSource | RequestSource:
+    """A source; a push source's ``batch_source`` is looked up by name in ``tables``."""
+    kind = d["kind"]
+    common = {"name": d["name"], "description": d["description"], "tags": d["tags"]}
+    if kind == "table":
+        return TableSource(
+            **common,
+            timestamp_field=d["timestamp_field"],
+            created_timestamp_column=d["created_timestamp_column"],
+            table=d["table"],
+            field_mapping=d["field_mapping"],
+        )
+    if kind == "push":
+        return PushSource(**common, batch_source=tables[d["batch_source"]])
+    if kind == "request":
+        return RequestSource(**common, schema=[field_from_dict(f) for f in d["schema"]])
+    raise ValueError(f"unknown source kind {kind!r}")
+
+
+def to_dict(obj: object) -> Json:
+    """The serialized form of one definition (references by name)."""
+    if isinstance(obj, Entity):
+        return {
+            "name": obj.name,
+            "join_keys": list(obj.join_keys),
+            "value_type": None if obj.value_type is None else str(obj.value_type),
+            "description": obj.description,
+            "tags": dict(obj.tags),
+            "owner": obj.owner,
+        }
+    if isinstance(obj, TableSource):
+        return {
+            "kind": "table",
+            "name": obj.name,
+            "timestamp_field": obj.timestamp_field,
+            "created_timestamp_column": obj.created_timestamp_column,
+            "table": obj.table,
+            "field_mapping": dict(obj.field_mapping),
+            "description": obj.description,
+            "tags": dict(obj.tags),
+        }
+    if isinstance(obj, PushSource):
+        return {
+            "kind": "push",
+            "name": obj.name,
+            "batch_source": obj.batch_source.name,
+            "description": obj.description,
+            "tags": dict(obj.tags),
+        }
+    if isinstance(obj, RequestSource):
+        return {
+            "kind": "request",
+            "name": obj.name,
+            "schema": [_field(f) for f in obj.schema],
+            "description": obj.description,
+            "tags": dict(obj.tags),
+        }
+    if isinstance(obj, FeatureView):
+        return {
+            "name": obj.name,
+            "entities": [e.name for e in obj.entities],
+            "schema": [_field(f) for f in obj.schema],
+            "source": obj.source.name,
+            "ttl": None if obj.ttl is None else format_duration(obj.ttl),
+            "online": obj.online,
+            "aggregations": [
+                {
+                    "column": a.column,
+                    "function": a.function,
+                    "time_window": format_duration(a.time_window),
+                    "name": a.name,
+                }
+                for a in obj.aggregations
+            ],
+            "tags": dict(obj.tags),
+            "description": obj.description,
+            "owner": obj.owner,
+        }
+    if isinstance(obj, OnDemandFeatureView):
+        return {
+            "name": obj.name,
+            "sources": [
+                _projection(s)
+                if isinstance(s, FeatureViewProjection)
+                else {"kind": "request", "name": s.name}
+                for s in obj.sources
+            ],
+            "schema": [_field(f) for f in obj.schema],
+            "mode": obj.mode,
+            "udf_source": obj.udf_source,
+            "description": obj.description,
+            "tags": dict(obj.tags),
+            "owner": obj.owner,
+        }
+    if isinstance(obj, FeatureService):
+        return {
+            "name": obj.name,
+            "features": [_projection(p) for p in obj.features],
+            "description": obj.description,
+            "tags": dict(obj.tags),
+            "owner": obj.owner,
+        }
+    raise TypeError(f"not a definition: {obj!r}")

@@ -1,0 +1,208 @@
+"""On-demand functions as self-contained source code, and back.
+
+A function is stored as its dedented source without decorators, preceded by what
+it reads from its module so that it runs the same after loading:
+
+- an installed or standard-library module becomes ``import name`` (``import math``);
+- another module (a helper file of the project) is embedded as its source text and
+  re-created as a module on load;
+- a constant of literal values (numbers, strings, lists, dicts...) becomes an
+  assignment;
+- a function of an installed module becomes ``from module import name``.
+
+Anything else (a closure variable, a module-level object or function of the project)
+is refused when the view is defined, with a message saying what to move.
+
+Loading runs ``exec`` on that text in a fresh namespace holding only the builtins,
+``pandas`` (also ``pd``) and ``numpy`` (also ``np``). Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import dis
+import importlib.util
+import inspect
+import sys
+import sysconfig
+import textwrap
+import types
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from featurestore.errors import DefinitionError
+
+__all__ = ["function_source", "load_function", "udf_namespace"]
+
+_PRESET: Final = frozenset({"pd", "np", "pandas", "numpy"})
+_LITERALS: Final = (int, float, str, bytes, bool, type(None), tuple, list, dict, set, frozenset)
+_EMBED: Final = "__featurestore_module__"
+
+
+def _embedded_module(name: str, source: str) -> types.ModuleType:
+    module = types.ModuleType(name)
+    exec(compile(source, f"<module {name} stored with an on-demand view>", "exec"), module.__dict__)
+    return module
+
+
+def udf_namespace() -> dict[str, Any]:
+    """The globals an on-demand function's stored source is executed in."""
+    return {
+        "__builtins__": builtins,
+        "__name__": "featurestore_udf",
+        "pd": pd,
+        "np": np,
+        "pandas": pd,
+        "numpy": np,
+        _EMBED: _embedded_module,
+    }
+
+
+def _code_objects(code: types.CodeType) -> Iterator[types.CodeType]:
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _code_objects(const)
+
+
+def _global_names(fn: types.FunctionType) -> list[str]:
+    names: set[str] = set()
+    for code in _code_objects(fn.__code__):
+        for ins in dis.get_instructions(code):
+            if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME") and isinstance(ins.argval, str):
+                names.add(ins.argval)
+    return sorted(n for n in names if n not in _PRESET and n != fn.__name__)
+
+
+_INSTALLED_ROOTS: Final = tuple(
+    str(Path(p).resolve())
+    for p in {
+        sysconfig.get_paths()["stdlib"],
+        sysconfig.get_paths()["platstdlib"],
+        sysconfig.get_paths()["purelib"],
+        sysconfig.get_paths()["platlib"],
+        sys.base_prefix,
+    }
+)
+
+
+def _is_installed(module: types.ModuleType) -> bool:
+    """An importable module of the standard library or the environment (not a project file)."""
+    name = module.__name__
+    if sys.modules.get(name) is not module:
+        return False
+    file = getattr(module, "__file__", None)
+    if file is None:
+        return name in sys.builtin_module_names or importlib.util.find_spec(name) is not None
+    return str(Path(file).resolve()).startswith(_INSTALLED_ROOTS)
+
+
+def _is_literal(value: object) -> bool:
+    if not isinstance(value, _LITERALS):
+        return False
+    try:
+        return bool(ast.literal_eval(repr(value)) == value)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
+
+
+def _prelude_line(name: str, value: object, fn_name: str, view_name: str) -> str:
+    where = f"on-demand view {view_name!r}: {fn_name} uses {name!r}"
+    if isinstance(value, types.ModuleType):
+        if _is_installed(value):
+            return (
+                f"import {value.__name__}"
+                if value.__name__ == name
+                else f"import {value.__name__} as {name}"
+            )
+        file = getattr(value, "__file__", None)
+        if file is None or not str(file).endswith(".py"):
+            raise DefinitionError(
+                f"{where}, a module whose source cannot be stored; import it inside the function"
+            )
+        try:
+            source = Path(file).read_text()
+        except OSError as e:
+            raise DefinitionError(f"{where}: cannot read its source {file}: {e}") from e
+        return f"{name} = {_EMBED}({value.__name__!r}, {source!r})"
+    if _is_literal(value):
+        return f"{name} = {value!r}"
+    module = sys.modules.get(getattr(value, "__module__", "") or "")
+    qualname = getattr(value, "__qualname__", "")
+    if (
+        callable(value)
+        and module is not None
+        and _is_installed(module)
+        and "." not in qualname
+        and getattr(module, qualname, None) is value
+    ):
+        line = f"from {module.__name__} import {qualname}"
+        return line if qualname == name else f"{line} as {name}"
+    raise DefinitionError(
+        f"{where}, a module-level {type(value).__name__} that cannot be stored as source; "
+        "define or import it inside the function (literal constants, installed modules and "
+        "helper modules can be used from module level)"
+    )
+
+
+def function_source(fn: Callable[..., Any], view_name: str) -> str:
+    """The self-contained source of ``fn``: what it reads from its module, then its ``def``."""
+    if not isinstance(fn, types.FunctionType) or fn.__name__ == "<lambda>":
+        raise DefinitionError(
+            f"on-demand view {view_name!r}: decorate a function defined with `def`, not {fn!r}"
+        )
+    if fn.__code__.co_freevars:
+        raise DefinitionError(
+            f"on-demand view {view_name!r}: {fn.__name__} uses variables of an enclosing "
+            f"function ({', '.join(fn.__code__.co_freevars)}); it is stored as source code, "
+            "so define it at module level"
+        )
+    try:
+        source = textwrap.dedent(inspect.getsource(fn))
+    except (OSError, TypeError) as e:
+        raise DefinitionError(
+            f"on-demand view {view_name!r}: the source of {fn.__name__} cannot be read ({e}); "
+            "define it in a .py file"
+        ) from e
+    node = ast.parse(source).body[0]
+    if not isinstance(node, ast.FunctionDef):
+        raise DefinitionError(
+            f"on-demand view {view_name!r}: {fn.__name__} must be a plain `def` function"
+        )
+    body = "\n".join(source.splitlines()[node.lineno - 1 : node.end_lineno]) + "\n"
+    prelude = []
+    for name in _global_names(fn):
+        if name in fn.__globals__:
+            prelude.append(_prelude_line(name, fn.__globals__[name], fn.__name__, view_name))
+        elif not hasattr(builtins, name):
+            raise DefinitionError(
+                f"on-demand view {view_name!r}: {fn.__name__} uses the undefined name {name!r}"
+            )
+    return "".join(line + "\n" for line in prelude) + body
+
+
+def load_function(source: str, view_name: str) -> Callable[..., Any]:
+    """Re-create a stored on-demand function by exec'ing its source in a fresh namespace."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as e:
+        raise DefinitionError(f"on-demand view {view_name!r}: stored source is invalid: {e}") from e
+    if not tree.body or not isinstance(tree.body[-1], ast.FunctionDef):
+        raise DefinitionError(
+            f"on-demand view {view_name!r}: stored source must end with the function's `def`"
+        )
+    namespace = udf_namespace()
+    try:
+        exec(compile(tree, f"<on-demand view {view_name}>", "exec"), namespace)
+    except Exception as e:
+        raise DefinitionError(
+            f"on-demand view {view_name!r}: its stored source failed to load: "
+            f"{type(e).__name__}: {e}"
+        ) from e
+    fn: Callable[..., Any] = namespace[tree.body[-1].name]
+    return fn

@@ -1,0 +1,620 @@
+"""The registry: an immutable snapshot of a project's definitions, versioned with its data.
+
+The registry is stored as one canonical JSON object, ``_featurestore/registry.json``,
+in the repository. ``stage_registry`` stages it on a branch and the caller commits,
+so a commit carries data and definitions together and any ref restores both.
+
+Canonical JSON: keys sorted, no spaces, UTF-8, every object list sorted by name;
+``Registry.hash`` is the sha256 of it. On-demand functions are stored as their source
+code and re-created on load with ``exec`` (see ``featurestore.definitions.on_demand``);
+nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from featurestore.definitions._checks import close_matches
+from featurestore.definitions.durations import parse_duration
+from featurestore.definitions.entity import Entity
+from featurestore.definitions.feature_service import FeatureService
+from featurestore.definitions.feature_view import FeatureView, FeatureViewProjection
+from featurestore.definitions.field import Field
+from featurestore.definitions.on_demand import OnDemandFeatureView
+from featurestore.definitions.serialization import (
+    aggregation_from_dict,
+    entity_from_dict,
+    field_from_dict,
+    source_from_dict,
+    to_dict,
+)
+from featurestore.definitions.sources import DataSource, PushSource, RequestSource, TableSource
+from featurestore.definitions.udf_source import load_function
+from featurestore.errors import DefinitionError, NotFoundError
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    import repos
+
+__all__ = [
+    "REGISTRY_PATH",
+    "Plan",
+    "PlanEntry",
+    "Registry",
+    "check_breaking",
+    "load_registry",
+    "plan",
+    "stage_registry",
+]
+
+REGISTRY_PATH: Final = "_featurestore/registry.json"
+FORMAT_VERSION: Final = 1
+
+Json = dict[str, Any]
+Section = Literal[
+    "entities", "data_sources", "feature_views", "on_demand_feature_views", "feature_services"
+]
+SECTIONS: Final[tuple[Section, ...]] = (
+    "entities",
+    "data_sources",
+    "feature_views",
+    "on_demand_feature_views",
+    "feature_services",
+)
+KIND_NAMES: Final[dict[Section, str]] = {
+    "entities": "entity",
+    "data_sources": "data source",
+    "feature_views": "feature view",
+    "on_demand_feature_views": "on-demand feature view",
+    "feature_services": "feature service",
+}
+Definition = Entity | DataSource | FeatureView | OnDemandFeatureView | FeatureService
+
+
+def _section_of(obj: object) -> Section:
+    if isinstance(obj, Entity):
+        return "entities"
+    if isinstance(obj, TableSource | PushSource | RequestSource):
+        return "data_sources"
+    if isinstance(obj, FeatureView):
+        return "feature_views"
+    if isinstance(obj, OnDemandFeatureView):
+        return "on_demand_feature_views"
+    if isinstance(obj, FeatureService):
+        return "feature_services"
+    raise DefinitionError(
+        f"cannot apply {obj!r}: only Entity, TableSource, PushSource, RequestSource, "
+        "FeatureView, on-demand views and FeatureService are definitions"
+    )
+
+
+def _embedded(obj: object) -> list[object]:
+    """The definitions an object carries inside it (registered along with it)."""
+    if isinstance(obj, FeatureView):
+        return [*obj.entities, obj.source, *_embedded(obj.source)]
+    if isinstance(obj, PushSource):
+        return [obj.batch_source]
+    if isinstance(obj, OnDemandFeatureView):
+        return list(obj.request_sources)
+    return []
+
+
+def collect(objects: Iterable[object]) -> dict[Section, dict[str, Json]]:
+    """Serialized definitions by section and name, with the objects they embed.
+
+    The same name given twice with different definitions is a DefinitionError;
+    feature views and on-demand views share one namespace (refs are ``view:feature``).
+    """
+    out: dict[Section, dict[str, Json]] = {s: {} for s in SECTIONS}
+    stack = list(objects)
+    stack.reverse()
+    while stack:
+        obj = stack.pop()
+        section = _section_of(obj)
+        data = to_dict(obj)
+        name = data["name"]
+        seen = out[section].get(name)
+        if seen is not None and seen != data:
+            raise DefinitionError(
+                f"two different {KIND_NAMES[section]} definitions are named {name!r}: "
+                "rename one, or use the same object everywhere"
+            )
+        other: Section = (
+            "on_demand_feature_views" if section == "feature_views" else "feature_views"
+        )
+        if section in ("feature_views", "on_demand_feature_views") and name in out[other]:
+            raise DefinitionError(
+                f"a feature view and an on-demand feature view are both named {name!r}: "
+                "views share one namespace, rename one"
+            )
+        out[section][name] = data
+        stack.extend(reversed(_embedded(obj)))
+    return out
+
+
+def _need(table: Mapping[str, Any], name: str, what: str, owner: str) -> Any:
+    if name not in table:
+        raise DefinitionError(
+            f"{owner} uses {what} {name!r}, which is not defined{close_matches(name, table)}; "
+            "apply it too"
+        )
+    return table[name]
+
+
+def _resolve_projection(
+    data: Mapping[str, Any], views: Mapping[str, FeatureView | OnDemandFeatureView], owner: str
+) -> FeatureViewProjection:
+    view = _need(views, data["name"], "view", owner)
+    by_name = {f.name: f for f in view.features}
+    fields: list[Field] = []
+    for feature in data["features"]:
+        if feature not in by_name:
+            raise DefinitionError(
+                f"{owner} uses feature {data['name']}:{feature}, but view {data['name']!r} has "
+                f"no feature {feature!r}{close_matches(feature, by_name)}"
+            )
+        fields.append(by_name[feature])
+    return FeatureViewProjection(name=data["name"], features=fields)
+
+
+@dataclass(frozen=True, init=False)
+class Registry:
+    """All definitions of a project at one point; build with ``Registry(objects)``.
+
+    Objects a definition embeds (a view's entities and source) are registered with
+    it. References are checked: a view's entities and source, a push source's table,
+    an on-demand view's source views and a service's features must all exist.
+    """
+
+    entities: tuple[Entity, ...]
+    data_sources: tuple[DataSource, ...]
+    feature_views: tuple[FeatureView, ...]
+    on_demand_feature_views: tuple[OnDemandFeatureView, ...]
+    feature_services: tuple[FeatureService, ...]
+
+    def __init__(self, objects: Iterable[object] = ()) -> None:
+        self._load(collect(objects))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Registry:
+        """The registry of a parsed ``registry.json``; DefinitionError if malformed."""
+        if not isinstance(data, Mapping) or data.get("format_version") != FORMAT_VERSION:
+            raise DefinitionError(
+                f"registry format_version must be {FORMAT_VERSION}; this registry was written "
+                "by an incompatible featurestore version"
+            )
+        sections: dict[Section, dict[str, Json]] = {}
+        for section in SECTIONS:
+            items = data.get(section, [])
+            sections[section] = {d["name"]: d for d in items}
+        registry = cls.__new__(cls)
+        registry._load(sections)
+        return registry
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Registry:
+        try:
+            data = json.loads(raw)
+            return cls.from_dict(data)
+        except (ValueError, KeyError, TypeError) as e:
+            if isinstance(e, DefinitionError):
+                raise
+            raise DefinitionError(
+                f"the registry JSON is malformed ({e!r}); re-apply the definitions"
+            ) from e
+
+    def _load(self, s: Mapping[Section, Mapping[str, Json]]) -> None:
+        def ordered(section: Section) -> list[Json]:
+            return [s[section][k] for k in sorted(s[section])]
+
+        entities = {d["name"]: entity_from_dict(d) for d in ordered("entities")}
+        source_dicts = ordered("data_sources")
+        tables = {d["name"]: source_from_dict(d, {}) for d in source_dicts if d["kind"] == "table"}
+        table_sources: dict[str, TableSource] = {
+            k: v for k, v in tables.items() if isinstance(v, TableSource)
+        }
+        sources: dict[str, DataSource] = {}
+        for d in source_dicts:
+            if d["kind"] == "push":
+                _need(table_sources, d["batch_source"], "batch_source", f"PushSource {d['name']!r}")
+            sources[d["name"]] = tables.get(d["name"]) or source_from_dict(d, table_sources)
+        fvs: dict[str, FeatureView] = {}
+        for d in ordered("feature_views"):
+            owner = f"FeatureView {d['name']!r}"
+            source = _need(sources, d["source"], "source", owner)
+            fvs[d["name"]] = FeatureView(
+                name=d["name"],
+                entities=[_need(entities, e, "entity", owner) for e in d["entities"]],
+                schema=[field_from_dict(f) for f in d["schema"]],
+                source=source,
+                ttl=None if d["ttl"] is None else parse_duration(d["ttl"]),
+                online=d["online"],
+                aggregations=[aggregation_from_dict(a) for a in d["aggregations"]],
+                tags=d["tags"],
+                description=d["description"],
+                owner=d["owner"],
+            )
+        odfvs: dict[str, OnDemandFeatureView] = {}
+        for d in ordered("on_demand_feature_views"):
+            owner = f"on-demand view {d['name']!r}"
+            odfv_sources: list[FeatureViewProjection | RequestSource] = []
+            for src in d["sources"]:
+                if src["kind"] == "request":
+                    odfv_sources.append(_need(sources, src["name"], "request source", owner))
+                else:
+                    odfv_sources.append(_resolve_projection(src, fvs, owner))
+            odfvs[d["name"]] = OnDemandFeatureView(
+                name=d["name"],
+                sources=odfv_sources,
+                schema=[field_from_dict(f) for f in d["schema"]],
+                udf=load_function(d["udf_source"], d["name"]),
+                udf_source=d["udf_source"],
+                mode=d["mode"],
+                description=d["description"],
+                tags=d["tags"],
+                owner=d["owner"],
+            )
+        views: dict[str, FeatureView | OnDemandFeatureView] = {**fvs, **odfvs}
+        services: dict[str, FeatureService] = {}
+        for d in ordered("feature_services"):
+            owner = f"FeatureService {d['name']!r}"
+            services[d["name"]] = FeatureService(
+                name=d["name"],
+                features=[_resolve_projection(p, views, owner) for p in d["features"]],
+                description=d["description"],
+                tags=d["tags"],
+                owner=d["owner"],
+            )
+        object.__setattr__(self, "entities", tuple(entities.values()))
+        object.__setattr__(self, "data_sources", tuple(sources.values()))
+        object.__setattr__(self, "feature_views", tuple(fvs.values()))
+        object.__setattr__(self, "on_demand_feature_views", tuple(odfvs.values()))
+        object.__setattr__(self, "feature_services", tuple(services.values()))
+
+    # --- lookups -----------------------------------------------------------------
+
+    @cached_property
+    def entities_by_name(self) -> dict[str, Entity]:
+        return {e.name: e for e in self.entities}
+
+    @cached_property
+    def data_sources_by_name(self) -> dict[str, DataSource]:
+        return {s.name: s for s in self.data_sources}
+
+    @cached_property
+    def feature_views_by_name(self) -> dict[str, FeatureView]:
+        return {v.name: v for v in self.feature_views}
+
+    @cached_property
+    def on_demand_feature_views_by_name(self) -> dict[str, OnDemandFeatureView]:
+        return {v.name: v for v in self.on_demand_feature_views}
+
+    @cached_property
+    def views_by_name(self) -> dict[str, FeatureView | OnDemandFeatureView]:
+        """Feature views and on-demand views (one namespace)."""
+        return {**self.feature_views_by_name, **self.on_demand_feature_views_by_name}
+
+    @cached_property
+    def feature_services_by_name(self) -> dict[str, FeatureService]:
+        return {s.name: s for s in self.feature_services}
+
+    @property
+    def objects(self) -> tuple[Definition, ...]:
+        """Every definition, section by section, each sorted by name."""
+        return (
+            *self.entities,
+            *self.data_sources,
+            *self.feature_views,
+            *self.on_demand_feature_views,
+            *self.feature_services,
+        )
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.objects
+
+    @staticmethod
+    def _get(table: Mapping[str, Any], name: str, what: str) -> Any:
+        if name not in table:
+            raise NotFoundError(
+                f"no {what} named {name!r} is applied{close_matches(name, table)}; "
+                f"applied: {', '.join(sorted(table)) or '(none)'}"
+            )
+        return table[name]
+
+    def get_entity(self, name: str) -> Entity:
+        return self._get(self.entities_by_name, name, "entity")  # type: ignore[no-any-return]
+
+    def get_data_source(self, name: str) -> DataSource:
+        return self._get(self.data_sources_by_name, name, "data source")  # type: ignore[no-any-return]
+
+    def get_feature_view(self, name: str) -> FeatureView:
+        return self._get(self.feature_views_by_name, name, "feature view")  # type: ignore[no-any-return]
+
+    def get_on_demand_feature_view(self, name: str) -> OnDemandFeatureView:
+        return self._get(  # type: ignore[no-any-return]
+            self.on_demand_feature_views_by_name, name, "on-demand feature view"
+        )
+
+    def get_view(self, name: str) -> FeatureView | OnDemandFeatureView:
+        """A feature view or on-demand view by name."""
+        return self._get(self.views_by_name, name, "feature view")  # type: ignore[no-any-return]
+
+    def get_feature_service(self, name: str) -> FeatureService:
+        return self._get(self.feature_services_by_name, name, "feature service")  # type: ignore[no-any-return]
+
+    def feature_views_of_source(self, source_name: str) -> tuple[FeatureView, ...]:
+        """The feature views that read a source (a table or push source) by its name."""
+        return tuple(
+            v
+            for v in self.feature_views
+            if v.source.name == source_name or v.source.batch_source.name == source_name
+        )
+
+    # --- serialization -----------------------------------------------------------
+
+    def to_dict(self) -> Json:
+        out: Json = {"format_version": FORMAT_VERSION}
+        for section in SECTIONS:
+            out[section] = [to_dict(o) for o in getattr(self, section)]
+        return out
+
+    def to_json(self) -> bytes:
+        """Canonical JSON: equal registries give equal bytes."""
+        return json.dumps(
+            self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode("utf-8")
+
+    @cached_property
+    def hash(self) -> str:
+        """sha256 hex of the canonical JSON."""
+        return hashlib.sha256(self.to_json()).hexdigest()
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{len(getattr(self, s))} {s}" for s in SECTIONS)
+        return f"Registry({counts})"
+
+
+# --- plan ------------------------------------------------------------------------
+
+
+Action = Literal["added", "changed", "removed"]
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """One definition that ``apply`` would add, change or remove."""
+
+    kind: str
+    name: str
+    action: Action
+    changes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What applying ``new`` over ``old`` does; ``breaking`` lists what would break stored data."""
+
+    old: Registry
+    new: Registry
+    entries: tuple[PlanEntry, ...]
+    breaking: tuple[str, ...]
+
+    @property
+    def registry(self) -> Registry:
+        """The registry that applying the plan produces."""
+        return self.new
+
+    @property
+    def added(self) -> tuple[PlanEntry, ...]:
+        return tuple(e for e in self.entries if e.action == "added")
+
+    @property
+    def changed(self) -> tuple[PlanEntry, ...]:
+        return tuple(e for e in self.entries if e.action == "changed")
+
+    @property
+    def removed(self) -> tuple[PlanEntry, ...]:
+        return tuple(e for e in self.entries if e.action == "removed")
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.entries)
+
+    def __str__(self) -> str:
+        if not self.entries:
+            return "No changes: the definitions are up to date."
+        rows = [(e.action, e.kind, e.name, ", ".join(e.changes)) for e in self.entries]
+        head = ("action", "kind", "name", "changes")
+        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
+        lines = []
+        for r in [head, *rows]:
+            lines.append("  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3])
+        lines = [line.rstrip() for line in lines]
+        summary = f"{len(self.added)} to add, {len(self.changed)} to change, {len(self.removed)} to remove."
+        text = "\n".join([*lines, summary])
+        if self.breaking:
+            text += "\nBreaking changes (refused):\n" + "\n".join(f"  - {b}" for b in self.breaking)
+        return text
+
+    def to_rich(self) -> Table:
+        """The plan as a rich table."""
+        from rich.table import Table
+
+        table = Table(title="featurestore plan", show_lines=False)
+        for column in ("action", "kind", "name", "changes"):
+            table.add_column(column)
+        styles = {"added": "green", "changed": "yellow", "removed": "red"}
+        for e in self.entries:
+            table.add_row(
+                f"[{styles[e.action]}]{e.action}[/]", e.kind, e.name, ", ".join(e.changes)
+            )
+        caption = f"{len(self.added)} to add, {len(self.changed)} to change, {len(self.removed)} to remove"
+        if self.breaking:
+            caption += " | breaking: " + "; ".join(self.breaking)
+        table.caption = caption
+        return table
+
+    def __rich__(self) -> Table:
+        return self.to_rich()
+
+
+def _keyed(items: list[Any]) -> dict[str, Any] | None:
+    """A list of named dicts as a dict by name (for per-item diffs), else None."""
+    if items and all(isinstance(i, dict) and "name" in i for i in items):
+        names = [i["name"] for i in items]
+        if len(set(names)) == len(names):
+            return {n: i for n, i in zip(names, items, strict=True)}
+    return None
+
+
+def _diff(old: Any, new: Any, path: str) -> list[str]:
+    if old == new:
+        return []
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in sorted(old.keys() | new.keys()):
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in old:
+                out.append(f"+{sub}")
+            elif key not in new:
+                out.append(f"-{sub}")
+            else:
+                out.extend(_diff(old[key], new[key], sub))
+        return out
+    if isinstance(old, list) and isinstance(new, list):
+        ko, kn = _keyed(old), _keyed(new)
+        if ko is not None and kn is not None:
+            out = []
+            for key in [k for k in ko if k in kn] + [k for k in kn if k not in ko]:
+                sub = f"{path}[{key}]"
+                if key not in ko:
+                    out.append(f"+{sub}")
+                else:
+                    out.extend(_diff(ko[key], kn[key], sub))
+            out.extend(f"-{path}[{k}]" for k in ko if k not in kn)
+            if not out:
+                out.append(f"{path} (order)")
+            return out
+    return [path]
+
+
+def plan(old: Registry | None, new_objects: Iterable[object] | Registry) -> Plan:
+    """What applying ``new_objects`` (the full set of definitions) over ``old`` changes.
+
+    Definitions in ``old`` that are not in ``new_objects`` are removed. ``changes``
+    names the changed attributes, e.g. ``ttl`` or ``schema[conv_rate].dtype``;
+    ``+x`` / ``-x`` mark added and removed ones.
+    """
+    old_reg = old if old is not None else Registry()
+    new_reg = new_objects if isinstance(new_objects, Registry) else Registry(new_objects)
+    a, b = old_reg.to_dict(), new_reg.to_dict()
+    entries: list[PlanEntry] = []
+    for section in SECTIONS:
+        kind = KIND_NAMES[section]
+        olds = {d["name"]: d for d in a[section]}
+        news = {d["name"]: d for d in b[section]}
+        for name in sorted(olds.keys() | news.keys()):
+            if name not in olds:
+                entries.append(PlanEntry(kind, name, "added"))
+            elif name not in news:
+                entries.append(PlanEntry(kind, name, "removed"))
+            elif olds[name] != news[name]:
+                entries.append(
+                    PlanEntry(kind, name, "changed", tuple(_diff(olds[name], news[name], "")))
+                )
+    return Plan(old_reg, new_reg, tuple(entries), tuple(check_breaking(old_reg, new_reg)))
+
+
+def check_breaking(old: Registry | None, new: Registry) -> list[str]:
+    """Reasons why ``new`` cannot read data stored under ``old`` (empty: compatible).
+
+    Breaking: a changed type of an existing schema field or join key, changed join
+    keys of an entity or a view, a changed timestamp or created-timestamp column of a
+    source, a source that changes its table's timestamp columns.
+    """
+    if old is None:
+        return []
+    reasons: list[str] = []
+    for name, e_old in old.entities_by_name.items():
+        e_new = new.entities_by_name.get(name)
+        if e_new is None:
+            continue
+        if e_old.join_keys != e_new.join_keys:
+            reasons.append(
+                f"entity {name!r}: join keys change from {list(e_old.join_keys)} to "
+                f"{list(e_new.join_keys)}"
+            )
+        if (
+            e_old.value_type is not None
+            and e_new.value_type is not None
+            and e_old.value_type != e_new.value_type
+        ):
+            reasons.append(
+                f"entity {name!r}: join key type changes from {e_old.value_type} to {e_new.value_type}"
+            )
+    for name, s_old in old.data_sources_by_name.items():
+        s_new = new.data_sources_by_name.get(name)
+        if not isinstance(s_old, TableSource) or not isinstance(s_new, TableSource):
+            continue
+        if s_old.timestamp_field != s_new.timestamp_field:
+            reasons.append(
+                f"source {name!r}: timestamp field changes from {s_old.timestamp_field!r} to "
+                f"{s_new.timestamp_field!r}"
+            )
+        if s_old.created_timestamp_column != s_new.created_timestamp_column:
+            reasons.append(
+                f"source {name!r}: created timestamp column changes from "
+                f"{s_old.created_timestamp_column!r} to {s_new.created_timestamp_column!r}"
+            )
+    for name, v_old in old.feature_views_by_name.items():
+        v_new = new.feature_views_by_name.get(name)
+        if v_new is None:
+            continue
+        if v_old.join_keys != v_new.join_keys:
+            reasons.append(
+                f"feature view {name!r}: join keys change from {list(v_old.join_keys)} to "
+                f"{list(v_new.join_keys)}"
+            )
+        new_types = {f.name: f.dtype for f in v_new.schema}
+        for f in v_old.schema:
+            if f.name in new_types and new_types[f.name] != f.dtype:
+                what = "join key" if f.name in v_old.join_keys else "field"
+                reasons.append(
+                    f"feature view {name!r}: {what} {f.name!r} changes type from {f.dtype} to "
+                    f"{new_types[f.name]}"
+                )
+    return reasons
+
+
+# --- storage in the repository ---------------------------------------------------
+
+
+def load_registry(ref: repos.Reference) -> Registry:
+    """The registry stored at ``ref`` (an empty one when none was applied there)."""
+    import repos as _repos
+
+    try:
+        obj = ref.object(REGISTRY_PATH)
+        if not obj.exists():
+            return Registry()
+        raw = obj.read()
+    except _repos.NotFoundError as e:
+        raise NotFoundError(f"cannot read definitions at ref {ref.id!r}: {e}") from e
+    return Registry.from_json(raw)
+
+
+def stage_registry(branch: repos.Branch, registry: Registry) -> bool:
+    """Stage ``registry`` on ``branch`` (the caller commits); False if it was already there."""
+    obj = branch.object(REGISTRY_PATH)
+    data = registry.to_json()
+    if obj.exists() and obj.read() == data:
+        return False
+    obj.upload(data)
+    return True
