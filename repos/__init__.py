@@ -1,0 +1,47 @@
+"""lakeFS-style versioned objects: branches, commits, merges, tags and GC over
+content-addressed objects, with metadata in SQLite or PostgreSQL::
+
+    repo = Repository.create("/tmp/data")
+    main = repo.branch("main")
+    main.object("a.txt").upload(b"hello")
+    main.commit("add a")
+"""
+
+from __future__ import annotations
+
+from repos.errors import (
+    ConflictError,
+    EmptyCommitError,
+    HookRejectedError,
+    InvalidNameError,
+    MergeConflictError,
+    NotFoundError,
+    ProtectedBranchError,
+    ReadOnlyReferenceError,
+    ReposError,
+)
+from repos.models import Change, Commit, GCResult, HookEvent, ObjectInfo
+from repos.refs import Branch, Reference, StoredObject, Tag
+from repos.repository import Repository
+
+__all__ = [
+    "Branch",
+    "Change",
+    "Commit",
+    "ConflictError",
+    "EmptyCommitError",
+    "GCResult",
+    "HookEvent",
+    "HookRejectedError",
+    "InvalidNameError",
+    "MergeConflictError",
+    "NotFoundError",
+    "ObjectInfo",
+    "ProtectedBranchError",
+    "ReadOnlyReferenceError",
+    "Reference",
+    "ReposError",
+    "Repository",
+    "StoredObject",
+    "Tag",
+]

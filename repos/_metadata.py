@@ -1,0 +1,85 @@
+"""The metadata database (SQLAlchemy 2 Core): refs, commits, staging, settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+metadata = sa.MetaData()
+
+settings = sa.Table(
+    "repos_settings",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+branches = sa.Table(
+    "repos_branches",
+    metadata,
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("head", sa.String(64), nullable=False),
+    sa.Column("staging_token", sa.String(64), nullable=False),
+)
+
+tags = sa.Table(
+    "repos_tags",
+    metadata,
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("commit_id", sa.String(64), nullable=False),
+)
+
+commits = sa.Table(
+    "repos_commits",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("parents", sa.Text, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("metadata", sa.Text, nullable=False),
+    sa.Column("author", sa.Text, nullable=False),
+    sa.Column("creation_date", sa.String(40), nullable=False),
+    sa.Column("meta_range_id", sa.String(64), nullable=False),
+    sa.Column("generation", sa.Integer, nullable=False),
+)
+
+staging = sa.Table(
+    "repos_staging",
+    metadata,
+    sa.Column("token", sa.String(64), primary_key=True),
+    sa.Column("path", sa.Text, primary_key=True),
+    sa.Column("checksum", sa.String(64), nullable=True),  # NULL: a staged deletion
+    sa.Column("size", sa.BigInteger, nullable=True),
+    sa.Column("stamp", sa.String(32), nullable=False),
+    sa.Index("repos_staging_stamp", "token", "stamp"),
+)
+
+protected = sa.Table(
+    "repos_protected",
+    metadata,
+    sa.Column("pattern", sa.String(256), primary_key=True),
+)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine; SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` for writers."""
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: sa.Connection) -> None:
+        immediate = conn.get_execution_options().get("immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine

@@ -1,0 +1,196 @@
+"""Content-addressed, immutable object storage: a local folder or any fsspec filesystem."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+import fsspec
+
+_CHUNK = 1 << 20
+
+
+class ObjectStore(Protocol):
+    """Where object bytes live, keyed by their sha256 hex digest."""
+
+    location: str
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]: ...
+    def put_stream(self, stream: BinaryIO) -> tuple[str, int]: ...
+    def get(self, checksum: str) -> bytes: ...
+    def open(self, checksum: str) -> BinaryIO: ...
+    def exists(self, checksum: str) -> bool: ...
+    def address(self, checksum: str) -> str: ...
+    def list(self) -> Iterator[tuple[str, int, float]]: ...
+    def delete(self, checksum: str) -> None: ...
+
+
+def _key(checksum: str) -> str:
+    return f"objects/{checksum[:2]}/{checksum}"
+
+
+class LocalObjectStore:
+    """Objects as files ``objects/ab/<sha256>`` under a local folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.location = str(root)
+        self._tmp = root / "tmp"
+
+    def _file(self, checksum: str) -> Path:
+        return self.root / _key(checksum)
+
+    def _install(self, tmp: Path, checksum: str) -> None:
+        dest = self._file(checksum)
+        if dest.exists():
+            tmp.unlink()
+            os.utime(dest)  # a re-upload refreshes the object for GC's retention
+            return
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, dest)
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        checksum = hashlib.sha256(data).hexdigest()
+        dest = self._file(checksum)
+        if dest.exists():
+            os.utime(dest)
+            return checksum, len(data)
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        tmp = self._tmp / uuid.uuid4().hex
+        tmp.write_bytes(data)
+        self._install(tmp, checksum)
+        return checksum, len(data)
+
+    def put_stream(self, stream: BinaryIO) -> tuple[str, int]:
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        size = 0
+        fd, name = tempfile.mkstemp(dir=self._tmp)
+        tmp = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+            checksum = digest.hexdigest()
+            self._install(tmp, checksum)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return checksum, size
+
+    def get(self, checksum: str) -> bytes:
+        return self._file(checksum).read_bytes()
+
+    def open(self, checksum: str) -> BinaryIO:
+        return open(self._file(checksum), "rb")
+
+    def exists(self, checksum: str) -> bool:
+        return self._file(checksum).exists()
+
+    def address(self, checksum: str) -> str:
+        return str(self._file(checksum))
+
+    def list(self) -> Iterator[tuple[str, int, float]]:
+        base = self.root / "objects"
+        if not base.is_dir():
+            return
+        for sub in base.iterdir():
+            for f in sub.iterdir():
+                st = f.stat()
+                yield f.name, st.st_size, st.st_mtime
+        if self._tmp.is_dir():  # temp files of writers that died before their rename
+            for f in self._tmp.iterdir():
+                st = f.stat()
+                yield "tmp/" + f.name, st.st_size, st.st_mtime
+
+    def delete(self, checksum: str) -> None:
+        if checksum.startswith("tmp/"):
+            (self._tmp / checksum[4:]).unlink(missing_ok=True)
+        else:
+            self._file(checksum).unlink(missing_ok=True)
+
+
+class FsspecObjectStore:
+    """Objects under any fsspec URL (``s3://bucket/repo``, ``memory://x``, ...)."""
+
+    def __init__(self, url: str) -> None:
+        self.location = url.rstrip("/")
+        self.fs, self._root = fsspec.core.url_to_fs(self.location)
+        self._root = self._root.rstrip("/")
+        self._protocol = url.split("://", 1)[0]
+
+    def _path(self, checksum: str) -> str:
+        return f"{self._root}/{_key(checksum)}"
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        return self.put_stream(io.BytesIO(data))
+
+    def put_stream(self, stream: BinaryIO) -> tuple[str, int]:
+        spool = tempfile.SpooledTemporaryFile(max_size=64 << 20)  # noqa: SIM115
+        with spool:
+            digest = hashlib.sha256()
+            size = 0
+            while chunk := stream.read(_CHUNK):
+                digest.update(chunk)
+                spool.write(chunk)
+                size += len(chunk)
+            checksum = digest.hexdigest()
+            dest = self._path(checksum)
+            if self.fs.exists(dest):
+                return checksum, size
+            spool.seek(0)
+            tmp = f"{self._root}/tmp/{uuid.uuid4().hex}"
+            self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
+            self.fs.makedirs(f"{self._root}/tmp", exist_ok=True)
+            with self.fs.open(tmp, "wb") as out:
+                shutil.copyfileobj(spool, out)
+            self.fs.mv(tmp, dest)
+        return checksum, size
+
+    def get(self, checksum: str) -> bytes:
+        data: bytes = self.fs.cat_file(self._path(checksum))
+        return data
+
+    def open(self, checksum: str) -> BinaryIO:
+        f: BinaryIO = self.fs.open(self._path(checksum), "rb")
+        return f
+
+    def exists(self, checksum: str) -> bool:
+        return bool(self.fs.exists(self._path(checksum)))
+
+    def address(self, checksum: str) -> str:
+        return f"{self.location}/{_key(checksum)}"
+
+    def list(self) -> Iterator[tuple[str, int, float]]:
+        base = f"{self._root}/objects"
+        if not self.fs.exists(base):
+            return
+        now = time.time()
+        for path, info in self.fs.find(base, detail=True).items():
+            mtime = info.get("mtime") or info.get("created") or info.get("LastModified") or now
+            if hasattr(mtime, "timestamp"):
+                mtime = mtime.timestamp()
+            yield path.rsplit("/", 1)[-1], int(info.get("size") or 0), float(mtime)
+
+    def delete(self, checksum: str) -> None:
+        path = self._path(checksum)
+        if self.fs.exists(path):
+            self.fs.rm(path)
+
+
+def open_store(storage: str) -> ObjectStore:
+    """The object store for a local folder or an fsspec URL (``file://`` stays local)."""
+    if "://" in storage and not storage.startswith("file://"):
+        return FsspecObjectStore(storage)
+    path = Path(storage.removeprefix("file://")).resolve()
+    return LocalObjectStore(path)

@@ -1,0 +1,247 @@
+"""A commit's tree as a meta-range: sorted ranges of ``path -> (checksum, size)``.
+
+Each range and each meta-range is an immutable, content-addressed object. Ranges end
+on content-defined boundaries (a path whose hash hits ``1/TARGET``) or after
+``MAX_ENTRIES``, so applying a few changes rewrites only the ranges they touch plus the
+meta-range, and unchanged ranges are shared between commits.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from repos._objects import ObjectStore
+
+TARGET = 1024
+MAX_ENTRIES = 4 * TARGET
+
+Entry = tuple[str, int]  # (checksum, size)
+
+
+@dataclass(frozen=True)
+class RangeRef:
+    """One range of a meta-range: its object id, first and last path, entry count."""
+
+    id: str
+    min_path: str
+    max_path: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Range:
+    """The parsed entries of one range, sorted by path."""
+
+    paths: list[str]
+    checksums: list[str]
+    sizes: list[int]
+
+
+@dataclass(frozen=True)
+class MetaRange:
+    """The parsed ranges of one tree, sorted by path."""
+
+    ranges: tuple[RangeRef, ...]
+    max_paths: list[str]
+
+
+def _boundary(path: str) -> bool:
+    h = hashlib.blake2b(path.encode(), digest_size=8).digest()
+    return int.from_bytes(h, "little") % TARGET == 0
+
+
+class _LRU(OrderedDict[str, object]):
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def put(self, key: str, value: object) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        if len(self) > self.size:
+            self.popitem(last=False)
+
+
+class TreeStore:
+    """Reads and writes ranges and meta-ranges in an object store (with an LRU cache)."""
+
+    def __init__(self, store: ObjectStore, cache_size: int = 4096) -> None:
+        self.store = store
+        self._cache = _LRU(cache_size)
+
+    # -- objects -------------------------------------------------------------------
+    def meta(self, meta_id: str) -> MetaRange:
+        hit = self._cache.get("m" + meta_id)
+        if isinstance(hit, MetaRange):
+            self._cache.move_to_end("m" + meta_id)
+            return hit
+        raw = json.loads(self.store.get(meta_id))
+        refs = tuple(RangeRef(r[0], r[1], r[2], r[3]) for r in raw["ranges"])
+        meta = MetaRange(refs, [r.max_path for r in refs])
+        self._cache.put("m" + meta_id, meta)
+        return meta
+
+    def range(self, range_id: str) -> Range:
+        hit = self._cache.get("r" + range_id)
+        if isinstance(hit, Range):
+            self._cache.move_to_end("r" + range_id)
+            return hit
+        raw = json.loads(self.store.get(range_id))
+        rng = Range(raw[0], raw[1], raw[2])
+        self._cache.put("r" + range_id, rng)
+        return rng
+
+    def _write_range(self, paths: list[str], checksums: list[str], sizes: list[int]) -> RangeRef:
+        data = json.dumps([paths, checksums, sizes], separators=(",", ":")).encode()
+        range_id, _ = self.store.put_bytes(data)
+        self._cache.put("r" + range_id, Range(paths, checksums, sizes))
+        return RangeRef(range_id, paths[0], paths[-1], len(paths))
+
+    def write_meta(self, refs: Sequence[RangeRef]) -> str:
+        raw = {"ranges": [[r.id, r.min_path, r.max_path, r.count] for r in refs]}
+        meta_id, _ = self.store.put_bytes(json.dumps(raw, separators=(",", ":")).encode())
+        self._cache.put("m" + meta_id, MetaRange(tuple(refs), [r.max_path for r in refs]))
+        return meta_id
+
+    def empty(self) -> str:
+        return self.write_meta(())
+
+    # -- reads ---------------------------------------------------------------------
+    def lookup(self, meta_id: str, path: str) -> Entry | None:
+        meta = self.meta(meta_id)
+        i = bisect.bisect_left(meta.max_paths, path)
+        if i == len(meta.ranges):
+            return None
+        rng = self.range(meta.ranges[i].id)
+        j = bisect.bisect_left(rng.paths, path)
+        if j < len(rng.paths) and rng.paths[j] == path:
+            return rng.checksums[j], rng.sizes[j]
+        return None
+
+    def entries(self, meta_id: str, prefix: str = "") -> Iterator[tuple[str, str, int]]:
+        """Yield ``(path, checksum, size)`` sorted by path, for paths under ``prefix``."""
+        meta = self.meta(meta_id)
+        start = bisect.bisect_left(meta.max_paths, prefix)
+        for ref in meta.ranges[start:]:
+            if prefix and ref.min_path > prefix and not ref.min_path.startswith(prefix):
+                return
+            rng = self.range(ref.id)
+            j = bisect.bisect_left(rng.paths, prefix) if prefix else 0
+            for k in range(j, len(rng.paths)):
+                p = rng.paths[k]
+                if prefix and not p.startswith(prefix):
+                    return
+                yield p, rng.checksums[k], rng.sizes[k]
+
+    def all_ids(self, meta_id: str) -> tuple[list[str], Iterator[str]]:
+        """The range ids of a tree, and a lazy iterator over its object checksums."""
+        ids = [r.id for r in self.meta(meta_id).ranges]
+
+        def checksums() -> Iterator[str]:
+            for rid in ids:
+                yield from self.range(rid).checksums
+
+        return ids, checksums()
+
+    def diff(
+        self, left: str, right: str, prefix: str = ""
+    ) -> Iterator[tuple[str, Entry | None, Entry | None]]:
+        """Yield ``(path, left entry, right entry)`` for every path that differs, sorted."""
+        if left == right:
+            return
+        lm, rm = self.meta(left), self.meta(right)
+        shared = {r.id for r in lm.ranges} & {r.id for r in rm.ranges}
+
+        def stream(meta: MetaRange) -> Iterator[tuple[str, str, int]]:
+            for ref in meta.ranges:
+                if ref.id in shared or ref.max_path < prefix:
+                    continue
+                if prefix and ref.min_path > prefix and not ref.min_path.startswith(prefix):
+                    break
+                rng = self.range(ref.id)
+                for p, c, s in zip(rng.paths, rng.checksums, rng.sizes, strict=True):
+                    if p.startswith(prefix):
+                        yield p, c, s
+
+        a, b = stream(lm), stream(rm)
+        x, y = next(a, None), next(b, None)
+        while x is not None or y is not None:
+            if y is None or (x is not None and x[0] < y[0]):
+                assert x is not None
+                yield x[0], (x[1], x[2]), None
+                x = next(a, None)
+            elif x is None or y[0] < x[0]:
+                yield y[0], None, (y[1], y[2])
+                y = next(b, None)
+            else:
+                if (x[1], x[2]) != (y[1], y[2]):
+                    yield x[0], (x[1], x[2]), (y[1], y[2])
+                x, y = next(a, None), next(b, None)
+
+    # -- writes --------------------------------------------------------------------
+    def apply(self, meta_id: str, ops: Iterable[tuple[str, Entry | None]]) -> str:
+        """Write the tree ``meta_id`` with ``ops`` (path -> entry, None deletes) applied.
+
+        Only ranges holding a changed path are re-read and re-chunked (plus a following
+        one while the chunker is out of step with the old boundaries).
+        """
+        meta = self.meta(meta_id)
+        ops_sorted = sorted(ops)
+        if not ops_sorted:
+            return meta_id
+        n = len(meta.ranges)
+        by_range: dict[int, list[tuple[str, Entry | None]]] = {}
+        for path, entry in ops_sorted:
+            i = min(bisect.bisect_left(meta.max_paths, path), max(n - 1, 0))
+            by_range.setdefault(i, []).append((path, entry))
+
+        out: list[RangeRef] = []
+        buf_p: list[str] = []
+        buf_c: list[str] = []
+        buf_s: list[int] = []
+
+        def feed(path: str, checksum: str, size: int) -> None:
+            buf_p.append(path)
+            buf_c.append(checksum)
+            buf_s.append(size)
+            if len(buf_p) >= MAX_ENTRIES or _boundary(path):
+                out.append(self._write_range(buf_p.copy(), buf_c.copy(), buf_s.copy()))
+                buf_p.clear()
+                buf_c.clear()
+                buf_s.clear()
+
+        if n == 0:
+            for path, entry in ops_sorted:
+                if entry is not None:
+                    feed(path, entry[0], entry[1])
+        i = 0
+        while i < n:
+            ref = meta.ranges[i]
+            changes = by_range.get(i)
+            if changes is None and not buf_p:
+                out.append(ref)
+                i += 1
+                continue
+            rng = self.range(ref.id)
+            if changes is None:
+                for p, c, s in zip(rng.paths, rng.checksums, rng.sizes, strict=True):
+                    feed(p, c, s)
+            else:
+                merged = dict(zip(rng.paths, zip(rng.checksums, rng.sizes, strict=True), strict=True))
+                for path, entry in changes:
+                    if entry is None:
+                        merged.pop(path, None)
+                    else:
+                        merged[path] = entry
+                for p in sorted(merged):
+                    c, s = merged[p]
+                    feed(p, c, s)
+            i += 1
+        if buf_p:
+            out.append(self._write_range(buf_p.copy(), buf_c.copy(), buf_s.copy()))
+        return self.write_meta(out)

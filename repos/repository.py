@@ -1,0 +1,976 @@
+"""``Repository``: opens the object store and the metadata database, and does the work
+behind every ref verb (staging, commit, merge, revert, log, diff, GC)."""
+
+from __future__ import annotations
+
+import fnmatch
+import getpass
+import json
+import os
+import random
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO, Literal, get_args
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from repos import _metadata as md
+from repos._graph import ancestors, commit_id, merge_base, walk
+from repos._names import check_name, check_path, check_prefix
+from repos._objects import LocalObjectStore, ObjectStore, open_store
+from repos._tree import Entry, TreeStore
+from repos.errors import (
+    ConflictError,
+    EmptyCommitError,
+    HookRejectedError,
+    InvalidNameError,
+    MergeConflictError,
+    NotFoundError,
+    ProtectedBranchError,
+    ReadOnlyReferenceError,
+    ReposError,
+)
+from repos.models import Change, Commit, GCResult, HookEvent, HookEventType, ObjectInfo
+from repos.refs import Branch, Reference, Tag
+
+__all__ = ["Hook", "Repository"]
+
+Hook = Callable[[HookEvent], object]
+Strategy = Literal["source-wins", "dest-wins"]
+_HOOK_EVENTS: tuple[str, ...] = get_args(HookEventType)
+_SUFFIX = re.compile(r"(~\d*|\^\d*)$")
+_HEX = re.compile(r"^[0-9a-f]{6,64}$")
+_COMMIT_RETRIES = 100
+_CHUNK = 500
+
+StagedRow = tuple[str, str | None, int | None]  # path, checksum (None: deletion), size
+
+
+def _default_author() -> str:
+    try:
+        return os.environ.get("FEATURESTORE_AUTHOR") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _chunks(items: Sequence[Any], n: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+class Repository:
+    """A lakeFS-style repository of versioned objects at paths.
+
+    Objects live content-addressed in ``storage`` (a local folder or an fsspec URL);
+    refs, commits and staged writes live in the SQLAlchemy database ``metadata_url``
+    (by default a SQLite file inside the storage folder).
+    """
+
+    def __init__(
+        self, storage: str, store: ObjectStore, engine: sa.Engine, author: str | None
+    ) -> None:
+        self.storage = storage
+        self.author = author or _default_author()
+        self._store = store
+        self._engine = engine
+        self._tree = TreeStore(store)
+        self._hooks: dict[str, list[Hook]] = {e: [] for e in _HOOK_EVENTS}
+        self._commit_cache: dict[str, tuple[Commit, int]] = {}
+        self._before_cas: Callable[[], None] | None = None  # a seam for crash tests
+        with engine.connect() as conn:
+            row = conn.execute(
+                sa.select(md.settings.c.value).where(md.settings.c.key == "default_branch")
+            ).first()
+        if row is None:
+            raise NotFoundError(
+                f"no repository at {storage}: create one with Repository.create()"
+            )
+        self.default_branch: str = row[0]
+
+    # -- opening ---------------------------------------------------------------------
+    @staticmethod
+    def _locate(storage: str | os.PathLike[str], metadata_url: str | None) -> tuple[str, str]:
+        storage = os.fspath(storage)
+        if not isinstance(storage, str) or not storage:
+            raise InvalidNameError(f"invalid storage {storage!r}: give a folder or an fsspec URL")
+        store = open_store(storage)
+        location = store.location
+        if metadata_url is None:
+            if not isinstance(store, LocalObjectStore):
+                raise InvalidNameError(
+                    f"storage {storage} is not local: pass metadata_url (a SQLAlchemy URL)"
+                )
+            metadata_url = f"sqlite:///{Path(location) / '_metadata' / 'repos.sqlite'}"
+        return location, metadata_url
+
+    @classmethod
+    def create(
+        cls,
+        storage: str | os.PathLike[str],
+        metadata_url: str | None = None,
+        default_branch: str = "main",
+        exist_ok: bool = False,
+        author: str | None = None,
+    ) -> Repository:
+        """Create a repository with ``default_branch`` at an initial, empty commit."""
+        check_name(default_branch, "branch")
+        location, url = cls._locate(storage, metadata_url)
+        store = open_store(location)
+        if isinstance(store, LocalObjectStore):
+            store.root.mkdir(parents=True, exist_ok=True)
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = md.make_engine(url)
+        try:
+            md.metadata.create_all(engine)
+            tree = TreeStore(store)
+            empty = tree.empty()
+            who = author or _default_author()
+            now = datetime.now(UTC)
+            cid = commit_id((), "Repository created", {}, who, now, empty)
+            with engine.connect().execution_options(immediate=True) as conn, conn.begin():
+                exists = conn.execute(
+                    sa.select(md.settings.c.value).where(md.settings.c.key == "default_branch")
+                ).first()
+                if exists is None:
+                    conn.execute(
+                        md.settings.insert(),
+                        [
+                            {"key": "default_branch", "value": default_branch},
+                            {"key": "created", "value": now.isoformat()},
+                            {"key": "empty_tree", "value": empty},
+                        ],
+                    )
+                    conn.execute(
+                        md.commits.insert().values(
+                            id=cid, parents="[]", message="Repository created", metadata="{}",
+                            author=who, creation_date=now.isoformat(), meta_range_id=empty,
+                            generation=1,
+                        )
+                    )
+                    conn.execute(
+                        md.branches.insert().values(
+                            name=default_branch, head=cid, staging_token=uuid.uuid4().hex
+                        )
+                    )
+            if exists is not None and not exist_ok:
+                raise ConflictError(
+                    f"a repository already exists at {location}: open it with "
+                    "Repository.open() or pass exist_ok=True"
+                )
+            return cls(location, store, engine, author)
+        except BaseException:
+            engine.dispose()
+            raise
+
+    @classmethod
+    def open(
+        cls,
+        storage: str | os.PathLike[str],
+        metadata_url: str | None = None,
+        author: str | None = None,
+    ) -> Repository:
+        """Open an existing repository (``NotFoundError`` if there is none)."""
+        location, url = cls._locate(storage, metadata_url)
+        if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+            raise NotFoundError(f"no repository at {location}: create one with Repository.create()")
+        engine = md.make_engine(url)
+        try:
+            if not sa.inspect(engine).has_table(md.settings.name):
+                raise NotFoundError(
+                    f"no repository at {location}: create one with Repository.create()"
+                )
+            return cls(location, open_store(location), engine, author)
+        except BaseException:
+            engine.dispose()
+            raise
+
+    def close(self) -> None:
+        """Release database connections."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Repository:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Repository({self.storage!r})"
+
+    # -- handles -------------------------------------------------------------------
+    def branch(self, id: str) -> Branch:
+        """A handle on branch ``id`` (no I/O)."""
+        return Branch(self, check_name(id, "branch"))
+
+    def tag(self, id: str) -> Tag:
+        """A handle on tag ``id`` (no I/O)."""
+        return Tag(self, check_name(id, "tag"))
+
+    def ref(self, any: str | Reference | Commit) -> Reference:
+        """A handle on any ref: branch, tag, commit id (or unique prefix), ``ref~N``, ``ref^``."""
+        if isinstance(any, Reference):
+            return any
+        if isinstance(any, Commit):
+            return Reference(self, any.id)
+        if not isinstance(any, str) or not any or "\x00" in any:
+            raise InvalidNameError(f"invalid ref {any!r}: give a branch, tag or commit id")
+        return Reference(self, any)
+
+    def branches(self) -> list[Branch]:
+        """All branches, sorted by name."""
+        with self._engine.connect() as conn:
+            names = conn.execute(sa.select(md.branches.c.name).order_by(md.branches.c.name))
+            return [Branch(self, n) for (n,) in names]
+
+    def tags(self) -> list[Tag]:
+        """All tags, sorted by name."""
+        with self._engine.connect() as conn:
+            names = conn.execute(sa.select(md.tags.c.name).order_by(md.tags.c.name))
+            return [Tag(self, n) for (n,) in names]
+
+    # -- protection and hooks ----------------------------------------------------------
+    def protect_branch(self, pattern: str) -> None:
+        """Protect branches matching the fnmatch ``pattern``: only merges may move them."""
+        if not isinstance(pattern, str) or not pattern or "\x00" in pattern:
+            raise InvalidNameError(f"invalid branch pattern {pattern!r}: give e.g. 'main' or 'release-*'")
+        with self._write() as conn:
+            if conn.execute(
+                sa.select(md.protected.c.pattern).where(md.protected.c.pattern == pattern)
+            ).first() is None:
+                conn.execute(md.protected.insert().values(pattern=pattern))
+
+    def unprotect_branch(self, pattern: str) -> None:
+        """Remove a protection pattern (``NotFoundError`` if it was not set)."""
+        with self._write() as conn:
+            res = conn.execute(md.protected.delete().where(md.protected.c.pattern == pattern))
+            if res.rowcount == 0:
+                raise NotFoundError(
+                    f"branch pattern {pattern!r} is not protected; see protected_patterns()"
+                )
+
+    def protected_patterns(self) -> list[str]:
+        """The protection patterns, sorted."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(sa.select(md.protected.c.pattern).order_by(md.protected.c.pattern))
+            return [p for (p,) in rows]
+
+    def _is_protected(self, branch: str, conn: sa.Connection | None = None) -> bool:
+        if conn is None:
+            return any(fnmatch.fnmatchcase(branch, p) for p in self.protected_patterns())
+        rows = conn.execute(sa.select(md.protected.c.pattern))
+        return any(fnmatch.fnmatchcase(branch, p) for (p,) in rows)
+
+    def add_hook(self, event: HookEventType, fn: Hook) -> None:
+        """Register ``fn(event: HookEvent)``; a pre-hook refuses by raising or returning
+        ``False`` or a message string. Post-hooks run after the ref moved."""
+        if event not in self._hooks:
+            raise InvalidNameError(f"unknown hook event {event!r}: use one of {_HOOK_EVENTS}")
+        if not callable(fn):
+            raise InvalidNameError(f"hook {fn!r} is not callable")
+        self._hooks[event].append(fn)
+
+    def _run_pre_hooks(self, event: HookEvent) -> None:
+        for fn in self._hooks[event.type]:
+            try:
+                verdict = fn(event)
+            except Exception as e:
+                raise HookRejectedError(
+                    f"{event.type} hook {getattr(fn, '__name__', fn)!r} refused on branch "
+                    f"{event.branch!r}: {e}"
+                ) from e
+            if verdict is False or isinstance(verdict, str):
+                reason = verdict if isinstance(verdict, str) else "refused"
+                raise HookRejectedError(
+                    f"{event.type} hook {getattr(fn, '__name__', fn)!r} refused on branch "
+                    f"{event.branch!r}: {reason}"
+                )
+
+    def _run_post_hooks(self, event: HookEvent) -> None:
+        import warnings
+
+        for fn in self._hooks[event.type]:
+            try:
+                fn(event)
+            except Exception as e:  # the ref already moved; report, do not undo
+                warnings.warn(f"{event.type} hook failed: {e}", RuntimeWarning, stacklevel=3)
+
+    # -- database helpers -----------------------------------------------------------
+    def _write(self) -> Any:
+        return _WriteTxn(self._engine)
+
+    def _load(self, ids: Iterable[str]) -> dict[str, tuple[Commit, int]]:
+        out: dict[str, tuple[Commit, int]] = {}
+        missing = []
+        for cid in ids:
+            hit = self._commit_cache.get(cid)
+            if hit is None:
+                missing.append(cid)
+            else:
+                out[cid] = hit
+        if missing:
+            with self._engine.connect() as conn:
+                for chunk in _chunks(missing):
+                    for row in conn.execute(sa.select(md.commits).where(md.commits.c.id.in_(chunk))):
+                        c = Commit(
+                            id=row.id,
+                            parents=tuple(json.loads(row.parents)),
+                            message=row.message,
+                            metadata=json.loads(row.metadata),
+                            author=row.author,
+                            creation_date=datetime.fromisoformat(row.creation_date),
+                            meta_range_id=row.meta_range_id,
+                        )
+                        self._commit_cache[c.id] = out[c.id] = (c, row.generation)
+            for cid in missing:
+                if cid not in out:
+                    raise NotFoundError(f"commit {cid} not found in {self.storage}")
+        return out
+
+    def _commit(self, cid: str) -> Commit:
+        return self._load([cid])[cid][0]
+
+    def _branch_row(self, conn: sa.Connection, name: str) -> tuple[str, str] | None:
+        row = conn.execute(
+            sa.select(md.branches.c.head, md.branches.c.staging_token).where(
+                md.branches.c.name == name
+            )
+        ).first()
+        return None if row is None else (row[0], row[1])
+
+    def _need_branch(self, conn: sa.Connection, name: str) -> tuple[str, str]:
+        row = self._branch_row(conn, name)
+        if row is None:
+            raise NotFoundError(
+                f"branch {name!r} not found in {self.storage}: create it with "
+                f"repo.branch({name!r}).create(source)"
+            )
+        return row
+
+    # -- refs -------------------------------------------------------------------------
+    def _resolve(self, ref: str) -> str:
+        if not isinstance(ref, str) or not ref:
+            raise InvalidNameError(f"invalid ref {ref!r}")
+        ops: list[str] = []
+        base = ref
+        while (m := _SUFFIX.search(base)) and m.start() > 0:
+            ops.insert(0, m.group())
+            base = base[: m.start()]
+        cid = self._resolve_base(base, ref)
+        for op in ops:
+            n = int(op[1:]) if len(op) > 1 else 1
+            if op[0] == "~":
+                for _ in range(n):
+                    parents = self._commit(cid).parents
+                    if not parents:
+                        raise NotFoundError(f"ref {ref!r} goes past the first commit")
+                    cid = parents[0]
+            elif n > 0:
+                parents = self._commit(cid).parents
+                if len(parents) < n:
+                    raise NotFoundError(f"ref {ref!r}: commit {cid[:12]} has no parent {n}")
+                cid = parents[n - 1]
+        return cid
+
+    def _resolve_base(self, base: str, ref: str) -> str:
+        with self._engine.connect() as conn:
+            row = self._branch_row(conn, base)
+            if row is not None:
+                return row[0]
+            tag = conn.execute(
+                sa.select(md.tags.c.commit_id).where(md.tags.c.name == base)
+            ).first()
+            if tag is not None:
+                return str(tag[0])
+            if _HEX.fullmatch(base):
+                if len(base) == 64:
+                    hit = conn.execute(
+                        sa.select(md.commits.c.id).where(md.commits.c.id == base)
+                    ).all()
+                else:
+                    hit = conn.execute(
+                        sa.select(md.commits.c.id).where(md.commits.c.id.like(base + "%")).limit(2)
+                    ).all()
+                if len(hit) == 1:
+                    return str(hit[0][0])
+                if len(hit) > 1:
+                    raise NotFoundError(
+                        f"commit prefix {base!r} is ambiguous: give more characters"
+                    )
+        raise NotFoundError(
+            f"ref {ref!r} not found in {self.storage}: give a branch, tag or commit id"
+        )
+
+    def _view(self, ref: str) -> tuple[str, str | None]:
+        """The commit a ref reads, and the staging token when it names a branch."""
+        with self._engine.connect() as conn:
+            row = self._branch_row(conn, ref)
+        if row is not None:
+            return row
+        return self._resolve(ref), None
+
+    def _staged(
+        self, conn: sa.Connection, token: str, prefix: str = ""
+    ) -> list[tuple[str, str | None, int | None, str]]:
+        s = md.staging.c
+        q = sa.select(s.path, s.checksum, s.size, s.stamp).where(s.token == token)
+        if prefix:
+            q = q.where(sa.func.substr(s.path, 1, len(prefix)) == prefix)
+        rows = [(r[0], r[1], r[2], r[3]) for r in conn.execute(q) if r[0].startswith(prefix)]
+        rows.sort()
+        return rows
+
+    def _set_branch(self, name: str, source: str, exist_ok: bool) -> None:
+        cid = self._resolve(source)
+        with self._write() as conn:
+            if self._branch_row(conn, name) is not None:
+                if exist_ok:
+                    return
+                raise ConflictError(
+                    f"branch {name!r} already exists: delete it first or pass exist_ok=True"
+                )
+            conn.execute(
+                md.branches.insert().values(name=name, head=cid, staging_token=uuid.uuid4().hex)
+            )
+
+    def _delete_branch(self, name: str) -> None:
+        if name == self.default_branch:
+            raise ProtectedBranchError(
+                f"cannot delete the default branch {name!r}: delete another branch instead"
+            )
+        with self._write() as conn:
+            _, token = self._need_branch(conn, name)
+            if self._is_protected(name, conn):
+                raise ProtectedBranchError(
+                    f"branch {name!r} is protected: unprotect it before deleting it"
+                )
+            conn.execute(md.staging.delete().where(md.staging.c.token == token))
+            conn.execute(md.branches.delete().where(md.branches.c.name == name))
+
+    def _set_tag(self, name: str, source: str, exist_ok: bool) -> None:
+        cid = self._resolve(source)
+        with self._write() as conn:
+            if conn.execute(sa.select(md.tags.c.name).where(md.tags.c.name == name)).first():
+                if exist_ok:
+                    return
+                raise ConflictError(
+                    f"tag {name!r} already exists: tags are fixed; delete it first or pass exist_ok=True"
+                )
+            conn.execute(md.tags.insert().values(name=name, commit_id=cid))
+
+    def _delete_tag(self, name: str) -> None:
+        with self._write() as conn:
+            if conn.execute(md.tags.delete().where(md.tags.c.name == name)).rowcount == 0:
+                raise NotFoundError(f"tag {name!r} not found: see repo.tags()")
+
+    # -- reads ------------------------------------------------------------------------
+    def _info(self, path: str, entry: Entry) -> ObjectInfo:
+        return ObjectInfo(path, entry[1], entry[0], self._store.address(entry[0]))
+
+    def _objects(self, ref: str, prefix: str) -> Iterator[ObjectInfo]:
+        check_prefix(prefix)
+        head, token = self._view(ref)
+        meta = self._commit(head).meta_range_id
+        committed = self._tree.entries(meta, prefix)
+        if token is None:
+            for p, c, s in committed:
+                yield ObjectInfo(p, s, c, self._store.address(c))
+            return
+        with self._engine.connect() as conn:
+            staged = self._staged(conn, token, prefix)
+        i = 0
+        for p, c, s in committed:
+            while i < len(staged) and staged[i][0] < p:
+                sp, sc, ss, _ = staged[i]
+                if sc is not None:
+                    yield ObjectInfo(sp, ss or 0, sc, self._store.address(sc))
+                i += 1
+            if i < len(staged) and staged[i][0] == p:
+                sp, sc, ss, _ = staged[i]
+                i += 1
+                if sc is not None:
+                    yield ObjectInfo(sp, ss or 0, sc, self._store.address(sc))
+                continue
+            yield ObjectInfo(p, s, c, self._store.address(c))
+        for sp, sc, ss, _ in staged[i:]:
+            if sc is not None:
+                yield ObjectInfo(sp, ss or 0, sc, self._store.address(sc))
+
+    def _lookup(self, ref: str, path: str) -> Entry | None:
+        head, token = self._view(ref)
+        if token is not None:
+            with self._engine.connect() as conn:
+                row = conn.execute(
+                    sa.select(md.staging.c.checksum, md.staging.c.size).where(
+                        md.staging.c.token == token, md.staging.c.path == path
+                    )
+                ).first()
+            if row is not None:
+                return None if row[0] is None else (row[0], int(row[1] or 0))
+        return self._tree.lookup(self._commit(head).meta_range_id, path)
+
+    def _stat(self, ref: str, path: str) -> ObjectInfo:
+        entry = self._lookup(ref, check_path(path))
+        if entry is None:
+            raise NotFoundError(f"no object at {path!r} in ref {ref!r}")
+        return self._info(path, entry)
+
+    def _open(self, ref: str, path: str) -> BinaryIO:
+        return self._store.open(self._stat(ref, path).checksum)
+
+    def _diff(self, left: str, right: str, prefix: str) -> Iterator[Change]:
+        check_prefix(prefix)
+        lm = self._commit(self._resolve(left)).meta_range_id
+        rm = self._commit(self._resolve(right)).meta_range_id
+        for path, a, b in self._tree.diff(lm, rm, prefix):
+            if a is None:
+                yield Change("added", path, b[1] if b else None)
+            elif b is None:
+                yield Change("removed", path, None)
+            else:
+                yield Change("changed", path, b[1])
+
+    def _log(
+        self, ref: str, max_amount: int | None, prefixes: Sequence[str] | None, first_parent: bool
+    ) -> Iterator[Commit]:
+        if max_amount is not None and (not isinstance(max_amount, int) or max_amount < 0):
+            raise InvalidNameError(f"invalid max_amount {max_amount!r}: give an int >= 0")
+        if isinstance(prefixes, str):
+            prefixes = [prefixes]
+        for p in prefixes or ():
+            check_prefix(p)
+        start = self._resolve(ref)
+        empty = self._empty_tree()
+        count = 0
+        for commit in walk(self._load, start, first_parent):
+            if max_amount is not None and count >= max_amount:
+                return
+            if prefixes:
+                parent_meta = (
+                    self._commit(commit.parents[0]).meta_range_id if commit.parents else empty
+                )
+                if not any(
+                    next(self._tree.diff(parent_meta, commit.meta_range_id, p), None) is not None
+                    for p in prefixes
+                ):
+                    continue
+            count += 1
+            yield commit
+
+    def _empty_tree(self) -> str:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(md.settings.c.value).where(md.settings.c.key == "empty_tree")
+            ).first()
+        return str(row[0]) if row else self._tree.empty()
+
+    # -- staging ----------------------------------------------------------------------
+    def _check_writable(self, branch: str) -> None:
+        with self._engine.connect() as conn:
+            row = self._branch_row(conn, branch)
+            if row is None:
+                if self._resolve_or_none(branch) is not None:
+                    raise ReadOnlyReferenceError(
+                        f"{branch!r} is not a branch: write objects through a branch"
+                    )
+                self._need_branch(conn, branch)
+            if self._is_protected(branch, conn):
+                raise ProtectedBranchError(
+                    f"branch {branch!r} is protected: write on another branch and merge it in"
+                )
+
+    def _resolve_or_none(self, ref: str) -> str | None:
+        try:
+            return self._resolve(ref)
+        except ReposError:
+            return None
+
+    def _stage(self, branch: str, rows: Sequence[StagedRow]) -> None:
+        stamp = uuid.uuid4().hex
+        with self._write() as conn:
+            _, token = self._need_branch(conn, branch)
+            if self._is_protected(branch, conn):
+                raise ProtectedBranchError(
+                    f"branch {branch!r} is protected: write on another branch and merge it in"
+                )
+            s = md.staging.c
+            has_rows = conn.execute(sa.select(s.path).where(s.token == token).limit(1)).first()
+            if has_rows:
+                for chunk in _chunks([r[0] for r in rows]):
+                    conn.execute(md.staging.delete().where(s.token == token, s.path.in_(chunk)))
+            conn.execute(
+                md.staging.insert(),
+                [
+                    {"token": token, "path": p, "checksum": c, "size": z, "stamp": stamp}
+                    for p, c, z in rows
+                ],
+            )
+
+    def _upload(self, branch: str, items: Mapping[str, object]) -> list[ObjectInfo]:
+        if not isinstance(items, Mapping):
+            raise InvalidNameError("upload_many takes a mapping of path -> bytes or file path")
+        paths = [check_path(p) for p in items]
+        for p, v in items.items():
+            if not isinstance(v, bytes | bytearray | memoryview | str | os.PathLike) and not hasattr(
+                v, "read"
+            ):
+                raise InvalidNameError(
+                    f"cannot upload {type(v).__name__} at {p!r}: give bytes, a file object or a path"
+                )
+            if isinstance(v, str | os.PathLike) and not Path(v).is_file():
+                raise InvalidNameError(f"cannot upload {p!r}: no file at {os.fspath(v)!r}")
+        self._check_writable(branch)
+        seen: dict[bytes, tuple[str, int]] = {}
+        rows: list[StagedRow] = []
+        for p in paths:
+            v = items[p]
+            if isinstance(v, bytes | bytearray | memoryview):
+                data = bytes(v)
+                hit = seen.get(data)
+                if hit is None:
+                    hit = seen[data] = self._store.put_bytes(data)
+                checksum, size = hit
+            elif isinstance(v, str | os.PathLike):
+                with open(v, "rb") as f:
+                    checksum, size = self._store.put_stream(f)
+            else:
+                checksum, size = self._store.put_stream(v)  # type: ignore[arg-type]
+            rows.append((p, checksum, size))
+        if rows:
+            self._stage(branch, rows)
+        return [ObjectInfo(p, z or 0, c or "", self._store.address(c or "")) for p, c, z in rows]
+
+    def _delete_paths(self, branch: str, paths: Iterable[str], must_exist: bool) -> None:
+        checked = [check_path(p) for p in paths]
+        self._check_writable(branch)
+        if must_exist:
+            for p in checked:
+                if self._lookup(branch, p) is None:
+                    raise NotFoundError(f"no object at {p!r} on branch {branch!r}")
+        if checked:
+            self._stage(branch, [(p, None, None) for p in checked])
+
+    def _uncommitted(self, branch: str, prefix: str) -> Iterator[Change]:
+        check_prefix(prefix)
+        with self._engine.connect() as conn:
+            head, token = self._need_branch(conn, branch)
+            staged = self._staged(conn, token, prefix)
+        _, changes = self._effective(self._commit(head).meta_range_id, staged)
+        yield from changes
+
+    def _effective(
+        self, meta: str, staged: Sequence[tuple[str, str | None, int | None, str]]
+    ) -> tuple[list[tuple[str, Entry | None]], list[Change]]:
+        ops: list[tuple[str, Entry | None]] = []
+        changes: list[Change] = []
+        for path, checksum, size, _ in staged:
+            old = self._tree.lookup(meta, path)
+            if checksum is None:
+                if old is not None:
+                    ops.append((path, None))
+                    changes.append(Change("removed", path, None))
+                continue
+            new = (checksum, int(size or 0))
+            if old == new:
+                continue
+            ops.append((path, new))
+            changes.append(Change("added" if old is None else "changed", path, new[1]))
+        return ops, changes
+
+    def _reset(self, branch: str) -> None:
+        with self._write() as conn:
+            _, token = self._need_branch(conn, branch)
+            conn.execute(
+                md.branches.update()
+                .where(md.branches.c.name == branch)
+                .values(staging_token=uuid.uuid4().hex)
+            )
+            conn.execute(md.staging.delete().where(md.staging.c.token == token))
+
+    # -- commits ----------------------------------------------------------------------
+    def _check_commit_args(self, message: object, metadata: object) -> dict[str, str]:
+        if not isinstance(message, str):
+            raise InvalidNameError(f"commit message must be a string, not {type(message).__name__}")
+        meta = {} if metadata is None else metadata
+        if not isinstance(meta, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in meta.items()
+        ):
+            raise InvalidNameError("commit metadata must be a mapping of str -> str")
+        return dict(meta)
+
+    def _new_commit(
+        self, parents: tuple[str, ...], message: str, metadata: Mapping[str, str], meta: str
+    ) -> tuple[Commit, int]:
+        now = datetime.now(UTC)
+        cid = commit_id(parents, message, metadata, self.author, now, meta)
+        gen = 1 + max(g for _, g in self._load(parents).values())
+        return Commit(cid, parents, message, dict(metadata), self.author, now, meta), gen
+
+    def _cas(
+        self,
+        branch: str,
+        old_head: str,
+        commit: Commit,
+        gen: int,
+        token: str | None = None,
+        stamps: Iterable[str] = (),
+    ) -> bool:
+        """Insert ``commit`` and move ``branch`` from ``old_head`` to it, atomically."""
+        with self._write() as conn:
+            exists = conn.execute(
+                sa.select(md.commits.c.id).where(md.commits.c.id == commit.id)
+            ).first()
+            if exists is None:
+                conn.execute(
+                    md.commits.insert().values(
+                        id=commit.id,
+                        parents=json.dumps(list(commit.parents)),
+                        message=commit.message,
+                        metadata=json.dumps(dict(commit.metadata), sort_keys=True),
+                        author=commit.author,
+                        creation_date=commit.creation_date.isoformat(),
+                        meta_range_id=commit.meta_range_id,
+                        generation=gen,
+                    )
+                )
+            moved = conn.execute(
+                md.branches.update()
+                .where(md.branches.c.name == branch, md.branches.c.head == old_head)
+                .values(head=commit.id)
+            )
+            if moved.rowcount != 1:
+                conn.rollback()
+                return False
+            s = md.staging.c
+            for chunk in _chunks(sorted(set(stamps))):
+                conn.execute(md.staging.delete().where(s.token == token, s.stamp.in_(chunk)))
+        self._commit_cache[commit.id] = (commit, gen)
+        return True
+
+    def _commit_branch(
+        self, branch: str, message: str, metadata: Mapping[str, str] | None, allow_empty: bool
+    ) -> Commit:
+        meta_kv = self._check_commit_args(message, metadata)
+        for attempt in range(_COMMIT_RETRIES):
+            with self._engine.connect() as conn, conn.begin():
+                head, token = self._need_branch(conn, branch)
+                staged = self._staged(conn, token)
+                protected = self._is_protected(branch, conn)
+            if protected:
+                raise ProtectedBranchError(
+                    f"branch {branch!r} is protected: commit on another branch and merge it in"
+                )
+            head_commit = self._commit(head)
+            ops, changes = self._effective(head_commit.meta_range_id, staged)
+            if not changes and not allow_empty:
+                raise EmptyCommitError(
+                    f"nothing to commit on branch {branch!r}: upload or delete objects first, "
+                    "or pass allow_empty=True"
+                )
+            event = HookEvent("pre-commit", branch, tuple(changes), message, meta_kv)
+            self._run_pre_hooks(event)
+            new_meta = self._tree.apply(head_commit.meta_range_id, ops)
+            commit, gen = self._new_commit((head,), message, meta_kv, new_meta)
+            if self._before_cas is not None:
+                self._before_cas()
+            if self._cas(branch, head, commit, gen, token, {r[3] for r in staged}):
+                self._run_post_hooks(
+                    HookEvent("post-commit", branch, tuple(changes), message, meta_kv, commit=commit)
+                )
+                return commit
+            time.sleep(random.uniform(0, 0.01 * min(attempt + 1, 10)))
+        raise ConflictError(
+            f"branch {branch!r} kept moving while committing ({_COMMIT_RETRIES} tries): retry later"
+        )
+
+    def _require_clean(self, conn: sa.Connection, branch: str, head: str, token: str, verb: str) -> None:
+        staged = self._staged(conn, token)
+        if staged and self._effective(self._commit(head).meta_range_id, staged)[1]:
+            raise ConflictError(
+                f"branch {branch!r} has uncommitted changes: commit or reset them before {verb}"
+            )
+
+    def _merge(
+        self,
+        source: str,
+        dest: str,
+        strategy: str | None,
+        message: str | None,
+        metadata: Mapping[str, str] | None,
+    ) -> Commit:
+        if strategy not in (None, "source-wins", "dest-wins"):
+            raise InvalidNameError(
+                f"unknown merge strategy {strategy!r}: use None, 'source-wins' or 'dest-wins'"
+            )
+        if source == dest:
+            raise InvalidNameError(f"cannot merge branch {dest!r} into itself")
+        src = self._resolve(source)
+        with self._engine.connect() as conn, conn.begin():
+            head, token = self._need_branch(conn, dest)
+            self._require_clean(conn, dest, head, token, "merging")
+        msg = message if message is not None else f"Merge '{source}' into '{dest}'"
+        meta_kv = self._check_commit_args(msg, metadata)
+        base_id = merge_base(self._load, src, head)
+        base_meta = self._commit(base_id).meta_range_id if base_id else self._empty_tree()
+        src_meta = self._commit(src).meta_range_id
+        dst_meta = self._commit(head).meta_range_id
+        theirs = {p: b for p, _, b in self._tree.diff(base_meta, src_meta)}
+        ours = {p: b for p, _, b in self._tree.diff(base_meta, dst_meta)}
+        ops: list[tuple[str, Entry | None]] = []
+        conflicts: list[str] = []
+        for path, new in theirs.items():
+            if path in ours:
+                if ours[path] == new or strategy == "dest-wins":
+                    continue
+                if strategy is None:
+                    conflicts.append(path)
+                    continue
+            ops.append((path, new))
+        if conflicts:
+            shown = ", ".join(conflicts[:20]) + (" ..." if len(conflicts) > 20 else "")
+            raise MergeConflictError(
+                f"merge of {source!r} into {dest!r} conflicts on {len(conflicts)} path(s): "
+                f"{shown}; resolve them on one side or pass strategy='source-wins' or 'dest-wins'",
+                conflicts,
+            )
+        changes = []
+        for path, new in ops:
+            old = self._tree.lookup(dst_meta, path)
+            if new is None:
+                changes.append(Change("removed", path, None))
+            else:
+                changes.append(Change("added" if old is None else "changed", path, new[1]))
+        self._run_pre_hooks(
+            HookEvent("pre-merge", dest, tuple(changes), msg, meta_kv, source_ref=source)
+        )
+        new_meta = self._tree.apply(dst_meta, ops)
+        commit, gen = self._new_commit((head, src), msg, meta_kv, new_meta)
+        if not self._cas(dest, head, commit, gen):
+            raise ConflictError(f"branch {dest!r} moved during the merge: retry the merge")
+        self._run_post_hooks(
+            HookEvent("post-merge", dest, tuple(changes), msg, meta_kv, source_ref=source, commit=commit)
+        )
+        return commit
+
+    def _revert(self, branch: str, reference: str, parent_number: int) -> Commit:
+        target = self._commit(self._resolve(reference))
+        if not isinstance(parent_number, int) or not 1 <= parent_number <= max(len(target.parents), 1):
+            raise InvalidNameError(
+                f"invalid parent_number {parent_number!r}: commit {target.id[:12]} has "
+                f"{len(target.parents)} parent(s)"
+            )
+        if not target.parents:
+            raise InvalidNameError(f"cannot revert {target.id[:12]}: it is the first commit")
+        parent = self._commit(target.parents[parent_number - 1])
+        with self._engine.connect() as conn, conn.begin():
+            head, token = self._need_branch(conn, branch)
+            if self._is_protected(branch, conn):
+                raise ProtectedBranchError(
+                    f"branch {branch!r} is protected: revert on another branch and merge it in"
+                )
+            self._require_clean(conn, branch, head, token, "reverting")
+        head_meta = self._commit(head).meta_range_id
+        ops: list[tuple[str, Entry | None]] = []
+        changes: list[Change] = []
+        conflicts: list[str] = []
+        for path, before, after in self._tree.diff(target.meta_range_id, parent.meta_range_id):
+            current = self._tree.lookup(head_meta, path)
+            if current == after:
+                continue
+            if current != before:
+                conflicts.append(path)
+                continue
+            ops.append((path, after))
+            if after is None:
+                changes.append(Change("removed", path, None))
+            else:
+                changes.append(Change("added" if current is None else "changed", path, after[1]))
+        if conflicts:
+            raise MergeConflictError(
+                f"cannot revert {target.id[:12]} on {branch!r}: {len(conflicts)} path(s) changed "
+                f"since: {', '.join(conflicts[:20])}",
+                conflicts,
+            )
+        msg = f"Revert {target.id[:12]}: {target.message}"
+        meta_kv = {"reverted_commit": target.id}
+        self._run_pre_hooks(HookEvent("pre-commit", branch, tuple(changes), msg, meta_kv))
+        commit, gen = self._new_commit((head,), msg, meta_kv, self._tree.apply(head_meta, ops))
+        if not self._cas(branch, head, commit, gen):
+            raise ConflictError(f"branch {branch!r} moved during the revert: retry it")
+        self._run_post_hooks(
+            HookEvent("post-commit", branch, tuple(changes), msg, meta_kv, commit=commit)
+        )
+        return commit
+
+    # -- garbage collection -------------------------------------------------------------
+    def gc(self, retention: timedelta = timedelta(days=7)) -> GCResult:
+        """Delete objects older than ``retention`` that no branch or tag reaches (through
+        any ancestor commit) and that no existing branch has staged."""
+        if not isinstance(retention, timedelta) or retention < timedelta(0):
+            raise InvalidNameError(f"invalid retention {retention!r}: give a timedelta >= 0")
+        cutoff = time.time() - retention.total_seconds()
+        with self._engine.connect() as conn, conn.begin():
+            heads = [h for (h,) in conn.execute(sa.select(md.branches.c.head))]
+            heads += [c for (c,) in conn.execute(sa.select(md.tags.c.commit_id))]
+            staged = conn.execute(
+                sa.select(md.staging.c.checksum).join(
+                    md.branches, md.branches.c.staging_token == md.staging.c.token
+                )
+            )
+            keep = {c for (c,) in staged if c is not None}
+            row = conn.execute(
+                sa.select(md.settings.c.value).where(md.settings.c.key == "empty_tree")
+            ).first()
+            if row is not None:
+                keep.add(row[0])
+        commits = self._load(ancestors(self._load, heads))
+        seen_ranges: set[str] = set()
+        for commit, _ in commits.values():
+            keep.add(commit.meta_range_id)
+            for rid in (r.id for r in self._tree.meta(commit.meta_range_id).ranges):
+                if rid not in seen_ranges:
+                    seen_ranges.add(rid)
+                    keep.add(rid)
+                    keep.update(self._tree.range(rid).checksums)
+        removed = 0
+        freed = 0
+        for checksum, size, mtime in list(self._store.list()):
+            if checksum not in keep and mtime <= cutoff:
+                self._store.delete(checksum)
+                removed += 1
+                freed += size
+        return GCResult(removed, freed)
+
+
+class _WriteTxn:
+    """A write transaction (``BEGIN IMMEDIATE`` on SQLite); wraps database errors."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._conn = engine.connect().execution_options(immediate=True)
+
+    def __enter__(self) -> sa.Connection:
+        self._txn = self._conn.begin()
+        return self._conn
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if exc_type is None and self._txn.is_active:
+                self._txn.commit()
+            elif self._txn.is_active:
+                self._txn.rollback()
+        except IntegrityError as e:
+            raise ConflictError(f"a concurrent change collided: retry ({e.orig})") from e
+        finally:
+            self._conn.close()
+        if isinstance(exc, IntegrityError):
+            raise ConflictError(f"a concurrent change collided: retry ({exc.orig})") from exc
