@@ -217,7 +217,9 @@ class EmbeddedRedis:
         if self._process.poll() is None:
             client = redis.Redis.from_url(self.url, socket_timeout=timeout)
             try:
-                client.execute_command("SHUTDOWN", "SAVE" if self.persistence else "NOSAVE")
+                client.execute_command(  # type: ignore[no-untyped-call]
+                    "SHUTDOWN", "SAVE" if self.persistence else "NOSAVE"
+                )
             except (redis.RedisError, OSError):
                 pass
             finally:

@@ -65,7 +65,7 @@ def _encode_value(name: str, value: object) -> bytes:
             f"entity key {name!r} is {value!r}; use an integer, string or bytes value"
         )
     try:
-        number = operator.index(value)
+        number = operator.index(value)  # type: ignore[arg-type]
     except TypeError:
         raise UnsupportedTypeError(
             f"entity key {name!r} has a {type(value).__name__} value {value!r}; "
@@ -79,9 +79,7 @@ def _encode_value(name: str, value: object) -> bytes:
 def encode_entity_key(names: Sequence[str], values: Sequence[object]) -> bytes:
     """Encode one entity key (e.g. ``(["driver_id"], [1001])``) to its stored bytes."""
     order = _check_names(names, len(values))
-    return b"".join(
-        _name_prefix(names[i]) + _encode_value(names[i], values[i]) for i in order
-    )
+    return b"".join(_name_prefix(names[i]) + _encode_value(names[i], values[i]) for i in order)
 
 
 def _varints(lengths: np.ndarray) -> pa.Array:

@@ -199,7 +199,7 @@ class RedisOnlineStore:
     @contextmanager
     def _connection(self) -> Iterator[AbstractConnection]:
         try:
-            conn = self._pool.get_connection()
+            conn = self._pool.get_connection()  # type: ignore[no-untyped-call]
         except _CONNECTION_ERRORS as e:
             raise self._connection_error(e) from e
         try:
@@ -211,7 +211,7 @@ class RedisOnlineStore:
             conn.disconnect()
             raise
         finally:
-            self._pool.release(conn)
+            self._pool.release(conn)  # type: ignore[no-untyped-call]
 
     def _exchange(self, commands: Iterable[bytes], replies: int) -> list[Any]:
         """One round trip: send every command, then read `replies` answers.
@@ -221,10 +221,10 @@ class RedisOnlineStore:
         out: list[Any] = []
         with self._connection() as conn:
             for command in commands:
-                conn.send_packed_command([command], check_health=False)
+                conn.send_packed_command([command], check_health=False)  # type: ignore[no-untyped-call]
             for _ in range(replies):
                 try:
-                    out.append(conn.read_response())
+                    out.append(conn.read_response())  # type: ignore[no-untyped-call]
                 except redis.ResponseError as e:
                     out.append(e)
         return out
@@ -331,9 +331,7 @@ class RedisOnlineStore:
             block = tbl.slice(start, _ROWS_PER_BLOCK).combine_chunks()
             size = block.num_rows
             key_arr = pa.array(keys[start : start + size], pa.large_binary())
-            key_bulks = _bulk_array(
-                pc.binary_join_element_wise(_lb(prefix), key_arr, _NOTHING)
-            )
+            key_bulks = _bulk_array(pc.binary_join_element_wise(_lb(prefix), key_arr, _NOTHING))
             row_bulks = _bulk_array(
                 micros.slice(start, size).cast(pa.string()).cast(pa.large_binary())
             )
@@ -431,9 +429,7 @@ class RedisOnlineStore:
                 rows.append(reply)
                 ts.append(t)
         columns = list(zip(*rows, strict=True)) if rows else [()] * width
-        arrays = [
-            decode_column(f.name, columns[i + 2], f.type) for i, f in enumerate(req.schema)
-        ]
+        arrays = [decode_column(f.name, columns[i + 2], f.type) for i, f in enumerate(req.schema)]
         arrays.append(pa.array(ts, pa.int64()).view(pa.timestamp("us", tz="UTC")))
         arrays.append(pa.array(columns[1], pa.large_binary()).cast(pa.string()))
         schema = pa.schema(

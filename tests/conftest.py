@@ -12,10 +12,10 @@ from pathlib import Path
 # namespace packages; the project root comes first so the real packages win.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pytest  # noqa: E402
-import redis  # noqa: E402
+import pytest
+import redis
 
-import online  # noqa: E402
+import online
 
 
 @pytest.fixture(scope="session")

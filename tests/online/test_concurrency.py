@@ -41,7 +41,9 @@ def test_newest_write_wins_under_concurrency(redis_url: str) -> None:
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", WRITER, redis_url, prefix, str(stamp), str(value), "15"],
-            stdout=subprocess.PIPE, text=True, cwd=root,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=root,
         )
         for stamp, value in ((old, 1), (new, 2), (old, 1))
     ]

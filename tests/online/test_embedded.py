@@ -117,7 +117,11 @@ def test_server_stops_at_interpreter_exit(tmp_path: Path) -> None:
         """
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
         cwd=Path(__file__).resolve().parents[2],
     )
     pid = int(out.stdout.strip())
@@ -131,7 +135,7 @@ def test_store_fails_clearly_while_redis_is_down_and_recovers(tmp_path: Path) ->
     try:
         store.write("t", key, pa.table({"v": [1]}), pa.array([T0]))
         server.stop()
-        with pytest.raises(online.ConnectionFailedError, match="valkey.sock") as info:
+        with pytest.raises(online.ConnectionFailedError, match=r"valkey\.sock") as info:
             store.write("t", key, pa.table({"v": [2]}), pa.array([T0]))
         assert isinstance(info.value.__cause__, redis.ConnectionError | OSError)
         with pytest.raises(online.ConnectionFailedError):

@@ -28,9 +28,7 @@ def test_names_are_sorted_and_part_of_the_key() -> None:
 
 
 def test_types_do_not_collide() -> None:
-    keys = {
-        online.encode_entity_key(["k"], [v]) for v in (1, "1", b"1", b"\x00" * 7 + b"\x01")
-    }
+    keys = {online.encode_entity_key(["k"], [v]) for v in (1, "1", b"1", b"\x00" * 7 + b"\x01")}
     assert len(keys) == 4
 
 
