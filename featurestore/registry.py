@@ -350,12 +350,15 @@ class Registry:
         return self._get(self.feature_services_by_name, name, "feature service")  # type: ignore[no-any-return]
 
     def feature_views_of_source(self, source_name: str) -> tuple[FeatureView, ...]:
-        """The feature views that read a source (a table or push source) by its name."""
-        return tuple(
-            v
-            for v in self.feature_views
-            if v.source.name == source_name or v.source.batch_source.name == source_name
-        )
+        """The feature views fed by a table or push source: those reading its table.
+
+        A push source feeds the views that read it and those that read its batch table.
+        """
+        source = self.get_data_source(source_name)
+        if isinstance(source, RequestSource):
+            return ()
+        table = source.batch_source.name
+        return tuple(v for v in self.feature_views if v.source.batch_source.name == table)
 
     # --- serialization -----------------------------------------------------------
 
