@@ -11,14 +11,16 @@ import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import duckdb
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from offline._errors import QueryError, SchemaMismatchError
+from offline._polars_pit import polars_as_of_join
 from offline._specs import AsOfSpec, WindowAgg, WindowSpec
 from offline._sql import ident, literal_list, ts_literal
 from offline._time import is_time, micros, to_utc_us, utc_datetime
@@ -142,12 +144,18 @@ class Engine:
     # -- point-in-time join ------------------------------------------------------------
 
     def as_of_join(
-        self, entities: Entities, entity_ts: str, specs: Sequence[AsOfSpec]
+        self,
+        entities: Entities,
+        entity_ts: str,
+        specs: Sequence[AsOfSpec],
+        method: Literal["auto", "duckdb", "polars"] = "auto",
     ) -> pa.RecordBatchReader:
         """Join each spec's latest row at or before each entity row's time.
 
         Every entity row is kept, duplicates too, in its order, with its extra
-        columns; features are null where no row matches.
+        columns; features are null where no row matches. ``auto`` joins an
+        in-memory entity table with polars (fastest) and streams a reader, or a
+        leak-free (``exclude_created_after``) join, through DuckDB with spilling.
         """
         ents = _with_row_numbers(entities, entity_ts)
         names = [n for n in ents.schema.names if n not in (_RN, _TS)]
@@ -158,6 +166,22 @@ class Engine:
                 if out in outputs:
                     raise QueryError(f"output column {out!r} appears twice; rename one")
                 outputs.add(out)
+        if method == "auto":
+            in_memory = isinstance(ents, pa.Table)
+            method = (
+                "polars"
+                if in_memory and not any(s.exclude_created_after for s in specs)
+                else "duckdb"
+            )
+        if method == "polars":
+            if any(s.exclude_created_after for s in specs):
+                raise QueryError("exclude_created_after needs method='duckdb' or 'auto'")
+            table = ents.read_all() if isinstance(ents, pa.RecordBatchReader) else ents
+            try:
+                out = polars_as_of_join(table, names, _RN, _TS, specs)
+            except pl.exceptions.PolarsError as e:
+                raise QueryError(f"point-in-time join failed: {e}") from e
+            return pa.RecordBatchReader.from_batches(out.schema, out.to_batches(_BATCH_ROWS))
         cur = self.cursor()
         cur.register("__fs_entities", ents)
         materialize = any(s.exclude_created_after for s in specs)

