@@ -8,10 +8,12 @@ it reads from its module so that it runs the same after loading:
   re-created as a module on load;
 - a constant of literal values (numbers, strings, lists, dicts...) becomes an
   assignment;
-- a function of an installed module becomes ``from module import name``.
+- a function of an installed module becomes ``from module import name``;
+- another plain function (a helper of the project) is stored as its source too, with
+  what it reads, recursively.
 
-Anything else (a closure variable, a module-level object or function of the project)
-is refused when the view is defined, with a message saying what to move.
+Anything else (a closure variable, a module-level object) is refused when the view
+is defined, with a message saying what to move.
 
 Loading runs ``exec`` on that text in a fresh namespace holding only the builtins,
 ``pandas`` (also ``pd``) and ``numpy`` (also ``np``). Nothing is pickled.
@@ -111,43 +113,100 @@ def _is_literal(value: object) -> bool:
         return False
 
 
-def _prelude_line(name: str, value: object, fn_name: str, view_name: str) -> str:
-    where = f"on-demand view {view_name!r}: {fn_name} uses {name!r}"
-    if isinstance(value, types.ModuleType):
-        if _is_installed(value):
-            return (
-                f"import {value.__name__}"
-                if value.__name__ == name
-                else f"import {value.__name__} as {name}"
-            )
-        file = getattr(value, "__file__", None)
-        if file is None or not str(file).endswith(".py"):
+class _Collector:
+    """The statements a function's source needs before it, gathered depth first."""
+
+    def __init__(self, view_name: str) -> None:
+        self.view_name = view_name
+        self.lines: dict[str, str] = {}
+        self.in_progress: set[int] = set()
+
+    def add(self, name: str, line: str, fn_name: str) -> None:
+        if self.lines.get(name, line) != line:
             raise DefinitionError(
-                f"{where}, a module whose source cannot be stored; import it inside the function"
+                f"on-demand view {self.view_name!r}: {fn_name} and a helper it calls use "
+                f"{name!r} for different things; rename one"
+            )
+        self.lines[name] = line
+
+    def function(self, fn: types.FunctionType) -> str:
+        """The ``def`` of ``fn``, after adding what it reads to ``lines``."""
+        view_name = self.view_name
+        if fn.__code__.co_freevars:
+            raise DefinitionError(
+                f"on-demand view {view_name!r}: {fn.__name__} uses variables of an enclosing "
+                f"function ({', '.join(fn.__code__.co_freevars)}); it is stored as source "
+                "code, so define it at module level"
             )
         try:
-            source = Path(file).read_text()
-        except OSError as e:
-            raise DefinitionError(f"{where}: cannot read its source {file}: {e}") from e
-        return f"{name} = {_EMBED}({value.__name__!r}, {source!r})"
-    if _is_literal(value):
-        return f"{name} = {value!r}"
-    module = sys.modules.get(getattr(value, "__module__", "") or "")
-    qualname = getattr(value, "__qualname__", "")
-    if (
-        callable(value)
-        and module is not None
-        and _is_installed(module)
-        and "." not in qualname
-        and getattr(module, qualname, None) is value
-    ):
-        line = f"from {module.__name__} import {qualname}"
-        return line if qualname == name else f"{line} as {name}"
-    raise DefinitionError(
-        f"{where}, a module-level {type(value).__name__} that cannot be stored as source; "
-        "define or import it inside the function (literal constants, installed modules and "
-        "helper modules can be used from module level)"
-    )
+            source = textwrap.dedent(inspect.getsource(fn))
+        except (OSError, TypeError) as e:
+            raise DefinitionError(
+                f"on-demand view {view_name!r}: the source of {fn.__name__} cannot be read "
+                f"({e}); define it in a .py file"
+            ) from e
+        node = ast.parse(source).body[0]
+        if not isinstance(node, ast.FunctionDef):
+            raise DefinitionError(
+                f"on-demand view {view_name!r}: {fn.__name__} must be a plain `def` function"
+            )
+        self.in_progress.add(id(fn))
+        for name in _global_names(fn):
+            if name in fn.__globals__:
+                self.value(name, fn.__globals__[name], fn.__name__)
+            elif not hasattr(builtins, name):
+                raise DefinitionError(
+                    f"on-demand view {view_name!r}: {fn.__name__} uses the undefined name {name!r}"
+                )
+        self.in_progress.discard(id(fn))
+        return "\n".join(source.splitlines()[node.lineno - 1 : node.end_lineno]) + "\n"
+
+    def value(self, name: str, value: object, fn_name: str) -> None:
+        where = f"on-demand view {self.view_name!r}: {fn_name} uses {name!r}"
+        if isinstance(value, types.ModuleType):
+            if _is_installed(value):
+                line = f"import {value.__name__}"
+                self.add(name, line if value.__name__ == name else f"{line} as {name}", fn_name)
+                return
+            file = getattr(value, "__file__", None)
+            if file is None or not str(file).endswith(".py"):
+                raise DefinitionError(
+                    f"{where}, a module whose source cannot be stored; import it inside the function"
+                )
+            try:
+                source = Path(file).read_text()
+            except OSError as e:
+                raise DefinitionError(f"{where}: cannot read its source {file}: {e}") from e
+            self.add(name, f"{name} = {_EMBED}({value.__name__!r}, {source!r})", fn_name)
+            return
+        if _is_literal(value):
+            self.add(name, f"{name} = {value!r}", fn_name)
+            return
+        module = sys.modules.get(getattr(value, "__module__", "") or "")
+        qualname = getattr(value, "__qualname__", "")
+        if (
+            callable(value)
+            and module is not None
+            and _is_installed(module)
+            and "." not in qualname
+            and getattr(module, qualname, None) is value
+        ):
+            line = f"from {module.__name__} import {qualname}"
+            self.add(name, line if qualname == name else f"{line} as {name}", fn_name)
+            return
+        if isinstance(value, types.FunctionType) and value.__name__ != "<lambda>":
+            if id(value) in self.in_progress:
+                return  # mutual recursion: the def is being added already
+            body = self.function(value)
+            self.add(value.__name__, body.rstrip("\n"), fn_name)
+            if name != value.__name__:
+                self.add(name, f"{name} = {value.__name__}", fn_name)
+            return
+        raise DefinitionError(
+            f"{where}, a module-level {type(value).__name__} that cannot be stored as source; "
+            "define or import it inside the function (literal constants, functions, installed "
+            "modules and helper modules can be used from module level)"
+        )
 
 
 def function_source(fn: Callable[..., Any], view_name: str) -> str:
@@ -156,34 +215,9 @@ def function_source(fn: Callable[..., Any], view_name: str) -> str:
         raise DefinitionError(
             f"on-demand view {view_name!r}: decorate a function defined with `def`, not {fn!r}"
         )
-    if fn.__code__.co_freevars:
-        raise DefinitionError(
-            f"on-demand view {view_name!r}: {fn.__name__} uses variables of an enclosing "
-            f"function ({', '.join(fn.__code__.co_freevars)}); it is stored as source code, "
-            "so define it at module level"
-        )
-    try:
-        source = textwrap.dedent(inspect.getsource(fn))
-    except (OSError, TypeError) as e:
-        raise DefinitionError(
-            f"on-demand view {view_name!r}: the source of {fn.__name__} cannot be read ({e}); "
-            "define it in a .py file"
-        ) from e
-    node = ast.parse(source).body[0]
-    if not isinstance(node, ast.FunctionDef):
-        raise DefinitionError(
-            f"on-demand view {view_name!r}: {fn.__name__} must be a plain `def` function"
-        )
-    body = "\n".join(source.splitlines()[node.lineno - 1 : node.end_lineno]) + "\n"
-    prelude = []
-    for name in _global_names(fn):
-        if name in fn.__globals__:
-            prelude.append(_prelude_line(name, fn.__globals__[name], fn.__name__, view_name))
-        elif not hasattr(builtins, name):
-            raise DefinitionError(
-                f"on-demand view {view_name!r}: {fn.__name__} uses the undefined name {name!r}"
-            )
-    return "".join(line + "\n" for line in prelude) + body
+    collector = _Collector(view_name)
+    body = collector.function(fn)
+    return "".join(line + "\n" for line in collector.lines.values()) + body
 
 
 def load_function(source: str, view_name: str) -> Callable[..., Any]:
