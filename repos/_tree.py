@@ -2,7 +2,7 @@
 
 Each range and each meta-range is an immutable, content-addressed object. Ranges end
 on content-defined boundaries (a path whose hash hits ``1/TARGET``) or after
-``MAX_ENTRIES``, so applying a few changes rewrites only the ranges they touch plus the
+``4 * TARGET`` entries, so applying a few changes rewrites only the ranges they touch plus the
 meta-range, and unchanged ranges are shared between commits.
 """
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from repos._objects import ObjectStore
 
 TARGET = 1024
-MAX_ENTRIES = 4 * TARGET
+
 
 Entry = tuple[str, int]  # (checksum, size)
 
@@ -50,9 +50,8 @@ class MetaRange:
     max_paths: list[str]
 
 
-def _boundary(path: str) -> bool:
-    h = hashlib.blake2b(path.encode(), digest_size=8).digest()
-    return int.from_bytes(h, "little") % TARGET == 0
+def _path_hash(path: str) -> int:
+    return int.from_bytes(hashlib.blake2b(path.encode(), digest_size=8).digest(), "little")
 
 
 class _LRU(OrderedDict[str, object]):
@@ -70,8 +69,10 @@ class _LRU(OrderedDict[str, object]):
 class TreeStore:
     """Reads and writes ranges and meta-ranges in an object store (with an LRU cache)."""
 
-    def __init__(self, store: ObjectStore, cache_size: int = 4096) -> None:
+    def __init__(self, store: ObjectStore, cache_size: int = 4096, target: int = TARGET) -> None:
         self.store = store
+        self.target = target
+        self.max_entries = 4 * target
         self._cache = _LRU(cache_size)
 
     # -- objects -------------------------------------------------------------------
@@ -209,7 +210,7 @@ class TreeStore:
             buf_p.append(path)
             buf_c.append(checksum)
             buf_s.append(size)
-            if len(buf_p) >= MAX_ENTRIES or _boundary(path):
+            if len(buf_p) >= self.max_entries or _path_hash(path) % self.target == 0:
                 out.append(self._write_range(buf_p.copy(), buf_c.copy(), buf_s.copy()))
                 buf_p.clear()
                 buf_c.clear()
@@ -232,7 +233,9 @@ class TreeStore:
                 for p, c, s in zip(rng.paths, rng.checksums, rng.sizes, strict=True):
                     feed(p, c, s)
             else:
-                merged = dict(zip(rng.paths, zip(rng.checksums, rng.sizes, strict=True), strict=True))
+                merged = dict(
+                    zip(rng.paths, zip(rng.checksums, rng.sizes, strict=True), strict=True)
+                )
                 for path, entry in changes:
                     if entry is None:
                         merged.pop(path, None)

@@ -88,9 +88,7 @@ class Repository:
                 sa.select(md.settings.c.value).where(md.settings.c.key == "default_branch")
             ).first()
         if row is None:
-            raise NotFoundError(
-                f"no repository at {storage}: create one with Repository.create()"
-            )
+            raise NotFoundError(f"no repository at {storage}: create one with Repository.create()")
         self.default_branch: str = row[0]
 
     # -- opening ---------------------------------------------------------------------
@@ -149,8 +147,13 @@ class Repository:
                     )
                     conn.execute(
                         md.commits.insert().values(
-                            id=cid, parents="[]", message="Repository created", metadata="{}",
-                            author=who, creation_date=now.isoformat(), meta_range_id=empty,
+                            id=cid,
+                            parents="[]",
+                            message="Repository created",
+                            metadata="{}",
+                            author=who,
+                            creation_date=now.isoformat(),
+                            meta_range_id=empty,
                             generation=1,
                         )
                     )
@@ -199,7 +202,10 @@ class Repository:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -241,11 +247,16 @@ class Repository:
     def protect_branch(self, pattern: str) -> None:
         """Protect branches matching the fnmatch ``pattern``: only merges may move them."""
         if not isinstance(pattern, str) or not pattern or "\x00" in pattern:
-            raise InvalidNameError(f"invalid branch pattern {pattern!r}: give e.g. 'main' or 'release-*'")
+            raise InvalidNameError(
+                f"invalid branch pattern {pattern!r}: give e.g. 'main' or 'release-*'"
+            )
         with self._write() as conn:
-            if conn.execute(
-                sa.select(md.protected.c.pattern).where(md.protected.c.pattern == pattern)
-            ).first() is None:
+            if (
+                conn.execute(
+                    sa.select(md.protected.c.pattern).where(md.protected.c.pattern == pattern)
+                ).first()
+                is None
+            ):
                 conn.execute(md.protected.insert().values(pattern=pattern))
 
     def unprotect_branch(self, pattern: str) -> None:
@@ -319,7 +330,9 @@ class Repository:
         if missing:
             with self._engine.connect() as conn:
                 for chunk in _chunks(missing):
-                    for row in conn.execute(sa.select(md.commits).where(md.commits.c.id.in_(chunk))):
+                    for row in conn.execute(
+                        sa.select(md.commits).where(md.commits.c.id.in_(chunk))
+                    ):
                         c = Commit(
                             id=row.id,
                             parents=tuple(json.loads(row.parents)),
@@ -385,9 +398,7 @@ class Repository:
             row = self._branch_row(conn, base)
             if row is not None:
                 return row[0]
-            tag = conn.execute(
-                sa.select(md.tags.c.commit_id).where(md.tags.c.name == base)
-            ).first()
+            tag = conn.execute(sa.select(md.tags.c.commit_id).where(md.tags.c.name == base)).first()
             if tag is not None:
                 return str(tag[0])
             if _HEX.fullmatch(base):
@@ -619,9 +630,9 @@ class Repository:
             raise InvalidNameError("upload_many takes a mapping of path -> bytes or file path")
         paths = [check_path(p) for p in items]
         for p, v in items.items():
-            if not isinstance(v, bytes | bytearray | memoryview | str | os.PathLike) and not hasattr(
-                v, "read"
-            ):
+            if not isinstance(
+                v, bytes | bytearray | memoryview | str | os.PathLike
+            ) and not hasattr(v, "read"):
                 raise InvalidNameError(
                     f"cannot upload {type(v).__name__} at {p!r}: give bytes, a file object or a path"
                 )
@@ -783,7 +794,9 @@ class Repository:
                 self._before_cas()
             if self._cas(branch, head, commit, gen, token, {r[3] for r in staged}):
                 self._run_post_hooks(
-                    HookEvent("post-commit", branch, tuple(changes), message, meta_kv, commit=commit)
+                    HookEvent(
+                        "post-commit", branch, tuple(changes), message, meta_kv, commit=commit
+                    )
                 )
                 return commit
             time.sleep(random.uniform(0, 0.01 * min(attempt + 1, 10)))
@@ -791,7 +804,9 @@ class Repository:
             f"branch {branch!r} kept moving while committing ({_COMMIT_RETRIES} tries): retry later"
         )
 
-    def _require_clean(self, conn: sa.Connection, branch: str, head: str, token: str, verb: str) -> None:
+    def _require_clean(
+        self, conn: sa.Connection, branch: str, head: str, token: str, verb: str
+    ) -> None:
         staged = self._staged(conn, token)
         if staged and self._effective(self._commit(head).meta_range_id, staged)[1]:
             raise ConflictError(
@@ -856,13 +871,17 @@ class Repository:
         if not self._cas(dest, head, commit, gen):
             raise ConflictError(f"branch {dest!r} moved during the merge: retry the merge")
         self._run_post_hooks(
-            HookEvent("post-merge", dest, tuple(changes), msg, meta_kv, source_ref=source, commit=commit)
+            HookEvent(
+                "post-merge", dest, tuple(changes), msg, meta_kv, source_ref=source, commit=commit
+            )
         )
         return commit
 
     def _revert(self, branch: str, reference: str, parent_number: int) -> Commit:
         target = self._commit(self._resolve(reference))
-        if not isinstance(parent_number, int) or not 1 <= parent_number <= max(len(target.parents), 1):
+        if not isinstance(parent_number, int) or not 1 <= parent_number <= max(
+            len(target.parents), 1
+        ):
             raise InvalidNameError(
                 f"invalid parent_number {parent_number!r}: commit {target.id[:12]} has "
                 f"{len(target.parents)} parent(s)"
@@ -961,7 +980,10 @@ class _WriteTxn:
         return self._conn
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         try:
             if exc_type is None and self._txn.is_active:

@@ -75,7 +75,7 @@ def test_create_open_and_initial_commit(repo: Repository, metadata_url: str | No
 
 
 def test_open_missing_repository_raises_not_found(tmp_path: Path) -> None:
-    with pytest.raises(NotFoundError, match="Repository.create"):
+    with pytest.raises(NotFoundError, match=r"Repository\.create"):
         Repository.open(tmp_path / "nothing")
     assert not (tmp_path / "nothing").exists()
 
@@ -98,7 +98,9 @@ def test_upload_kinds_read_stat_and_dedup(repo: Repository, tmp_path: Path) -> N
     with main.object("a/bytes").reader() as f:
         assert f.read() == b"same"
     assert len(files(Path(repo.storage)) - {"x"}) >= 3
-    contents = [p for p in files(Path(repo.storage)) if Path(repo.storage, p).read_bytes() == b"same"]
+    contents = [
+        p for p in files(Path(repo.storage)) if Path(repo.storage, p).read_bytes() == b"same"
+    ]
     assert len(contents) == 1
 
 
@@ -130,7 +132,10 @@ def test_commit_records_changes_and_metadata(repo: Repository) -> None:
     main.object("x").upload(b"changed")
     main.object("y").delete()
     c2 = main.commit("change")
-    assert list(repo.ref(c.id).diff(c2.id)) == [Change("changed", "x", 7), Change("removed", "y", None)]
+    assert list(repo.ref(c.id).diff(c2.id)) == [
+        Change("changed", "x", 7),
+        Change("removed", "y", None),
+    ]
     assert tree(main) == {"x": b"changed"}
     assert tree(repo.ref(c.id)) == {"x": b"1", "y": b"2"}
 
@@ -260,7 +265,12 @@ def test_three_way_merge_combines_both_sides(repo: Repository) -> None:
     assert m.parents == (head, dev.resolve()) and m.message == "merge dev"
     assert m.metadata == {"why": "test"}
     assert tree(main) == {
-        "keep": b"k", "both": b"b2", "src": b"s1", "dst": b"d1", "new_src": b"n", "new_dst": b"m",
+        "keep": b"k",
+        "both": b"b2",
+        "src": b"s1",
+        "dst": b"d1",
+        "new_src": b"n",
+        "new_dst": b"m",
     }
 
 
@@ -451,11 +461,27 @@ BAD_INPUT: list[tuple[str, Callable[[Repository], object], type[ReposError]]] = 
     ("absolute path", lambda r: r.branch("main").object("/etc/passwd"), InvalidNameError),
     ("path with NUL", lambda r: r.branch("main").upload_many({"a\x00b": b"1"}), InvalidNameError),
     ("empty path", lambda r: r.branch("main").object(""), InvalidNameError),
-    ("one bad path in a batch", lambda r: r.branch("main").upload_many({"ok": b"1", "../x": b"2"}), InvalidNameError),
-    ("text instead of bytes", lambda r: r.branch("main").object("a").upload("text"), InvalidNameError),  # type: ignore[arg-type]
-    ("missing local file", lambda r: r.branch("main").object("a").upload(Path("/no/such/file")), InvalidNameError),
+    (
+        "one bad path in a batch",
+        lambda r: r.branch("main").upload_many({"ok": b"1", "../x": b"2"}),
+        InvalidNameError,
+    ),
+    (
+        "text instead of bytes",
+        lambda r: r.branch("main").object("a").upload("text"),
+        InvalidNameError,
+    ),  # type: ignore[arg-type]
+    (
+        "missing local file",
+        lambda r: r.branch("main").object("a").upload(Path("/no/such/file")),
+        InvalidNameError,
+    ),
     ("empty commit", lambda r: r.branch("main").commit("nothing"), EmptyCommitError),
-    ("bad metadata", lambda r: r.branch("main").commit("m", metadata={"k": 1}, allow_empty=True), InvalidNameError),  # type: ignore[dict-item]
+    (
+        "bad metadata",
+        lambda r: r.branch("main").commit("m", metadata={"k": 1}, allow_empty=True),
+        InvalidNameError,
+    ),  # type: ignore[dict-item]
     ("delete default branch", lambda r: r.branch("main").delete(), ProtectedBranchError),
     ("delete missing object", lambda r: r.branch("main").object("nope").delete(), NotFoundError),
     ("delete unknown branch", lambda r: r.branch("nope").delete(), NotFoundError),
