@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from online.errors import DecodeError, UnsupportedTypeError
 from online.keys import varint
 
-__all__ = ["check_type", "decode_column", "encode_column"]
+__all__ = ["TableDecoder", "check_type", "decode_column", "encode_column"]
 
 _EMPTY = pa.scalar(b"", pa.large_binary())
 
@@ -141,8 +141,13 @@ def decode_column(name: str, values: Sequence[bytes | None], t: pa.DataType) -> 
     """Build an Arrow array of type `t` from stored payloads (None = null)."""
     kind = _kind(t)
     if kind in ("string", "binary"):
-        raw = pa.array(values, pa.large_binary())
-        return raw.cast(t)
+        try:
+            return pa.array(values, t)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+            raise DecodeError(
+                f"stored values of column {name!r} are not valid {t}: {e}; "
+                "read the column with the type it was written with"
+            ) from e
     if kind == "list":
         return _decode_list(name, values, t)
     width, dtype = {"bool": (1, "u1"), "uint64": (8, "<u8"), "float": (8, "<f8")}.get(
@@ -154,10 +159,9 @@ def decode_column(name: str, values: Sequence[bytes | None], t: pa.DataType) -> 
         return pa.array(data.astype(bool), pa.bool_(), mask=m)
     if kind == "temporal":
         storage = pa.int32() if t.bit_width == 32 else pa.int64()
-        return pa.array(data, pa.int64(), mask=m).cast(storage).view(t)
-    if kind == "float":
-        return pa.array(data, pa.float64(), mask=m).cast(t)
-    return pa.array(data, pa.uint64() if kind == "uint64" else pa.int64(), mask=m).cast(t)
+        np_storage = np.int32 if t.bit_width == 32 else np.int64
+        return pa.array(data.astype(np_storage, copy=False), storage, mask=m).view(t)
+    return pa.array(data.astype(t.to_pandas_dtype(), copy=False), t, mask=m)
 
 
 def _decode_list(name: str, values: Sequence[bytes | None], t: pa.DataType) -> pa.Array:
@@ -184,3 +188,34 @@ def _decode_list(name: str, values: Sequence[bytes | None], t: pa.DataType) -> p
         pa.array(offsets, off_type), child, type=t, mask=pa.array(mask, pa.bool_())
     )
     return arr
+
+
+class TableDecoder:
+    """Decodes the payloads of a fixed set of columns, one Arrow call per type, not per column.
+
+    Columns of the same type are decoded as one run and sliced apart, which keeps a
+    lookup of one row across many columns cheap.
+    """
+
+    def __init__(self, schema: pa.Schema) -> None:
+        for field in schema:
+            check_type(field.type)
+        self.schema = schema
+        groups: dict[pa.DataType, list[int]] = {}
+        for i, field in enumerate(schema):
+            groups.setdefault(field.type, []).append(i)
+        self._groups = [
+            (t, ", ".join(schema.names[i] for i in idx), idx) for t, idx in groups.items()
+        ]
+
+    def decode(self, columns: Sequence[Sequence[bytes | None]], rows: int) -> list[pa.Array]:
+        """One array per schema field, from `columns[i]` = the payloads of field i."""
+        out: list[pa.Array] = [None] * len(self.schema)  # type: ignore[list-item]
+        for t, names, idx in self._groups:
+            if len(idx) == 1:
+                out[idx[0]] = decode_column(names, columns[idx[0]], t)
+                continue
+            fused = decode_column(names, [v for i in idx for v in columns[i]], t)
+            for pos, i in enumerate(idx):
+                out[i] = fused.slice(pos * rows, rows)
+        return out

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import redis
 from redis.connection import AbstractConnection
 
-from online.codec import check_type, decode_column, encode_column
+from online.codec import TableDecoder, check_type, encode_column
 from online.errors import CommandError, ConnectionFailedError, InvalidInputError
 from online.store import COMMIT_COLUMN, EVENT_TS_COLUMN, ReadRequest, WriteResult
 
@@ -160,6 +160,35 @@ def _now_micros(now: datetime | None) -> int:
     return int(now.timestamp() * 1_000_000)
 
 
+_EVENT_TS_TYPE = pa.timestamp("us", tz="UTC")
+
+
+class _ReadPlan:
+    """What a read of one (table, schema) needs, computed once: command parts, decoder."""
+
+    def __init__(self, prefix: bytes, schema: pa.Schema) -> None:
+        fields = [TS_FIELD, COMMIT_FIELD]
+        for field in schema:
+            if field.name.startswith("__"):
+                raise InvalidInputError(
+                    f"column {field.name!r} is reserved; columns starting with '__' "
+                    "cannot be stored or read"
+                )
+            fields.append(field.name.encode())
+        self.prefix = prefix
+        self.head = b"*%d\r\n$5\r\nHMGET\r\n" % (len(fields) + 2)
+        self.tail = b"".join(_bulk(f) for f in fields)
+        self.decoder = TableDecoder(schema)
+        self.schema = pa.schema(
+            [
+                *schema,
+                pa.field(EVENT_TS_COLUMN, _EVENT_TS_TYPE),
+                pa.field(COMMIT_COLUMN, pa.string()),
+            ],
+            metadata=schema.metadata,
+        )
+
+
 class RedisOnlineStore:
     """The online store on Redis >= 7.0 or Valkey, at `url` (redis://, rediss://, unix://)."""
 
@@ -187,6 +216,7 @@ class RedisOnlineStore:
                 f"bad Redis URL {url!r}: {e}; use redis://host:port/db or unix:///path.sock"
             ) from e
         self._script_loaded = False
+        self._plans: dict[tuple[str, pa.Schema], _ReadPlan] = {}
 
     # -- connection and I/O -------------------------------------------------
 
@@ -372,38 +402,34 @@ class RedisOnlineStore:
 
     # -- reads ---------------------------------------------------------------
 
+    def _read_plan(self, table: str, schema: pa.Schema) -> _ReadPlan:
+        plan = self._plans.get((table, schema))
+        if plan is None:
+            if len(self._plans) > 1024:
+                self._plans.clear()
+            plan = self._plans[(table, schema)] = _ReadPlan(self._table_prefix(table), schema)
+        return plan
+
     def read(self, requests: Sequence[ReadRequest]) -> list[pa.Table]:
         """All requests in one round trip; a row per key in order, null where missing/expired."""
         commands: list[bytes] = []
-        total = 0
-        for req in requests:
-            prefix = self._table_prefix(req.table)
-            fields = [TS_FIELD, COMMIT_FIELD]
-            for field in req.schema:
-                if field.name.startswith("__"):
-                    raise InvalidInputError(
-                        f"column {field.name!r} is reserved; columns starting with '__' "
-                        "cannot be stored or read"
-                    )
-                check_type(field.type)
-                fields.append(field.name.encode())
-            tail = b"".join(_bulk(f) for f in fields)
-            head = b"*%d\r\n$5\r\nHMGET\r\n" % (len(fields) + 2)
+        plans = [self._read_plan(req.table, req.schema) for req in requests]
+        for req, plan in zip(requests, plans, strict=True):
+            head, prefix, tail = plan.head, plan.prefix, plan.tail
             plen = len(prefix)
             commands.extend(
                 b"%s$%d\r\n%s%s\r\n%s" % (head, plen + len(k), prefix, k, tail) for k in req.keys
             )
-            total += len(req.keys)
-        replies = self._exchange([b"".join(commands)], total) if total else []
+        replies = self._exchange([b"".join(commands)], len(commands)) if commands else []
         out = []
         pos = 0
-        for req in requests:
+        for req, plan in zip(requests, plans, strict=True):
             n = len(req.keys)
-            out.append(self._decode(req, replies[pos : pos + n]))
+            out.append(self._decode(req, plan, replies[pos : pos + n]))
             pos += n
         return out
 
-    def _decode(self, req: ReadRequest, replies: list[Any]) -> pa.Table:
+    def _decode(self, req: ReadRequest, plan: _ReadPlan, replies: list[Any]) -> pa.Table:
         width = len(req.schema) + 2
         empty = [None] * width
         cutoff = None
@@ -429,18 +455,10 @@ class RedisOnlineStore:
                 rows.append(reply)
                 ts.append(t)
         columns = list(zip(*rows, strict=True)) if rows else [()] * width
-        arrays = [decode_column(f.name, columns[i + 2], f.type) for i, f in enumerate(req.schema)]
-        arrays.append(pa.array(ts, pa.int64()).view(pa.timestamp("us", tz="UTC")))
-        arrays.append(pa.array(columns[1], pa.large_binary()).cast(pa.string()))
-        schema = pa.schema(
-            [
-                *req.schema,
-                pa.field(EVENT_TS_COLUMN, pa.timestamp("us", tz="UTC")),
-                pa.field(COMMIT_COLUMN, pa.string()),
-            ],
-            metadata=req.schema.metadata,
-        )
-        return pa.Table.from_arrays(arrays, schema=schema)
+        arrays = plan.decoder.decode(columns[2:], len(rows))
+        arrays.append(pa.array(ts, pa.int64()).view(_EVENT_TS_TYPE))
+        arrays.append(pa.array(columns[1], pa.string()))
+        return pa.Table.from_arrays(arrays, schema=plan.schema)
 
     # -- deletes and housekeeping ---------------------------------------------
 
