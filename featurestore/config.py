@@ -96,9 +96,7 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, object]:
     return out
 
 
-def load_config(
-    project_dir: str | Path = ".", env: Mapping[str, str] | None = None
-) -> StoreConfig:
+def load_config(project_dir: str | Path = ".", env: Mapping[str, str] | None = None) -> StoreConfig:
     """Read ``featurestore.yaml`` in ``project_dir`` and apply environment overrides."""
     from featurestore.errors import ConfigError
 

@@ -21,7 +21,9 @@ from featurestore import (
     on_demand_feature_view,
 )
 
-driver = Entity(name="driver", join_keys=["driver_id"], description="A driver, by id.")
+driver = Entity(
+    name="driver", join_keys=["driver_id"], value_type=Int64, description="A driver, by id."
+)
 
 driver_stats_source = TableSource(
     name="driver_stats",

@@ -15,12 +15,15 @@ from featurestore import (
     FeatureView,
     Field,
     Float64,
+    Int64,
     RequestSource,
     TableSource,
     on_demand_feature_view,
 )
 
-card = Entity(name="card", join_keys=["card_id"], description="A payment card, by id.")
+card = Entity(
+    name="card", join_keys=["card_id"], value_type=Int64, description="A payment card, by id."
+)
 
 transactions = TableSource(
     name="transactions",

@@ -1,0 +1,148 @@
+"""Saved datasets: training sets kept in the repository with what they were built from.
+
+Each lives on the ``saved-datasets`` branch as ``datasets/<name>/data.parquet`` plus
+``meta.json`` (commit id, feature refs, definitions hash, entity rows' hash), committed
+there so that later commits on any other branch never touch it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from featurestore.errors import ConflictError, NotFoundError, ValidationError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    import repos
+    from featurestore.retrieval import RetrievalJob
+
+__all__ = ["DATASETS_BRANCH", "SavedDataset"]
+
+DATASETS_BRANCH = "saved-datasets"
+_PREFIX = "datasets/"
+_NAME = re.compile(r"^[A-Za-z][-\w]*$")
+
+
+@dataclass(frozen=True)
+class SavedDataset:
+    """A kept training set and the exact inputs it was built from."""
+
+    name: str
+    commit_id: str
+    feature_refs: tuple[str, ...]
+    definitions_hash: str
+    entity_rows_hash: str
+    num_rows: int
+    created: datetime
+    physical_address: str = field(repr=False)
+
+    def to_arrow(self) -> pa.Table:
+        return pq.read_table(self.physical_address)
+
+    def to_pandas(self) -> pd.DataFrame:
+        from featurestore.retrieval import to_pandas
+
+        return to_pandas(self.to_arrow())
+
+
+def _entity_hash(table: pa.Table, feature_columns: int) -> str:
+    entity = table.select(table.schema.names[: table.num_columns - feature_columns])
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, entity.schema) as writer:
+        writer.write_table(entity)
+    return hashlib.sha256(sink.getvalue()).hexdigest()
+
+
+def _branch(repo: repos.Repository) -> repos.Branch:
+    branch = repo.branch(DATASETS_BRANCH)
+    return branch.create(repo.default_branch, exist_ok=True)
+
+
+def save(repo: repos.Repository, job: RetrievalJob, name: str) -> SavedDataset:
+    if not _NAME.match(name):
+        raise ValidationError(
+            f"dataset name {name!r}: use letters, digits, '_' and '-', starting with a letter"
+        )
+    branch = _branch(repo)
+    base = f"{_PREFIX}{name}/"
+    if branch.object(base + "meta.json").exists():
+        raise ConflictError(f"a saved dataset named {name!r} exists; pick another name")
+    table = job.to_arrow()
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    meta = {
+        "name": name,
+        "commit_id": job.commit_id,
+        "feature_refs": list(job.feature_refs),
+        "definitions_hash": job.definitions_hash,
+        "entity_rows_hash": _entity_hash(table, len(job.feature_refs)),
+        "num_rows": table.num_rows,
+        "created": datetime.now(UTC).isoformat(),
+    }
+    branch.upload_many(
+        {base + "data.parquet": sink.getvalue(), base + "meta.json": json.dumps(meta).encode()}
+    )
+    try:
+        branch.commit(
+            f"save dataset {name}", metadata={"dataset": name, "source_commit": job.commit_id}
+        )
+    except Exception:
+        branch.reset()
+        raise
+    return load(repo, name)
+
+
+def _record(repo: repos.Repository, meta: Mapping[str, Any]) -> SavedDataset:
+    ref = repo.ref(DATASETS_BRANCH)
+    info = ref.object(f"{_PREFIX}{meta['name']}/data.parquet").stat()
+    return SavedDataset(
+        name=meta["name"],
+        commit_id=meta["commit_id"],
+        feature_refs=tuple(meta["feature_refs"]),
+        definitions_hash=meta["definitions_hash"],
+        entity_rows_hash=meta["entity_rows_hash"],
+        num_rows=meta["num_rows"],
+        created=datetime.fromisoformat(meta["created"]),
+        physical_address=info.physical_address,
+    )
+
+
+def load(repo: repos.Repository, name: str) -> SavedDataset:
+    names = [b.id for b in repo.branches()]
+    obj = repo.ref(DATASETS_BRANCH).object(f"{_PREFIX}{name}/meta.json")
+    if DATASETS_BRANCH not in names or not obj.exists():
+        raise NotFoundError(f"no saved dataset named {name!r}; list them with saved_datasets()")
+    return _record(repo, json.loads(obj.read()))
+
+
+def list_saved(repo: repos.Repository, containing: Mapping[str, Any] | None) -> list[SavedDataset]:
+    """Every saved dataset, or those with a row matching all ``containing`` values."""
+    if DATASETS_BRANCH not in [b.id for b in repo.branches()]:
+        return []
+    ref = repo.ref(DATASETS_BRANCH)
+    out = []
+    for info in ref.objects(_PREFIX):
+        if not info.path.endswith("/meta.json"):
+            continue
+        record = _record(repo, json.loads(ref.object(info.path).read()))
+        if containing:
+            schema = pq.read_schema(record.physical_address)
+            if any(k not in schema.names for k in containing):
+                continue
+            filters = [(k, "=", v) for k, v in containing.items()]
+            hits = pq.read_table(record.physical_address, columns=list(containing), filters=filters)
+            if hits.num_rows == 0:
+                continue
+        out.append(record)
+    return out

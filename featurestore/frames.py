@@ -1,0 +1,103 @@
+"""Conversion of user data (pandas, polars, Arrow, Parquet paths, dicts) to Arrow."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from featurestore.errors import ValidationError
+
+DataLike = Any
+"""A pandas or polars DataFrame, an Arrow table or record batch reader, a Parquet path,
+or a mapping of column name to values."""
+
+
+def to_arrow(data: DataLike, *, what: str = "data") -> pa.Table:
+    """Return ``data`` as an Arrow table, or raise ``ValidationError`` saying what it was."""
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    if isinstance(data, pa.RecordBatchReader):
+        return data.read_all()
+    if isinstance(data, (str, os.PathLike)):
+        import pyarrow.parquet as pq
+
+        path = os.fspath(data)
+        if not os.path.exists(path):
+            raise ValidationError(f"{what}: no file at {path!r}; pass an existing Parquet path")
+        try:
+            return pq.read_table(path)
+        except pa.ArrowInvalid as e:
+            raise ValidationError(f"{what}: {path!r} is not a readable Parquet file: {e}") from e
+    if isinstance(data, Mapping):
+        try:
+            return pa.table(
+                {str(k): list(v) if not isinstance(v, pa.Array) else v for k, v in data.items()}
+            )
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as e:
+            raise ValidationError(f"{what}: columns could not be read as Arrow: {e}") from e
+    module = type(data).__module__.split(".")[0]
+    if module == "pandas":
+        return pa.Table.from_pandas(data, preserve_index=False)
+    if module == "polars":
+        table: pa.Table = data.to_arrow()
+        return table
+    raise ValidationError(
+        f"{what}: expected a pandas or polars DataFrame, an Arrow table, a Parquet path or "
+        f"a dict of columns, got {type(data).__name__}"
+    )
+
+
+def rows_to_columns(
+    rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
+) -> dict[str, list[Any]]:
+    """Entity rows as a list of dicts or a dict of lists, returned as a dict of lists."""
+    if isinstance(rows, Mapping):
+        columns = {str(k): list(v) for k, v in rows.items()}
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:
+            raise ValidationError(
+                f"entity rows: every column needs the same number of values, got lengths "
+                f"{sorted(lengths)}"
+            )
+        return columns
+    columns = {}
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise ValidationError(f"entity rows: row {i} is {type(row).__name__}, expected a dict")
+        if i == 0:
+            columns = {str(k): [] for k in row}
+        if set(row) != set(columns):
+            raise ValidationError(
+                f"entity rows: row {i} has keys {sorted(row)}, row 0 has {sorted(columns)}"
+            )
+        for k, v in row.items():
+            columns[str(k)].append(v)
+    return columns
+
+
+def as_utc_timestamps(
+    column: pa.ChunkedArray | pa.Array, *, name: str
+) -> pa.ChunkedArray | pa.Array:
+    """A timestamp column in microseconds, UTC; naive values are read as UTC."""
+    t = column.type
+    if pa.types.is_timestamp(t):
+        if t.tz is None:
+            return pc.assume_timezone(column.cast(pa.timestamp("us")), "UTC")
+        return column.cast(pa.timestamp("us", tz="UTC"))
+    if pa.types.is_date(t):
+        return column.cast(pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        try:
+            parsed = pc.strptime(column, format="%Y-%m-%dT%H:%M:%S", unit="us")
+        except pa.ArrowInvalid as e:
+            raise ValidationError(
+                f"column {name!r}: strings are not ISO timestamps (YYYY-MM-DDTHH:MM:SS): {e}"
+            ) from e
+        return as_utc_timestamps(parsed, name=name)
+    raise ValidationError(f"column {name!r} must hold timestamps, found {t}")

@@ -1,0 +1,239 @@
+"""Point-in-time training sets: entity rows joined with features as of their timestamps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from featurestore.errors import ValidationError
+from featurestore.features import FeaturePlan, internal_name
+from featurestore.frames import as_utc_timestamps
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
+
+    import offline
+
+__all__ = ["RetrievalJob", "entity_timestamp_column", "to_pandas"]
+
+ENTITY_TS = "event_timestamp"
+
+
+def to_pandas(table: pa.Table) -> pd.DataFrame:
+    """Arrow to pandas keeping integers and booleans nullable instead of float/object."""
+    import pandas as pd
+
+    nullable: dict[pa.DataType, Any] = {
+        pa.int8(): pd.Int8Dtype(),
+        pa.int16(): pd.Int16Dtype(),
+        pa.int32(): pd.Int32Dtype(),
+        pa.int64(): pd.Int64Dtype(),
+        pa.bool_(): pd.BooleanDtype(),
+    }
+    frame: pd.DataFrame = table.to_pandas(types_mapper=nullable.get)
+    return frame
+
+
+def entity_timestamp_column(schema: pa.Schema) -> str:
+    """``event_timestamp`` if present, else the only timestamp column of the entity rows."""
+    if ENTITY_TS in schema.names:
+        return ENTITY_TS
+    candidates = [f.name for f in schema if pa.types.is_timestamp(f.type)]
+    if len(candidates) == 1:
+        return str(candidates[0])
+    raise ValidationError(
+        "entity rows need a timestamp column: name it 'event_timestamp' "
+        f"(found timestamp columns {candidates or 'none'} among {schema.names})"
+    )
+
+
+@dataclass
+class RetrievalJob:
+    """A lazy training-set build; nothing runs until ``to_arrow`` / ``to_pandas`` / ``to_polars``."""
+
+    commit_id: str
+    feature_refs: tuple[str, ...]
+    definitions_hash: str
+    _run: Callable[[], pa.Table] = field(repr=False)
+    _result: pa.Table | None = field(default=None, repr=False)
+
+    def to_arrow(self) -> pa.Table:
+        if self._result is None:
+            self._result = self._run()
+        return self._result
+
+    def to_pandas(self) -> pd.DataFrame:
+        return to_pandas(self.to_arrow())
+
+    def to_polars(self) -> pl.DataFrame:
+        import polars as pl
+
+        frame = pl.from_arrow(self.to_arrow())
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+    def to_parquet(self, path: str) -> None:
+        import pyarrow.parquet as pq
+
+        pq.write_table(self.to_arrow(), path)
+
+
+def prepare_entities(entities: pa.Table, plan: FeaturePlan) -> tuple[pa.Table, str]:
+    """Check the entity rows against the plan; the timestamp column becomes UTC."""
+    ts = entity_timestamp_column(entities.schema)
+    missing = [k for k in plan.join_keys if k not in entities.schema.names]
+    if missing:
+        raise ValidationError(
+            f"entity rows lack join key column(s) {missing} needed by views "
+            f"{sorted(plan.views)}; add them (found {entities.schema.names})"
+        )
+    clashes = [n for n in plan.output_names if n in entities.schema.names]
+    if clashes:
+        raise ValidationError(
+            f"entity rows already have column(s) {clashes} named like requested features; "
+            "rename them or pass full_feature_names=True"
+        )
+    column = entities.column(ts)
+    if column.null_count:
+        raise ValidationError(f"entity rows: {column.null_count} null value(s) in {ts!r}")
+    index = entities.schema.get_field_index(ts)
+    utc = as_utc_timestamps(column, name=ts)
+    return entities.set_column(index, pa.field(ts, utc.type), utc), ts
+
+
+def join_features(
+    entities: pa.Table,
+    ts: str,
+    plan: FeaturePlan,
+    files: dict[str, list[str]],
+    engine: offline.Engine,
+    *,
+    full_feature_names: bool,
+    exclude_created_after: bool = False,
+) -> pa.Table:
+    """Join every stored feature of ``plan`` onto ``entities``, then run on-demand views."""
+    import offline
+
+    as_of: list[offline.AsOfSpec] = []
+    windows: list[offline.WindowSpec] = []
+    for name, features in plan.stored.items():
+        view = plan.views[name]
+        src = view.source
+        keys = {k: k for k in view.join_keys}
+        if view.is_aggregation:
+            by_name = {a.name: a for a in view.aggregations}
+            windows.append(
+                offline.WindowSpec(
+                    files=files[name],
+                    keys=keys,
+                    event_ts=src.timestamp_field,
+                    created_ts=src.created_timestamp_column,
+                    aggregations=[
+                        offline.WindowAgg(
+                            output=internal_name(name, f),
+                            function=by_name[f].function,  # type: ignore[arg-type]
+                            column=by_name[f].column,
+                            window=by_name[f].time_window,
+                        )
+                        for f in features
+                    ],
+                )
+            )
+        else:
+            as_of.append(
+                offline.AsOfSpec(
+                    files=files[name],
+                    keys=keys,
+                    event_ts=src.timestamp_field,
+                    created_ts=src.created_timestamp_column,
+                    columns={internal_name(name, f): f for f in features},
+                    ttl=view.ttl,
+                    exclude_created_after=exclude_created_after
+                    and src.created_timestamp_column is not None,
+                )
+            )
+    result = engine.as_of_join(entities, ts, as_of).read_all() if as_of else entities
+    for spec in windows:
+        agg = engine.window_aggregate(entities, ts, spec).read_all()
+        for a in spec.aggregations:
+            result = result.append_column(a.output, agg.column(a.output))
+    result = _typed(result, plan)
+    if plan.on_demand:
+        result = _run_on_demand(result, plan)
+    keep = [n for n in entities.schema.names]
+    renamed = result.select(keep + [internal_name(v, f) for v, f in plan.refs])
+    return renamed.rename_columns(keep + list(plan.output_names))
+
+
+def _typed(result: pa.Table, plan: FeaturePlan) -> pa.Table:
+    """Cast fetched features to their declared types (DuckDB widens some)."""
+    for name, features in plan.stored.items():
+        declared = {f.name: f.dtype.to_arrow() for f in plan.views[name].features}
+        for f in features:
+            col = internal_name(name, f)
+            i = result.schema.get_field_index(col)
+            if i >= 0 and result.schema.field(i).type != declared[f]:
+                result = result.set_column(i, col, result.column(i).cast(declared[f]))
+    return result
+
+
+def _run_on_demand(result: pa.Table, plan: FeaturePlan) -> pa.Table:
+    frame = to_pandas(result)
+    for odfv in plan.on_demand:
+        inputs = {f: frame[internal_name(v, f)] for v, f in odfv.input_refs}
+        for field_ in odfv.request_fields:
+            if field_.name not in frame.columns:
+                raise ValidationError(
+                    f"on-demand view {odfv.name!r} needs request column {field_.name!r}; add "
+                    "it to the entity rows"
+                )
+            inputs[field_.name] = frame[field_.name]
+        import pandas as pd
+
+        out = odfv.transform(pd.DataFrame(inputs))
+        for f in odfv.features:
+            values = pa.array(out[f.name].tolist(), type=f.dtype.to_arrow(), from_pandas=True)
+            result = result.append_column(internal_name(odfv.name, f.name), values)
+    return result
+
+
+def _ts_literal(value: datetime) -> str:
+    utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return f"TIMESTAMPTZ '{utc.isoformat()}'"
+
+
+def entities_in_range(
+    plan: FeaturePlan,
+    files: dict[str, list[str]],
+    engine: offline.Engine,
+    start: datetime,
+    end: datetime,
+) -> pa.Table:
+    """Every (join keys, event time) of the requested views' rows in ``[start, end]``."""
+    keysets = {tuple(v.join_keys) for v in plan.views.values()}
+    if len(keysets) != 1:
+        raise ValidationError(
+            "start_date/end_date without entity rows needs views that share their join keys; "
+            f"these have {sorted(keysets)}: pass entity rows instead"
+        )
+    (keys,) = keysets
+    cols = ", ".join(f'"{k}"' for k in keys)
+    lo, hi = _ts_literal(start), _ts_literal(end)
+    selects, tables = [], {}
+    for i, (name, view) in enumerate(plan.views.items()):
+        if not files[name]:
+            continue
+        tables[f"t{i}"] = files[name]
+        ts = f'CAST("{view.source.timestamp_field}" AS TIMESTAMPTZ)'
+        selects.append(
+            f"SELECT {cols}, {ts} AS {ENTITY_TS} FROM t{i} WHERE {ts} BETWEEN {lo} AND {hi}"
+        )
+    if not selects:
+        raise ValidationError("the requested views hold no rows yet; ingest and commit first")
+    query = f"SELECT DISTINCT * FROM ({' UNION ALL '.join(selects)}) ORDER BY {cols}, {ENTITY_TS}"
+    return engine.sql(query, tables)

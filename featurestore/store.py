@@ -1,0 +1,718 @@
+"""``FeatureStore``: the facade that wires the configuration to the parts and forwards.
+
+The work lives in the modules named after it (``retrieval``, ``lookup``,
+``materialization``, ``datasets``, ``registry``); this class opens the repository, the
+DuckDB engine and the online store lazily, pins reads to commits, and translates the
+errors of the layers below into the ``featurestore.errors`` tree.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+
+import pyarrow as pa
+
+from featurestore.boundary import translated
+from featurestore.config import CONFIG_FILE, StoreConfig, load_config
+from featurestore.definitions import FeatureService, FeatureView, PushSource
+from featurestore.errors import (
+    ConfigError,
+    DefinitionError,
+    NotFoundError,
+    SchemaError,
+    ValidationError,
+)
+from featurestore.features import FeaturePlan, plan_features
+from featurestore.frames import DataLike, as_utc_timestamps, rows_to_columns, to_arrow
+from featurestore.registry import Plan, Registry, load_registry, plan, stage_registry
+
+if TYPE_CHECKING:
+    import offline
+    import online
+    import repos
+    from featurestore.datasets import SavedDataset
+    from featurestore.lookup import OnlineResponse
+    from featurestore.materialization import MaterializeResult
+    from featurestore.retrieval import RetrievalJob
+
+__all__ = ["FeatureStore", "ViewStatus"]
+
+PushTarget = Literal["online", "offline", "online_and_offline"]
+
+
+@dataclass(frozen=True)
+class ViewStatus:
+    """Which commit a view serves online, how far it lags its branch, up to when."""
+
+    view: str
+    branch: str | None
+    commit_id: str | None
+    watermark: datetime | None
+    branch_head: str | None
+    commits_behind: int | None
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.commit_id is not None and self.commit_id == self.branch_head
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class FeatureStore:
+    """A feature repository: definitions, versioned offline tables and the online store."""
+
+    def __init__(self, repo_path: str | Path = ".", *, config: StoreConfig | None = None) -> None:
+        self.config = config if config is not None else load_config(repo_path)
+        self._lock = threading.RLock()
+        self._repo: repos.Repository | None = None
+        self._tables: offline.TableStore | None = None
+        self._engine: offline.Engine | None = None
+        self._online: online.RedisOnlineStore | None = None
+        self._embedded: online.EmbeddedRedis | None = None
+        self._registry_cache: tuple[str, Registry] | None = None
+        self._plans: dict[tuple[Any, ...], FeaturePlan] = {}
+
+    # -- construction ----------------------------------------------------------------
+
+    @classmethod
+    def init(
+        cls, path: str | Path, *, project: str | None = None, exist_ok: bool = False
+    ) -> FeatureStore:
+        """Create a project folder with ``featurestore.yaml`` and an empty repository."""
+        import yaml
+
+        root = Path(path).resolve()
+        config_path = root / CONFIG_FILE
+        if config_path.exists() and not exist_ok:
+            raise ConfigError(
+                f"{config_path} already exists; open it with FeatureStore({str(root)!r})"
+            )
+        root.mkdir(parents=True, exist_ok=True)
+        if not config_path.exists():
+            name = project or "".join(c if c.isalnum() else "_" for c in root.name) or "features"
+            if name[0].isdigit():
+                name = f"p_{name}"
+            config_path.write_text(yaml.safe_dump({"project": name, "storage": "data"}))
+        store = cls(root)
+        store._open_repository(create=True)
+        return store
+
+    def _open_repository(self, create: bool = False) -> repos.Repository:
+        import repos
+
+        with self._lock:
+            if self._repo is None:
+                cfg = self.config
+                with translated():
+                    if create:
+                        self._repo = repos.Repository.create(
+                            cfg.storage_location,
+                            metadata_url=cfg.metadata_url,
+                            default_branch=cfg.default_branch,
+                            exist_ok=True,
+                        )
+                    else:
+                        try:
+                            self._repo = repos.Repository.open(
+                                cfg.storage_location, metadata_url=cfg.metadata_url
+                            )
+                        except repos.NotFoundError as e:
+                            raise NotFoundError(
+                                f"no repository at {cfg.storage_location}: run `featurestore "
+                                f"init {cfg.project_dir}` first"
+                            ) from e
+            return self._repo
+
+    @property
+    def repository(self) -> repos.Repository:
+        """The versioned repository holding every byte of offline data and definitions."""
+        return self._open_repository()
+
+    @property
+    def tables(self) -> offline.TableStore:
+        import offline
+
+        with self._lock:
+            if self._tables is None:
+                self._tables = offline.TableStore(self.repository)
+            return self._tables
+
+    @property
+    def engine(self) -> offline.Engine:
+        import offline
+
+        with self._lock:
+            if self._engine is None:
+                cfg = self.config.offline_store
+                self._engine = offline.Engine(threads=cfg.threads, memory_limit=cfg.memory_limit)
+            return self._engine
+
+    @property
+    def online_store(self) -> online.RedisOnlineStore:
+        """The online store: ``online_store.url`` or ``REDIS_URL``, else an embedded server."""
+        import online
+
+        with self._lock:
+            if self._online is None:
+                cfg = self.config.online_store
+                url = cfg.url
+                if url is None:
+                    with translated():
+                        self._embedded = online.EmbeddedRedis(self._embedded_dir())
+                    url = self._embedded.url
+                self._online = online.RedisOnlineStore(
+                    url,
+                    key_prefix=cfg.key_prefix or self.config.project,
+                    socket_timeout=cfg.socket_timeout_s,
+                    max_connections=cfg.max_connections,
+                )
+            return self._online
+
+    def _embedded_dir(self) -> Path:
+        location = self.config.storage_location
+        base = (
+            Path(location) if "://" not in location else self.config.project_dir / ".featurestore"
+        )
+        return base / "online"
+
+    def close(self) -> None:
+        """Release connections and stop the embedded online server this store started."""
+        with self._lock:
+            if self._online is not None:
+                self._online.close()
+                self._online = None
+            if self._embedded is not None:
+                if self._embedded.owned:
+                    self._embedded.stop()
+                self._embedded = None
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None
+            if self._repo is not None:
+                self._repo.close()
+                self._repo = None
+                self._tables = None
+
+    def __enter__(self) -> FeatureStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"FeatureStore(project={self.config.project!r}, storage={self.config.storage_location!r})"
+
+    # -- refs and definitions -----------------------------------------------------------
+
+    def _branch_name(self, branch: str | None) -> str:
+        return branch or self.config.default_branch
+
+    def resolve(self, ref: str | None = None) -> str:
+        """The commit id ``ref`` (a branch, tag, commit or ``ref~N``) points at now."""
+        with translated():
+            return self.repository.ref(ref or self.config.default_branch).resolve()
+
+    def registry(self, ref: str | None = None) -> Registry:
+        """The definitions at ``ref``: committed ones, or staged ones for a branch."""
+        with translated():
+            return load_registry(self.repository.ref(ref or self.config.default_branch))
+
+    def _serving_registry(self) -> Registry:
+        """The default branch's definitions, cached until its head moves."""
+        head = self.resolve()
+        cached = self._registry_cache
+        if cached is not None and cached[0] == head:
+            return cached[1]
+        registry = self.registry(head)
+        self._registry_cache = (head, registry)
+        self._plans.clear()
+        return registry
+
+    def plan(self, objects: Iterable[object], branch: str | None = None) -> Plan:
+        """What applying ``objects`` as the full set of definitions would change."""
+        return plan(self.registry(self._branch_name(branch)), list(objects))
+
+    def apply(
+        self, objects: Iterable[object], branch: str | None = None, *, partial: bool = True
+    ) -> Plan:
+        """Stage definitions on ``branch`` (commit with ``commit``) and create their tables.
+
+        ``partial=True`` adds or replaces the given objects and keeps the rest (Feast's
+        ``FeatureStore.apply``); ``partial=False`` makes them the full set. A change that
+        would break stored data (a type change of an existing column) is refused.
+        """
+        name = self._branch_name(branch)
+        current = self.registry(name)
+        objects = list(objects)
+        if partial:
+            given = {(type(o).__name__, getattr(o, "name", None)) for o in objects}
+            kept = [
+                o
+                for o in current.objects
+                if (type(o).__name__, getattr(o, "name", None)) not in given
+            ]
+            objects = kept + objects
+        result = plan(current, objects)
+        if result.breaking:
+            raise SchemaError(
+                "these changes would break data already stored: "
+                + "; ".join(result.breaking)
+                + ". Add a new feature or view instead of changing a type"
+            )
+        with translated():
+            b = self.repository.branch(name)
+            for source, schema in _tables_needed(result.registry):
+                existing = set(self.tables.tables(b))
+                if source not in existing:
+                    self.tables.create_table(b, source, schema)
+                else:
+                    stored = self.tables.schema(b, source)
+                    missing = [f.name for f in schema if f.name not in stored.names]
+                    if missing:
+                        raise SchemaError(
+                            f"table {source!r} exists without column(s) {missing}; add them "
+                            "as a new source table, or ingest them before applying"
+                        )
+            stage_registry(b, result.registry)
+        self._registry_cache = None
+        return result
+
+    def list_feature_views(self, ref: str | None = None) -> list[FeatureView]:
+        return list(self.registry(ref).feature_views)
+
+    def get_feature_view(self, name: str, ref: str | None = None) -> FeatureView:
+        return self.registry(ref).get_feature_view(name)
+
+    def get_feature_service(self, name: str, ref: str | None = None) -> FeatureService:
+        return self.registry(ref).get_feature_service(name)
+
+    # -- offline data ---------------------------------------------------------------------
+
+    def _table_of(self, registry: Registry, source: str | FeatureView | PushSource) -> str:
+        if isinstance(source, FeatureView):
+            return source.source.table
+        if isinstance(source, PushSource):
+            return source.batch_source.table
+        sources = registry.data_sources_by_name
+        if source in sources:
+            found = sources[source]
+            return found.batch_source.table if isinstance(found, PushSource) else found.table  # type: ignore[union-attr]
+        views = registry.feature_views_by_name
+        if source in views:
+            return views[source].source.table
+        raise NotFoundError(
+            f"no source or feature view named {source!r} is applied; known sources: "
+            f"{sorted(sources)}. Run `featurestore apply` first"
+        )
+
+    def ingest(
+        self,
+        source: str | FeatureView | PushSource,
+        data: DataLike,
+        branch: str | None = None,
+        mode: Literal["append", "upsert", "delete"] = "append",
+        keys: Sequence[str] | None = None,
+    ) -> offline.WriteResult:
+        """Stage rows in a source's table on ``branch``; checked before anything is written."""
+        name = self._branch_name(branch)
+        table_name = self._table_of(self.registry(name), source)
+        arrow = to_arrow(data, what=f"data for {table_name!r}")
+        registry = self.registry(name)
+        if mode != "append" and not keys:
+            keys = _natural_keys(registry, table_name)
+        with translated():
+            return self.tables.write(name, table_name, arrow, mode=mode, keys=keys)
+
+    def commit(
+        self,
+        message: str,
+        branch: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        allow_empty: bool = False,
+    ) -> repos.Commit:
+        """Commit everything staged on ``branch``: data and definitions together."""
+        with translated():
+            return self.repository.branch(self._branch_name(branch)).commit(
+                message, metadata=metadata, allow_empty=allow_empty
+            )
+
+    def compact(self, source: str, branch: str | None = None) -> bool:
+        """Rewrite a table's small objects into large ones sorted by (keys, event time)."""
+        name = self._branch_name(branch)
+        registry = self.registry(name)
+        table = self._table_of(registry, source)
+        sort = list(_natural_keys(registry, table))
+        with translated():
+            return self.tables.compact(name, table, sort_by=sort or None)
+
+    def sql(self, query: str, ref: str | None = None) -> pa.Table:
+        """Read-only SQL over every table at ``ref``, each under its own name."""
+        with translated():
+            commit = self.resolve(ref)
+            names = self.tables.tables(commit)
+            return self.engine.sql(query, {n: self.tables.files(commit, n) for n in names})
+
+    # -- training sets --------------------------------------------------------------------
+
+    def get_historical_features(
+        self,
+        entity_df: DataLike | None = None,
+        features: Sequence[str] | FeatureService = (),
+        full_feature_names: bool = False,
+        ref: str | None = None,
+        *,
+        start_date: datetime | None = None,
+        end_date: datetime | None = None,
+        exclude_created_after: bool = False,
+    ) -> RetrievalJob:
+        """A point-in-time correct training set, pinned to the commit ``ref`` names now.
+
+        With no ``entity_df``, every entity's rows in ``[start_date, end_date]`` are used.
+        ``exclude_created_after`` drops rows created after each entity row's time.
+        """
+        from featurestore import retrieval
+
+        commit = self.resolve(ref)
+        registry = self.registry(commit)
+        fplan = plan_features(features, registry, full_feature_names=full_feature_names)
+        if entity_df is None:
+            if start_date is None or end_date is None:
+                raise ValidationError("pass entity_df, or both start_date and end_date")
+            entities = None
+        else:
+            entities = to_arrow(entity_df, what="entity_df")
+            retrieval.prepare_entities(entities, fplan)
+
+        def run() -> pa.Table:
+            with translated():
+                files = {
+                    v: self.tables.files(commit, fplan.views[v].source.table) for v in fplan.views
+                }
+                rows = entities
+                if rows is None:
+                    assert start_date is not None and end_date is not None
+                    rows = retrieval.entities_in_range(
+                        fplan, files, self.engine, start_date, end_date
+                    )
+                prepared, ts = retrieval.prepare_entities(rows, fplan)
+                return retrieval.join_features(
+                    prepared,
+                    ts,
+                    fplan,
+                    files,
+                    self.engine,
+                    full_feature_names=full_feature_names,
+                    exclude_created_after=exclude_created_after,
+                )
+
+        refs = tuple(f"{v}:{f}" for v, f in fplan.refs)
+        return retrieval.RetrievalJob(commit, refs, registry.hash, run)
+
+    def create_saved_dataset(self, job: RetrievalJob, name: str) -> SavedDataset:
+        """Keep a training set in the repository with its commit, refs and definitions hash."""
+        from featurestore import datasets
+
+        with translated():
+            return datasets.save(self.repository, job, name)
+
+    def get_saved_dataset(self, name: str) -> SavedDataset:
+        from featurestore import datasets
+
+        with translated():
+            return datasets.load(self.repository, name)
+
+    def saved_datasets(self, containing: Mapping[str, Any] | None = None) -> list[SavedDataset]:
+        """Saved datasets, or only those whose rows include the given entity key values."""
+        from featurestore import datasets
+
+        with translated():
+            return datasets.list_saved(self.repository, containing)
+
+    # -- online ---------------------------------------------------------------------------
+
+    def _online_views(
+        self, registry: Registry, feature_views: Sequence[str | FeatureView] | None
+    ) -> list[FeatureView]:
+        views = registry.feature_views_by_name
+        if feature_views is None:
+            return [v for v in views.values() if v.online]
+        out = []
+        for v in feature_views:
+            name = v.name if isinstance(v, FeatureView) else v
+            if name not in views:
+                raise NotFoundError(f"no feature view {name!r} is applied; known: {sorted(views)}")
+            out.append(views[name])
+        return out
+
+    def materialize(
+        self,
+        start_date: datetime | None,
+        end_date: datetime,
+        feature_views: Sequence[str | FeatureView] | None = None,
+        ref: str | None = None,
+        *,
+        on_rows: Callable[[int], None] | None = None,
+    ) -> list[MaterializeResult]:
+        """Write each view's latest row per entity in ``[start_date, end_date]`` online."""
+        return self._materialize(start_date, end_date, feature_views, ref, False, on_rows)
+
+    def materialize_incremental(
+        self,
+        end_date: datetime,
+        feature_views: Sequence[str | FeatureView] | None = None,
+        ref: str | None = None,
+        *,
+        on_rows: Callable[[int], None] | None = None,
+    ) -> list[MaterializeResult]:
+        """Materialize what is new since each view's last run, up to ``end_date``."""
+        return self._materialize(None, end_date, feature_views, ref, True, on_rows)
+
+    def _materialize(
+        self,
+        start_date: datetime | None,
+        end_date: datetime,
+        feature_views: Sequence[str | FeatureView] | None,
+        ref: str | None,
+        incremental: bool,
+        on_rows: Callable[[int], None] | None,
+    ) -> list[MaterializeResult]:
+        from featurestore import materialization as m
+
+        branch = ref or self.config.default_branch
+        commit = self.resolve(branch)
+        registry = self.registry(commit)
+        views = self._online_views(registry, feature_views)
+        end = _utc(end_date)
+        start = _utc(start_date) if start_date is not None else None
+        results = []
+        with translated():
+            states = (
+                m.read_states(self.online_store, [v.name for v in views]) if incremental else {}
+            )
+            for view in views:
+                files = self.tables.files(commit, view.source.table)
+                state = states.get(view.name)
+                full = True
+                if state is not None and not view.is_aggregation:
+                    old, new = set(state.files), set(files)
+                    if old <= new:
+                        full = False
+                        added = sorted(new - old)
+                        w1, s1 = m.materialize_view(
+                            view,
+                            added,
+                            self.engine,
+                            self.online_store,
+                            commit_id=commit,
+                            start=None,
+                            end=end,
+                            on_rows=on_rows,
+                        )
+                        w2, s2 = m.materialize_view(
+                            view,
+                            sorted(old),
+                            self.engine,
+                            self.online_store,
+                            commit_id=commit,
+                            start=state.watermark,
+                            end=end,
+                            on_rows=on_rows,
+                        )
+                        written, stale, start = w1 + w2, s1 + s2, state.watermark
+                if full:
+                    written, stale = m.materialize_view(
+                        view,
+                        files,
+                        self.engine,
+                        self.online_store,
+                        commit_id=commit,
+                        start=start,
+                        end=end,
+                        on_rows=on_rows,
+                    )
+                m.write_state(
+                    self.online_store, m.ViewState(view.name, branch, commit, end, tuple(files))
+                )
+                results.append(
+                    m.MaterializeResult(view.name, branch, commit, start, end, written, stale, full)
+                )
+        return results
+
+    def online_status(self) -> list[ViewStatus]:
+        """For every online view: the branch and commit it serves, and how far it lags."""
+        from featurestore import materialization as m
+
+        registry = self._serving_registry()
+        views = [v.name for v in registry.feature_views if v.online]
+        with translated():
+            states = m.read_states(self.online_store, views)
+            out = []
+            for name in views:
+                state = states.get(name)
+                if state is None:
+                    out.append(ViewStatus(name, None, None, None, None, None))
+                    continue
+                try:
+                    head = self.repository.ref(state.branch).resolve()
+                except LookupError:
+                    head = None
+                behind = None
+                if head is not None:
+                    behind = 0
+                    for c in self.repository.ref(head).log(first_parent=True):
+                        if c.id == state.commit_id:
+                            break
+                        behind += 1
+                out.append(
+                    ViewStatus(name, state.branch, state.commit_id, state.watermark, head, behind)
+                )
+            return out
+
+    def get_online_features(
+        self,
+        features: Sequence[str] | FeatureService,
+        entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
+        full_feature_names: bool = False,
+    ) -> OnlineResponse:
+        """Features of many entities from the online store in one round trip.
+
+        Entity rows hold the join keys and any request data on-demand views need.
+        Missing or expired values are null.
+        """
+        from featurestore.lookup import read_online
+
+        registry = self._serving_registry()
+        key = (
+            tuple(features) if not isinstance(features, FeatureService) else features.name,
+            isinstance(features, FeatureService),
+            full_feature_names,
+        )
+        fplan = self._plans.get(key)
+        if fplan is None:
+            fplan = plan_features(features, registry, full_feature_names=full_feature_names)
+            self._plans[key] = fplan
+        columns = rows_to_columns(entity_rows)
+        with translated():
+            return read_online(fplan, columns, self.online_store)
+
+    def push(
+        self,
+        push_source_name: str,
+        df: DataLike,
+        to: PushTarget = "online",
+        branch: str | None = None,
+    ) -> int:
+        """Take fresh observations: write them online (monotonic) and/or stage them offline."""
+        import online
+
+        if to not in ("online", "offline", "online_and_offline"):
+            raise ValidationError(f"to={to!r}: use 'online', 'offline' or 'online_and_offline'")
+        name = self._branch_name(branch)
+        registry = self._serving_registry() if branch is None else self.registry(name)
+        sources = registry.data_sources_by_name
+        source = sources.get(push_source_name)
+        if not isinstance(source, PushSource):
+            pushes = sorted(n for n, s in sources.items() if isinstance(s, PushSource))
+            raise NotFoundError(f"no push source {push_source_name!r} is applied; known: {pushes}")
+        data = to_arrow(df, what=f"push to {push_source_name!r}")
+        table = source.batch_source.table
+        ts_field = source.batch_source.timestamp_field
+        if ts_field not in data.schema.names:
+            raise SchemaError(f"push to {push_source_name!r}: column {ts_field!r} is missing")
+        i = data.schema.get_field_index(ts_field)
+        data = data.set_column(i, ts_field, as_utc_timestamps(data.column(ts_field), name=ts_field))
+        views = [v for v in registry.feature_views_of_source(push_source_name) if v.online]
+        # Check every online write before anything is written anywhere.
+        prepared = []
+        for view in views:
+            if view.is_aggregation:
+                continue
+            missing = [
+                c for c in (*view.join_keys, *view.feature_names) if c not in data.schema.names
+            ]
+            if missing:
+                raise SchemaError(
+                    f"push to {push_source_name!r}: view {view.name!r} needs column(s) {missing}"
+                )
+            declared = pa.schema([f.to_arrow() for f in view.features])
+            try:
+                values = data.select(declared.names).cast(declared)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+                raise SchemaError(f"push to {push_source_name!r}: {e}") from e
+            prepared.append((view, values))
+        with translated():
+            if to in ("offline", "online_and_offline"):
+                self.tables.write(name, table, data, mode="append")
+            if to in ("online", "online_and_offline"):
+                for view, values in prepared:
+                    keys = online.encode_entity_keys(
+                        list(view.join_keys), [data.column(k) for k in view.join_keys]
+                    )
+                    self.online_store.write(
+                        view.name, keys, values, data.column(ts_field), ttl=view.ttl
+                    )
+        return int(data.num_rows)
+
+    def health(self) -> dict[str, bool]:
+        """Whether the metadata database and the online store answer."""
+        out = {}
+        try:
+            self.resolve()
+            out["metadata"] = True
+        except Exception:
+            out["metadata"] = False
+        try:
+            out["online_store"] = bool(self.online_store.ping())
+        except Exception:
+            out["online_store"] = False
+        return out
+
+
+def _tables_needed(registry: Registry) -> list[tuple[str, pa.Schema]]:
+    """Each source table the views read, with the columns they need (keys, times, fields)."""
+    out: dict[str, dict[str, pa.Field]] = {}
+    for view in registry.feature_views:
+        src = view.source
+        table = src.table
+        cols = out.setdefault(table, {})
+        typed = {f.name for f in view.entity_columns}
+        untyped = [k for k in view.join_keys if k not in typed]
+        if untyped:
+            raise DefinitionError(
+                f"feature view {view.name!r}: the type of join key(s) {untyped} is unknown; "
+                "give the Entity a value_type or add a Field for it to the view's schema"
+            )
+        for f in view.entity_columns:
+            cols.setdefault(f.name, f.to_arrow())
+        cols.setdefault(
+            src.timestamp_field, pa.field(src.timestamp_field, pa.timestamp("us", tz="UTC"))
+        )
+        if src.created_timestamp_column:
+            cols.setdefault(
+                src.created_timestamp_column,
+                pa.field(src.created_timestamp_column, pa.timestamp("us", tz="UTC")),
+            )
+        for f in view.raw_columns:
+            cols.setdefault(f.name, f.to_arrow())
+    return [(t, pa.schema(list(cols.values()))) for t, cols in out.items()]
+
+
+def _natural_keys(registry: Registry, table: str) -> tuple[str, ...]:
+    """The row key of a source table: its views' join keys and the event time."""
+    for view in registry.feature_views:
+        if view.source.table == table:
+            return (*view.join_keys, view.source.timestamp_field)
+    return ()
