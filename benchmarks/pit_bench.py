@@ -81,7 +81,8 @@ def _raw_polars(ds: DataSet) -> Callable[[], pa.Table]:
     import polars as pl
 
     def run() -> pa.Table:
-        f = pl.read_parquet(ds.features).sort(["event_timestamp", "created"])
+        cols = ["driver_id", "event_timestamp", "created", *FEATURES]
+        f = pl.read_parquet(ds.features, columns=cols).sort(["event_timestamp", "created"])
         e = pl.read_parquet(ds.entities).sort("event_timestamp")
         out = e.join_asof(
             f.select(["driver_id", "event_timestamp", *FEATURES]),

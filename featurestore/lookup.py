@@ -145,9 +145,11 @@ def read_online(
             inputs[request_field.name] = list(columns[request_field.name])
         out = odfv.transform_dict(inputs)
         all_found = pa.array([True] * n)
-        for f in odfv.features:
-            col = internal_name(odfv.name, f.name)
-            values[col] = pa.array(out[f.name], type=f.dtype.to_arrow(), from_pandas=True)
+        for out_field in odfv.features:
+            col = internal_name(odfv.name, out_field.name)
+            values[col] = pa.array(
+                out[out_field.name], type=out_field.dtype.to_arrow(), from_pandas=True
+            )
             ts[col] = pa.nulls(n, pa.timestamp("us", tz="UTC"))
             commits[col] = pa.nulls(n, pa.string())
             found[col] = all_found

@@ -71,4 +71,3 @@ service = FeatureService(
 )
 
 ALL: list[object] = [driver, customer, stats, trips, push, request, conv_plus_val, service]
-

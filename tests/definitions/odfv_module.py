@@ -34,4 +34,6 @@ def uses_module_level_names(inputs: pd.DataFrame) -> pd.DataFrame:
     mode="python",
 )
 def python_mode(inputs: dict[str, list[Any]]) -> dict[str, list[Any]]:
-    return {"total": [c + v for c, v in zip(inputs["conv_rate"], inputs["val_to_add"], strict=True)]}
+    return {
+        "total": [c + v for c, v in zip(inputs["conv_rate"], inputs["val_to_add"], strict=True)]
+    }

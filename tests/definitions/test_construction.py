@@ -53,7 +53,11 @@ BAD: list[tuple[str, Callable[[], object], str]] = [
         lambda: TableSource(name="s", timestamp_field="t", created_timestamp_column="t"),
         "must be different columns",
     ),
-    ("source bad table", lambda: TableSource(name="s", timestamp_field="t", table="../x"), "not a valid table"),
+    (
+        "source bad table",
+        lambda: TableSource(name="s", timestamp_field="t", table="../x"),
+        "not a valid table",
+    ),
     ("push bad batch", lambda: PushSource(name="p", batch_source="s"), "must be a TableSource"),  # type: ignore[arg-type]
     ("request empty", lambda: RequestSource(name="r", schema=[]), "empty schema"),
     ("request dup", lambda: RequestSource(name="r", schema=[F, F]), "'x' twice"),
@@ -63,7 +67,11 @@ BAD: list[tuple[str, Callable[[], object], str]] = [
     ("view ttl negative", lambda: _fv(ttl=timedelta(hours=-1)), "ttl must be positive"),
     ("view ttl int", lambda: _fv(ttl=3600), "ttl must be a datetime.timedelta"),
     ("view no source", lambda: _fv(source=None), "source must be a TableSource or PushSource"),
-    ("view request source", lambda: _fv(source=request), "source must be a TableSource or PushSource"),
+    (
+        "view request source",
+        lambda: _fv(source=request),
+        "source must be a TableSource or PushSource",
+    ),
     (
         "view timestamp as field",
         lambda: _fv(schema=[Field(name="event_timestamp", dtype=Int64)]),
@@ -79,7 +87,11 @@ BAD: list[tuple[str, Callable[[], object], str]] = [
         lambda: _fv(schema=[Field(name="driver_id", dtype=String)]),
         "join key of type Int64 in its entity but String",
     ),
-    ("view dup entities", lambda: _fv(entities=[driver, driver]), "entities has the name 'driver' twice"),
+    (
+        "view dup entities",
+        lambda: _fv(entities=[driver, driver]),
+        "entities has the name 'driver' twice",
+    ),
     (
         "view shared join key",
         lambda: _fv(entities=[driver, Entity(name="d2", join_keys=["driver_id"])]),
@@ -99,12 +111,20 @@ BAD: list[tuple[str, Callable[[], object], str]] = [
     ),
     (
         "agg on missing column",
-        lambda: _fv(aggregations=[Aggregation(column="amount", function="sum", time_window=timedelta(hours=1))]),
+        lambda: _fv(
+            aggregations=[
+                Aggregation(column="amount", function="sum", time_window=timedelta(hours=1))
+            ]
+        ),
         "reads column 'amount', which is not in the schema",
     ),
     (
         "agg on join key",
-        lambda: _fv(aggregations=[Aggregation(column="driver_id", function="count", time_window=timedelta(hours=1))]),
+        lambda: _fv(
+            aggregations=[
+                Aggregation(column="driver_id", function="count", time_window=timedelta(hours=1))
+            ]
+        ),
         "reads join key 'driver_id'",
     ),
     (
@@ -127,7 +147,12 @@ BAD: list[tuple[str, Callable[[], object], str]] = [
         "agg output is join key",
         lambda: _fv(
             aggregations=[
-                Aggregation(column="conv_rate", function="max", time_window=timedelta(hours=1), name="driver_id")
+                Aggregation(
+                    column="conv_rate",
+                    function="max",
+                    time_window=timedelta(hours=1),
+                    name="driver_id",
+                )
             ],
         ),
         "also a join key or timestamp",
@@ -142,10 +167,18 @@ BAD: list[tuple[str, Callable[[], object], str]] = [
         ),
         "'conv_rate_max_1h' twice",
     ),
-    ("projection unknown", lambda: stats[["conv_rat"]], "no feature 'conv_rat' \\(did you mean 'conv_rate'"),
+    (
+        "projection unknown",
+        lambda: stats[["conv_rat"]],
+        "no feature 'conv_rat' \\(did you mean 'conv_rate'",
+    ),
     ("projection of join key", lambda: stats[["driver_id"]], "no feature 'driver_id'"),
     ("service empty", lambda: FeatureService(name="s", features=[]), "has no features"),
-    ("service not view", lambda: FeatureService(name="s", features=["driver_hourly_stats:conv_rate"]), "must hold"),
+    (
+        "service not view",
+        lambda: FeatureService(name="s", features=["driver_hourly_stats:conv_rate"]),
+        "must hold",
+    ),
     (
         "service duplicate",
         lambda: FeatureService(name="s", features=[stats, stats[["conv_rate"]]]),
@@ -193,7 +226,12 @@ def test_table_defaults_to_source_name() -> None:
 
 def test_feature_view_helpers() -> None:
     assert stats.join_keys == ("driver_id",)
-    assert [f.name for f in stats.features] == ["conv_rate", "acc_rate", "avg_daily_trips", "tags_seen"]
+    assert [f.name for f in stats.features] == [
+        "conv_rate",
+        "acc_rate",
+        "avg_daily_trips",
+        "tags_seen",
+    ]
     assert stats.features[3].dtype == Array(String)
     assert [(f.name, f.dtype) for f in stats.entity_columns] == [("driver_id", Int64)]
     assert trips.join_keys == ("driver_id", "customer_id")
@@ -212,14 +250,21 @@ def test_aggregation_view_features_are_the_outputs() -> None:
     ]
     assert [f.name for f in trips.raw_columns] == ["amount", "distance"]
     assert trips.max_window == timedelta(days=7)
-    named = Aggregation(column="a", function="mean", time_window=timedelta(seconds=30), name="avg_a")
+    named = Aggregation(
+        column="a", function="mean", time_window=timedelta(seconds=30), name="avg_a"
+    )
     assert named.name == "avg_a"
-    assert Aggregation(column="a", function="last", time_window=timedelta(milliseconds=1500)).name == "a_last_1500ms"
+    assert (
+        Aggregation(column="a", function="last", time_window=timedelta(milliseconds=1500)).name
+        == "a_last_1500ms"
+    )
 
 
 def test_projection_selects_features_in_the_given_order() -> None:
     p = stats[["acc_rate", "conv_rate"]]
-    assert p == FeatureViewProjection(name="driver_hourly_stats", features=[stats.features[1], stats.features[0]])
+    assert p == FeatureViewProjection(
+        name="driver_hourly_stats", features=[stats.features[1], stats.features[0]]
+    )
     assert p.feature_refs == ("driver_hourly_stats:acc_rate", "driver_hourly_stats:conv_rate")
     assert stats["conv_rate"].feature_names == ("conv_rate",)
 

@@ -30,7 +30,9 @@ def _reloaded(view: OnDemandFeatureView) -> OnDemandFeatureView:
     return Registry.from_json(reg.to_json()).get_on_demand_feature_view(view.name)
 
 
-@pytest.mark.parametrize("view", [conv_plus_val, uses_module_level_names, python_mode], ids=lambda v: v.name)
+@pytest.mark.parametrize(
+    "view", [conv_plus_val, uses_module_level_names, python_mode], ids=lambda v: v.name
+)
 def test_same_output_after_json_round_trip(view: OnDemandFeatureView) -> None:
     before = view.transform(INPUTS)
     loaded = _reloaded(view)
@@ -97,7 +99,9 @@ def test_unstorable_functions_are_refused_when_defined() -> None:
             return inputs * factor
 
     with pytest.raises(DefinitionError, match="decorate a function defined with `def`"):
-        on_demand_feature_view(sources=[request], schema=[Field(name="y", dtype=Float64)])(lambda df: df)
+        on_demand_feature_view(sources=[request], schema=[Field(name="y", dtype=Float64)])(
+            lambda df: df
+        )
 
 
 def _plain(inputs: pd.DataFrame) -> pd.DataFrame:
@@ -110,9 +114,14 @@ def test_bad_on_demand_definitions() -> None:
     with pytest.raises(DefinitionError, match="empty schema"):
         on_demand_feature_view(sources=[request], schema=[])(_plain)
     with pytest.raises(DefinitionError, match="mode must be 'pandas' or 'python'"):
-        on_demand_feature_view(sources=[request], schema=[Field(name="y", dtype=Float64)], mode="sql")(_plain)  # type: ignore[arg-type]
+        on_demand_feature_view(
+            sources=[request], schema=[Field(name="y", dtype=Float64)], mode="sql"
+        )(_plain)  # type: ignore[arg-type]
     with pytest.raises(DefinitionError, match="val_to_add come from more than one source"):
-        on_demand_feature_view(sources=[request, stats, request.__class__(name="r2", schema=request.schema)], schema=[Field(name="y", dtype=Float64)])(_plain)
+        on_demand_feature_view(
+            sources=[request, stats, request.__class__(name="r2", schema=request.schema)],
+            schema=[Field(name="y", dtype=Float64)],
+        )(_plain)
 
 
 def test_stored_source_is_checked_on_load() -> None:

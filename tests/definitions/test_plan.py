@@ -5,7 +5,16 @@ from __future__ import annotations
 import io
 from datetime import timedelta
 
-from definitions_sample import ALL, conv_plus_val, customer, driver, service, stats, stats_source, trips
+from definitions_sample import (
+    ALL,
+    conv_plus_val,
+    customer,
+    driver,
+    service,
+    stats,
+    stats_source,
+    trips,
+)
 from rich.console import Console
 
 from featurestore.definitions import Entity, FeatureView, Field, TableSource
@@ -74,7 +83,9 @@ def test_changed_fields_are_named() -> None:
 
 
 def test_dtype_change_is_named_and_breaking() -> None:
-    fields = [Field(name="conv_rate", dtype=Float64) if f.name == "conv_rate" else f for f in stats.schema]
+    fields = [
+        Field(name="conv_rate", dtype=Float64) if f.name == "conv_rate" else f for f in stats.schema
+    ]
     p = plan(Registry(ALL), [*_without(stats), _stats(schema=fields)])
     assert [e.changes for e in p.changed if e.name == "driver_hourly_stats"] == [
         ("schema[conv_rate].dtype",)
@@ -105,17 +116,31 @@ def test_breaking_changes() -> None:
     old = Registry(ALL)
     new_driver = Entity(name="driver", join_keys=["driver_id"], value_type=String)
     keys_driver = Entity(name="driver", join_keys=["id"])
-    new_source = TableSource(name="driver_stats", timestamp_field="ts", created_timestamp_column=None)
+    new_source = TableSource(
+        name="driver_stats", timestamp_field="ts", created_timestamp_column=None
+    )
     fields = [f for f in stats.schema if f.name != "driver_id"]
 
     assert check_breaking(None, old) == []
     assert check_breaking(old, old) == []
     reasons = check_breaking(
-        old, Registry([*_without(stats, service, conv_plus_val, trips, driver), _stats(entities=[new_driver], schema=fields)])
+        old,
+        Registry(
+            [
+                *_without(stats, service, conv_plus_val, trips, driver),
+                _stats(entities=[new_driver], schema=fields),
+            ]
+        ),
     )
     assert reasons == ["entity 'driver': join key type changes from Int64 to String"]
     reasons = check_breaking(
-        old, Registry([*_without(stats, service, conv_plus_val, trips, driver), _stats(entities=[keys_driver], schema=fields)])
+        old,
+        Registry(
+            [
+                *_without(stats, service, conv_plus_val, trips, driver),
+                _stats(entities=[keys_driver], schema=fields),
+            ]
+        ),
     )
     assert reasons == [
         "entity 'driver': join keys change from ['driver_id'] to ['id']",
@@ -135,10 +160,16 @@ def test_breaking_changes() -> None:
     reasons = check_breaking(
         old,
         Registry(
-            [*_without(stats, service, conv_plus_val, trips, driver), _stats(entities=[loose_driver], schema=join_key_retyped)]
+            [
+                *_without(stats, service, conv_plus_val, trips, driver),
+                _stats(entities=[loose_driver], schema=join_key_retyped),
+            ]
         ),
     )
-    assert "feature view 'driver_hourly_stats': join key 'driver_id' changes type from Int64 to String" in reasons
+    assert (
+        "feature view 'driver_hourly_stats': join key 'driver_id' changes type from Int64 to String"
+        in reasons
+    )
 
 
 def test_removal_and_new_fields_are_not_breaking() -> None:

@@ -77,8 +77,14 @@ def test_collects_definitions_across_files(tmp_path: Path) -> None:
     assert "entities" not in sys.modules and "views" not in sys.modules
     odfv = next(o for o in found if isinstance(o, OnDemandFeatureView))
     reg = Registry.from_json(Registry(found).to_json())
-    out = reg.get_on_demand_feature_view("rate_x").transform(pd.DataFrame({"rate": [2.0], "x": [3]}))
-    assert out["rate_x"].tolist() == odfv.transform(pd.DataFrame({"rate": [2.0], "x": [3]}))["rate_x"].tolist() == [7.0]
+    out = reg.get_on_demand_feature_view("rate_x").transform(
+        pd.DataFrame({"rate": [2.0], "x": [3]})
+    )
+    assert (
+        out["rate_x"].tolist()
+        == odfv.transform(pd.DataFrame({"rate": [2.0], "x": [3]}))["rate_x"].tolist()
+        == [7.0]
+    )
     assert isinstance(reg.get_feature_service("svc"), FeatureService)
 
 
@@ -98,16 +104,21 @@ def test_equal_duplicates_count_once(tmp_path: Path) -> None:
 def test_conflicting_duplicates_are_refused(tmp_path: Path) -> None:
     other = ENTITIES.replace('["driver_id"]', '["id"]')
     root = _project(tmp_path / "p", {"a.py": ENTITIES, "b.py": other})
-    with pytest.raises(DefinitionError, match="two different definitions are named 'driver' \\(a.py and b.py\\)"):
+    with pytest.raises(
+        DefinitionError, match=r"two different definitions are named 'driver' \(a\.py and b\.py\)"
+    ):
         load_definitions(root)
 
 
 def test_import_errors_name_the_file(tmp_path: Path) -> None:
     root = _project(tmp_path / "p", {"broken.py": "import no_such_module_xyz\n"})
-    with pytest.raises(DefinitionError, match="importing .*broken.py failed: ModuleNotFoundError"):
+    with pytest.raises(DefinitionError, match=r"importing .*broken\.py failed: ModuleNotFoundError"):
         load_definitions(root)
-    bad = _project(tmp_path / "q", {"bad.py": "from featurestore.definitions import Entity\nEntity(name='a b')\n"})
-    with pytest.raises(DefinitionError, match="bad.py: Entity name 'a b'"):
+    bad = _project(
+        tmp_path / "q",
+        {"bad.py": "from featurestore.definitions import Entity\nEntity(name='a b')\n"},
+    )
+    with pytest.raises(DefinitionError, match=r"bad\.py: Entity name 'a b'"):
         load_definitions(bad)
     with pytest.raises(DefinitionError, match="does not exist"):
         load_definitions(tmp_path / "missing")
@@ -126,5 +137,7 @@ def test_on_demand_function_using_an_unstorable_object_is_refused(tmp_path: Path
         return pd.DataFrame({"y": inputs["x"] * id(LOOKUP)})
     """
     root = _project(tmp_path / "p", {"odfv.py": code})
-    with pytest.raises(DefinitionError, match="uses 'LOOKUP', a module-level object that cannot be stored"):
+    with pytest.raises(
+        DefinitionError, match="uses 'LOOKUP', a module-level object that cannot be stored"
+    ):
         load_definitions(root)

@@ -57,7 +57,9 @@ def test_hash_does_not_depend_on_order_and_changes_with_content() -> None:
 def test_json_is_canonical() -> None:
     raw = Registry(ALL).to_json()
     data = json.loads(raw)
-    assert raw == json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    assert (
+        raw == json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    )
     assert [e["name"] for e in data["entities"]] == ["customer", "driver"]
     assert data["feature_views"][0]["ttl"] == "1d"
     assert data["feature_views"][1]["aggregations"][2]["time_window"] == "90m"
@@ -71,24 +73,36 @@ def test_embedded_objects_are_registered() -> None:
 
 def test_conflicting_definitions_with_one_name_are_refused() -> None:
     other_driver = Entity(name="driver", join_keys=["id"])
-    with pytest.raises(DefinitionError, match="two different entity definitions are named 'driver'"):
+    with pytest.raises(
+        DefinitionError, match="two different entity definitions are named 'driver'"
+    ):
         Registry([stats, other_driver])
 
 
 def test_view_and_on_demand_view_share_a_namespace() -> None:
-    clash = FeatureView(name="conv_plus_val", entities=[driver], schema=[Field(name="a", dtype=Int64)], source=stats_source)
+    clash = FeatureView(
+        name="conv_plus_val",
+        entities=[driver],
+        schema=[Field(name="a", dtype=Int64)],
+        source=stats_source,
+    )
     with pytest.raises(DefinitionError, match="both named 'conv_plus_val'"):
         Registry([*ALL, clash])
 
 
 def test_service_with_unknown_view_is_refused_at_apply() -> None:
-    with pytest.raises(DefinitionError, match="uses view 'driver_hourly_stats', which is not defined"):
+    with pytest.raises(
+        DefinitionError, match="uses view 'driver_hourly_stats', which is not defined"
+    ):
         Registry([FeatureService(name="s", features=[stats])])
 
 
 def test_service_with_stale_feature_is_refused_at_apply() -> None:
     narrowed = FeatureView(
-        name=stats.name, entities=[driver], schema=[Field(name="acc_rate", dtype=Float32)], source=stats_source
+        name=stats.name,
+        entities=[driver],
+        schema=[Field(name="acc_rate", dtype=Float32)],
+        source=stats_source,
     )
     with pytest.raises(DefinitionError, match="no feature 'conv_rate'"):
         Registry([narrowed, FeatureService(name="s", features=[stats[["conv_rate"]]])])
@@ -112,7 +126,9 @@ def test_lookups_name_close_matches() -> None:
 
 def test_parse_feature_refs() -> None:
     reg = Registry(ALL)
-    assert parse_feature_refs(["driver_hourly_stats:conv_rate", "trips_agg:amount_sum_1h"], reg) == [
+    assert parse_feature_refs(
+        ["driver_hourly_stats:conv_rate", "trips_agg:amount_sum_1h"], reg
+    ) == [
         ("driver_hourly_stats", "conv_rate"),
         ("trips_agg", "amount_sum_1h"),
     ]
@@ -128,7 +144,7 @@ def test_parse_feature_refs() -> None:
     ]
     with pytest.raises(NotFoundError, match="no feature 'conv_rat' \\(did you mean 'conv_rate'"):
         parse_feature_refs(["driver_hourly_stats:conv_rat"], reg)
-    with pytest.raises(NotFoundError, match="no feature view 'driver_stats' .*did you mean"):
+    with pytest.raises(NotFoundError, match=r"no feature view 'driver_stats' .*did you mean"):
         parse_feature_refs(["driver_stats:conv_rate"], reg)
     with pytest.raises(ValidationError, match="must look like 'view:feature'"):
         parse_feature_refs(["conv_rate"], reg)
@@ -147,7 +163,12 @@ texts = st.text(max_size=12)
 def views(draw: st.DrawFn) -> list[object]:
     n = draw(st.integers(1, 3))
     ents = [
-        Entity(name=f"e{i}", join_keys=[f"k{i}"], description=draw(texts), tags=draw(st.dictionaries(names, texts, max_size=2)))
+        Entity(
+            name=f"e{i}",
+            join_keys=[f"k{i}"],
+            description=draw(texts),
+            tags=draw(st.dictionaries(names, texts, max_size=2)),
+        )
         for i in range(n)
     ]
     out: list[object] = []
@@ -166,11 +187,15 @@ def views(draw: st.DrawFn) -> list[object]:
             aggs = [
                 Aggregation(
                     column=numeric[0].name,
-                    function=draw(st.sampled_from(["count", "sum", "mean", "min", "max", "stddev", "last"])),
+                    function=draw(
+                        st.sampled_from(["count", "sum", "mean", "min", "max", "stddev", "last"])
+                    ),
                     time_window=timedelta(seconds=draw(st.integers(1, 10**7))),
                 )
             ]
-        ttl = draw(st.one_of(st.none(), st.integers(1, 10**9).map(lambda us: timedelta(microseconds=us))))
+        ttl = draw(
+            st.one_of(st.none(), st.integers(1, 10**9).map(lambda us: timedelta(microseconds=us)))
+        )
         out.append(
             FeatureView(
                 name=f"view{v}",
