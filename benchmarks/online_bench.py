@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -77,9 +78,9 @@ def bench_writes(url: str, client: redis.Redis, sizes: list[int], repeats: int) 
         ours, raw = [], []
         for _ in range(repeats if n < 1_000_000 else max(1, repeats)):
             client.flushdb()
-            ours.append(n / timed(lambda: store.write("drivers", keys, table, stamps, commit="c")))
+            ours.append(n / timed(partial(store.write, "drivers", keys, table, stamps, commit="c")))
             client.flushdb()
-            raw.append(n / timed(lambda: raw_write(client, b"raw:", keys, table)))
+            raw.append(n / timed(partial(raw_write, client, b"raw:", keys, table)))
         o, r = statistics.median(ours), statistics.median(raw)
         lines.append(f"| {n:,} | {o:,.0f} | {r:,.0f} | {o / r:.2f}x |")
         print(lines[-1], flush=True)
@@ -154,7 +155,7 @@ def bench_lookups(url: str, client: redis.Redis, iterations: int) -> list[str]:
         for i in range(iterations):
             ks = pick(k)
             first, second = (ours_fn, raw_fn) if i % 2 else (raw_fn, ours_fn)
-            a, b = timed(lambda: first(ks)), timed(lambda: second(ks))
+            a, b = timed(partial(first, ks)), timed(partial(second, ks))
             (ours_t if first is ours_fn else raw_t).append(a)
             (raw_t if first is ours_fn else ours_t).append(b)
         o50, o99 = percentiles(ours_t)
