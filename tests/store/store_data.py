@@ -92,9 +92,9 @@ def entity_frame(n: int = 300, seed: int = 9) -> pd.DataFrame:
 
 
 def trip_rows(seed: int = 11, drivers: int = 8, n: int = 400) -> pd.DataFrame:
-    """Trips at random minutes, some on the same minute, some fares missing."""
+    """Trips at distinct random minutes (``last`` is exact), some fares missing."""
     rng = np.random.default_rng(seed)
-    minutes = rng.integers(0, 60 * 48, n)
+    minutes = rng.choice(60 * 48, n, replace=False)
     fare = rng.normal(20, 8, n).round(2)
     fare[rng.random(n) < 0.05] = np.nan
     return pd.DataFrame(
