@@ -1,0 +1,167 @@
+"""Offline data commands: ``ingest`` rows, build a training set (``get-historical``),
+and run read-only ``sql`` over the tables at a ref."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal, cast
+
+import pyarrow as pa
+import typer
+
+from featurestore.boundary import translated
+from featurestore.cli.app import app
+from featurestore.cli.parsing import read_table, split_names
+from featurestore.cli.render import arrow_table, console, say, spinner
+from featurestore.cli.session import fail, open_store
+from featurestore.cli.versioning import RepoOpt
+from featurestore.definitions import PushSource, TableSource
+from featurestore.store import FeatureStore
+
+if TYPE_CHECKING:
+    import offline
+
+RefOpt = Annotated[
+    str | None, typer.Option("--ref", help="Branch, tag or commit to read (default: main).")
+]
+MODES = ("append", "upsert", "delete")
+
+
+@app.command()
+def ingest(
+    source: Annotated[str, typer.Argument(help="The source (or feature view) to write to.")],
+    file: Annotated[Path, typer.Argument(help="Parquet, CSV, JSON lines or Arrow file.")],
+    mode: Annotated[
+        str, typer.Option("--mode", help="append, upsert (by key) or delete (rows by key).")
+    ] = "append",
+    keys: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--key",
+            "-k",
+            help="Row key columns for upsert/delete (default: the "
+            "views' join keys and event time).",
+        ),
+    ] = None,
+    branch: Annotated[
+        str | None, typer.Option("--branch", "-b", help="The branch to write on.")
+    ] = None,
+    commit: Annotated[bool, typer.Option("--commit", help="Commit after writing.")] = False,
+    message: Annotated[
+        str | None, typer.Option("--message", "-m", help="The commit message (with --commit).")
+    ] = None,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Write the rows of FILE into SOURCE's table on a branch (checked before writing)."""
+    if mode not in MODES:
+        raise fail(f"unknown --mode {mode!r}: use append, upsert or delete")
+    if message is not None and not commit:
+        raise fail("--message is used only with --commit; add --commit")
+    with open_store(repo) as store:
+        name = branch or store.config.default_branch
+        with spinner(f"Reading {file}..."):
+            data = read_table(file, _target_schema(store, source, name))
+        with spinner(f"Writing {data.num_rows} rows to {source} on {name}..."):
+            result = store.ingest(
+                source,
+                data,
+                branch=name,
+                mode=cast(Literal["append", "upsert", "delete"], mode),
+                keys=split_names(keys) or None,
+            )
+        say(
+            f"{mode}: {data.num_rows} rows from {file} into {source} on {name} "
+            f"({_describe_write(result)})"
+        )
+        if commit:
+            c = store.commit(message or f"ingest {file.name} into {source} ({mode})", branch=name)
+            say(f"Committed {c.id[:12]} on {name}: {c.message}")
+
+
+def _target_schema(store: FeatureStore, source: str, branch: str) -> pa.Schema | None:
+    """The schema of the table ``source`` writes to, if it is known on ``branch``."""
+    registry = store.registry(branch)
+    found = registry.data_sources_by_name.get(source)
+    if isinstance(found, PushSource):
+        table = found.batch_source.table
+    elif isinstance(found, TableSource):
+        table = found.table
+    elif source in registry.feature_views_by_name:
+        table = registry.feature_views_by_name[source].source.table
+    else:
+        return None  # ingest names what is known
+    with translated():
+        if table not in store.tables.tables(branch):
+            return None
+        return store.tables.schema(branch, table)
+
+
+def _describe_write(result: offline.WriteResult) -> str:
+    parts = [f"{result.rows_written} rows staged"]
+    if result.rows_deleted:
+        parts.append(f"{result.rows_deleted} removed")
+    parts.append(f"{len(result.files_added)} file(s) added")
+    if result.files_removed:
+        parts.append(f"{len(result.files_removed)} rewritten")
+    return ", ".join(parts)
+
+
+@app.command("get-historical")
+def get_historical(
+    entity_file: Annotated[
+        Path, typer.Argument(help="Entity rows: join keys, an event time column, any labels.")
+    ],
+    out: Annotated[Path, typer.Argument(help="The Parquet file to write the training set to.")],
+    features: Annotated[
+        list[str] | None,
+        typer.Option("--features", "-f", help="view:feature refs, comma-separated or repeated."),
+    ] = None,
+    service: Annotated[
+        str | None, typer.Option("--service", "-s", help="A feature service instead.")
+    ] = None,
+    ref: RefOpt = None,
+    full_feature_names: Annotated[
+        bool, typer.Option("--full-feature-names", help="Name columns view__feature.")
+    ] = False,
+    exclude_created_after: Annotated[
+        bool,
+        typer.Option("--exclude-created-after", help="Drop rows created after each entity row."),
+    ] = False,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Build a point-in-time correct training set at a ref and write it as Parquet."""
+    refs = split_names(features)
+    if bool(refs) == (service is not None):
+        raise fail("pass either --features view:feature,... or --service NAME")
+    with open_store(repo) as store:
+        entities = read_table(entity_file)
+        wanted = store.get_feature_service(service, ref) if service is not None else refs
+        job = store.get_historical_features(
+            entities,
+            wanted,
+            full_feature_names=full_feature_names,
+            ref=ref,
+            exclude_created_after=exclude_created_after,
+        )
+        with spinner(f"Joining {entities.num_rows} entity rows at {job.commit_id[:12]}..."):
+            table = job.to_arrow()
+            out.parent.mkdir(parents=True, exist_ok=True)
+            job.to_parquet(str(out))
+        console.print(arrow_table(table, title=f"Training set at {ref or 'main'}", max_rows=5))
+        say(
+            f"Wrote {table.num_rows} rows x {table.num_columns} columns to {out} "
+            f"(commit {job.commit_id[:12]}, definitions {job.definitions_hash[:12]})"
+        )
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="A read-only SQL query; tables by source name.")],
+    ref: RefOpt = None,
+    max_rows: Annotated[int, typer.Option("--max-rows", help="Rows to print at most.")] = 50,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Run a read-only SQL query (DuckDB) over the offline tables at a ref."""
+    with open_store(repo) as store, spinner("Querying..."):
+        table = store.sql(query, ref=ref)
+    console.print(arrow_table(table, max_rows=max_rows))

@@ -1,0 +1,179 @@
+"""Online commands: ``materialize``, ``materialize-incremental``, ``status`` and one
+``online`` lookup."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import pyarrow as pa
+import typer
+from rich.table import Table
+
+from featurestore.cli.app import app
+from featurestore.cli.parsing import parse_entity_row, parse_when, split_names
+from featurestore.cli.render import console, materialize_table, row_progress, status_table, text
+from featurestore.cli.session import fail, open_store
+from featurestore.cli.versioning import RepoOpt
+from featurestore.lookup import OnlineResponse
+
+ViewsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--views",
+        "-v",
+        help="Feature views, comma-separated or repeated (default: every online view).",
+    ),
+]
+RefOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ref",
+        help="The branch to materialize from (default: main); its commit "
+        "is recorded as the one served.",
+    ),
+]
+WHEN_HELP = "ISO 8601 (2025-01-31T12:00:00Z; naive is UTC) or 'now'."
+
+
+@app.command()
+def materialize(
+    start: Annotated[str, typer.Argument(help=f"Start of the interval: {WHEN_HELP}")],
+    end: Annotated[str, typer.Argument(help=f"End of the interval: {WHEN_HELP}")],
+    views: ViewsOpt = None,
+    ref: RefOpt = None,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Write each view's latest row per entity in [START, END] to the online store."""
+    with open_store(repo) as store:
+        start_at, end_at = parse_when(start), parse_when(end)
+        if start_at > end_at:
+            raise fail(f"START {start_at.isoformat()} is after END {end_at.isoformat()}")
+        with row_progress("Materializing") as on_rows:
+            results = store.materialize(
+                start_at, end_at, split_names(views) or None, ref, on_rows=on_rows
+            )
+        console.print(materialize_table(results))
+
+
+@app.command("materialize-incremental")
+def materialize_incremental(
+    end: Annotated[str, typer.Argument(help=f"Materialize up to: {WHEN_HELP}")],
+    views: ViewsOpt = None,
+    ref: RefOpt = None,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Materialize what is new since each view's last run, up to END."""
+    with open_store(repo) as store:
+        end_at = parse_when(end)
+        with row_progress("Materializing") as on_rows:
+            results = store.materialize_incremental(
+                end_at, split_names(views) or None, ref, on_rows=on_rows
+            )
+        console.print(materialize_table(results))
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Which branch and commit each online view serves, up to when, and how far behind."""
+    with open_store(repo) as store:
+        statuses = store.online_status()
+    if as_json:
+        rows = [
+            {
+                "view": s.view,
+                "branch": s.branch,
+                "commit": s.commit_id,
+                "watermark": s.watermark.isoformat() if s.watermark else None,
+                "branch_head": s.branch_head,
+                "commits_behind": s.commits_behind,
+                "up_to_date": s.up_to_date,
+            }
+            for s in statuses
+        ]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    console.print(status_table(statuses))
+
+
+@app.command()
+def online(
+    entities: Annotated[
+        list[str],
+        typer.Option(
+            "--entity",
+            "-e",
+            help="One entity row as key=value[,key=value] (join "
+            "keys and request data); repeat for more rows.",
+        ),
+    ],
+    features: Annotated[
+        list[str] | None,
+        typer.Option("--features", "-f", help="view:feature refs, comma-separated or repeated."),
+    ] = None,
+    service: Annotated[
+        str | None, typer.Option("--service", "-s", help="A feature service instead.")
+    ] = None,
+    full_feature_names: Annotated[
+        bool, typer.Option("--full-feature-names", help="Name features view__feature.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Look features up in the online store for one or more entity rows."""
+    refs = split_names(features)
+    if bool(refs) == (service is not None):
+        raise fail("pass either --features view:feature,... or --service NAME")
+    with open_store(repo) as store:
+        rows = [parse_entity_row(e) for e in entities]
+        columns = sorted({k for row in rows for k in row})
+        missing = [k for row in rows for k in columns if k not in row]
+        if missing:
+            raise fail(f"every --entity must give the same keys {columns}; missing {missing[0]!r}")
+        wanted = store.get_feature_service(service) if service is not None else refs
+        response = store.get_online_features(wanted, rows, full_feature_names=full_feature_names)
+    if as_json:
+        typer.echo(json.dumps(_json_rows(response), indent=2, default=_json_default))
+        return
+    console.print(_lookup_table(response, rows))
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _json_rows(response: OnlineResponse) -> list[dict[str, Any]]:
+    """One object per entity row: keys, then per feature its value and status."""
+    table: pa.Table = response.to_arrow()
+    statuses = {n: response.statuses(n) for n in response.feature_names}
+    out = []
+    for i, row in enumerate(table.to_pylist()):
+        row["statuses"] = {n: statuses[n][i] for n in response.feature_names}
+        out.append(row)
+    return out
+
+
+def _lookup_table(response: OnlineResponse, rows: list[dict[str, Any]]) -> Table:
+    """Entity keys, then each feature; missing values show their status."""
+    table = Table(title="Online features")
+    keys = list(response.entity_columns)
+    for name in (*keys, *response.feature_names):
+        table.add_column(name, overflow="fold")
+    statuses = {n: response.statuses(n) for n in response.feature_names}
+    values = {n: response.features[n].to_pylist() for n in response.feature_names}
+    key_values = {k: response.entity_columns[k].to_pylist() for k in keys}
+    for i in range(len(rows)):
+        cells = [text(key_values[k][i]) for k in keys]
+        for n in response.feature_names:
+            cells.append(
+                text(values[n][i]) if statuses[n][i] == "PRESENT" else f"[dim]{statuses[n][i]}[/]"
+            )
+        table.add_row(*cells)
+    return table

@@ -1,0 +1,55 @@
+"""Service commands: ``serve`` the HTTP lookup service, and run the ``demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from featurestore.cli.app import app
+from featurestore.cli.session import CommandError, describe, fail
+from featurestore.cli.versioning import RepoOpt
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address to bind (default: server.host).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", "-p", help="Port (default: server.port, 6566).")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Processes.")] = 1,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")] = "info",
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Serve online lookups, pushes and versioning over HTTP until interrupted."""
+    from featurestore.config import load_config
+    from featurestore.server import serve as run_server
+
+    try:
+        load_config(repo)  # fail early, in one line, on a missing or bad config
+        run_server(repo, host=host, port=port, workers=workers, log_level=log_level)
+    except CommandError as e:
+        raise fail(describe(e)) from None
+
+
+@app.command()
+def demo(
+    workdir: Annotated[
+        Path | None,
+        typer.Option(
+            "--workdir",
+            help="Where to create the demo project (default: a "
+            "temporary folder, removed afterwards).",
+        ),
+    ] = None,
+) -> None:
+    """Walk through the whole product on embedded defaults, in well under a minute."""
+    from featurestore.demo import run
+
+    try:
+        run(workdir)
+    except CommandError as e:
+        raise fail(describe(e)) from None

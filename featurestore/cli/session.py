@@ -1,0 +1,51 @@
+"""Opening the project's ``FeatureStore`` for one command, and failing in one line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pyarrow as pa
+import typer
+
+from featurestore.cli.versioning import _fail
+from featurestore.errors import FeatureStoreError
+from featurestore.store import FeatureStore
+from repos import ReposError
+
+__all__ = ["CommandError", "describe", "fail", "open_store"]
+
+# What a command may raise that is the user's or the environment's fault, not a bug.
+CommandError = (FeatureStoreError, ReposError, OSError, pa.ArrowException)
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``error: message`` on one line of stderr; raise the result to exit 1."""
+    return _fail(message)
+
+
+def describe(error: BaseException) -> str:
+    """The error's message, prefixed by its type when the message alone is unclear."""
+    text = str(error) or type(error).__name__
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        return f"{error.strerror}: {error.filename}"
+    return text
+
+
+@contextmanager
+def open_store(project: Path) -> Iterator[FeatureStore]:
+    """The project's store, closed afterwards (stopping an embedded Redis it started).
+
+    Errors from the store, files or Arrow become one line on stderr and exit status 1.
+    """
+    try:
+        store = FeatureStore(project)
+    except CommandError as e:
+        raise fail(describe(e)) from None
+    try:
+        yield store
+    except CommandError as e:
+        raise fail(describe(e)) from None
+    finally:
+        store.close()
