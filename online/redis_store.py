@@ -18,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import redis
-from redis.connection import AbstractConnection
 
+from online._links import Link, LinkPool
 from online.codec import TableDecoder, check_type, encode_column
 from online.errors import CommandError, ConnectionFailedError, InvalidInputError
 from online.store import COMMIT_COLUMN, EVENT_TS_COLUMN, ReadRequest, WriteResult
@@ -215,6 +215,7 @@ class RedisOnlineStore:
             raise InvalidInputError(
                 f"bad Redis URL {url!r}: {e}; use redis://host:port/db or unix:///path.sock"
             ) from e
+        self._links = LinkPool(self._pool, max_connections, socket_timeout)
         self._script_loaded = False
         self._plans: dict[tuple[str, pa.Schema], _ReadPlan] = {}
 
@@ -227,37 +228,30 @@ class RedisOnlineStore:
         )
 
     @contextmanager
-    def _connection(self) -> Iterator[AbstractConnection]:
+    def _connection(self) -> Iterator[Link]:
         try:
-            conn = self._pool.get_connection()  # type: ignore[no-untyped-call]
+            link = self._links.get()
         except _CONNECTION_ERRORS as e:
             raise self._connection_error(e) from e
         try:
-            yield conn
+            yield link
         except _CONNECTION_ERRORS as e:
-            conn.disconnect()
+            self._links.put(link, broken=True)
             raise self._connection_error(e) from e
         except BaseException:
-            conn.disconnect()
+            self._links.put(link, broken=True)
             raise
-        finally:
-            self._pool.release(conn)  # type: ignore[no-untyped-call]
+        self._links.put(link)
 
     def _exchange(self, commands: Iterable[bytes], replies: int) -> list[Any]:
         """One round trip: send every command, then read `replies` answers.
 
         Error replies come back as `redis.ResponseError` objects in their place.
         """
-        out: list[Any] = []
-        with self._connection() as conn:
+        with self._connection() as link:
             for command in commands:
-                conn.send_packed_command([command], check_health=False)  # type: ignore[no-untyped-call]
-            for _ in range(replies):
-                try:
-                    out.append(conn.read_response())  # type: ignore[no-untyped-call]
-                except redis.ResponseError as e:
-                    out.append(e)
-        return out
+                link.send(command)
+            return link.read(replies)
 
     def _command(self, *args: bytes | str | int) -> Any:
         (reply,) = self._exchange([pack(*args)], 1)
@@ -497,6 +491,7 @@ class RedisOnlineStore:
 
     def close(self) -> None:
         """Close pooled connections; the store reconnects if used again."""
+        self._links.close()
         self._pool.disconnect()
 
     def __enter__(self) -> Self:
