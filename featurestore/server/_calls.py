@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from featurestore.boundary import translated
 from featurestore.server._errors import HTTPError
-from featurestore.server._feast_shape import LookupRequest, _columns, feast_response
+from featurestore.server._feast_shape import LookupRequest, columns, feast_response
 
 if TYPE_CHECKING:
     from featurestore import FeatureStore
+    from featurestore.definitions import FeatureService
+    from featurestore.lookup import OnlineResponse
 
 __all__ = [
     "Push",
@@ -23,6 +26,7 @@ __all__ = [
     "health",
     "jsonable",
     "log",
+    "lookup",
     "lookup_arrow",
     "lookup_feast",
     "materialize_incremental",
@@ -64,56 +68,30 @@ def _bad(message: str) -> HTTPError:
     return HTTPError(400, "bad_request", message)
 
 
-def _features(store: FeatureStore, lookup: LookupRequest) -> Any:
+def _features(store: FeatureStore, lookup: LookupRequest) -> list[str] | FeatureService:
     if lookup.feature_service is not None:
         return store.get_feature_service(lookup.feature_service)
     return list(lookup.features)
 
 
-def _lookup(store: FeatureStore, lookup: LookupRequest) -> Any:
+def lookup(store: FeatureStore, request: LookupRequest) -> OnlineResponse:
+    """One online read for a parsed lookup request."""
     return store.get_online_features(
-        features=_features(store, lookup),
-        entity_rows=lookup.entity_rows,
-        full_feature_names=lookup.full_feature_names,
-        include_metadata=True,
+        _features(store, request),
+        request.entity_rows,
+        full_feature_names=request.full_feature_names,
     )
 
 
-def lookup_arrow(store: FeatureStore, lookup: LookupRequest) -> pa.Table:
-    """The lookup as an Arrow table: join keys, features and metadata columns."""
-    table: pa.Table = _lookup(store, lookup).to_arrow()
-    return table
+def lookup_arrow(store: FeatureStore, request: LookupRequest) -> pa.Table:
+    """The lookup as an Arrow table: join keys, then per feature its values, event time
+    and the commit it was materialized from."""
+    return lookup(store, request).to_arrow(include_metadata=True)
 
 
-def lookup_feast(store: FeatureStore, lookup: LookupRequest) -> dict[str, Any]:
+def lookup_feast(store: FeatureStore, request: LookupRequest) -> dict[str, Any]:
     """The lookup in Feast's feature server response shape."""
-    response = _lookup(store, lookup)
-    names, values, statuses, times = feast_parts(response, lookup)
-    return feast_response(names, values, statuses, times)
-
-
-def feast_parts(
-    response: Any, lookup: LookupRequest
-) -> tuple[list[str], dict[str, Any], dict[str, list[str]], dict[str, list[Any]]]:
-    """Names (join keys, then features), values, statuses and event times of a response."""
-    table: pa.Table = response.to_arrow()
-    inputs = set(lookup.entity_rows)
-    keys = [k for k in lookup.entities if k in table.column_names]
-    features = list(
-        getattr(response, "feature_names", None)
-        or [c for c in table.column_names if c not in inputs]
-    )
-    values = {name: table.column(name) for name in keys + features}
-    statuses: dict[str, list[str]] = {}
-    times: dict[str, list[Any]] = {}
-    meta_status = getattr(response, "statuses", None)
-    meta_times = getattr(response, "event_timestamps", None)
-    for name in features:
-        if meta_status is not None and name in meta_status:
-            statuses[name] = list(meta_status[name])
-        if meta_times is not None and name in meta_times:
-            times[name] = list(meta_times[name])
-    return keys + features, values, statuses, times
+    return feast_response(lookup(store, request), request)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,7 +128,7 @@ def parse_push(body: object, max_rows: int) -> Push:
     to = body.get("to", "online")
     if to not in PUSH_TARGETS:
         raise _bad(f"`to` must be one of {', '.join(PUSH_TARGETS)}")
-    df = _columns(body.get("df"), "df")
+    df = columns(body.get("df"), "df")
     if not df:
         raise _bad("`df` must hold at least one column")
     lengths = {len(v) for v in df.values()}
@@ -209,26 +187,36 @@ def materialize_incremental(
 
 
 def branches(store: FeatureStore) -> dict[str, Any]:
-    """Branches and their heads."""
-    return {"branches": jsonable(store.repository.list_branches())}
+    """Branches and the commits they point at."""
+    with translated():
+        return {
+            "branches": [
+                {"name": b.id, "commit_id": b.resolve()} for b in store.repository.branches()
+            ]
+        }
 
 
 def tags(store: FeatureStore) -> dict[str, Any]:
     """Tags and their commits."""
-    return {"tags": jsonable(store.repository.list_tags())}
+    with translated():
+        return {"tags": [{"name": t.id, "commit_id": t.resolve()} for t in store.repository.tags()]}
 
 
 def log(store: FeatureStore, ref: str | None, limit: int, prefix: str | None) -> dict[str, Any]:
-    """The commit log of ``ref`` (the default branch when absent)."""
+    """The commit log of ``ref`` (the default branch when absent), newest first."""
     ref = ref or store.config.default_branch
-    commits = store.repository.log(ref, limit=limit, prefix=prefix)
-    return {"ref": ref, "commits": jsonable(list(commits))}
+    with translated():
+        commits = list(
+            store.repository.ref(ref).log(max_amount=limit, prefixes=[prefix] if prefix else None)
+        )
+    return {"ref": ref, "commits": jsonable(commits)}
 
 
 def diff(store: FeatureStore, left: str, right: str, prefix: str | None) -> dict[str, Any]:
-    """The paths that differ between two refs."""
-    changes = store.repository.diff(left, right, prefix=prefix)
-    return {"left": left, "right": right, "changes": jsonable(list(changes))}
+    """The committed paths that differ from ``left`` to ``right``."""
+    with translated():
+        changes = list(store.repository.ref(left).diff(right, prefix=prefix or ""))
+    return {"left": left, "right": right, "changes": jsonable(changes)}
 
 
 def online_status(store: FeatureStore) -> dict[str, Any]:

@@ -7,16 +7,18 @@ for every entity row, a status per value and an event time per value.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from featurestore.server._errors import HTTPError
 
-__all__ = ["LookupRequest", "feast_response", "parse_lookup", "timestamp_text"]
+if TYPE_CHECKING:
+    from featurestore.lookup import OnlineResponse
+
+__all__ = ["LookupRequest", "columns", "feast_response", "parse_lookup", "timestamp_text"]
 
 EPOCH_TEXT = "1970-01-01T00:00:00Z"
 _SCALARS = (str, int, float, bool, type(None))
@@ -43,7 +45,8 @@ def _bad(message: str) -> HTTPError:
     return HTTPError(400, "bad_request", message)
 
 
-def _columns(value: object, what: str) -> dict[str, list[Any]]:
+def columns(value: object, what: str) -> dict[str, list[Any]]:
+    """``value`` checked as an object of column name -> list of JSON scalars."""
     if not isinstance(value, dict):
         raise _bad(f"`{what}` must be an object of column name -> list of values")
     for name, column in value.items():
@@ -66,13 +69,13 @@ def parse_lookup(body: object, max_entities: int) -> LookupRequest:
         raise _bad("`features` must be a list of `view:feature` strings")
     if service is None and not features:
         raise _bad("name the features to look up in `features` or give a `feature_service`")
-    entities = _columns(body.get("entities"), "entities")
+    entities = columns(body.get("entities"), "entities")
     if not entities:
         raise _bad("`entities` must name at least one join key with its values")
     request_data: dict[str, list[Any]] = {}
     for key in ("request_context", "request_data"):
         if body.get(key) is not None:
-            request_data.update(_columns(body[key], key))
+            request_data.update(columns(body[key], key))
     lengths = {len(v) for v in (*entities.values(), *request_data.values())}
     if len(lengths) != 1:
         raise _bad("every list in `entities` and the request data must have the same length")
@@ -115,38 +118,50 @@ def timestamp_text(value: datetime | None) -> str:
     return f"{base}.{micros:06d}Z"
 
 
-def _as_list(column: pa.Array | pa.ChunkedArray | Sequence[Any]) -> list[Any]:
-    if isinstance(column, pa.Array | pa.ChunkedArray):
-        values: list[Any] = column.to_pylist()
-        return values
-    return list(column)
+def _statuses(response: OnlineResponse, name: str, rows: int) -> list[str]:
+    found = response.found[name]
+    values = response.features[name]
+    if values.null_count == 0 and found.true_count == rows:
+        return ["PRESENT"] * rows
+    return list(response.statuses(name))
 
 
-def feast_response(
-    names: Sequence[str],
-    values: Mapping[str, pa.Array | pa.ChunkedArray | Sequence[Any]],
-    statuses: Mapping[str, Sequence[str]],
-    event_times: Mapping[str, Sequence[datetime | None]],
-) -> dict[str, Any]:
-    """Feast's JSON response for ``names`` in order.
+def _times(column: pa.Array) -> list[str]:
+    if column.null_count == len(column):
+        return [EPOCH_TEXT] * len(column)
+    return [timestamp_text(t) for t in column.to_pylist()]
 
-    A name absent from ``statuses`` reads PRESENT for every row; absent from
-    ``event_times``, every row reads the epoch (Feast's zero timestamp).
+
+def feast_response(response: OnlineResponse, request: LookupRequest) -> dict[str, Any]:
+    """Feast's JSON response: the join keys of the request, then every feature, in order.
+
+    Join keys read PRESENT at the epoch (Feast's zero timestamp), as Feast answers them;
+    so does a feature value without an event time.
     """
-    results = []
-    for name in names:
-        column = _as_list(values[name])
-        status = statuses.get(name)
-        times = event_times.get(name)
+    rows = request.rows
+    keys = [k for k in request.entities if k in response.entity_columns]
+    present = ["PRESENT"] * rows
+    epoch = [EPOCH_TEXT] * rows
+    results: list[dict[str, Any]] = [
+        {
+            "values": response.entity_columns[k].to_pylist(),
+            "statuses": present,
+            "event_timestamps": epoch,
+        }
+        for k in keys
+    ]
+    times: dict[int, list[str]] = {}
+    for name, values in response.features.items():
+        column = response.event_timestamps[name]
+        # Features of one view share one event time array: format it once.
+        text = times.get(id(column))
+        if text is None:
+            text = times[id(column)] = _times(column)
         results.append(
             {
-                "values": column,
-                "statuses": list(status) if status is not None else ["PRESENT"] * len(column),
-                "event_timestamps": (
-                    [timestamp_text(t) for t in times]
-                    if times is not None
-                    else [EPOCH_TEXT] * len(column)
-                ),
+                "values": values.to_pylist(),
+                "statuses": _statuses(response, name, rows),
+                "event_timestamps": text,
             }
         )
-    return {"metadata": {"feature_names": list(names)}, "results": results}
+    return {"metadata": {"feature_names": [*keys, *response.features]}, "results": results}

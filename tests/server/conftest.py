@@ -103,11 +103,11 @@ def project(tmp_path_factory: pytest.TempPathFactory, redis_url: str, data: pa.T
     """A driver_stats project with one commit, tagged v1, materialized up to now."""
     root = tmp_path_factory.mktemp("driver_stats")
     _write_project(root, redis_url, f"srv{uuid.uuid4().hex[:8]}")
-    with FeatureStore(repo_path=root) as store:
+    with FeatureStore.init(root, exist_ok=True) as store:
         store.apply(load_definitions(root))
         store.ingest("driver_stats", data)
         store.commit("driver stats, first load")
-        store.repository.create_tag("v1", "main")
+        store.repository.tag("v1").create("main")
         store.materialize(NOW - timedelta(days=10), NOW + timedelta(seconds=1))
     return root
 

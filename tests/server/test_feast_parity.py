@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -27,7 +28,6 @@ FEATURES = [
 def feast_client(
     tmp_path_factory: pytest.TempPathFactory, redis_url: str, data: pa.Table
 ) -> Iterator[Any]:
-    import pandas as pd
     from feast import Entity, FeatureService, FeatureView, Field, FileSource, RequestSource
     from feast import FeatureStore as FeastStore
     from feast.feature_server import get_app
