@@ -274,11 +274,11 @@ class FeatureStore:
             )
         with translated():
             b = self.repository.branch(name)
-            for source, schema in _tables_needed(result.registry):
-                existing = set(self.tables.tables(b))
-                if source not in existing:
-                    self.tables.create_table(b, source, schema)
-                else:
+            existing = set(self.tables.tables(b))
+            needed = _tables_needed(result.registry)
+            # Check every table before creating any, so a refused apply stages nothing.
+            for source, schema in needed:
+                if source in existing:
                     stored = self.tables.schema(b, source)
                     missing = [f.name for f in schema if f.name not in stored.names]
                     if missing:
@@ -286,6 +286,9 @@ class FeatureStore:
                             f"table {source!r} exists without column(s) {missing}; add them "
                             "as a new source table, or ingest them before applying"
                         )
+            for source, schema in needed:
+                if source not in existing:
+                    self.tables.create_table(b, source, schema)
             stage_registry(b, result.registry)
         self._registry_cache = None
         return result
