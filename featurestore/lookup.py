@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
@@ -102,8 +103,12 @@ def read_online(
     plan: FeaturePlan,
     columns: Mapping[str, Sequence[Any]],
     store: online.OnlineStore,
+    now: datetime | None = None,
 ) -> OnlineResponse:
-    """Read every view of ``plan`` in one call, then compute its on-demand features."""
+    """Read every view of ``plan`` in one call, then compute its on-demand features.
+
+    ``now`` is the time ttl is measured against (default: the current time).
+    """
     import online as online_pkg
 
     keys, n = entity_arrays(plan, columns)
@@ -117,7 +122,9 @@ def read_online(
         )
         schema = pa.schema([(f, declared[f]) for f in plan.stored[name]])
         requests.append(
-            online_pkg.ReadRequest(table=name, keys=encoded, schema=schema, ttl=view.ttl)
+            online_pkg.ReadRequest(
+                table=name, keys=encoded, schema=schema, ttl=view.ttl, now=now
+            )
         )
     tables = dict(zip(names, store.read(requests), strict=True))
     values: dict[str, pa.Array] = {}

@@ -589,11 +589,14 @@ class FeatureStore:
         features: Sequence[str] | FeatureService,
         entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
         full_feature_names: bool = False,
+        *,
+        now: datetime | None = None,
     ) -> OnlineResponse:
         """Features of many entities from the online store in one round trip.
 
         Entity rows hold the join keys and any request data on-demand views need.
-        Missing or expired values are null.
+        Missing or expired values are null; ``now`` is the time ttl is measured
+        against (default: the current time).
         """
         from featurestore.lookup import read_online
 
@@ -609,7 +612,7 @@ class FeatureStore:
             self._plans[key] = fplan
         columns = rows_to_columns(entity_rows)
         with translated():
-            return read_online(fplan, columns, self.online_store)
+            return read_online(fplan, columns, self.online_store, now)
 
     def push(
         self,
