@@ -117,6 +117,24 @@ def bench_lookups(url: str, client: redis.Redis, iterations: int) -> list[str]:
     cases: list[tuple[str, Callable[[list[bytes]], object], Callable[[list[bytes]], object], int]]
     cases = [
         (
+            "read_columns 1 key x 3 columns",
+            lambda ks: store.read_columns([online.ReadRequest("view0", ks, schema3)]),
+            lambda ks: client.hmget(p0 + ks[0], fields3),
+            1,
+        ),
+        (
+            "read_columns 1 key x 50 columns, 5 tables",
+            lambda ks: store.read_columns([online.ReadRequest(n, ks, s) for n, s in tables]),
+            lambda ks: raw_pipelined(
+                client,
+                [
+                    (f"bench:{name}:".encode() + ks[0], [n.encode() for n in s.names])
+                    for name, s in tables
+                ],
+            ),
+            1,
+        ),
+        (
             "1 key x 3 columns",
             lambda ks: store.read([online.ReadRequest("view0", ks, schema3)]),
             lambda ks: client.hmget(p0 + ks[0], fields3),
@@ -183,6 +201,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=2000)
+    parser.add_argument("--lookups-only", action="store_true", help="skip the write runs")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="fsbench") as tmp:
@@ -192,8 +211,9 @@ def main() -> None:
         client = redis.Redis.from_url(url)
         print(f"server: {url}; redis-py {redis.__version__}; pyarrow {pa.__version__}")
         try:
-            print("\nwrites (median of runs)")
-            bench_writes(url, client, sizes, args.repeats)
+            if not args.lookups_only:
+                print("\nwrites (median of runs)")
+                bench_writes(url, client, sizes, args.repeats)
             print(f"\nlookups ({args.iterations} each, interleaved with raw)")
             bench_lookups(url, client, args.iterations)
         finally:

@@ -15,11 +15,19 @@ from online.errors import (
 )
 from online.keys import encode_entity_key, encode_entity_keys
 from online.redis_store import RedisOnlineStore
-from online.store import COMMIT_COLUMN, EVENT_TS_COLUMN, OnlineStore, ReadRequest, WriteResult
+from online.store import (
+    COMMIT_COLUMN,
+    EVENT_TS_COLUMN,
+    ColumnReader,
+    OnlineStore,
+    ReadRequest,
+    WriteResult,
+)
 
 __all__ = [
     "COMMIT_COLUMN",
     "EVENT_TS_COLUMN",
+    "ColumnReader",
     "CommandError",
     "ConnectionFailedError",
     "DecodeError",

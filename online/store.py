@@ -6,11 +6,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import NamedTuple, Protocol, Self, runtime_checkable
+from typing import Any, NamedTuple, Protocol, Self, runtime_checkable
 
 import pyarrow as pa
 
-__all__ = ["COMMIT_COLUMN", "EVENT_TS_COLUMN", "OnlineStore", "ReadRequest", "WriteResult"]
+__all__ = [
+    "COMMIT_COLUMN",
+    "EVENT_TS_COLUMN",
+    "ColumnReader",
+    "OnlineStore",
+    "ReadRequest",
+    "WriteResult",
+]
 
 EVENT_TS_COLUMN = "__event_ts"
 COMMIT_COLUMN = "__commit"
@@ -83,3 +90,15 @@ class OnlineStore(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+@runtime_checkable
+class ColumnReader(Protocol):
+    """Optional fast path of an `OnlineStore`: a read returning Python values, no Arrow.
+
+    Check with ``isinstance(store, ColumnReader)`` and fall back to `OnlineStore.read`.
+    """
+
+    def read_columns(self, requests: Sequence[ReadRequest]) -> list[dict[str, list[Any]]]:
+        """Per request, column name -> one value per key: ``read(...)[i].to_pydict()``."""
+        ...
