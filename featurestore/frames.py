@@ -84,12 +84,17 @@ def rows_to_columns(
 def as_utc_timestamps(
     column: pa.ChunkedArray | pa.Array, *, name: str
 ) -> pa.ChunkedArray | pa.Array:
-    """A timestamp column in microseconds, UTC; naive values are read as UTC."""
+    """A timestamp column in microseconds, UTC; naive values are read as UTC.
+
+    Sub-microsecond digits are truncated, as stored rows are: stored times are
+    microseconds, so ``e <= t`` is unchanged by it.
+    """
     t = column.type
     if pa.types.is_timestamp(t):
+        micros = pc.cast(column, pa.timestamp("us", tz=t.tz), safe=False)
         if t.tz is None:
-            return pc.assume_timezone(column.cast(pa.timestamp("us")), "UTC")
-        return column.cast(pa.timestamp("us", tz="UTC"))
+            return pc.assume_timezone(micros, "UTC")
+        return micros.cast(pa.timestamp("us", tz="UTC"))
     if pa.types.is_date(t):
         return column.cast(pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
     if pa.types.is_string(t) or pa.types.is_large_string(t):

@@ -98,12 +98,23 @@ def prepare_entities(entities: pa.Table, plan: FeaturePlan) -> tuple[pa.Table, s
             f"entity rows already have column(s) {clashes} named like requested features; "
             "rename them or pass full_feature_names=True"
         )
+    entities = _typed_keys(entities, plan)
     column = entities.column(ts)
     if column.null_count:
         raise ValidationError(f"entity rows: {column.null_count} null value(s) in {ts!r}")
     index = entities.schema.get_field_index(ts)
     utc = as_utc_timestamps(column, name=ts)
     return entities.set_column(index, pa.field(ts, utc.type), utc), ts
+
+
+def _typed_keys(entities: pa.Table, plan: FeaturePlan) -> pa.Table:
+    """Join key columns without a type (all null, or no rows) get the declared one."""
+    declared = {f.name: f.to_arrow().type for v in plan.views.values() for f in v.entity_columns}
+    for key in plan.join_keys:
+        i = entities.schema.get_field_index(key)
+        if pa.types.is_null(entities.schema.field(i).type) and key in declared:
+            entities = entities.set_column(i, key, entities.column(i).cast(declared[key]))
+    return entities
 
 
 def join_features(
