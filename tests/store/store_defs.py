@@ -58,7 +58,10 @@ driver_trips = FeatureView(
             for w in WINDOWS
             for fn in AGG_FUNCTIONS
         ),
-        *(Aggregation(column="distance", function=fn, time_window=WINDOWS[1]) for fn in ("sum", "max")),
+        *(
+            Aggregation(column="distance", function=fn, time_window=WINDOWS[1])
+            for fn in ("sum", "max")
+        ),
     ],
 )
 

@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 import pytest
 import store_data
@@ -70,9 +69,12 @@ def test_missing_timestamp_column(filled: FeatureStore) -> None:
         lambda: filled.get_historical_features(ents, ["driver_stats:trips"]),
     )
     assert "event_timestamp" in msg
-    nulls = ENTS.assign(event_timestamp=[None] + list(ENTS.event_timestamp[1:]))
+    nulls = ENTS.assign(event_timestamp=[None, *list(ENTS.event_timestamp[1:])])
     _refused(
-        filled, ValidationError, "null", lambda: filled.get_historical_features(nulls, ["driver_stats:trips"])
+        filled,
+        ValidationError,
+        "null",
+        lambda: filled.get_historical_features(nulls, ["driver_stats:trips"]),
     )
 
 
@@ -92,9 +94,14 @@ def test_unknown_feature_refs_name_close_matches(filled: FeatureStore) -> None:
     )
     assert "'driver_stats'" in msg
     _refused(
-        filled, ValidationError, "view:feature", lambda: filled.get_historical_features(ENTS, ["trips"])
+        filled,
+        ValidationError,
+        "view:feature",
+        lambda: filled.get_historical_features(ENTS, ["trips"]),
     )
-    _refused(filled, ValidationError, "no features", lambda: filled.get_historical_features(ENTS, []))
+    _refused(
+        filled, ValidationError, "no features", lambda: filled.get_historical_features(ENTS, [])
+    )
 
 
 def test_join_key_missing_from_entity_rows(filled: FeatureStore) -> None:
@@ -103,7 +110,9 @@ def test_join_key_missing_from_entity_rows(filled: FeatureStore) -> None:
         filled,
         ValidationError,
         "customer_id",
-        lambda: filled.get_historical_features(ents, ["driver_stats:trips", "customer_stats:spend"]),
+        lambda: filled.get_historical_features(
+            ents, ["driver_stats:trips", "customer_stats:spend"]
+        ),
     )
     assert "join key" in msg
     # and a request field an on-demand view needs
@@ -191,9 +200,7 @@ def test_bad_request_shapes(filled: FeatureStore) -> None:
         filled,
         ValidationError,
         "full_feature_names",
-        lambda: filled.get_historical_features(
-            ENTS.assign(trips=1), ["driver_stats:trips"]
-        ),
+        lambda: filled.get_historical_features(ENTS.assign(trips=1), ["driver_stats:trips"]),
     )
     _refused(
         filled,
@@ -213,7 +220,10 @@ def test_apply_refused_halfway_stages_nothing(filled: FeatureStore) -> None:
     """A new table and a view that needs a column its existing table lacks: neither lands."""
     new_source = TableSource(name="a_fresh", timestamp_field="event_timestamp")
     new_view = FeatureView(
-        name="a_fresh", entities=[store_defs.driver], schema=[Field(name="x", dtype=Int64)], source=new_source
+        name="a_fresh",
+        entities=[store_defs.driver],
+        schema=[Field(name="x", dtype=Int64)],
+        source=new_source,
     )
     wider = FeatureView(
         name="driver_stats",
@@ -226,4 +236,3 @@ def test_apply_refused_halfway_stages_nothing(filled: FeatureStore) -> None:
     _refused(filled, SchemaError, "extra", lambda: filled.apply([new_source, new_view, wider]))
     assert filled.registry("main").hash == before
     assert "a_fresh" not in filled.tables.tables("main")
-    _ = pd  # pandas is used through store_data

@@ -92,7 +92,9 @@ def test_lineage_lists_datasets_holding_an_entity(store: FeatureStore) -> None:
     store.create_saved_dataset(store.get_historical_features(a, REFS), "without-1001")
     store.create_saved_dataset(store.get_historical_features(b, REFS), "with-1001")
     assert [d.name for d in store.saved_datasets(containing={"driver_id": 1001})] == ["with-1001"]
-    both = {d.name for d in store.saved_datasets(containing={"driver_id": int(a.driver_id.iloc[0])})}
+    both = {
+        d.name for d in store.saved_datasets(containing={"driver_id": int(a.driver_id.iloc[0])})
+    }
     assert "without-1001" in both
     pair = {"driver_id": 1001, "customer_id": str(b.customer_id.iloc[0])}
     assert [d.name for d in store.saved_datasets(containing=pair)] == ["with-1001"]

@@ -102,9 +102,9 @@ def test_branch_changes_features_and_data_together_then_merges(store: FeatureSto
         assert "customer_stats" in old.feature_views_by_name
     # the ttl of the ref is the one that applies: 9h after the row, 6h misses, 12h finds
     late = pd.DataFrame({"driver_id": [1030], "event_timestamp": [h(39)]})
-    assert store.get_historical_features(late, ["driver_stats:trips"], ref="before").to_arrow().column(
-        "trips"
-    ).to_pylist() == [None]
+    assert store.get_historical_features(
+        late, ["driver_stats:trips"], ref="before"
+    ).to_arrow().column("trips").to_pylist() == [None]
     assert store.get_historical_features(late, ["driver_stats:trips"]).to_arrow().column(
         "trips"
     ).to_pylist() == [30]

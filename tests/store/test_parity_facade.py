@@ -30,7 +30,9 @@ REFS = ["driver_stats:trips", "driver_stats:rate", "customer_stats:spend"]
 FULL = ["driver_stats__trips", "driver_stats__rate", "customer_stats__spend"]
 
 
-def _feast(tmp: Path, drivers: pd.DataFrame, customers: pd.DataFrame, ents: pd.DataFrame) -> pd.DataFrame:
+def _feast(
+    tmp: Path, drivers: pd.DataFrame, customers: pd.DataFrame, ents: pd.DataFrame
+) -> pd.DataFrame:
     dpath, cpath = tmp / "drivers.parquet", tmp / "customers.parquet"
     drivers.to_parquet(dpath, index=False)
     customers.to_parquet(cpath, index=False)

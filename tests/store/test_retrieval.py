@@ -29,8 +29,12 @@ def _close(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _brute_aggregate(rows: pd.DataFrame, driver: int, t: pd.Timestamp, column: str, fn: str, w: timedelta) -> Any:
-    sel = rows[(rows.driver_id == driver) & (rows.event_timestamp > t - w) & (rows.event_timestamp <= t)]
+def _brute_aggregate(
+    rows: pd.DataFrame, driver: int, t: pd.Timestamp, column: str, fn: str, w: timedelta
+) -> Any:
+    sel = rows[
+        (rows.driver_id == driver) & (rows.event_timestamp > t - w) & (rows.event_timestamp <= t)
+    ]
     values = sel[column].dropna()
     if fn == "count":
         return len(values)
@@ -74,7 +78,9 @@ def test_windowed_aggregates_equal_brute_force(store: FeatureStore) -> None:
         assert col.type == want_type, a.name
         values = col.to_pylist()
         for i, row in ents.iterrows():
-            want = _brute_aggregate(trips, row.driver_id, row.event_timestamp, a.column, a.function, a.time_window)
+            want = _brute_aggregate(
+                trips, row.driver_id, row.event_timestamp, a.column, a.function, a.time_window
+            )
             assert _close(values[i], want), (a.name, i, values[i], want)  # type: ignore[index]
 
 
@@ -94,7 +100,9 @@ def test_on_demand_features_equal_the_function(store: FeatureStore) -> None:
         ents, ["driver_extras:rate_plus_bonus", "driver_extras:trips_x2", "driver_stats:trips"]
     ).to_arrow()
     got = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
-    stored = store.get_historical_features(ents, ["driver_stats:trips", "driver_stats:rate"]).to_pandas()
+    stored = store.get_historical_features(
+        ents, ["driver_stats:trips", "driver_stats:rate"]
+    ).to_pandas()
     want = store_defs.driver_extras.udf(stored[["trips", "rate"]].assign(bonus=ents["bonus"]))
     assert table.column("rate_plus_bonus").to_pylist() == _floats(want["rate_plus_bonus"])
     assert table.column("rate_plus_bonus").null_count == got["trips"].isna().sum()  # null, not NaN
@@ -109,7 +117,9 @@ def _floats(series: pd.Series) -> list[Any]:
     return [None if pd.isna(v) else float(v) for v in series]
 
 
-def test_feature_service_and_input_kinds_give_the_same_rows(store: FeatureStore, tmp_path: Path) -> None:
+def test_feature_service_and_input_kinds_give_the_same_rows(
+    store: FeatureStore, tmp_path: Path
+) -> None:
     _driver_data(store)
     ents = store_data.entity_frame(n=50)
     ents["bonus"] = 0.5
@@ -120,7 +130,9 @@ def test_feature_service_and_input_kinds_give_the_same_rows(store: FeatureStore,
     pq.write_table(pa.Table.from_pandas(ents, preserve_index=False), path)
     for data in (pl.from_pandas(ents), pa.Table.from_pandas(ents, preserve_index=False), str(path)):
         other = store.get_historical_features(data, service).to_arrow()
-        assert other.select(by_pandas.column_names[-4:]).equals(by_pandas.select(by_pandas.column_names[-4:]))
+        assert other.select(by_pandas.column_names[-4:]).equals(
+            by_pandas.select(by_pandas.column_names[-4:])
+        )
     frame = store.get_historical_features(ents, service).to_polars()
     assert frame.schema["trips"] == pl.Int64
 
@@ -151,9 +163,12 @@ def test_ties_across_objects_pick_the_latest_created(store: FeatureStore) -> Non
 def test_exclude_created_after_equals_brute_force(store: FeatureStore) -> None:
     drivers = _driver_data(store)
     ents = store_data.entity_frame(n=200)
-    got = store.get_historical_features(
-        ents, ["driver_stats:trips"], exclude_created_after=True
-    ).to_arrow().column("trips").to_pylist()
+    got = (
+        store.get_historical_features(ents, ["driver_stats:trips"], exclude_created_after=True)
+        .to_arrow()
+        .column("trips")
+        .to_pylist()
+    )
     for i, row in ents.iterrows():
         t = row.event_timestamp
         sel = drivers[
@@ -179,9 +194,11 @@ def test_range_without_entity_rows(store: FeatureStore) -> None:
     inside = drivers[(drivers.event_timestamp >= start) & (drivers.event_timestamp <= end)]
     keys = sorted(set(zip(inside.driver_id, inside.event_timestamp, strict=True)))
     assert list(zip(got.driver_id, got.event_timestamp, strict=True)) == keys
-    latest = inside.sort_values(["event_timestamp", "created"]).groupby(
-        ["driver_id", "event_timestamp"]
-    ).last()
+    latest = (
+        inside.sort_values(["event_timestamp", "created"])
+        .groupby(["driver_id", "event_timestamp"])
+        .last()
+    )
     assert got.trips.tolist() == [int(latest.loc[k].trips) for k in keys]
     assert got.rate.tolist() == [float(latest.loc[k].rate) for k in keys]
     # naive bounds are UTC, and the bounds are inclusive
@@ -192,3 +209,30 @@ def test_range_without_entity_rows(store: FeatureStore) -> None:
     ).to_arrow()
     assert naive.num_rows == len(got)
     assert (inside.event_timestamp == end).any() or (inside.event_timestamp == start).any()
+
+
+def test_entity_row_shapes(store: FeatureStore) -> None:
+    """No rows, an all-null key column, nanoseconds, another timestamp name: all join."""
+    _driver_data(store)
+    ents = store_data.entity_frame(n=20)
+    refs = ["driver_stats:trips", "customer_stats:spend", "driver_trips:fare_sum_1h"]
+    base = store.get_historical_features(ents, refs).to_arrow()
+
+    empty = store.get_historical_features(ents.head(0), refs).to_arrow()
+    assert empty.num_rows == 0
+    assert empty.schema.field("trips").type == pa.int64()
+    assert empty.schema.field("customer_id").type == pa.string()
+
+    no_customers = ents.assign(customer_id=None)
+    got = store.get_historical_features(no_customers, refs).to_arrow()
+    assert got.column("spend").null_count == got.num_rows
+    assert got.column("trips").equals(base.column("trips"))
+
+    # sub-microsecond digits are dropped, as they are from stored rows
+    nanos = ents.assign(event_timestamp=ents.event_timestamp + pd.Timedelta(999, "ns"))
+    got = store.get_historical_features(nanos, refs).to_arrow()
+    assert got.drop_columns(["event_timestamp"]).equals(base.drop_columns(["event_timestamp"]))
+    assert got.column("event_timestamp").equals(base.column("event_timestamp"))
+
+    renamed = store.get_historical_features(ents.rename(columns={"event_timestamp": "ts"}), refs)
+    assert renamed.to_arrow().column("trips").equals(base.column("trips"))

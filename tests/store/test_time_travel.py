@@ -45,7 +45,9 @@ def test_training_set_at_a_tag_survives_later_writes(store: FeatureStore) -> Non
 
     now = store.get_historical_features(ents, REFS).to_arrow()
     assert not now.equals(before)  # the branch did change what a fresh build sees
-    trips_now = dict(zip(now.column("row_id").to_pylist(), now.column("trips").to_pylist(), strict=True))
+    trips_now = dict(
+        zip(now.column("row_id").to_pylist(), now.column("trips").to_pylist(), strict=True)
+    )
     tail = ents.tail(len(store_data.EDGE_ROWS)).row_id.tolist()
     assert [trips_now[r] for r in tail] == [999, 999, 999, 2, 2, 998, 7777, None, None, None, None]
 
@@ -66,4 +68,10 @@ def test_job_built_on_a_branch_is_pinned_to_its_commit(store: FeatureStore) -> N
     store.commit("overwrite everything")
     assert job.commit_id == first.id
     assert -1 not in job.to_arrow().column("trips").to_pylist()
-    assert -1 in store.get_historical_features(ents, ["driver_stats:trips"]).to_arrow().column("trips").to_pylist()
+    assert (
+        -1
+        in store.get_historical_features(ents, ["driver_stats:trips"])
+        .to_arrow()
+        .column("trips")
+        .to_pylist()
+    )
