@@ -513,28 +513,18 @@ class FeatureStore:
                     old, new = set(state.files), set(files)
                     if old <= new:
                         full = False
-                        added = sorted(new - old)
-                        w1, s1 = m.materialize_view(
-                            view,
-                            added,
-                            self.engine,
-                            self.online_store,
-                            commit_id=commit,
-                            start=None,
-                            end=end,
-                            on_rows=on_rows,
-                        )
-                        w2, s2 = m.materialize_view(
+                        written, stale = m.materialize_view_incremental(
                             view,
                             sorted(old),
+                            sorted(new - old),
+                            state.watermark,
                             self.engine,
                             self.online_store,
                             commit_id=commit,
-                            start=state.watermark,
                             end=end,
                             on_rows=on_rows,
                         )
-                        written, stale, start = w1 + w2, s1 + s2, state.watermark
+                        start = state.watermark
                 if full:
                     written, stale = m.materialize_view(
                         view,
