@@ -74,11 +74,14 @@ def save(repo: repos.Repository, job: RetrievalJob, name: str) -> SavedDataset:
         raise ValidationError(
             f"dataset name {name!r}: use letters, digits, '_' and '-', starting with a letter"
         )
-    branch = _branch(repo)
     base = f"{_PREFIX}{name}/"
-    if branch.object(base + "meta.json").exists():
+    if (
+        DATASETS_BRANCH in [b.id for b in repo.branches()]
+        and repo.ref(DATASETS_BRANCH).object(base + "meta.json").exists()
+    ):
         raise ConflictError(f"a saved dataset named {name!r} exists; pick another name")
     table = job.to_arrow()
+    branch = _branch(repo)
     sink = io.BytesIO()
     pq.write_table(table, sink)
     meta = {
@@ -126,6 +129,17 @@ def load(repo: repos.Repository, name: str) -> SavedDataset:
     return _record(repo, json.loads(obj.read()))
 
 
+def _scalar(key: str, value: Any, dtype: pa.DataType) -> Any:
+    """``value`` as a Python value of the column's type, or a ValidationError."""
+    try:
+        return pa.scalar(value).cast(dtype).as_py()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
+        raise ValidationError(
+            f"containing={{{key!r}: {value!r}}}: the datasets hold {key!r} as {dtype}; pass one "
+            f"value of that type ({e})"
+        ) from e
+
+
 def list_saved(repo: repos.Repository, containing: Mapping[str, Any] | None) -> list[SavedDataset]:
     """Every saved dataset, or those with a row matching all ``containing`` values."""
     if DATASETS_BRANCH not in [b.id for b in repo.branches()]:
@@ -140,7 +154,7 @@ def list_saved(repo: repos.Repository, containing: Mapping[str, Any] | None) -> 
             schema = pq.read_schema(record.physical_address)
             if any(k not in schema.names for k in containing):
                 continue
-            filters = [(k, "=", v) for k, v in containing.items()]
+            filters = [(k, "=", _scalar(k, v, schema.field(k).type)) for k, v in containing.items()]
             hits = pq.read_table(record.physical_address, columns=list(containing), filters=filters)
             if hits.num_rows == 0:
                 continue

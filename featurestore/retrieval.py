@@ -99,6 +99,9 @@ def prepare_entities(entities: pa.Table, plan: FeaturePlan) -> tuple[pa.Table, s
             "rename them or pass full_feature_names=True"
         )
     entities = _typed_keys(entities, plan)
+    for odfv in plan.on_demand:
+        for field_ in odfv.request_fields:
+            _request_column(entities, odfv.name, field_.name, field_.to_arrow().type)
     column = entities.column(ts)
     if column.null_count:
         raise ValidationError(f"entity rows: {column.null_count} null value(s) in {ts!r}")
@@ -193,17 +196,29 @@ def _typed(result: pa.Table, plan: FeaturePlan) -> pa.Table:
     return result
 
 
+def _request_column(table: pa.Table, view: str, name: str, dtype: pa.DataType) -> pa.ChunkedArray:
+    """The request column ``name`` as its declared type, or a ValidationError saying why not."""
+    if name not in table.schema.names:
+        raise ValidationError(
+            f"on-demand view {view!r} needs request column {name!r}; add it to the entity rows"
+        )
+    try:
+        column: pa.ChunkedArray = table.column(name).cast(dtype)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
+        raise ValidationError(
+            f"on-demand view {view!r}: request column {name!r} must hold {dtype} values, "
+            f"found {table.schema.field(name).type} ({e})"
+        ) from e
+    return column
+
+
 def _run_on_demand(result: pa.Table, plan: FeaturePlan) -> pa.Table:
     frame = to_pandas(result)
     for odfv in plan.on_demand:
         inputs = {f: frame[internal_name(v, f)] for v, f in odfv.input_refs}
         for field_ in odfv.request_fields:
-            if field_.name not in frame.columns:
-                raise ValidationError(
-                    f"on-demand view {odfv.name!r} needs request column {field_.name!r}; add "
-                    "it to the entity rows"
-                )
-            inputs[field_.name] = frame[field_.name]
+            column = _request_column(result, odfv.name, field_.name, field_.to_arrow().type)
+            inputs[field_.name] = to_pandas(pa.table({field_.name: column}))[field_.name]
         import pandas as pd
 
         out = odfv.transform(pd.DataFrame(inputs))
