@@ -124,6 +124,18 @@ def test_join_key_missing_from_entity_rows(filled: FeatureStore) -> None:
     )
 
 
+def test_request_data_of_the_wrong_type(filled: FeatureStore) -> None:
+    msg = _refused(
+        filled,
+        ValidationError,
+        "bonus",
+        lambda: filled.get_historical_features(
+            ENTS.assign(bonus="x"), ["driver_extras:rate_plus_bonus"]
+        ),
+    )
+    assert "double" in msg
+
+
 def test_schema_mismatch_on_ingest(filled: FeatureStore) -> None:
     good = store_data.driver_rows().head(4)
     cases = {

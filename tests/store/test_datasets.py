@@ -100,6 +100,10 @@ def test_lineage_lists_datasets_holding_an_entity(store: FeatureStore) -> None:
     assert [d.name for d in store.saved_datasets(containing=pair)] == ["with-1001"]
     assert store.saved_datasets(containing={"driver_id": 123456}) == []
     assert store.saved_datasets(containing={"no_such_key": 1}) == []
+    # values are read as the column's type; values that cannot be are refused
+    assert [d.name for d in store.saved_datasets(containing={"driver_id": "1001"})] == ["with-1001"]
+    with pytest.raises(ValidationError, match="driver_id"):
+        store.saved_datasets(containing={"driver_id": [1001, 1002]})
 
 
 def test_duplicate_and_bad_names_write_nothing(store: FeatureStore) -> None:
