@@ -44,6 +44,12 @@ class LocalObjectStore:
         self.root = root
         self.location = str(root)
         self._tmp = root / "tmp"
+        self._dirs: set[Path] = set()
+
+    def _mkdir(self, path: Path) -> None:
+        if path not in self._dirs:
+            path.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(path)
 
     def _file(self, checksum: str) -> Path:
         return self.root / _key(checksum)
@@ -54,8 +60,12 @@ class LocalObjectStore:
             tmp.unlink()
             os.utime(dest)  # a re-upload refreshes the object for GC's retention
             return
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, dest)
+        self._mkdir(dest.parent)
+        try:
+            os.replace(tmp, dest)
+        except FileNotFoundError:  # the folder was removed behind our back
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, dest)
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         checksum = hashlib.sha256(data).hexdigest()
@@ -63,14 +73,14 @@ class LocalObjectStore:
         if dest.exists():
             os.utime(dest)
             return checksum, len(data)
-        self._tmp.mkdir(parents=True, exist_ok=True)
+        self._mkdir(self._tmp)
         tmp = self._tmp / uuid.uuid4().hex
         tmp.write_bytes(data)
         self._install(tmp, checksum)
         return checksum, len(data)
 
     def put_stream(self, stream: BinaryIO) -> tuple[str, int]:
-        self._tmp.mkdir(parents=True, exist_ok=True)
+        self._mkdir(self._tmp)
         digest = hashlib.sha256()
         size = 0
         fd, name = tempfile.mkstemp(dir=self._tmp)
@@ -98,7 +108,7 @@ class LocalObjectStore:
         return self._file(checksum).exists()
 
     def address(self, checksum: str) -> str:
-        return str(self._file(checksum))
+        return f"{self.location}/{_key(checksum)}"
 
     def list(self) -> Iterator[tuple[str, int, float]]:
         base = self.root / "objects"

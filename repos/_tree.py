@@ -14,6 +14,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from repos._objects import ObjectStore
 
@@ -31,6 +32,11 @@ class RangeRef:
     min_path: str
     max_path: str
     count: int
+
+    @cached_property
+    def encoded(self) -> str:
+        """This ref as a JSON array, kept so a meta-range is re-encoded by a join."""
+        return json.dumps([self.id, self.min_path, self.max_path, self.count])
 
 
 @dataclass(frozen=True)
@@ -104,8 +110,8 @@ class TreeStore:
         return RangeRef(range_id, paths[0], paths[-1], len(paths))
 
     def write_meta(self, refs: Sequence[RangeRef]) -> str:
-        raw = {"ranges": [[r.id, r.min_path, r.max_path, r.count] for r in refs]}
-        meta_id, _ = self.store.put_bytes(json.dumps(raw, separators=(",", ":")).encode())
+        data = '{"ranges":[' + ",".join(r.encoded for r in refs) + "]}"
+        meta_id, _ = self.store.put_bytes(data.encode())
         self._cache.put("m" + meta_id, MetaRange(tuple(refs), [r.max_path for r in refs]))
         return meta_id
 
@@ -206,11 +212,14 @@ class TreeStore:
         buf_c: list[str] = []
         buf_s: list[int] = []
 
-        def feed(path: str, checksum: str, size: int) -> None:
+        def feed(path: str, checksum: str, size: int, interior: bool = False) -> None:
+            # A path inside an existing range is known not to be a boundary.
             buf_p.append(path)
             buf_c.append(checksum)
             buf_s.append(size)
-            if len(buf_p) >= self.max_entries or _path_hash(path) % self.target == 0:
+            if len(buf_p) >= self.max_entries or (
+                not interior and _path_hash(path) % self.target == 0
+            ):
                 out.append(self._write_range(buf_p.copy(), buf_c.copy(), buf_s.copy()))
                 buf_p.clear()
                 buf_c.clear()
@@ -220,19 +229,24 @@ class TreeStore:
             for path, entry in ops_sorted:
                 if entry is not None:
                     feed(path, entry[0], entry[1])
+        touched = sorted(by_range)
         i = 0
         while i < n:
             ref = meta.ranges[i]
             changes = by_range.get(i)
             if changes is None and not buf_p:
-                out.append(ref)
-                i += 1
+                j = bisect.bisect_right(touched, i)
+                stop = touched[j] if j < len(touched) else n
+                out.extend(meta.ranges[i:stop])  # untouched ranges are shared as they are
+                i = stop
                 continue
             rng = self.range(ref.id)
+            last = len(rng.paths) - 1
             if changes is None:
-                for p, c, s in zip(rng.paths, rng.checksums, rng.sizes, strict=True):
-                    feed(p, c, s)
+                for k in range(last + 1):
+                    feed(rng.paths[k], rng.checksums[k], rng.sizes[k], k < last)
             else:
+                interior = set(rng.paths[:last])
                 merged = dict(
                     zip(rng.paths, zip(rng.checksums, rng.sizes, strict=True), strict=True)
                 )
@@ -243,7 +257,7 @@ class TreeStore:
                         merged[path] = entry
                 for p in sorted(merged):
                     c, s = merged[p]
-                    feed(p, c, s)
+                    feed(p, c, s, p in interior)
             i += 1
         if buf_p:
             out.append(self._write_range(buf_p.copy(), buf_c.copy(), buf_s.copy()))

@@ -174,7 +174,9 @@ class StoredObject:
                 "upload() takes bytes, a binary file object or a pathlib.Path, not str: "
                 "encode text with .encode() or wrap a file path in Path()"
             )
-        return self._ref._repo._upload(self._ref.id, {self.path: data})[0]
+        path, checksum, size = self._ref._repo._upload(self._ref.id, {self.path: data})[0]
+        assert checksum is not None
+        return self._ref._repo._info(path, (checksum, size or 0))
 
     def read(self) -> bytes:
         with self.reader() as f:

@@ -625,7 +625,7 @@ class Repository:
                 ],
             )
 
-    def _upload(self, branch: str, items: Mapping[str, object]) -> list[ObjectInfo]:
+    def _upload(self, branch: str, items: Mapping[str, object]) -> list[StagedRow]:
         if not isinstance(items, Mapping):
             raise InvalidNameError("upload_many takes a mapping of path -> bytes or file path")
         paths = [check_path(p) for p in items]
@@ -657,7 +657,7 @@ class Repository:
             rows.append((p, checksum, size))
         if rows:
             self._stage(branch, rows)
-        return [ObjectInfo(p, z or 0, c or "", self._store.address(c or "")) for p, c, z in rows]
+        return rows
 
     def _delete_paths(self, branch: str, paths: Iterable[str], must_exist: bool) -> None:
         checked = [check_path(p) for p in paths]

@@ -1,0 +1,1 @@
+"""Runnable benchmarks (not tests): ``python -m benchmarks.<name>``."""
