@@ -243,6 +243,7 @@ def run(workdir: str | Path | None = None, *, console: Console | None = None) ->
 def _run(workdir: Path, console: Console) -> DemoResult:
     started = time.monotonic()
     example = examples_dir() / PROJECT
+    project_dir = _project(workdir, example)
     story = _Story(console, total=11)
     console.print(
         f"[bold]featurestore demo[/]: Feast's driver example, versioned like a lakeFS "
@@ -254,7 +255,6 @@ def _run(workdir: Path, console: Console) -> DemoResult:
         f"Copy examples/{PROJECT} (definitions.py, {CONFIG_FILE}) and create its repository: "
         "local Parquet storage, SQLite metadata, an embedded Redis-protocol server.",
     )
-    project_dir = _project(workdir, example)
     env = {k: v for k, v in os.environ.items() if k not in _IGNORED_ENV}
     config = load_config(project_dir, env=env)
     import repos
