@@ -9,6 +9,7 @@ errors of the layers below into the ``featurestore.errors`` tree.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -78,6 +79,11 @@ class FeatureStore:
         self._online: online.RedisOnlineStore | None = None
         self._embedded: online.EmbeddedRedis | None = None
         self._registry_cache: tuple[str, Registry] | None = None
+        self._registry_checked = 0.0
+        self.registry_ttl_s = 0.0
+        """How long lookups and pushes may use the definitions they last read before
+        checking the default branch's head again (0: every call checks; the HTTP service
+        sets a second, as Feast's registry cache does, to spare a metadata query)."""
         self._plans: dict[tuple[Any, ...], FeaturePlan] = {}
 
     # -- construction ----------------------------------------------------------------
@@ -232,8 +238,12 @@ class FeatureStore:
 
     def _serving_registry(self) -> Registry:
         """The default branch's definitions, cached until its head moves."""
-        head = self.resolve()
         cached = self._registry_cache
+        checked = time.monotonic()
+        if cached is not None and checked - self._registry_checked < self.registry_ttl_s:
+            return cached[1]
+        head = self.resolve()
+        self._registry_checked = checked
         if cached is not None and cached[0] == head:
             return cached[1]
         registry = self.registry(head)
