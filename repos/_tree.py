@@ -9,6 +9,7 @@ meta-range, and unchanged ranges are shared between commits.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import hashlib
 import json
 from collections import OrderedDict
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from repos._objects import ObjectStore
+from repos.errors import NotFoundError
 
 TARGET = 1024
 
@@ -65,11 +67,18 @@ class _LRU(OrderedDict[str, object]):
         super().__init__()
         self.size = size
 
+    def touch(self, key: str) -> None:
+        with contextlib.suppress(KeyError):  # another thread may have evicted it
+            self.move_to_end(key)
+
     def put(self, key: str, value: object) -> None:
         self[key] = value
-        self.move_to_end(key)
-        if len(self) > self.size:
-            self.popitem(last=False)
+        self.touch(key)
+        while len(self) > self.size:
+            try:
+                self.popitem(last=False)
+            except KeyError:
+                break
 
 
 class TreeStore:
@@ -81,13 +90,22 @@ class TreeStore:
         self.max_entries = 4 * target
         self._cache = _LRU(cache_size)
 
+    def _read(self, object_id: str) -> bytes:
+        try:
+            return self.store.get(object_id)
+        except FileNotFoundError as e:
+            raise NotFoundError(
+                f"tree object {object_id[:12]} is missing: its commit is no longer reachable "
+                "from any branch or tag and was garbage-collected"
+            ) from e
+
     # -- objects -------------------------------------------------------------------
     def meta(self, meta_id: str) -> MetaRange:
         hit = self._cache.get("m" + meta_id)
         if isinstance(hit, MetaRange):
-            self._cache.move_to_end("m" + meta_id)
+            self._cache.touch("m" + meta_id)
             return hit
-        raw = json.loads(self.store.get(meta_id))
+        raw = json.loads(self._read(meta_id))
         refs = tuple(RangeRef(r[0], r[1], r[2], r[3]) for r in raw["ranges"])
         meta = MetaRange(refs, [r.max_path for r in refs])
         self._cache.put("m" + meta_id, meta)
@@ -96,9 +114,9 @@ class TreeStore:
     def range(self, range_id: str) -> Range:
         hit = self._cache.get("r" + range_id)
         if isinstance(hit, Range):
-            self._cache.move_to_end("r" + range_id)
+            self._cache.touch("r" + range_id)
             return hit
-        raw = json.loads(self.store.get(range_id))
+        raw = json.loads(self._read(range_id))
         rng = Range(raw[0], raw[1], raw[2])
         self._cache.put("r" + range_id, rng)
         return rng

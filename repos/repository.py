@@ -535,7 +535,14 @@ class Repository:
         return self._info(path, entry)
 
     def _open(self, ref: str, path: str) -> BinaryIO:
-        return self._store.open(self._stat(ref, path).checksum)
+        checksum = self._stat(ref, path).checksum
+        try:
+            return self._store.open(checksum)
+        except FileNotFoundError as e:
+            raise NotFoundError(
+                f"the object at {path!r} in {ref!r} was garbage-collected: read it through a "
+                "ref that a branch or tag still reaches"
+            ) from e
 
     def _diff(self, left: str, right: str, prefix: str) -> Iterator[Change]:
         check_prefix(prefix)

@@ -541,3 +541,14 @@ def test_gc_keeps_reachable_and_collects_orphans(repo: Repository) -> None:
         assert all(repo.ref(ref).object(o.path).read() is not None for o in repo.ref(ref).objects())
         list(repo.ref(ref).log())
     assert repo.gc(retention=timedelta(0)).objects_removed == 0
+
+
+def test_reading_a_collected_commit_is_a_clear_not_found(repo: Repository) -> None:
+    dev = repo.branch("dev").create("main")
+    dev.object("x").upload(b"short-lived")
+    lost = dev.commit("on a branch about to go")
+    dev.delete()
+    assert repo.gc(retention=timedelta(0)).objects_removed == 3  # object, range, meta-range
+    with pytest.raises(NotFoundError, match="garbage-collected"):
+        list(repo.ref(lost.id).objects())
+    assert list(repo.branch("main").objects()) == []
