@@ -9,7 +9,7 @@ import typer
 
 from featurestore.cli.app import app
 from featurestore.cli.render import console, say, spinner
-from featurestore.cli.session import open_store
+from featurestore.cli.session import fail, open_store
 from featurestore.cli.versioning import RepoOpt
 from featurestore.project import load_definitions
 
@@ -25,6 +25,17 @@ DefinitionsOpt = Annotated[
 ]
 
 
+def _definitions(folder: Path) -> list[object]:
+    """The folder's definitions; none at all is refused, as applying it would remove all."""
+    objects = load_definitions(folder)
+    if not objects:
+        raise fail(
+            f"no definitions found in {folder.resolve()}: put the *.py files with your "
+            "entities and feature views there, or pass --definitions DIR"
+        )
+    return objects
+
+
 @app.command()
 def plan(
     branch: BranchOpt = None,
@@ -33,7 +44,7 @@ def plan(
 ) -> None:
     """Show what `apply` would add, change or remove on a branch; changes nothing."""
     with open_store(repo) as store:
-        objects = load_definitions(definitions or repo)
+        objects = _definitions(definitions or repo)
         result = store.plan(objects, branch=branch)
         if not result.has_changes:
             say("No changes: the definitions are up to date.")
@@ -59,7 +70,7 @@ def apply(
     written.
     """
     with open_store(repo) as store:
-        objects = load_definitions(definitions or repo)
+        objects = _definitions(definitions or repo)
         with spinner("Applying definitions..."):
             result = store.apply(objects, branch=branch, partial=False)
         name = branch or store.config.default_branch

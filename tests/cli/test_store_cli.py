@@ -258,6 +258,7 @@ def test_errors_are_one_line_and_leave_nothing_behind(
          "-e", "driver_id=1"],
         ["online", "-f", "nope:x", "-e", "driver_id=1"],
         ["status", "--repo", tmp_path / "nowhere"],
+        ["apply", "--definitions", tmp_path],  # no *.py there: would remove everything
     )  # fmt: skip
     assert "no file" in errors[0]
     assert "not-a-number" in errors[1] or "conv_rate" in errors[1]
@@ -266,6 +267,7 @@ def test_errors_are_one_line_and_leave_nothing_behind(
     assert "either --features" in errors[4]
     assert "nope" in errors[5]
     assert "featurestore.yaml" in errors[6]
+    assert "no definitions found" in errors[7]
     assert store.resolve("main") == head
     assert list(store.repository.branch("main").uncommitted()) == []
 
