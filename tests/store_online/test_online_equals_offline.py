@@ -54,7 +54,7 @@ def online_and_offline(
             drop_prefix(redis_url, prefix)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spec=rows())
 def test_online_values_equal_point_in_time_join(redis_url: str, spec: list[dict[str, Any]]) -> None:
     on, off = online_and_offline(redis_url, spec)

@@ -1,0 +1,40 @@
+"""Functions run in spawned processes by the process tests (importable by module name)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from multiprocessing.synchronize import Event
+
+import pyarrow as pa
+
+import featurestore as fs
+
+
+def materialize_rounds(path: str, end: datetime, rounds: int, go: Event) -> None:
+    """Materialize the project at ``path`` ``rounds`` times, starting when ``go`` is set."""
+    with fs.FeatureStore(path) as store:
+        store.online_store.ping()
+        go.wait(60)
+        for _ in range(rounds):
+            store.materialize(None, end)
+
+
+def push_rounds(path: str, table: pa.Table, rounds: int, go: Event) -> None:
+    """Push ``table`` online ``rounds`` times, starting when ``go`` is set."""
+    with fs.FeatureStore(path) as store:
+        store.online_store.ping()
+        go.wait(60)
+        for _ in range(rounds):
+            store.push("stats_push", table)
+
+
+def materialize_then_hang(path: str, end: datetime, wrote: Event) -> None:
+    """Materialize; after the first batch is written, signal ``wrote`` and wait to be killed."""
+
+    def on_rows(_: int) -> None:
+        wrote.set()
+        time.sleep(120)
+
+    with fs.FeatureStore(path) as store:
+        store.materialize(None, end, on_rows=on_rows)
