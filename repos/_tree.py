@@ -99,6 +99,11 @@ class TreeStore:
                 "from any branch or tag and was garbage-collected"
             ) from e
 
+    def forget(self, object_id: str) -> None:
+        """Drop a (deleted) range or meta-range from the cache."""
+        self._cache.pop("m" + object_id, None)
+        self._cache.pop("r" + object_id, None)
+
     # -- objects -------------------------------------------------------------------
     def meta(self, meta_id: str) -> MetaRange:
         hit = self._cache.get("m" + meta_id)

@@ -971,6 +971,7 @@ class Repository:
         for checksum, size, mtime in list(self._store.list()):
             if checksum not in keep and mtime <= cutoff:
                 self._store.delete(checksum)
+                self._tree.forget(checksum)
                 removed += 1
                 freed += size
         return GCResult(removed, freed)
