@@ -340,6 +340,8 @@ def _walk(store: FeatureStore, story: _Story, example: Path, project_dir: Path) 
     fresh: pa.Table = generate.generate(seed=1, drivers=20, days=1, rows_per_driver=4, end=now)
     store.ingest("driver_stats", fresh, branch=BRANCH)
     branch_commit = store.commit("add driver_trends and the last day of data", branch=BRANCH)
+    trends = store.registry(BRANCH).get_feature_view("driver_trends")
+    story.say(f"new features on {BRANCH}: {', '.join(trends.feature_names)}")
     story.say(f"committed {branch_commit.id[:12]} on {BRANCH}: {fresh.num_rows} new rows")
 
     story.begin(
