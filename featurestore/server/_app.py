@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
+import pyarrow as pa
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -32,6 +33,11 @@ __all__ = ["create_app"]
 
 log = logging.getLogger("featurestore.server")
 T = TypeVar("T")
+
+REGISTRY_TTL_S = 1.0
+INLINE_ROWS = 16
+"""Lookups of at most this many entities run on the event loop: a thread hop costs
+more than the lookup. Their time is bounded by the online store's socket timeout."""
 Handler = Callable[["_Service", Request], Awaitable[Response]]
 
 
@@ -55,6 +61,9 @@ class _Service:
         self.max_body = server.max_body_bytes
         self.timeout = server.request_timeout_s
         self.metrics = Metrics()
+        # A lookup reuses the served definitions for a second before checking the
+        # default branch's head again (a metadata query costs more than the lookup).
+        store.registry_ttl_s = max(store.registry_ttl_s, REGISTRY_TTL_S)
         self.openapi = dumps(openapi_document(f"featurestore: {store.config.project}"))
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -124,10 +133,14 @@ async def _get_online_features(service: _Service, request: Request) -> Response:
     lookup = parse_lookup(await service.body(request), service.max_entities)
     service.metrics.entities.observe(lookup.rows)
     arrow = wants_arrow(request.headers.get("accept"))
-    if arrow:
-        table = await service.call(_calls.lookup_arrow, service.store, lookup)
-        return Response(arrow_body(table), media_type=ARROW_STREAM)
-    return _json(await service.call(_calls.lookup_feast, service.store, lookup))
+    fn = _calls.lookup_arrow if arrow else _calls.lookup_feast
+    if lookup.rows <= INLINE_ROWS:
+        result = fn(service.store, lookup)
+    else:
+        result = await service.call(fn, service.store, lookup)
+    if isinstance(result, pa.Table):
+        return Response(arrow_body(result), media_type=ARROW_STREAM)
+    return _json(result)
 
 
 async def _push(service: _Service, request: Request) -> Response:
