@@ -35,39 +35,39 @@ def serve(
 ) -> None:
     """Serve until interrupted; uvicorn drains open requests on SIGINT / SIGTERM.
 
-    With ``workers > 1`` each worker process opens the project itself, so a store
-    passed in is used only for its project folder.
+    ``host`` and ``port`` default to the config's ``server`` section. With
+    ``workers > 1`` each worker process opens the project itself; this process opens
+    it first, so an embedded online server is started once and shared by every
+    worker, and stopped when serving ends. Workers read the project's
+    ``featurestore.yaml``: settings changed on a store passed in apply to one worker only.
     """
     import uvicorn
 
     from featurestore import FeatureStore
 
+    if workers < 1:
+        raise ValueError(f"workers={workers}: give at least 1")
     if isinstance(store_or_path, FeatureStore):
-        config = store_or_path.config
-        path = config.project_dir
+        store, given = store_or_path, True
     else:
-        path = Path(store_or_path).resolve()
-        config = None
-    if workers > 1 or config is None:
-        os.environ[PROJECT_ENV] = str(path)
-    if config is None:
-        from featurestore.config import load_config
-
-        config = load_config(path)
-    host = host or config.server.host
-    port = port or config.server.port
+        store, given = FeatureStore(repo_path=Path(store_or_path).resolve()), False
+    config = store.config
     common: dict[str, Any] = {
-        "host": host,
-        "port": port,
+        "host": host or config.server.host,
+        "port": port or config.server.port,
         "log_level": log_level,
         "timeout_graceful_shutdown": 10,
         "access_log": False,
     }
-    if workers > 1:
+    try:
+        if workers == 1:
+            uvicorn.run(create_app(store, close_store=not given), **common)
+            return
+        store.online_store.ping()  # start (or find) the online server before the workers do
+        os.environ[PROJECT_ENV] = str(config.project_dir)
         uvicorn.run(
             "featurestore.server._serve:app_factory", factory=True, workers=workers, **common
         )
-    elif isinstance(store_or_path, FeatureStore):
-        uvicorn.run(create_app(store_or_path), **common)
-    else:
-        uvicorn.run(app_factory(), **common)
+    finally:
+        if not given:
+            store.close()
