@@ -84,12 +84,12 @@ class Repository:
         self._commit_cache: dict[str, tuple[Commit, int]] = {}
         self._before_cas: Callable[[], None] | None = None  # a seam for crash tests
         with engine.connect() as conn:
-            row = conn.execute(
-                sa.select(md.settings.c.value).where(md.settings.c.key == "default_branch")
-            ).first()
-        if row is None:
+            rows = conn.execute(sa.select(md.settings.c.key, md.settings.c.value))
+            found = {str(k): str(v) for k, v in rows}
+        if "default_branch" not in found:
             raise NotFoundError(f"no repository at {storage}: create one with Repository.create()")
-        self.default_branch: str = row[0]
+        self.default_branch: str = found["default_branch"]
+        self._empty: str = found.get("empty_tree") or self._tree.empty()
 
     # -- opening ---------------------------------------------------------------------
     @staticmethod
@@ -280,6 +280,12 @@ class Repository:
         rows = conn.execute(sa.select(md.protected.c.pattern))
         return any(fnmatch.fnmatchcase(branch, p) for (p,) in rows)
 
+    def _refuse_if_protected(self, conn: sa.Connection, branch: str, verb: str) -> None:
+        if self._is_protected(branch, conn):
+            raise ProtectedBranchError(
+                f"branch {branch!r} is protected: {verb} on another branch and merge it in"
+            )
+
     def add_hook(self, event: HookEventType, fn: Hook) -> None:
         """Register ``fn(event: HookEvent)``; a pre-hook refuses by raising or returning
         ``False`` or a message string. Post-hooks run after the ref moved."""
@@ -315,7 +321,7 @@ class Repository:
                 warnings.warn(f"{event.type} hook failed: {e}", RuntimeWarning, stacklevel=3)
 
     # -- database helpers -----------------------------------------------------------
-    def _write(self) -> Any:
+    def _write(self) -> _WriteTxn:
         return _WriteTxn(self._engine)
 
     def _load(self, ids: Iterable[str]) -> dict[str, tuple[Commit, int]]:
@@ -566,7 +572,7 @@ class Repository:
         for p in prefixes or ():
             check_prefix(p)
         start = self._resolve(ref)
-        empty = self._empty_tree()
+        empty = self._empty
         count = 0
         for commit in walk(self._load, start, first_parent):
             if max_amount is not None and count >= max_amount:
@@ -583,13 +589,6 @@ class Repository:
             count += 1
             yield commit
 
-    def _empty_tree(self) -> str:
-        with self._engine.connect() as conn:
-            row = conn.execute(
-                sa.select(md.settings.c.value).where(md.settings.c.key == "empty_tree")
-            ).first()
-        return str(row[0]) if row else self._tree.empty()
-
     # -- staging ----------------------------------------------------------------------
     def _check_writable(self, branch: str) -> None:
         with self._engine.connect() as conn:
@@ -600,10 +599,7 @@ class Repository:
                         f"{branch!r} is not a branch: write objects through a branch"
                     )
                 self._need_branch(conn, branch)
-            if self._is_protected(branch, conn):
-                raise ProtectedBranchError(
-                    f"branch {branch!r} is protected: write on another branch and merge it in"
-                )
+            self._refuse_if_protected(conn, branch, "write")
 
     def _resolve_or_none(self, ref: str) -> str | None:
         try:
@@ -615,10 +611,7 @@ class Repository:
         stamp = uuid.uuid4().hex
         with self._write() as conn:
             _, token = self._need_branch(conn, branch)
-            if self._is_protected(branch, conn):
-                raise ProtectedBranchError(
-                    f"branch {branch!r} is protected: write on another branch and merge it in"
-                )
+            self._refuse_if_protected(conn, branch, "write")
             s = md.staging.c
             has_rows = conn.execute(sa.select(s.path).where(s.token == token).limit(1)).first()
             if has_rows:
@@ -780,12 +773,8 @@ class Repository:
         for attempt in range(_COMMIT_RETRIES):
             with self._engine.connect() as conn, conn.begin():
                 head, token = self._need_branch(conn, branch)
+                self._refuse_if_protected(conn, branch, "commit")
                 staged = self._staged(conn, token)
-                protected = self._is_protected(branch, conn)
-            if protected:
-                raise ProtectedBranchError(
-                    f"branch {branch!r} is protected: commit on another branch and merge it in"
-                )
             head_commit = self._commit(head)
             ops, changes = self._effective(head_commit.meta_range_id, staged)
             if not changes and not allow_empty:
@@ -841,7 +830,7 @@ class Repository:
         msg = message if message is not None else f"Merge '{source}' into '{dest}'"
         meta_kv = self._check_commit_args(msg, metadata)
         base_id = merge_base(self._load, src, head)
-        base_meta = self._commit(base_id).meta_range_id if base_id else self._empty_tree()
+        base_meta = self._commit(base_id).meta_range_id if base_id else self._empty
         src_meta = self._commit(src).meta_range_id
         dst_meta = self._commit(head).meta_range_id
         theirs = {p: b for p, _, b in self._tree.diff(base_meta, src_meta)}
@@ -898,10 +887,7 @@ class Repository:
         parent = self._commit(target.parents[parent_number - 1])
         with self._engine.connect() as conn, conn.begin():
             head, token = self._need_branch(conn, branch)
-            if self._is_protected(branch, conn):
-                raise ProtectedBranchError(
-                    f"branch {branch!r} is protected: revert on another branch and merge it in"
-                )
+            self._refuse_if_protected(conn, branch, "revert")
             self._require_clean(conn, branch, head, token, "reverting")
         head_meta = self._commit(head).meta_range_id
         ops: list[tuple[str, Entry | None]] = []
@@ -951,12 +937,7 @@ class Repository:
                     md.branches, md.branches.c.staging_token == md.staging.c.token
                 )
             )
-            keep = {c for (c,) in staged if c is not None}
-            row = conn.execute(
-                sa.select(md.settings.c.value).where(md.settings.c.key == "empty_tree")
-            ).first()
-            if row is not None:
-                keep.add(row[0])
+            keep = {c for (c,) in staged if c is not None} | {self._empty}
         commits = self._load(ancestors(self._load, heads))
         seen_ranges: set[str] = set()
         for commit, _ in commits.values():
