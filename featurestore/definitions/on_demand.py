@@ -10,9 +10,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from featurestore.definitions._checks import (
     FrozenDict,
@@ -28,6 +26,9 @@ from featurestore.definitions.field import Field
 from featurestore.definitions.sources import RequestSource
 from featurestore.definitions.udf_source import function_source
 from featurestore.errors import DefinitionError, ValidationError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["OnDemandFeatureView", "on_demand_feature_view"]
 
@@ -163,6 +164,8 @@ class OnDemandFeatureView:
 
     def transform(self, df: pd.DataFrame) -> pd.DataFrame:
         """Run the function on ``df`` (one row per input row); the schema's columns, in order."""
+        import pandas as pd
+
         self._check_inputs(df.columns)
         if self.mode == "pandas":
             out = self.udf(df)
@@ -191,6 +194,8 @@ class OnDemandFeatureView:
 
     def transform_dict(self, inputs: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
         """Run the function on columns given as lists (the online path)."""
+        import pandas as pd
+
         self._check_inputs(inputs.keys())
         if self.mode == "pandas":
             frame = pd.DataFrame({c: list(inputs[c]) for c in self.input_columns})

@@ -34,9 +34,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
-import numpy as np
-import pandas as pd
-
 from featurestore.errors import DefinitionError
 
 __all__ = ["function_source", "load_function", "udf_namespace"]
@@ -54,6 +51,9 @@ def _embedded_module(name: str, source: str) -> types.ModuleType:
 
 def udf_namespace() -> dict[str, Any]:
     """The globals an on-demand function's stored source is executed in."""
+    import numpy as np
+    import pandas as pd
+
     return {
         "__builtins__": builtins,
         "__name__": "featurestore_udf",
