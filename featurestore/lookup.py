@@ -1,10 +1,15 @@
-"""Online lookups: many features of many entities in one round trip to the online store."""
+"""Online lookups: many features of many entities in one round trip to the online store.
+
+What a plan reads (per view: table, columns and types, ttl) is prepared once per plan;
+values come back as Python lists and the response builds Arrow arrays only when they
+are asked for, so a lookup of a few entities costs little more than the round trip.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
@@ -20,6 +25,47 @@ if TYPE_CHECKING:
 __all__ = ["OnlineResponse", "Status"]
 
 Status = Literal["PRESENT", "NOT_FOUND", "NULL_VALUE"]
+
+
+class Columns(Mapping[str, pa.Array]):
+    """Named columns kept as Python lists, each made an Arrow array on first access."""
+
+    __slots__ = ("_arrays", "_lists", "_types")
+
+    def __init__(
+        self, lists: dict[str, list[Any] | pa.Array], types: Mapping[str, pa.DataType | None]
+    ) -> None:
+        self._lists = lists
+        self._types = types
+        self._arrays: dict[str, pa.Array] = {}
+
+    def __getitem__(self, name: str) -> pa.Array:
+        array = self._arrays.get(name)
+        if array is None:
+            values = self._lists[name]
+            if isinstance(values, pa.Array):
+                array = values
+            else:
+                array = pa.array(values, type=self._types.get(name))
+            self._arrays[name] = array
+        return array
+
+    def pylist(self, name: str) -> list[Any]:
+        """The values of ``name`` as a list, without building Arrow data."""
+        values = self._lists[name]
+        return values.to_pylist() if isinstance(values, pa.Array) else list(values)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._lists)
+
+    def __len__(self) -> int:
+        return len(self._lists)
+
+
+def _pylist(columns: Mapping[str, pa.Array], name: str) -> list[Any]:
+    if isinstance(columns, Columns):
+        return columns.pylist(name)
+    return list(columns[name].to_pylist())
 
 
 @dataclass(frozen=True)
@@ -42,20 +88,20 @@ class OnlineResponse:
         return list(self.features)
 
     def statuses(self, name: str) -> list[Status]:
-        found = self.found[name].to_pylist()
-        valid = self.features[name].is_valid().to_pylist()
+        found = _pylist(self.found, name)
+        values = _pylist(self.features, name)
         return [
-            "NOT_FOUND" if not f else ("PRESENT" if v else "NULL_VALUE")
-            for f, v in zip(found, valid, strict=True)
+            "NOT_FOUND" if not f else ("PRESENT" if v is not None else "NULL_VALUE")
+            for f, v in zip(found, values, strict=True)
         ]
 
     def to_dict(self, include_event_timestamps: bool = False) -> dict[str, list[Any]]:
         """Columns as lists: the entity keys, then each feature (Feast's shape)."""
-        out = {k: v.to_pylist() for k, v in self.entity_columns.items()}
-        for name, values in self.features.items():
-            out[name] = values.to_pylist()
+        out = {k: _pylist(self.entity_columns, k) for k in self.entity_columns}
+        for name in self.features:
+            out[name] = _pylist(self.features, name)
             if include_event_timestamps:
-                out[f"{name}__ts"] = self.event_timestamps[name].to_pylist()
+                out[f"{name}__ts"] = _pylist(self.event_timestamps, name)
         return out
 
     def to_arrow(self, include_metadata: bool = False) -> pa.Table:
@@ -73,6 +119,77 @@ class OnlineResponse:
         return to_pandas(self.to_arrow(include_metadata))
 
 
+_TS = pa.timestamp("us", tz="UTC")
+_FEW_KEYS = 32
+"""Up to this many entities, keys are encoded one by one in Python (cheaper than Arrow)."""
+
+
+@dataclass(frozen=True)
+class _ViewRead:
+    name: str
+    join_keys: tuple[str, ...]
+    features: tuple[str, ...]
+    columns: tuple[str, ...]
+    """The internal name (``view__feature``) of each feature."""
+    schema: pa.Schema
+    ttl: timedelta | None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What a plan reads and returns, computed once per plan."""
+
+    reads: tuple[_ViewRead, ...]
+    key_sets: tuple[tuple[str, ...], ...]
+    types: dict[str, pa.DataType]
+    """Output name -> Arrow type of each requested feature."""
+    order: tuple[tuple[str, str], ...]
+    """(internal name, output name) of each requested ref, in request order."""
+    join_keys: tuple[str, ...]
+    ts_types: dict[str, pa.DataType]
+    commit_types: dict[str, pa.DataType]
+    found_types: dict[str, pa.DataType]
+
+
+_prepared: dict[int, tuple[FeaturePlan, _Prepared]] = {}
+
+
+def _prepare(plan: FeaturePlan) -> _Prepared:
+    cached = _prepared.get(id(plan))
+    if cached is not None and cached[0] is plan:
+        return cached[1]
+    reads = []
+    types: dict[str, pa.DataType] = {}
+    for name, wanted in plan.stored.items():
+        view = plan.views[name]
+        declared = {f.name: f.dtype.to_arrow() for f in view.features}
+        schema = pa.schema([(f, declared[f]) for f in wanted])
+        columns = tuple(internal_name(name, f) for f in wanted)
+        reads.append(_ViewRead(name, tuple(view.join_keys), wanted, columns, schema, view.ttl))
+        types.update({c: declared[f] for c, f in zip(columns, wanted, strict=True)})
+    for odfv in plan.on_demand:
+        for out_field in odfv.features:
+            types[internal_name(odfv.name, out_field.name)] = out_field.dtype.to_arrow()
+    order = tuple(
+        (internal_name(v, f), out) for (v, f), out in zip(plan.refs, plan.output_names, strict=True)
+    )
+    outputs = [out for _, out in order]
+    prepared = _Prepared(
+        reads=tuple(reads),
+        key_sets=tuple(dict.fromkeys(r.join_keys for r in reads)),
+        types={out: types[col] for col, out in order},
+        order=order,
+        join_keys=plan.join_keys,
+        ts_types=dict.fromkeys(outputs, _TS),
+        commit_types=dict.fromkeys(outputs, pa.string()),
+        found_types=dict.fromkeys(outputs, pa.bool_()),
+    )
+    if len(_prepared) > 1024:
+        _prepared.clear()
+    _prepared[id(plan)] = (plan, prepared)
+    return prepared
+
+
 def entity_arrays(
     plan: FeaturePlan, columns: Mapping[str, Sequence[Any]]
 ) -> tuple[dict[str, pa.Array], int]:
@@ -83,8 +200,34 @@ def entity_arrays(
             f"entity rows lack join key(s) {missing} needed by views {sorted(plan.views)}; "
             f"got {sorted(columns)}"
         )
+    arrays, _ = entity_arrays_for(plan.join_keys, columns)
+    counts = {len(a) for a in arrays.values()} | {len(v) for v in columns.values()}
+    if len(counts) > 1:
+        raise ValidationError(f"entity rows: columns have different lengths {sorted(counts)}")
+    return arrays, counts.pop() if counts else 0
+
+
+def _encode(names: tuple[str, ...], columns: Mapping[str, Sequence[Any]], n: int) -> list[bytes]:
+    """The stored key of each entity row for the join keys ``names``."""
+    import online as online_pkg
+
+    lists = [columns[k] for k in names]
+    if n <= _FEW_KEYS and all(
+        len({type(v) for v in values}) == 1 and type(values[0]) in (int, str) for values in lists
+    ):
+        if len(names) == 1:
+            return [online_pkg.encode_entity_key(names, [v]) for v in lists[0]]
+        return [online_pkg.encode_entity_key(names, list(vs)) for vs in zip(*lists, strict=True)]
+    arrays, _ = entity_arrays_for(names, columns)
+    return online_pkg.encode_entity_keys(list(names), [arrays[k] for k in names])
+
+
+def entity_arrays_for(
+    names: Sequence[str], columns: Mapping[str, Sequence[Any]]
+) -> tuple[dict[str, pa.Array], int]:
+    """The columns ``names`` of the entity rows as Arrow arrays (checked), and the count."""
     arrays: dict[str, pa.Array] = {}
-    for key in plan.join_keys:
+    for key in names:
         try:
             arrays[key] = pa.array(columns[key])
         except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
@@ -93,10 +236,7 @@ def entity_arrays(
             ) from e
         if arrays[key].null_count:
             raise ValidationError(f"join key {key!r} has null values; give every entity a key")
-    counts = {len(a) for a in arrays.values()} | {len(v) for v in columns.values()}
-    if len(counts) > 1:
-        raise ValidationError(f"entity rows: columns have different lengths {sorted(counts)}")
-    return arrays, counts.pop() if counts else 0
+    return arrays, len(next(iter(arrays.values()))) if arrays else 0
 
 
 def read_online(
@@ -111,61 +251,68 @@ def read_online(
     """
     import online as online_pkg
 
-    keys, n = entity_arrays(plan, columns)
-    names = list(plan.stored)
-    requests = []
-    for name in names:
-        view = plan.views[name]
-        declared = {f.name: f.dtype.to_arrow() for f in view.features}
-        encoded = online_pkg.encode_entity_keys(
-            list(view.join_keys), [keys[k] for k in view.join_keys]
+    prepared = _prepare(plan)
+    join_keys = prepared.join_keys
+    missing = [k for k in join_keys if k not in columns]
+    if missing:
+        raise ValidationError(
+            f"entity rows lack join key(s) {missing} needed by views {sorted(plan.views)}; "
+            f"got {sorted(columns)}"
         )
-        schema = pa.schema([(f, declared[f]) for f in plan.stored[name]])
-        requests.append(
-            online_pkg.ReadRequest(
-                table=name, keys=encoded, schema=schema, ttl=view.ttl, now=now
-            )
+    counts = {len(v) for v in columns.values()}
+    if len(counts) > 1:
+        raise ValidationError(f"entity rows: columns have different lengths {sorted(counts)}")
+    n = counts.pop() if counts else 0
+    for key in join_keys:
+        if any(v is None for v in columns[key]):
+            raise ValidationError(f"join key {key!r} has null values; give every entity a key")
+    keys = {names: _encode(names, columns, n) for names in prepared.key_sets}
+    requests = [
+        online_pkg.ReadRequest(
+            table=r.name, keys=keys[r.join_keys], schema=r.schema, ttl=r.ttl, now=now
         )
-    tables = dict(zip(names, store.read(requests), strict=True))
-    values: dict[str, pa.Array] = {}
-    ts: dict[str, pa.Array] = {}
-    commits: dict[str, pa.Array] = {}
-    found: dict[str, pa.Array] = {}
-    for name, table in tables.items():
-        event_ts = table.column(online_pkg.EVENT_TS_COLUMN).combine_chunks()
-        commit = table.column(online_pkg.COMMIT_COLUMN).combine_chunks()
-        present = event_ts.is_valid()
-        for f in plan.stored[name]:
-            col = internal_name(name, f)
-            values[col] = table.column(f).combine_chunks()
+        for r in prepared.reads
+    ]
+    if isinstance(store, online_pkg.RedisOnlineStore):
+        results = store.read_columns(requests)
+    else:
+        results = [t.to_pydict() for t in store.read(requests)]
+    values: dict[str, Any] = {}
+    ts: dict[str, Any] = {}
+    commits: dict[str, Any] = {}
+    found: dict[str, Any] = {}
+    for r, result in zip(prepared.reads, results, strict=True):
+        event_ts = result[online_pkg.EVENT_TS_COLUMN]
+        commit = result[online_pkg.COMMIT_COLUMN]
+        present = [t is not None for t in event_ts]
+        for f, col in zip(r.features, r.columns, strict=True):
+            values[col] = result[f]
             ts[col], commits[col], found[col] = event_ts, commit, present
-    for odfv in plan.on_demand:
-        inputs: dict[str, list[Any]] = {
-            f: values[internal_name(v, f)].to_pylist() for v, f in odfv.input_refs
-        }
-        for request_field in odfv.request_fields:
-            if request_field.name not in columns:
-                raise ValidationError(
-                    f"on-demand view {odfv.name!r} needs request data {request_field.name!r}; "
-                    "pass it with the entity rows"
+    if plan.on_demand:
+        no_ts, no_commit, all_found = [None] * n, [None] * n, [True] * n
+        for odfv in plan.on_demand:
+            inputs: dict[str, list[Any]] = {
+                f: list(values[internal_name(v, f)]) for v, f in odfv.input_refs
+            }
+            for request_field in odfv.request_fields:
+                if request_field.name not in columns:
+                    raise ValidationError(
+                        f"on-demand view {odfv.name!r} needs request data "
+                        f"{request_field.name!r}; pass it with the entity rows"
+                    )
+                inputs[request_field.name] = list(columns[request_field.name])
+            out = odfv.transform_dict(inputs)
+            for out_field in odfv.features:
+                col = internal_name(odfv.name, out_field.name)
+                values[col] = pa.array(
+                    out[out_field.name], type=out_field.dtype.to_arrow(), from_pandas=True
                 )
-            inputs[request_field.name] = list(columns[request_field.name])
-        out = odfv.transform_dict(inputs)
-        all_found = pa.array([True] * n)
-        for out_field in odfv.features:
-            col = internal_name(odfv.name, out_field.name)
-            values[col] = pa.array(
-                out[out_field.name], type=out_field.dtype.to_arrow(), from_pandas=True
-            )
-            ts[col] = pa.nulls(n, pa.timestamp("us", tz="UTC"))
-            commits[col] = pa.nulls(n, pa.string())
-            found[col] = all_found
-    order = [internal_name(v, f) for v, f in plan.refs]
-    rename = dict(zip(order, plan.output_names, strict=True))
+                ts[col], commits[col], found[col] = no_ts, no_commit, all_found
+    order = prepared.order
     return OnlineResponse(
-        entity_columns=keys,
-        features={rename[c]: values[c] for c in order},
-        event_timestamps={rename[c]: ts[c] for c in order},
-        commits={rename[c]: commits[c] for c in order},
-        found={rename[c]: found[c] for c in order},
+        entity_columns=Columns({k: list(columns[k]) for k in join_keys}, {}),
+        features=Columns({out: values[c] for c, out in order}, prepared.types),
+        event_timestamps=Columns({out: ts[c] for c, out in order}, prepared.ts_types),
+        commits=Columns({out: commits[c] for c, out in order}, prepared.commit_types),
+        found=Columns({out: found[c] for c, out in order}, prepared.found_types),
     )
