@@ -24,8 +24,8 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable
-from functools import partial
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
