@@ -35,7 +35,7 @@ log = logging.getLogger("featurestore.server")
 T = TypeVar("T")
 
 REGISTRY_TTL_S = 1.0
-INLINE_ROWS = 16
+INLINE_ROWS = 128
 """Lookups of at most this many entities run on the event loop: a thread hop costs
 more than the lookup. Their time is bounded by the online store's socket timeout."""
 Handler = Callable[["_Service", Request], Awaitable[Response]]

@@ -221,7 +221,7 @@ def diff(store: FeatureStore, left: str, right: str, prefix: str | None) -> dict
 
 def online_status(store: FeatureStore) -> dict[str, Any]:
     """Which commit each view serves online, and its lag."""
-    return {"views": jsonable(store.online_status())}
+    return {"views": [{**jsonable(v), "up_to_date": v.up_to_date} for v in store.online_status()]}
 
 
 def health(store: FeatureStore) -> dict[str, bool]:

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
 from featurestore.server._errors import HTTPError
 
 if TYPE_CHECKING:
@@ -109,27 +107,13 @@ def timestamp_text(value: datetime | None) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     value = value.astimezone(UTC)
-    base = value.strftime("%Y-%m-%dT%H:%M:%S")
+    base = value.isoformat(timespec="seconds")[:19]
     micros = value.microsecond
     if micros == 0:
         return base + "Z"
     if micros % 1000 == 0:
         return f"{base}.{micros // 1000:03d}Z"
     return f"{base}.{micros:06d}Z"
-
-
-def _statuses(response: OnlineResponse, name: str, rows: int) -> list[str]:
-    found = response.found[name]
-    values = response.features[name]
-    if values.null_count == 0 and found.true_count == rows:
-        return ["PRESENT"] * rows
-    return list(response.statuses(name))
-
-
-def _times(column: pa.Array) -> list[str]:
-    if column.null_count == len(column):
-        return [EPOCH_TEXT] * len(column)
-    return [timestamp_text(t) for t in column.to_pylist()]
 
 
 def feast_response(response: OnlineResponse, request: LookupRequest) -> dict[str, Any]:
@@ -139,29 +123,27 @@ def feast_response(response: OnlineResponse, request: LookupRequest) -> dict[str
     so does a feature value without an event time.
     """
     rows = request.rows
+    columns = response.to_dict(include_event_timestamps=True)
     keys = [k for k in request.entities if k in response.entity_columns]
     present = ["PRESENT"] * rows
     epoch = [EPOCH_TEXT] * rows
     results: list[dict[str, Any]] = [
-        {
-            "values": response.entity_columns[k].to_pylist(),
-            "statuses": present,
-            "event_timestamps": epoch,
-        }
-        for k in keys
+        {"values": columns[k], "statuses": present, "event_timestamps": epoch} for k in keys
     ]
-    times: dict[int, list[str]] = {}
-    for name, values in response.features.items():
-        column = response.event_timestamps[name]
-        # Features of one view share one event time array: format it once.
-        text = times.get(id(column))
-        if text is None:
-            text = times[id(column)] = _times(column)
+    texts: dict[datetime | None, str] = {None: EPOCH_TEXT}
+    for name in response.features:
+        times = []
+        for t in columns[f"{name}__ts"]:
+            text = texts.get(t)
+            if text is None:
+                text = texts[t] = timestamp_text(t)
+            times.append(text)
+        statuses = response.statuses(name)
         results.append(
             {
-                "values": values.to_pylist(),
-                "statuses": _statuses(response, name, rows),
-                "event_timestamps": text,
+                "values": columns[name],
+                "statuses": present if statuses == present else statuses,
+                "event_timestamps": times,
             }
         )
     return {"metadata": {"feature_names": [*keys, *response.features]}, "results": results}

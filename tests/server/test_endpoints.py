@@ -89,7 +89,10 @@ def test_versioning_endpoints(served: Served) -> None:
         assert missing.json()["error"]["code"] == "not_found"
         status = http.get("/online-status")
         assert status.status_code == 200
-        assert "driver_hourly_stats" in status.text
+        (view,) = status.json()["views"]
+        assert view["view"] == "driver_hourly_stats" and view["branch"] == "main"
+        assert view["commit_id"] == view["branch_head"] == log.json()["commits"][0]["id"]
+        assert view["commits_behind"] == 0 and view["up_to_date"] is True
 
 
 def test_health_and_metrics(served: Served, project: Path, serve_app: type) -> None:
