@@ -340,6 +340,8 @@ class FeatureStore:
         keys: Sequence[str] | None = None,
     ) -> offline.WriteResult:
         """Stage rows in a source's table on ``branch``; checked before anything is written."""
+        if mode not in ("append", "upsert", "delete"):
+            raise ValidationError(f"mode={mode!r}: use 'append', 'upsert' or 'delete'")
         name = self._branch_name(branch)
         table_name = self._table_of(self.registry(name), source)
         arrow = to_arrow(data, what=f"data for {table_name!r}")

@@ -248,3 +248,13 @@ def test_apply_refused_halfway_stages_nothing(filled: FeatureStore) -> None:
     _refused(filled, SchemaError, "extra", lambda: filled.apply([new_source, new_view, wider]))
     assert filled.registry("main").hash == before
     assert "a_fresh" not in filled.tables.tables("main")
+
+
+def test_unknown_write_mode(filled: FeatureStore) -> None:
+    msg = _refused(
+        filled,
+        ValidationError,
+        "merge",
+        lambda: filled.ingest("driver_stats", store_data.driver_rows().head(2), mode="merge"),  # type: ignore[arg-type]
+    )
+    assert "upsert" in msg
