@@ -124,7 +124,8 @@ def feast_response(response: OnlineResponse, request: LookupRequest) -> dict[str
     """
     rows = request.rows
     columns = response.to_dict(include_event_timestamps=True)
-    keys = [k for k in request.entities if k in response.entity_columns]
+    join_keys = set(response.entity_columns)  # iterating builds no Arrow data
+    keys = [k for k in request.entities if k in join_keys]
     present = ["PRESENT"] * rows
     epoch = [EPOCH_TEXT] * rows
     results: list[dict[str, Any]] = [
