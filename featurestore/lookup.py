@@ -33,7 +33,7 @@ class Columns(Mapping[str, pa.Array]):
     __slots__ = ("_arrays", "_lists", "_types")
 
     def __init__(
-        self, lists: dict[str, list[Any] | pa.Array], types: Mapping[str, pa.DataType | None]
+        self, lists: Mapping[str, list[Any] | pa.Array], types: Mapping[str, pa.DataType | None]
     ) -> None:
         self._lists = lists
         self._types = types
@@ -55,6 +55,12 @@ class Columns(Mapping[str, pa.Array]):
         values = self._lists[name]
         return values.to_pylist() if isinstance(values, pa.Array) else list(values)
 
+    def pylists(self) -> dict[str, list[Any]]:
+        """Every column as a list, without building Arrow data."""
+        return {
+            k: v.to_pylist() if isinstance(v, pa.Array) else list(v) for k, v in self._lists.items()
+        }
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._lists)
 
@@ -66,6 +72,31 @@ def _pylist(columns: Mapping[str, pa.Array], name: str) -> list[Any]:
     if isinstance(columns, Columns):
         return columns.pylist(name)
     return list(columns[name].to_pylist())
+
+
+def _pylists(columns: Mapping[str, pa.Array]) -> dict[str, list[Any]]:
+    if isinstance(columns, Columns):
+        return columns.pylists()
+    return {k: list(columns[k].to_pylist()) for k in columns}
+
+
+class _ByView(Mapping[str, list[Any]]):
+    """Output name -> the list of the view it was read from (lists shared by a view)."""
+
+    __slots__ = ("_index", "_lists")
+
+    def __init__(self, index: Mapping[str, int], lists: Sequence[list[Any]]) -> None:
+        self._index = index
+        self._lists = lists
+
+    def __getitem__(self, name: str) -> list[Any]:
+        return self._lists[self._index[name]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
 
 
 @dataclass(frozen=True)
@@ -97,11 +128,14 @@ class OnlineResponse:
 
     def to_dict(self, include_event_timestamps: bool = False) -> dict[str, list[Any]]:
         """Columns as lists: the entity keys, then each feature (Feast's shape)."""
-        out = {k: _pylist(self.entity_columns, k) for k in self.entity_columns}
-        for name in self.features:
-            out[name] = _pylist(self.features, name)
-            if include_event_timestamps:
-                out[f"{name}__ts"] = _pylist(self.event_timestamps, name)
+        out = _pylists(self.entity_columns)
+        features = _pylists(self.features)
+        if not include_event_timestamps:
+            out.update(features)
+            return out
+        for name, values in features.items():
+            out[name] = values
+            out[f"{name}__ts"] = _pylist(self.event_timestamps, name)
         return out
 
     def to_arrow(self, include_metadata: bool = False) -> pa.Table:
@@ -149,6 +183,27 @@ class _Prepared:
     ts_types: dict[str, pa.DataType]
     commit_types: dict[str, pa.DataType]
     found_types: dict[str, pa.DataType]
+    outputs: tuple[tuple[int, str, str], ...]
+    """(read index, feature, output name) of each requested ref; empty with on-demand views."""
+    read_of: dict[str, int]
+    """Output name -> index of the read it comes from; empty with on-demand views."""
+    readers: dict[int, tuple[object, online.PreparedRead]]
+    """id(store) -> (store, its prepared reads of this plan)."""
+
+    def reader(self, store: online.RedisOnlineStore) -> online.PreparedRead:
+        """The prepared reads of this plan on ``store``, made on first use."""
+        seen = self.readers.get(id(store))
+        if seen is not None and seen[0] is store:
+            return seen[1]
+        import online as online_pkg
+
+        reader = store.prepare_read(
+            [online_pkg.ReadRequest(r.name, (), r.schema, r.ttl) for r in self.reads]
+        )
+        if len(self.readers) > 16:
+            self.readers.clear()
+        self.readers[id(store)] = (store, reader)
+        return reader
 
 
 _prepared: dict[int, tuple[FeaturePlan, _Prepared]] = {}
@@ -174,6 +229,14 @@ def _prepare(plan: FeaturePlan) -> _Prepared:
         (internal_name(v, f), out) for (v, f), out in zip(plan.refs, plan.output_names, strict=True)
     )
     outputs = [out for _, out in order]
+    index = {r.name: i for i, r in enumerate(reads)}
+    stored = (
+        ()
+        if plan.on_demand
+        else tuple(
+            (index[v], f, out) for (v, f), out in zip(plan.refs, plan.output_names, strict=True)
+        )
+    )
     prepared = _Prepared(
         reads=tuple(reads),
         key_sets=tuple(dict.fromkeys(r.join_keys for r in reads)),
@@ -183,6 +246,9 @@ def _prepare(plan: FeaturePlan) -> _Prepared:
         ts_types=dict.fromkeys(outputs, _TS),
         commit_types=dict.fromkeys(outputs, pa.string()),
         found_types=dict.fromkeys(outputs, pa.bool_()),
+        outputs=stored,
+        read_of={out: i for i, _, out in stored},
+        readers={},
     )
     if len(_prepared) > 1024:
         _prepared.clear()
@@ -267,16 +333,20 @@ def read_online(
         if any(v is None for v in columns[key]):
             raise ValidationError(f"join key {key!r} has null values; give every entity a key")
     keys = {names: _encode(names, columns, n) for names in prepared.key_sets}
-    requests = [
-        online_pkg.ReadRequest(
-            table=r.name, keys=keys[r.join_keys], schema=r.schema, ttl=r.ttl, now=now
-        )
-        for r in prepared.reads
-    ]
     if isinstance(store, online_pkg.RedisOnlineStore):
-        results = store.read_columns(requests)
+        results = prepared.reader(store).read_columns(
+            [keys[r.join_keys] for r in prepared.reads], now
+        )
     else:
+        requests = [
+            online_pkg.ReadRequest(
+                table=r.name, keys=keys[r.join_keys], schema=r.schema, ttl=r.ttl, now=now
+            )
+            for r in prepared.reads
+        ]
         results = [t.to_pydict() for t in store.read(requests)]
+    if prepared.outputs:
+        return _response(prepared, columns, results)
     values: dict[str, Any] = {}
     ts: dict[str, Any] = {}
     commits: dict[str, Any] = {}
@@ -315,4 +385,27 @@ def read_online(
         event_timestamps=Columns({out: ts[c] for c, out in order}, prepared.ts_types),
         commits=Columns({out: commits[c] for c, out in order}, prepared.commit_types),
         found=Columns({out: found[c] for c, out in order}, prepared.found_types),
+    )
+
+
+def _response(
+    prepared: _Prepared, columns: Mapping[str, Sequence[Any]], results: list[dict[str, list[Any]]]
+) -> OnlineResponse:
+    """The response of a plan without on-demand views: lists shared per view, not copied."""
+    import online as online_pkg
+
+    ts = [r[online_pkg.EVENT_TS_COLUMN] for r in results]
+    read_of = prepared.read_of
+    return OnlineResponse(
+        entity_columns=Columns({k: list(columns[k]) for k in prepared.join_keys}, {}),
+        features=Columns({out: results[i][f] for i, f, out in prepared.outputs}, prepared.types),
+        event_timestamps=Columns(_ByView(read_of, ts), prepared.ts_types),
+        commits=Columns(
+            _ByView(read_of, [r[online_pkg.COMMIT_COLUMN] for r in results]),
+            prepared.commit_types,
+        ),
+        found=Columns(
+            _ByView(read_of, [[t is not None for t in times] for times in ts]),
+            prepared.found_types,
+        ),
     )

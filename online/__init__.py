@@ -14,7 +14,7 @@ from online.errors import (
     UnsupportedTypeError,
 )
 from online.keys import encode_entity_key, encode_entity_keys
-from online.redis_store import RedisOnlineStore
+from online.redis_store import PreparedRead, RedisOnlineStore
 from online.store import (
     COMMIT_COLUMN,
     EVENT_TS_COLUMN,
@@ -36,6 +36,7 @@ __all__ = [
     "InvalidInputError",
     "OnlineError",
     "OnlineStore",
+    "PreparedRead",
     "ReadRequest",
     "RedisOnlineStore",
     "UnsupportedTypeError",

@@ -230,6 +230,8 @@ _U64 = struct.Struct("<Q").unpack
 
 
 _F32 = struct.Struct("<f")
+_STRUCT_CODES = {"float": "d", "int": "q", "uint64": "Q"}
+"""Struct codes of the kinds stored as 8 bytes that decode straight to a Python number."""
 
 
 def _float32(v: bytes) -> float:
@@ -281,6 +283,42 @@ class PythonDecoder:
             check_type(field.type)
         self.schema = schema
         self._fields = [(f.name, f.type, _python_decoder(f.type)) for f in schema]
+        self.names = tuple(schema.names)
+        codes = [_STRUCT_CODES.get(_kind(f.type)) for f in schema]
+        fixed = (
+            bool(codes)
+            and all(codes)
+            and not any(_kind(f.type) == "float" and f.type.bit_width != 64 for f in schema)
+        )
+        self._codes = "".join(codes) if fixed else None  # type: ignore[arg-type]
+        self._row = struct.Struct("<" + self._codes) if self._codes else None
+
+    def decode_rows(self, rows: Sequence[Sequence[bytes | None]], skip: int) -> list[list[Any]]:
+        """One value list per field, from rows whose field payloads start at ``rows[i][skip]``.
+
+        When every field is an 8-byte number and no payload is null, all payloads are
+        decoded by one ``struct.unpack``; otherwise column by column as `decode`.
+        """
+        n = len(rows)
+        codes = self._codes
+        if codes is not None and n:
+            if n == 1:
+                payloads = rows[0][skip:]
+                row = self._row
+            else:
+                payloads = [v for r in rows for v in r[skip:]]
+                row = None
+            if None not in payloads:
+                buf = b"".join(payloads)  # type: ignore[arg-type]
+                if len(buf) == 8 * len(payloads) and max(map(len, payloads)) == 8:  # type: ignore[arg-type]
+                    if row is not None:
+                        return [[v] for v in row.unpack(buf)]
+                    flat = struct.unpack("<" + codes * n, buf)
+                    width = len(codes)
+                    return [list(flat[i::width]) for i in range(width)]
+        columns = list(zip(*rows, strict=True))[skip:] if rows else [()] * len(self._fields)
+        decoded = self.decode(columns)
+        return [decoded[name] for name in self.names]
 
     def decode(self, columns: Sequence[Sequence[bytes | None]]) -> dict[str, list[Any]]:
         """Column name -> values, from `columns[i]` = the payloads of field i."""
