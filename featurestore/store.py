@@ -310,7 +310,9 @@ class FeatureStore:
         return self.registry(ref).get_feature_view(name)
 
     def get_feature_service(self, name: str, ref: str | None = None) -> FeatureService:
-        return self.registry(ref).get_feature_service(name)
+        """A feature service at ``ref``; by default the one lookups serve (committed, cached)."""
+        registry = self._serving_registry() if ref is None else self.registry(ref)
+        return registry.get_feature_service(name)
 
     # -- offline data ---------------------------------------------------------------------
 
