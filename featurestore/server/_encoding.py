@@ -1,4 +1,4 @@
-"""JSON (orjson when installed) and Arrow IPC bodies."""
+"""JSON (orjson) and Arrow IPC bodies."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import math
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
 __all__ = ["ARROW_STREAM", "JSON", "arrow_body", "dumps", "loads", "wants_arrow"]
@@ -13,10 +14,6 @@ __all__ = ["ARROW_STREAM", "JSON", "arrow_body", "dumps", "loads", "wants_arrow"
 JSON = "application/json"
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
-try:
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - depends on the environment
-    _orjson = None
 
 
 def _default(value: object) -> object:
@@ -40,12 +37,11 @@ def _finite(value: Any) -> Any:
 
 def dumps(value: Any) -> bytes:
     """Encode ``value`` as JSON bytes; non-finite floats become strings."""
-    if _orjson is not None:
-        try:
-            encoded: bytes = _orjson.dumps(value, default=_default)
-            return encoded
-        except TypeError:
-            pass
+    try:
+        encoded: bytes = orjson.dumps(value, default=_default)
+        return encoded
+    except TypeError:
+        pass
     try:
         return json.dumps(value, separators=(",", ":"), allow_nan=False, default=_default).encode()
     except ValueError:
@@ -54,9 +50,7 @@ def dumps(value: Any) -> bytes:
 
 def loads(body: bytes) -> Any:
     """Decode a JSON request body; raises ValueError when it is not JSON."""
-    if _orjson is not None:
-        return _orjson.loads(body)
-    return json.loads(body)
+    return orjson.loads(body)
 
 
 def wants_arrow(accept: str | None) -> bool:
