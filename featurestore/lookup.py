@@ -30,14 +30,20 @@ Status = Literal["PRESENT", "NOT_FOUND", "NULL_VALUE"]
 class Columns(Mapping[str, pa.Array]):
     """Named columns kept as Python lists, each made an Arrow array on first access."""
 
-    __slots__ = ("_arrays", "_lists", "_types")
+    __slots__ = ("_arrays", "_lists", "_plain", "_types")
 
     def __init__(
-        self, lists: Mapping[str, list[Any] | pa.Array], types: Mapping[str, pa.DataType | None]
+        self,
+        lists: Mapping[str, list[Any] | pa.Array],
+        types: Mapping[str, pa.DataType | None],
+        *,
+        plain: bool = False,
     ) -> None:
+        """``plain``: the caller vouches that every value of ``lists`` is a list."""
         self._lists = lists
         self._types = types
         self._arrays: dict[str, pa.Array] = {}
+        self._plain = plain
 
     def __getitem__(self, name: str) -> pa.Array:
         array = self._arrays.get(name)
@@ -57,6 +63,8 @@ class Columns(Mapping[str, pa.Array]):
 
     def pylists(self) -> dict[str, list[Any]]:
         """Every column as a list, without building Arrow data."""
+        if self._plain:
+            return {k: list(v) for k, v in self._lists.items()}
         return {
             k: v.to_pylist() if isinstance(v, pa.Array) else list(v) for k, v in self._lists.items()
         }
@@ -397,8 +405,10 @@ def _response(
     ts = [r[online_pkg.EVENT_TS_COLUMN] for r in results]
     read_of = prepared.read_of
     return OnlineResponse(
-        entity_columns=Columns({k: list(columns[k]) for k in prepared.join_keys}, {}),
-        features=Columns({out: results[i][f] for i, f, out in prepared.outputs}, prepared.types),
+        entity_columns=Columns({k: list(columns[k]) for k in prepared.join_keys}, {}, plain=True),
+        features=Columns(
+            {out: results[i][f] for i, f, out in prepared.outputs}, prepared.types, plain=True
+        ),
         event_timestamps=Columns(_ByView(read_of, ts), prepared.ts_types),
         commits=Columns(
             _ByView(read_of, [r[online_pkg.COMMIT_COLUMN] for r in results]),

@@ -293,6 +293,16 @@ class PythonDecoder:
         self._codes = "".join(codes) if fixed else None  # type: ignore[arg-type]
         self._row = struct.Struct("<" + self._codes) if self._codes else None
 
+    def decode_row(self, row: Sequence[bytes | None], skip: int) -> Sequence[Any]:
+        """The values of one row whose field payloads start at ``row[skip]``."""
+        if self._row is not None:
+            payloads = row[skip:]
+            if None not in payloads:
+                buf = b"".join(payloads)  # type: ignore[arg-type]
+                if len(buf) == self._row.size and max(map(len, payloads)) == 8:  # type: ignore[arg-type]
+                    return self._row.unpack(buf)
+        return [column[0] for column in self.decode_rows([row], skip)]
+
     def decode_rows(self, rows: Sequence[Sequence[bytes | None]], skip: int) -> list[list[Any]]:
         """One value list per field, from rows whose field payloads start at ``rows[i][skip]``.
 

@@ -669,6 +669,21 @@ class PreparedRead:
         self, req: ReadRequest, plan: _ReadPlan, replies: list[Any], cutoff: int | None
     ) -> dict[str, list[Any]]:
         """One table's replies as columns: ttl applied, missing and expired rows null."""
+        decoder = plan.py_decoder
+        if len(replies) == 1:
+            reply = replies[0]
+            raw = None if isinstance(reply, redis.ResponseError) else reply[0]
+            if raw is not None:
+                t = int(raw)
+                if cutoff is None or t >= cutoff:
+                    c = reply[1]
+                    values = {
+                        name: [v]
+                        for name, v in zip(decoder.names, decoder.decode_row(reply, 2), strict=True)
+                    }
+                    values[EVENT_TS_COLUMN] = [_EPOCH + timedelta(microseconds=t)]
+                    values[COMMIT_COLUMN] = [None if c is None else c.decode()]
+                    return values
         present: list[Any] = []
         where: list[int] = []
         ts: list[datetime | None] = []
@@ -690,7 +705,6 @@ class PreparedRead:
                     continue
             ts.append(None)
             commits.append(None)
-        decoder = plan.py_decoder
         n = len(replies)
         if len(present) == n:
             columns = decoder.decode_rows(present, 2)
