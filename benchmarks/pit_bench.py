@@ -334,8 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     print("| size | variant | median s | runs | peak RSS MB | rows | vs best raw |")
     print("|---|---|---|---|---|---|---|")
     print("\n".join(rows_out))
-    for n in notes:
-        print(f"\n{n}")
+    for note in notes:
+        print(f"\n{note}")
     return 0
 
 

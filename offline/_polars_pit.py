@@ -2,13 +2,17 @@
 
 Feature rows are sorted by (event time, created time) so that the backward ASOF
 match, which takes the last row with ``e <= t``, is the greatest created time
-among ties on e.
+among ties on e. The two times are packed into one 128-bit key (e * 2^64 + c,
+a missing created time as the smallest c): a stable sort on one integer column
+is several times faster than on two columns. Entity rows are joined in time
+order and put back in their own order with one gather.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -27,13 +31,23 @@ def _utc(col: str, dtype: pl.DataType) -> pl.Expr:
     return e.dt.cast_time_unit("us").dt.replace_time_zone("UTC")
 
 
+def _time_key(event: str, created: str | None) -> pl.Expr:
+    """One Int128 ordered as (event, created), a null created time first."""
+    e = pl.col(event).dt.epoch("us").cast(pl.Int128)
+    if created is None:
+        return e
+    c = pl.col(created).dt.epoch("us").fill_null(np.iinfo(np.int64).min).cast(pl.Int128)
+    return e * pl.lit(2**64, dtype=pl.Int128) + c
+
+
 def polars_as_of_join(
     ents: pa.Table, names: Sequence[str], rn: str, ts: str, specs: Sequence[AsOfSpec]
 ) -> pa.Table:
     """Join ``specs`` onto ``ents`` (with row number ``rn`` and UTC time ``ts``), in row order."""
     left = pl.from_arrow(ents)
     assert isinstance(left, pl.DataFrame)
-    left = left.sort(ts)
+    order = left.get_column(ts).arg_sort()
+    left = left[order]
     outputs: list[str] = []
     for i, spec in enumerate(specs):
         if not spec.files:
@@ -51,11 +65,11 @@ def polars_as_of_join(
         if spec.created_ts:
             sel.append(_utc(spec.created_ts, schema[spec.created_ts]).alias("__fs_cr"))
         sel += [pl.col(tc).alias(out) for out, tc in spec.columns.items()]
-        order = ["__fs_e", "__fs_cr"] if spec.created_ts else ["__fs_e"]
+        created = "__fs_cr" if spec.created_ts else None
         right = (
             scan.select(sel)
             .drop_nulls([*jk, "__fs_e"])
-            .sort(order, nulls_last=False, maintain_order=True)
+            .sort(_time_key("__fs_e", created), maintain_order=True)
             .collect()
         )
         left = left.join_asof(
@@ -75,11 +89,14 @@ def polars_as_of_join(
             )
         left = left.drop([c for c in ("__fs_e", "__fs_cr", *jk) if c in left.columns])
         outputs += list(spec.columns)
-    out = left.sort(rn).select([*names, *outputs]).to_arrow()
+    back = np.empty(len(order), dtype=np.int64)
+    back[order.to_numpy()] = np.arange(len(order), dtype=np.int64)
+    out = left.select([*names, *outputs])[back].to_arrow()
     fields = []
     for f in out.schema:
         typ = ents.schema.field(f.name).type if f.name in names else f.type
         if pa.types.is_large_string(typ) or pa.types.is_string_view(typ):
             typ = pa.string()
         fields.append(pa.field(f.name, typ))
-    return out.cast(pa.schema(fields))
+    schema = pa.schema(fields)
+    return out if out.schema == schema else out.cast(schema)
