@@ -1,7 +1,8 @@
 """Online store benchmark: RedisOnlineStore against raw redis-py on the same server.
 
 Writes: rows/s of `RedisOnlineStore.write` vs pipelined HSET of the same Arrow data.
-Lookups: p50/p99 of `RedisOnlineStore.read` vs one HMGET / pipelined HMGET.
+Lookups: p50/p99 of `RedisOnlineStore.read`, `read_columns` and a `PreparedRead` vs one
+HMGET / pipelined HMGET.
 Runs on the embedded valkey-server (unix socket), or on REDIS_URL when set.
 
     python benchmarks/online_bench.py [--sizes 10000,100000,1000000] [--repeats 3]
@@ -109,6 +110,7 @@ def bench_lookups(url: str, client: redis.Redis, iterations: int) -> list[str]:
     def pick(k: int) -> list[bytes]:
         return [all_keys[i] for i in rng.choice(drivers, k, replace=False)]
 
+    wide = store.prepare_read([online.ReadRequest(n, (), s) for n, s in tables])
     three = tables[0][1].names[:3]
     schema3 = pa.schema([tables[0][1].field(n) for n in three])
     fields3 = [n.encode() for n in three]
@@ -125,6 +127,18 @@ def bench_lookups(url: str, client: redis.Redis, iterations: int) -> list[str]:
         (
             "read_columns 1 key x 50 columns, 5 tables",
             lambda ks: store.read_columns([online.ReadRequest(n, ks, s) for n, s in tables]),
+            lambda ks: raw_pipelined(
+                client,
+                [
+                    (f"bench:{name}:".encode() + ks[0], [n.encode() for n in s.names])
+                    for name, s in tables
+                ],
+            ),
+            1,
+        ),
+        (
+            "prepared read_columns 1 key x 50 columns, 5 tables",
+            lambda ks: wide.read_columns([ks] * len(tables)),
             lambda ks: raw_pipelined(
                 client,
                 [
