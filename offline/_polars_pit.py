@@ -2,7 +2,8 @@
 
 Feature rows are sorted by (event time, created time) so that the backward ASOF
 match, which takes the last row with ``e <= t``, is the greatest created time
-among ties on e. The two times are packed into one 128-bit key (e * 2^64 + c,
+among ties on e. Only the keys and times are sorted; matched feature values are
+gathered by row index. The two times are packed into one 128-bit key (e * 2^64 + c,
 a missing created time as the smallest c): a stable sort on one integer column
 is several times faster than on two columns. Entity rows are joined in time
 order and put back in their own order with one gather.
@@ -11,6 +12,7 @@ order and put back in their own order with one gather.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 import numpy as np
 import polars as pl
@@ -64,12 +66,17 @@ def polars_as_of_join(
         sel.append(_utc(spec.event_ts, schema[spec.event_ts]).alias("__fs_e"))
         if spec.created_ts:
             sel.append(_utc(spec.created_ts, schema[spec.created_ts]).alias("__fs_cr"))
-        sel += [pl.col(tc).alias(out) for out, tc in spec.columns.items()]
+        values = scan.select(sel + [pl.col(tc).alias(out) for out, tc in spec.columns.items()])
+        rows = values.collect()
         created = "__fs_cr" if spec.created_ts else None
+        # Only the keys and times are sorted; the features are gathered for matches.
         right = (
-            scan.select(sel)
+            rows.lazy()
+            .select([*jk, "__fs_e", *([created] if created else [])])
+            .with_row_index("__fs_i")
             .drop_nulls([*jk, "__fs_e"])
             .sort(_time_key("__fs_e", created), maintain_order=True)
+            .select([*jk, "__fs_e", "__fs_i"])
             .collect()
         )
         left = left.join_asof(
@@ -81,13 +88,13 @@ def polars_as_of_join(
             strategy="backward",
             check_sortedness=False,
         )
+        found = rows.select(pl.col(list(spec.columns)).gather(left.get_column("__fs_i")))
         if spec.ttl is not None:
-            lower = pl.col(ts) - pl.duration(microseconds=micros(spec.ttl))
-            ok = pl.col("__fs_e") >= lower
-            left = left.with_columns(
-                pl.when(ok).then(pl.col(out)).otherwise(None).alias(out) for out in spec.columns
-            )
-        left = left.drop([c for c in ("__fs_e", "__fs_cr", *jk) if c in left.columns])
+            lower = left.get_column(ts) - timedelta(microseconds=micros(spec.ttl))
+            ok = left.get_column("__fs_e") >= lower
+            found = found.select(pl.when(ok).then(pl.col(out)) for out in spec.columns)
+        left = left.hstack(found)
+        left = left.drop([c for c in ("__fs_e", "__fs_i", *jk) if c in left.columns])
         outputs += list(spec.columns)
     back = np.empty(len(order), dtype=np.int64)
     back[order.to_numpy()] = np.arange(len(order), dtype=np.int64)
