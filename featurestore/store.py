@@ -615,6 +615,8 @@ class FeatureStore:
             fplan = plan_features(features, registry, full_feature_names=full_feature_names)
             self._plans[key] = fplan
         columns = rows_to_columns(entity_rows)
+        if not columns or not any(len(v) for v in columns.values()):
+            raise ValidationError("no entity rows given; pass at least one row of join keys")
         with translated():
             return read_online(fplan, columns, self.online_store, now)
 

@@ -258,3 +258,13 @@ def test_unknown_write_mode(filled: FeatureStore) -> None:
         lambda: filled.ingest("driver_stats", store_data.driver_rows().head(2), mode="merge"),  # type: ignore[arg-type]
     )
     assert "upsert" in msg
+
+
+@pytest.mark.parametrize("rows", [[], {"driver_id": []}])
+def test_online_lookup_without_entity_rows(filled: FeatureStore, rows: Any) -> None:
+    _refused(
+        filled,
+        ValidationError,
+        "no entity rows",
+        lambda: filled.get_online_features(["driver_stats:trips"], rows),
+    )
