@@ -408,25 +408,25 @@ class FeatureStore:
         if entity_df is None:
             if start_date is None or end_date is None:
                 raise ValidationError("pass entity_df, or both start_date and end_date")
-            entities = None
+            prepared: tuple[pa.Table, str] | None = None
         else:
-            entities = to_arrow(entity_df, what="entity_df")
-            retrieval.prepare_entities(entities, fplan)
+            prepared = retrieval.prepare_entities(to_arrow(entity_df, what="entity_df"), fplan)
 
         def run() -> pa.Table:
             with translated():
                 files = {
                     v: self.tables.files(commit, fplan.views[v].source.table) for v in fplan.views
                 }
-                rows = entities
-                if rows is None:
+                if prepared is None:
                     assert start_date is not None and end_date is not None
                     rows = retrieval.entities_in_range(
                         fplan, files, self.engine, start_date, end_date
                     )
-                prepared, ts = retrieval.prepare_entities(rows, fplan)
+                    entities, ts = retrieval.prepare_entities(rows, fplan)
+                else:
+                    entities, ts = prepared
                 return retrieval.join_features(
-                    prepared,
+                    entities,
                     ts,
                     fplan,
                     files,
