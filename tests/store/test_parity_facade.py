@@ -18,8 +18,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import store_data
-from conftest import new_store
 from store_defs import TTL
+
+from tests.store.conftest import new_store
 
 feast = pytest.importorskip("feast")
 from feast.infra.offline_stores.duckdb import DuckDBOfflineStoreConfig  # noqa: E402
