@@ -24,6 +24,7 @@ from featurestore.config import CONFIG_FILE, StoreConfig, load_config
 from featurestore.definitions import FeatureService, FeatureView, PushSource
 from featurestore.errors import (
     ConfigError,
+    ConflictError,
     DefinitionError,
     NotFoundError,
     SchemaError,
@@ -366,14 +367,31 @@ class FeatureStore:
                 message, metadata=metadata, allow_empty=allow_empty
             )
 
-    def compact(self, source: str, branch: str | None = None) -> bool:
-        """Rewrite a table's small objects into large ones sorted by (keys, event time)."""
+    def compact(self, source: str, branch: str | None = None) -> repos.Commit | None:
+        """Rewrite a table's small objects into large ones sorted by (keys, event time).
+
+        The rewrite is its own commit, which changes no row; None when there was nothing
+        to compact. The branch must have no uncommitted changes, so that the commit holds
+        the compaction alone.
+        """
         name = self._branch_name(branch)
         registry = self.registry(name)
         table = self._table_of(registry, source)
         sort = list(_natural_keys(registry, table))
         with translated():
-            return self.tables.compact(name, table, sort_by=sort or None)
+            b = self.repository.branch(name)
+            if next(iter(b.uncommitted()), None) is not None:
+                raise ConflictError(
+                    f"branch {name!r} has uncommitted changes; commit or reset them before "
+                    "compacting, so the compaction commit changes no row"
+                )
+            if not self.tables.compact(name, table, sort_by=sort or None):
+                return None
+            try:
+                return b.commit(f"compact {table}", metadata={"compaction": table})
+            except Exception:
+                b.reset()
+                raise
 
     def sql(self, query: str, ref: str | None = None) -> pa.Table:
         """Read-only SQL over every table at ``ref``, each under its own name."""

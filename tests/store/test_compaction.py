@@ -1,0 +1,48 @@
+"""Compaction through the facade: its own commit, no row changed, training sets equal."""
+
+from __future__ import annotations
+
+import pytest
+import store_data
+
+from featurestore import ConflictError, FeatureStore
+
+REFS = ["driver_stats:trips", "driver_stats:rate"]
+
+
+def _sorted_rows(store: FeatureStore, ref: str) -> list[tuple[object, ...]]:
+    table = store.sql("SELECT * FROM driver_stats", ref=ref)
+    return sorted(zip(*(table.column(n).to_pylist() for n in table.column_names), strict=True))
+
+
+def test_compaction_is_a_commit_that_changes_no_row(store: FeatureStore) -> None:
+    drivers = store_data.driver_rows()
+    for part in range(4):  # four small objects
+        store.ingest("driver_stats", drivers.iloc[part::4])
+        store.commit(f"part {part}")
+    store.ingest("customer_stats", store_data.customer_rows())
+    store.commit("customers")
+    before = store.resolve()
+    ents = store_data.entity_frame(n=120)
+    expected = store.get_historical_features(ents, REFS, ref=before).to_arrow()
+
+    commit = store.compact("driver_stats")
+
+    assert commit is not None and commit.parents == (before,)
+    assert commit.metadata["compaction"] == "driver_stats"
+    assert len(store.tables.files(commit.id, "driver_stats")) < 4
+    assert _sorted_rows(store, commit.id) == _sorted_rows(store, before)
+    assert store.get_historical_features(ents, REFS, ref=commit.id).to_arrow().equals(expected)
+    assert store.compact("driver_stats") is None  # one large object: nothing to do
+
+
+def test_compaction_refuses_a_branch_with_staged_changes(store: FeatureStore) -> None:
+    drivers = store_data.driver_rows()
+    store.ingest("driver_stats", drivers.iloc[::2])
+    store.commit("half")
+    store.ingest("driver_stats", drivers.iloc[1::2])  # staged, not committed
+    head = store.resolve()
+    with pytest.raises(ConflictError, match="uncommitted"):
+        store.compact("driver_stats")
+    assert store.resolve() == head
+    assert len(list(store.repository.branch("main").uncommitted())) > 0
