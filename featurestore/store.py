@@ -394,11 +394,15 @@ class FeatureStore:
                 raise
 
     def sql(self, query: str, ref: str | None = None) -> pa.Table:
-        """Read-only SQL over every table at ``ref``, each under its own name."""
+        """Read-only SQL over every table at ``ref``, each under its own name.
+
+        Like every read of a branch, it sees the branch's uncommitted writes too; pass a
+        tag or commit id to read committed data only.
+        """
         with translated():
-            commit = self.resolve(ref)
-            names = self.tables.tables(commit)
-            return self.engine.sql(query, {n: self.tables.files(commit, n) for n in names})
+            at = self.repository.ref(ref or self.config.default_branch)
+            names = self.tables.tables(at)
+            return self.engine.sql(query, {n: self.tables.files(at, n) for n in names})
 
     # -- training sets --------------------------------------------------------------------
 

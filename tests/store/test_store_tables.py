@@ -1,4 +1,4 @@
-"""Compaction through the facade: its own commit, no row changed, training sets equal."""
+"""Tables through the facade: compaction as its own commit, SQL at a branch or a commit."""
 
 from __future__ import annotations
 
@@ -46,3 +46,13 @@ def test_compaction_refuses_a_branch_with_staged_changes(store: FeatureStore) ->
         store.compact("driver_stats")
     assert store.resolve() == head
     assert len(list(store.repository.branch("main").uncommitted())) > 0
+
+
+def test_sql_on_a_branch_sees_staged_rows_and_a_commit_does_not(store: FeatureStore) -> None:
+    drivers = store_data.driver_rows()
+    store.ingest("driver_stats", drivers.iloc[:10])
+    first = store.commit("ten rows")
+    store.ingest("driver_stats", drivers.iloc[10:15])  # staged
+    count = "SELECT count(*) AS n FROM driver_stats"
+    assert store.sql(count).column("n").to_pylist() == [15]
+    assert store.sql(count, ref=first.id).column("n").to_pylist() == [10]
