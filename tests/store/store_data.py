@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -73,8 +74,10 @@ EDGE_ROWS = [
 EDGE_TRIPS = [555, 555, 555, 2, 2, 30, 31, None, None, None, 2**53 + 1]
 
 
-def entity_frame(n: int = 300, seed: int = 9) -> pd.DataFrame:
-    """Random entity rows (known and unknown keys), then the edge rows, with a row id."""
+def entity_frame(
+    n: int = 300, seed: int = 9, edge_rows: Sequence[tuple[int, str, datetime]] = EDGE_ROWS
+) -> pd.DataFrame:
+    """Random entity rows (known and unknown keys), then ``edge_rows``, with a row id."""
     rng = np.random.default_rng(seed)
     ents = [
         (
@@ -84,7 +87,7 @@ def entity_frame(n: int = 300, seed: int = 9) -> pd.DataFrame:
         )
         for _ in range(n)
     ]
-    ents += EDGE_ROWS
+    ents += edge_rows
     frame = pd.DataFrame(ents, columns=["driver_id", "customer_id", "event_timestamp"])
     frame["row_id"] = np.arange(len(frame))
     frame["label"] = np.arange(len(frame)) % 2 == 0
