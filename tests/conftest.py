@@ -42,10 +42,15 @@ def online_store(redis_url: str) -> Iterator[online.RedisOnlineStore]:
         yield store
     finally:
         store.close()
-        client = redis.Redis.from_url(redis_url)
-        try:
-            keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-            if keys:
-                client.unlink(*keys)
-        finally:
-            client.close()
+        drop_prefix(redis_url, prefix)
+
+
+def drop_prefix(redis_url: str, prefix: str) -> None:
+    """Remove every key under ``prefix:`` so tests sharing one server stay apart."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            client.unlink(*keys)
+    finally:
+        client.close()

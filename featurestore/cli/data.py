@@ -11,6 +11,7 @@ import typer
 
 from featurestore.boundary import translated
 from featurestore.cli.app import app
+from featurestore.cli.options import FeaturesOpt, FullNamesOpt, ServiceOpt
 from featurestore.cli.parsing import read_table, split_names
 from featurestore.cli.render import arrow_table, console, say, spinner
 from featurestore.cli.session import fail, open_store
@@ -112,17 +113,10 @@ def get_historical(
         Path, typer.Argument(help="Entity rows: join keys, an event time column, any labels.")
     ],
     out: Annotated[Path, typer.Argument(help="The Parquet file to write the training set to.")],
-    features: Annotated[
-        list[str] | None,
-        typer.Option("--features", "-f", help="view:feature refs, comma-separated or repeated."),
-    ] = None,
-    service: Annotated[
-        str | None, typer.Option("--service", "-s", help="A feature service instead.")
-    ] = None,
+    features: FeaturesOpt = None,
+    service: ServiceOpt = None,
     ref: RefOpt = None,
-    full_feature_names: Annotated[
-        bool, typer.Option("--full-feature-names", help="Name columns view__feature.")
-    ] = False,
+    full_feature_names: FullNamesOpt = False,
     exclude_created_after: Annotated[
         bool,
         typer.Option("--exclude-created-after", help="Drop rows created after each entity row."),

@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from featurestore.cli.app import app
+from featurestore.cli.options import FeaturesOpt, FullNamesOpt, ServiceOpt
 from featurestore.cli.parsing import parse_entity_row, parse_when, split_names
 from featurestore.cli.render import console, materialize_table, row_progress, status_table, text
 from featurestore.cli.session import fail, open_store
@@ -112,16 +113,9 @@ def online(
             "keys and request data); repeat for more rows.",
         ),
     ],
-    features: Annotated[
-        list[str] | None,
-        typer.Option("--features", "-f", help="view:feature refs, comma-separated or repeated."),
-    ] = None,
-    service: Annotated[
-        str | None, typer.Option("--service", "-s", help="A feature service instead.")
-    ] = None,
-    full_feature_names: Annotated[
-        bool, typer.Option("--full-feature-names", help="Name features view__feature.")
-    ] = False,
+    features: FeaturesOpt = None,
+    service: ServiceOpt = None,
+    full_feature_names: FullNamesOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     repo: RepoOpt = Path("."),
 ) -> None:

@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import redis
 import yaml
 
 import featurestore as fs
+from tests.conftest import drop_prefix
 
 
 def make_store(root: Path, redis_url: str, project: str | None = None) -> fs.FeatureStore:
@@ -21,16 +21,6 @@ def make_store(root: Path, redis_url: str, project: str | None = None) -> fs.Fea
         yaml.safe_dump({"project": name, "storage": "data", "online_store": {"url": redis_url}})
     )
     return fs.FeatureStore.init(root, exist_ok=True)
-
-
-def drop_prefix(redis_url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-        if keys:
-            client.unlink(*keys)
-    finally:
-        client.close()
 
 
 @pytest.fixture

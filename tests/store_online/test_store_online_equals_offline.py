@@ -10,7 +10,8 @@ from typing import Any
 import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 
-from tests.store_online.conftest import drop_prefix, make_store
+from tests.conftest import drop_prefix
+from tests.store_online.conftest import make_store
 from tests.store_online.data import TTL, rows, time_t, to_table
 from tests.store_online.defs import definitions
 
