@@ -124,12 +124,19 @@ class Branch(Reference):
         strategy: Literal["source-wins", "dest-wins"] | None = None,
         message: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        allow_empty: bool = False,
     ) -> Commit:
-        """Three-way merge this branch's head into ``destination`` as a two-parent commit."""
+        """Three-way merge this branch's head into ``destination`` as a two-parent commit.
+
+        A source whose every commit the destination already holds raises
+        ``EmptyCommitError`` unless ``allow_empty``.
+        """
         dest = destination.id if isinstance(destination, Reference) else destination
         from repos._names import check_name
 
-        return self._repo._merge(self.id, check_name(dest, "branch"), strategy, message, metadata)
+        return self._repo._merge(
+            self.id, check_name(dest, "branch"), strategy, message, metadata, allow_empty
+        )
 
     def upload_many(self, items: Mapping[str, bytes | os.PathLike[str]]) -> None:
         """Stage many objects at once (one metadata transaction)."""

@@ -816,6 +816,7 @@ class Repository:
         strategy: str | None,
         message: str | None,
         metadata: Mapping[str, str] | None,
+        allow_empty: bool = False,
     ) -> Commit:
         if strategy not in (None, "source-wins", "dest-wins"):
             raise InvalidNameError(
@@ -830,6 +831,11 @@ class Repository:
         msg = message if message is not None else f"Merge '{source}' into '{dest}'"
         meta_kv = self._check_commit_args(msg, metadata)
         base_id = merge_base(self._load, src, head)
+        if base_id == src and not allow_empty:
+            raise EmptyCommitError(
+                f"nothing to merge: {dest!r} already contains every commit of {source!r}; "
+                "pass allow_empty=True to record a merge commit anyway"
+            )
         base_meta = self._commit(base_id).meta_range_id if base_id else self._empty
         src_meta = self._commit(src).meta_range_id
         dst_meta = self._commit(head).meta_range_id

@@ -329,6 +329,19 @@ def test_merge_refuses_dirty_destination_and_self(repo: Repository) -> None:
     assert snapshot(repo) == before
 
 
+def test_merging_an_already_merged_branch_is_empty(repo: Repository) -> None:
+    dev = repo.branch("dev").create("main")
+    put(dev, a=b"1")
+    dev.commit("a")
+    dev.merge_into("main")
+    before = snapshot(repo)
+    with pytest.raises(EmptyCommitError, match="nothing to merge"):
+        dev.merge_into("main")
+    assert snapshot(repo) == before
+    forced = dev.merge_into("main", allow_empty=True)
+    assert len(forced.parents) == 2 and tree(repo.branch("main")) == {"a": b"1"}
+
+
 def test_repeated_merges_use_the_latest_base(repo: Repository) -> None:
     main = repo.branch("main")
     dev = repo.branch("dev").create("main")
