@@ -834,7 +834,7 @@ class Repository:
         if base_id == src and not allow_empty:
             raise EmptyCommitError(
                 f"nothing to merge: {dest!r} already contains every commit of {source!r}; "
-                "pass allow_empty=True to record a merge commit anyway"
+                "allow an empty merge (allow_empty=True, --allow-empty) to record one anyway"
             )
         base_meta = self._commit(base_id).meta_range_id if base_id else self._empty
         src_meta = self._commit(src).meta_range_id

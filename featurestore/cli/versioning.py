@@ -206,6 +206,9 @@ def merge(
         str | None, typer.Option(help="On conflicts: source-wins or dest-wins.")
     ] = None,
     message: Annotated[str | None, typer.Option("--message", "-m")] = None,
+    allow_empty: Annotated[
+        bool, typer.Option("--allow-empty", help="Merge even if DESTINATION holds every commit.")
+    ] = False,
     repo: RepoOpt = Path("."),
 ) -> None:
     """Three-way merge SOURCE into DESTINATION (a merge commit with two parents)."""
@@ -213,7 +216,9 @@ def merge(
         raise _fail(f"unknown strategy {strategy!r}: use source-wins or dest-wins")
     with _open(repo) as r:
         how = cast(Literal["source-wins", "dest-wins"] | None, strategy)
-        c = r.branch(source).merge_into(destination, strategy=how, message=message)
+        c = r.branch(source).merge_into(
+            destination, strategy=how, message=message, allow_empty=allow_empty
+        )
         typer.echo(f"Merged {source} into {destination}: {_commit_line(c)}")
 
 
