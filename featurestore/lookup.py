@@ -264,23 +264,6 @@ def _prepare(plan: FeaturePlan) -> _Prepared:
     return prepared
 
 
-def entity_arrays(
-    plan: FeaturePlan, columns: Mapping[str, Sequence[Any]]
-) -> tuple[dict[str, pa.Array], int]:
-    """The join key columns of the entity rows as Arrow arrays, and the row count."""
-    missing = [k for k in plan.join_keys if k not in columns]
-    if missing:
-        raise ValidationError(
-            f"entity rows lack join key(s) {missing} needed by views {sorted(plan.views)}; "
-            f"got {sorted(columns)}"
-        )
-    arrays, _ = entity_arrays_for(plan.join_keys, columns)
-    counts = {len(a) for a in arrays.values()} | {len(v) for v in columns.values()}
-    if len(counts) > 1:
-        raise ValidationError(f"entity rows: columns have different lengths {sorted(counts)}")
-    return arrays, counts.pop() if counts else 0
-
-
 def _encode(names: tuple[str, ...], columns: Mapping[str, Sequence[Any]], n: int) -> list[bytes]:
     """The stored key of each entity row for the join keys ``names``."""
     import online as online_pkg

@@ -178,7 +178,7 @@ class Engine:
                 raise QueryError("exclude_created_after needs method='duckdb' or 'auto'")
             table = ents.read_all() if isinstance(ents, pa.RecordBatchReader) else ents
             try:
-                out = polars_as_of_join(table, names, _RN, _TS, specs)
+                out = polars_as_of_join(table, names, _TS, specs)
             except pl.exceptions.PolarsError as e:
                 raise QueryError(f"point-in-time join failed: {e}") from e
             return pa.RecordBatchReader.from_batches(out.schema, out.to_batches(_BATCH_ROWS))

@@ -43,9 +43,9 @@ def _time_key(event: str, created: str | None) -> pl.Expr:
 
 
 def polars_as_of_join(
-    ents: pa.Table, names: Sequence[str], rn: str, ts: str, specs: Sequence[AsOfSpec]
+    ents: pa.Table, names: Sequence[str], ts: str, specs: Sequence[AsOfSpec]
 ) -> pa.Table:
-    """Join ``specs`` onto ``ents`` (with row number ``rn`` and UTC time ``ts``), in row order."""
+    """Join ``specs`` onto ``ents`` (UTC time column ``ts``), keeping the entity rows' order."""
     left = pl.from_arrow(ents)
     assert isinstance(left, pl.DataFrame)
     order = left.get_column(ts).arg_sort()

@@ -46,11 +46,6 @@ class Link:
             _hiredis.Reader(replyError=_reply_error) if self.sock is not None else None
         )
 
-    def exchange(self, payload: bytes, replies: int) -> list[Any]:
-        """Send `payload` (packed commands), then read `replies` answers."""
-        self.send(payload)
-        return self.read(replies)
-
     def send(self, payload: bytes) -> None:
         """Send packed commands."""
         if self.sock is None:

@@ -168,16 +168,6 @@ class TreeStore:
                     return
                 yield p, rng.checksums[k], rng.sizes[k]
 
-    def all_ids(self, meta_id: str) -> tuple[list[str], Iterator[str]]:
-        """The range ids of a tree, and a lazy iterator over its object checksums."""
-        ids = [r.id for r in self.meta(meta_id).ranges]
-
-        def checksums() -> Iterator[str]:
-            for rid in ids:
-                yield from self.range(rid).checksums
-
-        return ids, checksums()
-
     def diff(
         self, left: str, right: str, prefix: str = ""
     ) -> Iterator[tuple[str, Entry | None, Entry | None]]:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, Literal, get_args
+from typing import Any, BinaryIO, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -42,7 +42,6 @@ from repos.refs import Branch, Reference, Tag
 __all__ = ["Hook", "Repository"]
 
 Hook = Callable[[HookEvent], object]
-Strategy = Literal["source-wins", "dest-wins"]
 _HOOK_EVENTS: tuple[str, ...] = get_args(HookEventType)
 _SUFFIX = re.compile(r"(~\d*|\^\d*)$")
 _HEX = re.compile(r"^[0-9a-f]{6,64}$")
