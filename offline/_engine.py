@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from offline._errors import QueryError, SchemaMismatchError
 from offline._polars_pit import polars_as_of_join
 from offline._specs import AsOfSpec, WindowAgg, WindowSpec
-from offline._sql import ident, literal_list, ts_literal
+from offline._sql import ident, literal, literal_list, ts_literal
 from offline._time import is_time, micros, to_utc_us, utc_datetime
 
 __all__ = ["Engine"]
@@ -115,6 +115,7 @@ class Engine:
     ) -> None:
         self._con = duckdb.connect(":memory:")
         self._lock = threading.Lock()
+        self._sql_settings = (threads, memory_limit, temp_directory)
         self._con.execute("SET TimeZone = 'UTC'")
         self._con.execute("SET preserve_insertion_order = false")
         if threads is not None:
@@ -399,18 +400,67 @@ class Engine:
     # -- SQL ----------------------------------------------------------------------------
 
     def sql(self, query: str, tables: Mapping[str, Sequence[str]]) -> pa.Table:
-        """Run one read-only SELECT with each name in ``tables`` bound to its files."""
+        """Run one read-only SELECT with each name in ``tables`` bound to its files.
+
+        The query runs in a sandbox of its own: a fresh DuckDB database whose only
+        readable files are the tables' files, with external access off and the
+        configuration locked, so it cannot read other files, write any, attach
+        databases, load extensions, scan Python variables or undo the sandbox.
+        """
         check_select(query)
-        cur = self.cursor()
+        con = self._sandbox(tables)
         try:
+            return con.sql(query).to_arrow_table()
+        except duckdb.Error as e:
+            raise _query_error(e, tables) from e
+        finally:
+            con.close()
+
+    def _sandbox(self, tables: Mapping[str, Sequence[str]]) -> duckdb.DuckDBPyConnection:
+        """A new in-memory database with a view per table that sees nothing else."""
+        threads, memory_limit, temp_directory = self._sql_settings
+        config: dict[str, str | bool | int | float | list[str]] = {
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            "python_enable_replacements": False,
+        }
+        if threads is not None:
+            config["threads"] = int(threads)
+        if memory_limit is not None:
+            config["memory_limit"] = memory_limit
+        con = duckdb.connect(":memory:", config=config)
+        try:
+            tmp = os.fspath(temp_directory) if temp_directory else tempfile.gettempdir()
+            con.execute("SET TimeZone = 'UTC'")
+            con.execute(f"SET temp_directory = {literal(os.path.join(tmp, 'offline-duckdb'))}")
+            allowed = sorted({f for files in tables.values() for f in files})
+            con.execute(f"SET allowed_paths = {literal_list(allowed)}")
             for name, files in tables.items():
                 if files:
-                    cur.execute(f"CREATE TEMP VIEW {ident(name)} AS SELECT * FROM {_source(files)}")
-            return cur.sql(query).to_arrow_table()
+                    con.execute(f"CREATE TEMP VIEW {ident(name)} AS SELECT * FROM {_source(files)}")
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
         except duckdb.Error as e:
-            raise QueryError(f"query failed: {e}") from e
-        finally:
-            cur.close()
+            con.close()
+            raise QueryError(f"cannot prepare the tables for the query: {e}") from e
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+
+def _query_error(e: duckdb.Error, tables: Mapping[str, Sequence[str]]) -> QueryError:
+    """A failed user query as a ``QueryError``; a sandbox refusal says what SQL may read."""
+    text = str(e)
+    refused = isinstance(e, duckdb.PermissionException) or "configuration has been locked" in text
+    if not refused:
+        return QueryError(f"query failed: {text}")
+    names = ", ".join(sorted(tables)) or "none"
+    return QueryError(
+        "query refused: SQL reads only the tables of the ref (here: "
+        f"{names}); it cannot read or write other files, attach databases, load extensions "
+        f"or change settings. Name a table instead ({text.splitlines()[0]})"
+    )
 
 
 def check_select(query: str) -> None:
