@@ -53,6 +53,26 @@ staging = sa.Table(
     sa.Column("size", sa.BigInteger, nullable=True),
     sa.Column("stamp", sa.String(32), nullable=False),
     sa.Index("repos_staging_stamp", "token", "stamp"),
+    sa.Index("repos_staging_checksum", "checksum"),
+)
+
+# Objects a writer is putting: recorded before the bytes land, cleared in the transaction
+# that stages or commits them; GC keeps every object with an intent younger than its grace.
+intents = sa.Table(
+    "repos_intents",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("token", sa.String(32), nullable=False, index=True),
+    sa.Column("checksum", sa.String(64), nullable=False, index=True),
+    sa.Column("created", sa.Float, nullable=False),
+)
+
+# Commits that no ref reached when GC last swept and older than its retention: their objects
+# may be gone, so no ref may point at them again.
+expired = sa.Table(
+    "repos_expired",
+    metadata,
+    sa.Column("commit_id", sa.String(64), primary_key=True),
 )
 
 protected = sa.Table(

@@ -9,7 +9,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -17,20 +17,55 @@ import fsspec
 
 _CHUNK = 1 << 20
 
+Admit = Callable[[str], None]
+"""Called with an object's checksum after it is hashed and before it lands (or is found
+already there): the repository records its upload intent there, so GC keeps it."""
+
 
 class ObjectStore(Protocol):
     """Where object bytes live, keyed by their sha256 hex digest."""
 
     location: str
 
-    def put_bytes(self, data: bytes) -> tuple[str, int]: ...
-    def put_stream(self, stream: BinaryIO) -> tuple[str, int]: ...
+    def put_bytes(self, data: bytes, admit: Admit | None = None) -> tuple[str, int]: ...
+    def put_stream(self, stream: BinaryIO, admit: Admit | None = None) -> tuple[str, int]: ...
     def get(self, checksum: str) -> bytes: ...
     def open(self, checksum: str) -> BinaryIO: ...
     def exists(self, checksum: str) -> bool: ...
     def address(self, checksum: str) -> str: ...
     def list(self) -> Iterator[tuple[str, int, float]]: ...
     def delete(self, checksum: str) -> None: ...
+    def scratch(self) -> Path: ...
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sweep_dead_scratch(parent: Path, prefix: str) -> None:
+    """Remove scratch folders under ``parent`` whose writer process no longer exists."""
+    try:
+        entries = list(parent.iterdir())
+    except FileNotFoundError:
+        return
+    for d in entries:
+        if not d.name.startswith(prefix):
+            continue
+        pid = d.name[len(prefix) :].split("-", 1)[0]
+        if pid.isascii() and pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _new_scratch(parent: Path, prefix: str) -> Path:
+    parent.mkdir(parents=True, exist_ok=True)
+    _sweep_dead_scratch(parent, prefix)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent))
 
 
 def _key(checksum: str) -> str:
@@ -67,8 +102,10 @@ class LocalObjectStore:
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, dest)
 
-    def put_bytes(self, data: bytes) -> tuple[str, int]:
+    def put_bytes(self, data: bytes, admit: Admit | None = None) -> tuple[str, int]:
         checksum = hashlib.sha256(data).hexdigest()
+        if admit is not None:
+            admit(checksum)
         dest = self._file(checksum)
         if dest.exists():
             os.utime(dest)
@@ -79,7 +116,7 @@ class LocalObjectStore:
         self._install(tmp, checksum)
         return checksum, len(data)
 
-    def put_stream(self, stream: BinaryIO) -> tuple[str, int]:
+    def put_stream(self, stream: BinaryIO, admit: Admit | None = None) -> tuple[str, int]:
         self._mkdir(self._tmp)
         digest = hashlib.sha256()
         size = 0
@@ -92,6 +129,8 @@ class LocalObjectStore:
                     out.write(chunk)
                     size += len(chunk)
             checksum = digest.hexdigest()
+            if admit is not None:
+                admit(checksum)
             self._install(tmp, checksum)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -118,14 +157,26 @@ class LocalObjectStore:
             for f in sub.iterdir():
                 st = f.stat()
                 yield f.name, st.st_size, st.st_mtime
-        if self._tmp.is_dir():  # temp files of writers that died before their rename
+        if self._tmp.is_dir():  # temp files and folders of writers that died
             for f in self._tmp.iterdir():
-                st = f.stat()
+                try:
+                    st = f.stat()
+                except FileNotFoundError:  # its writer finished meanwhile
+                    continue
                 yield "tmp/" + f.name, st.st_size, st.st_mtime
+
+    def scratch(self) -> Path:
+        """A new local folder for a writer's temporary files, inside the storage: the
+        writer removes it; a dead writer's folder is removed by the next writer or by GC."""
+        return _new_scratch(self._tmp, "scratch-")
 
     def delete(self, checksum: str) -> None:
         if checksum.startswith("tmp/"):
-            (self._tmp / checksum[4:]).unlink(missing_ok=True)
+            target = self._tmp / checksum[4:]
+            if target.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                target.unlink(missing_ok=True)
         else:
             self._file(checksum).unlink(missing_ok=True)
 
@@ -142,10 +193,10 @@ class FsspecObjectStore:
     def _path(self, checksum: str) -> str:
         return f"{self._root}/{_key(checksum)}"
 
-    def put_bytes(self, data: bytes) -> tuple[str, int]:
-        return self.put_stream(io.BytesIO(data))
+    def put_bytes(self, data: bytes, admit: Admit | None = None) -> tuple[str, int]:
+        return self.put_stream(io.BytesIO(data), admit)
 
-    def put_stream(self, stream: BinaryIO) -> tuple[str, int]:
+    def put_stream(self, stream: BinaryIO, admit: Admit | None = None) -> tuple[str, int]:
         spool = tempfile.SpooledTemporaryFile(max_size=64 << 20)  # noqa: SIM115
         with spool:
             digest = hashlib.sha256()
@@ -155,6 +206,8 @@ class FsspecObjectStore:
                 spool.write(chunk)
                 size += len(chunk)
             checksum = digest.hexdigest()
+            if admit is not None:
+                admit(checksum)
             dest = self._path(checksum)
             if self.fs.exists(dest):
                 return checksum, size
@@ -191,6 +244,11 @@ class FsspecObjectStore:
             if hasattr(mtime, "timestamp"):
                 mtime = mtime.timestamp()
             yield path.rsplit("/", 1)[-1], int(info.get("size") or 0), float(mtime)
+
+    def scratch(self) -> Path:
+        """A new local folder for a writer's temporary files (the storage is remote): the
+        writer removes it; a dead writer's folder is removed by the next writer."""
+        return _new_scratch(Path(tempfile.gettempdir()), "repos-scratch-")
 
     def delete(self, checksum: str) -> None:
         path = self._path(checksum)

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-from repos._objects import ObjectStore
+from repos._objects import Admit, ObjectStore
 from repos.errors import NotFoundError
 
 TARGET = 1024
@@ -84,8 +84,15 @@ class _LRU(OrderedDict[str, object]):
 class TreeStore:
     """Reads and writes ranges and meta-ranges in an object store (with an LRU cache)."""
 
-    def __init__(self, store: ObjectStore, cache_size: int = 4096, target: int = TARGET) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        cache_size: int = 4096,
+        target: int = TARGET,
+        admit: Admit | None = None,
+    ) -> None:
         self.store = store
+        self._admit = admit
         self.target = target
         self.max_entries = 4 * target
         self._cache = _LRU(cache_size)
@@ -95,8 +102,8 @@ class TreeStore:
             return self.store.get(object_id)
         except FileNotFoundError as e:
             raise NotFoundError(
-                f"tree object {object_id[:12]} is missing: its commit is no longer reachable "
-                "from any branch or tag and was garbage-collected"
+                f"tree object {object_id[:12]} is missing from storage: its commit was "
+                "garbage-collected (no branch or tag reaches it) or the storage lost it"
             ) from e
 
     def forget(self, object_id: str) -> None:
@@ -128,13 +135,13 @@ class TreeStore:
 
     def _write_range(self, paths: list[str], checksums: list[str], sizes: list[int]) -> RangeRef:
         data = json.dumps([paths, checksums, sizes], separators=(",", ":")).encode()
-        range_id, _ = self.store.put_bytes(data)
+        range_id, _ = self.store.put_bytes(data, self._admit)
         self._cache.put("r" + range_id, Range(paths, checksums, sizes))
         return RangeRef(range_id, paths[0], paths[-1], len(paths))
 
     def write_meta(self, refs: Sequence[RangeRef]) -> str:
         data = '{"ranges":[' + ",".join(r.encoded for r in refs) + "]}"
-        meta_id, _ = self.store.put_bytes(data.encode())
+        meta_id, _ = self.store.put_bytes(data.encode(), self._admit)
         self._cache.put("m" + meta_id, MetaRange(tuple(refs), [r.max_path for r in refs]))
         return meta_id
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import getpass
+import hashlib
 import json
 import os
 import random
@@ -21,7 +22,17 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from repos import _metadata as md
-from repos._graph import ancestors, commit_id, merge_base, walk
+from repos._gc import collect
+from repos._graph import commit_id, merge_base, walk
+from repos._guard import (
+    GC_LOCK,
+    Intents,
+    Operation,
+    clear,
+    lock_exclusive,
+    lock_shared,
+    refuse_expired,
+)
 from repos._names import check_name, check_path, check_prefix
 from repos._objects import LocalObjectStore, ObjectStore, open_store
 from repos._tree import Entry, TreeStore
@@ -43,7 +54,7 @@ __all__ = ["Hook", "Repository"]
 
 Hook = Callable[[HookEvent], object]
 _HOOK_EVENTS: tuple[str, ...] = get_args(HookEventType)
-_SUFFIX = re.compile(r"(~\d*|\^\d*)$")
+_SUFFIX = re.compile(r"(~[0-9]*|\^[0-9]*)$")
 _HEX = re.compile(r"^[0-9a-f]{6,64}$")
 _COMMIT_RETRIES = 100
 _CHUNK = 500
@@ -78,7 +89,8 @@ class Repository:
         self.author = author or _default_author()
         self._store = store
         self._engine = engine
-        self._tree = TreeStore(store)
+        self._intents = Intents(engine)
+        self._tree = TreeStore(store, admit=self._intents.admit)
         self._hooks: dict[str, list[Hook]] = {e: [] for e in _HOOK_EVENTS}
         self._commit_cache: dict[str, tuple[Commit, int]] = {}
         self._before_cas: Callable[[], None] | None = None  # a seam for crash tests
@@ -89,6 +101,13 @@ class Repository:
             raise NotFoundError(f"no repository at {storage}: create one with Repository.create()")
         self.default_branch: str = found["default_branch"]
         self._empty: str = found.get("empty_tree") or self._tree.empty()
+        if GC_LOCK not in found:  # a repository made before GC took a lock
+            md.metadata.create_all(engine)
+            try:
+                with engine.begin() as conn:
+                    conn.execute(md.settings.insert().values(key=GC_LOCK, value=""))
+            except IntegrityError:
+                pass  # another process added it
 
     # -- opening ---------------------------------------------------------------------
     @staticmethod
@@ -142,6 +161,7 @@ class Repository:
                             {"key": "default_branch", "value": default_branch},
                             {"key": "created", "value": now.isoformat()},
                             {"key": "empty_tree", "value": empty},
+                            {"key": GC_LOCK, "value": ""},
                         ],
                     )
                     conn.execute(
@@ -320,8 +340,8 @@ class Repository:
                 warnings.warn(f"{event.type} hook failed: {e}", RuntimeWarning, stacklevel=3)
 
     # -- database helpers -----------------------------------------------------------
-    def _write(self) -> _WriteTxn:
-        return _WriteTxn(self._engine)
+    def _write(self, exclusive: bool = False) -> _WriteTxn:
+        return _WriteTxn(self._engine, exclusive)
 
     def _load(self, ids: Iterable[str]) -> dict[str, tuple[Commit, int]]:
         out: dict[str, tuple[Commit, int]] = {}
@@ -384,6 +404,11 @@ class Repository:
             base = base[: m.start()]
         cid = self._resolve_base(base, ref)
         for op in ops:
+            if len(op) > 10:
+                raise InvalidNameError(
+                    f"invalid ref {ref[:40]!r}...: an ancestor suffix like '~3' or '^2' takes "
+                    "at most 9 digits"
+                )
             n = int(op[1:]) if len(op) > 1 else 1
             if op[0] == "~":
                 for _ in range(n):
@@ -453,6 +478,7 @@ class Repository:
                 raise ConflictError(
                     f"branch {name!r} already exists: delete it first or pass exist_ok=True"
                 )
+            refuse_expired(conn, [cid])
             conn.execute(
                 md.branches.insert().values(name=name, head=cid, staging_token=uuid.uuid4().hex)
             )
@@ -480,6 +506,7 @@ class Repository:
                 raise ConflictError(
                     f"tag {name!r} already exists: tags are fixed; delete it first or pass exist_ok=True"
                 )
+            refuse_expired(conn, [cid])
             conn.execute(md.tags.insert().values(name=name, commit_id=cid))
 
     def _delete_tag(self, name: str) -> None:
@@ -606,7 +633,10 @@ class Repository:
         except ReposError:
             return None
 
-    def _stage(self, branch: str, rows: Sequence[StagedRow]) -> None:
+    def _stage(
+        self, branch: str, rows: Sequence[StagedRow], op: Operation | None = None
+    ) -> None:
+        """Stage ``rows`` in one transaction (all or none) and clear ``op``'s intents."""
         stamp = uuid.uuid4().hex
         with self._write() as conn:
             _, token = self._need_branch(conn, branch)
@@ -623,8 +653,32 @@ class Repository:
                     for p, c, z in rows
                 ],
             )
+            clear(conn, op)
 
-    def _upload(self, branch: str, items: Mapping[str, object]) -> list[StagedRow]:
+    def _put_all(self, items: Mapping[str, object]) -> list[StagedRow]:
+        """Put the objects of ``items`` (checked), recording their intents first."""
+        seen: dict[bytes, tuple[str, int]] = {}
+        blobs = {p: bytes(v) for p, v in items.items() if isinstance(v, bytes | bytearray | memoryview)}
+        digests = {p: hashlib.sha256(b).hexdigest() for p, b in blobs.items()}
+        self._intents.record(sorted(set(digests.values())))
+        rows: list[StagedRow] = []
+        for p, v in items.items():
+            if p in blobs:
+                data = blobs[p]
+                hit = seen.get(data)
+                if hit is None:
+                    hit = seen[data] = self._store.put_bytes(data)
+                checksum, size = hit
+            elif isinstance(v, str | os.PathLike):
+                with open(v, "rb") as f:
+                    checksum, size = self._store.put_stream(f, self._intents.admit)
+            else:
+                checksum, size = self._store.put_stream(v, self._intents.admit)  # type: ignore[arg-type]
+            rows.append((p, checksum, size))
+        return rows
+
+    @staticmethod
+    def _check_items(items: Mapping[str, object]) -> list[str]:
         if not isinstance(items, Mapping):
             raise InvalidNameError("upload_many takes a mapping of path -> bytes or file path")
         paths = [check_path(p) for p in items]
@@ -637,25 +691,34 @@ class Repository:
                 )
             if isinstance(v, str | os.PathLike) and not Path(v).is_file():
                 raise InvalidNameError(f"cannot upload {p!r}: no file at {os.fspath(v)!r}")
+        return paths
+
+    def _upload(self, branch: str, items: Mapping[str, object]) -> list[StagedRow]:
+        self._check_items(items)
         self._check_writable(branch)
-        seen: dict[bytes, tuple[str, int]] = {}
-        rows: list[StagedRow] = []
-        for p in paths:
-            v = items[p]
-            if isinstance(v, bytes | bytearray | memoryview):
-                data = bytes(v)
-                hit = seen.get(data)
-                if hit is None:
-                    hit = seen[data] = self._store.put_bytes(data)
-                checksum, size = hit
-            elif isinstance(v, str | os.PathLike):
-                with open(v, "rb") as f:
-                    checksum, size = self._store.put_stream(f)
-            else:
-                checksum, size = self._store.put_stream(v)  # type: ignore[arg-type]
-            rows.append((p, checksum, size))
-        if rows:
-            self._stage(branch, rows)
+        with self._intents.operation() as op:
+            rows = self._put_all(items)
+            if rows:
+                self._stage(branch, rows, op)
+        return rows
+
+    def _stage_changes(
+        self, branch: str, upload: Mapping[str, object], delete: Iterable[str]
+    ) -> list[StagedRow]:
+        """Upload ``upload`` and stage it with the deletion of ``delete`` as one change."""
+        paths = self._check_items(upload)
+        gone = [check_path(p) for p in ([delete] if isinstance(delete, str) else delete)]
+        both = set(paths) & set(gone)
+        if both:
+            raise InvalidNameError(
+                f"cannot both upload and delete {sorted(both)[0]!r} in one change"
+            )
+        self._check_writable(branch)
+        with self._intents.operation() as op:
+            rows = self._put_all(upload)
+            rows += [(p, None, None) for p in gone]
+            if rows:
+                self._stage(branch, rows, op)
         return rows
 
     def _delete_paths(self, branch: str, paths: Iterable[str], must_exist: bool) -> None:
@@ -732,9 +795,13 @@ class Repository:
         gen: int,
         token: str | None = None,
         stamps: Iterable[str] = (),
+        op: Operation | None = None,
+        sources: Iterable[str] = (),
     ) -> bool:
-        """Insert ``commit`` and move ``branch`` from ``old_head`` to it, atomically."""
+        """Insert ``commit`` and move ``branch`` from ``old_head`` to it, atomically; clear
+        ``op``'s intents. ``sources``: the other commits whose trees the commit reuses."""
         with self._write() as conn:
+            refuse_expired(conn, sources)
             exists = conn.execute(
                 sa.select(md.commits.c.id).where(md.commits.c.id == commit.id)
             ).first()
@@ -762,6 +829,7 @@ class Repository:
             s = md.staging.c
             for chunk in _chunks(sorted(set(stamps))):
                 conn.execute(md.staging.delete().where(s.token == token, s.stamp.in_(chunk)))
+            clear(conn, op)
         self._commit_cache[commit.id] = (commit, gen)
         return True
 
@@ -783,11 +851,13 @@ class Repository:
                 )
             event = HookEvent("pre-commit", branch, tuple(changes), message, meta_kv)
             self._run_pre_hooks(event)
-            new_meta = self._tree.apply(head_commit.meta_range_id, ops)
-            commit, gen = self._new_commit((head,), message, meta_kv, new_meta)
-            if self._before_cas is not None:
-                self._before_cas()
-            if self._cas(branch, head, commit, gen, token, {r[3] for r in staged}):
+            with self._intents.operation() as op:
+                new_meta = self._tree.apply(head_commit.meta_range_id, ops)
+                commit, gen = self._new_commit((head,), message, meta_kv, new_meta)
+                if self._before_cas is not None:
+                    self._before_cas()
+                moved = self._cas(branch, head, commit, gen, token, {r[3] for r in staged}, op)
+            if moved:
                 self._run_post_hooks(
                     HookEvent(
                         "post-commit", branch, tuple(changes), message, meta_kv, commit=commit
@@ -867,10 +937,11 @@ class Repository:
         self._run_pre_hooks(
             HookEvent("pre-merge", dest, tuple(changes), msg, meta_kv, source_ref=source)
         )
-        new_meta = self._tree.apply(dst_meta, ops)
-        commit, gen = self._new_commit((head, src), msg, meta_kv, new_meta)
-        if not self._cas(dest, head, commit, gen):
-            raise ConflictError(f"branch {dest!r} moved during the merge: retry the merge")
+        with self._intents.operation() as op:
+            new_meta = self._tree.apply(dst_meta, ops)
+            commit, gen = self._new_commit((head, src), msg, meta_kv, new_meta)
+            if not self._cas(dest, head, commit, gen, op=op, sources=[src]):
+                raise ConflictError(f"branch {dest!r} moved during the merge: retry the merge")
         self._run_post_hooks(
             HookEvent(
                 "post-merge", dest, tuple(changes), msg, meta_kv, source_ref=source, commit=commit
@@ -919,58 +990,46 @@ class Repository:
         msg = f"Revert {target.id[:12]}: {target.message}"
         meta_kv = {"reverted_commit": target.id}
         self._run_pre_hooks(HookEvent("pre-commit", branch, tuple(changes), msg, meta_kv))
-        commit, gen = self._new_commit((head,), msg, meta_kv, self._tree.apply(head_meta, ops))
-        if not self._cas(branch, head, commit, gen):
-            raise ConflictError(f"branch {branch!r} moved during the revert: retry it")
+        with self._intents.operation() as op:
+            new_meta = self._tree.apply(head_meta, ops)
+            commit, gen = self._new_commit((head,), msg, meta_kv, new_meta)
+            if not self._cas(branch, head, commit, gen, op=op, sources=[target.id, parent.id]):
+                raise ConflictError(f"branch {branch!r} moved during the revert: retry it")
         self._run_post_hooks(
             HookEvent("post-commit", branch, tuple(changes), msg, meta_kv, commit=commit)
         )
         return commit
 
     # -- garbage collection -------------------------------------------------------------
-    def gc(self, retention: timedelta = timedelta(days=7)) -> GCResult:
-        """Delete objects older than ``retention`` that no branch or tag reaches (through
-        any ancestor commit) and that no existing branch has staged."""
-        if not isinstance(retention, timedelta) or retention < timedelta(0):
-            raise InvalidNameError(f"invalid retention {retention!r}: give a timedelta >= 0")
-        cutoff = time.time() - retention.total_seconds()
-        with self._engine.connect() as conn, conn.begin():
-            heads = [h for (h,) in conn.execute(sa.select(md.branches.c.head))]
-            heads += [c for (c,) in conn.execute(sa.select(md.tags.c.commit_id))]
-            staged = conn.execute(
-                sa.select(md.staging.c.checksum).join(
-                    md.branches, md.branches.c.staging_token == md.staging.c.token
-                )
-            )
-            keep = {c for (c,) in staged if c is not None} | {self._empty}
-        commits = self._load(ancestors(self._load, heads))
-        seen_ranges: set[str] = set()
-        for commit, _ in commits.values():
-            keep.add(commit.meta_range_id)
-            for rid in (r.id for r in self._tree.meta(commit.meta_range_id).ranges):
-                if rid not in seen_ranges:
-                    seen_ranges.add(rid)
-                    keep.add(rid)
-                    keep.update(self._tree.range(rid).checksums)
-        removed = 0
-        freed = 0
-        for checksum, size, mtime in list(self._store.list()):
-            if checksum not in keep and mtime <= cutoff:
-                self._store.delete(checksum)
-                self._tree.forget(checksum)
-                removed += 1
-                freed += size
-        return GCResult(removed, freed)
+    def gc(
+        self, retention: timedelta = timedelta(days=7), grace: timedelta = timedelta(hours=6)
+    ) -> GCResult:
+        """Delete the objects nothing keeps: not reachable from a branch, a tag or a commit
+        younger than ``retention``, not staged, not younger than ``retention`` and not being
+        uploaded (an upload intent younger than ``grace``). Safe beside any writer.
+
+        Commits that no ref reached and older than ``retention`` become expired: no branch
+        or tag may point at them again. ``grace`` bounds how long a writer may take between
+        uploading an object and staging or committing it; lower it only when no writer runs.
+        """
+        return collect(self, retention, grace)
 
 
 class _WriteTxn:
     """A write transaction (``BEGIN IMMEDIATE`` on SQLite); wraps database errors."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, exclusive: bool = False) -> None:
         self._conn = engine.connect().execution_options(immediate=True)
+        self._exclusive = exclusive
 
     def __enter__(self) -> sa.Connection:
         self._txn = self._conn.begin()
+        try:
+            (lock_exclusive if self._exclusive else lock_shared)(self._conn)
+        except BaseException:
+            self._txn.rollback()
+            self._conn.close()
+            raise
         return self._conn
 
     def __exit__(

@@ -1,0 +1,156 @@
+"""Garbage collection: mark from one snapshot, sweep in batches under the GC lock.
+
+What is kept: every object of every commit a branch or tag reaches, of every commit
+younger than the retention, every staged object, every object with an upload intent
+younger than the grace period, and every object younger than the retention. Each
+batch re-reads the refs, staged rows and intents under the exclusive GC lock before it
+deletes, so a ref, staged row or intent that appeared after the mark is honoured. Commits
+that were unreachable and older than the retention are recorded as expired in the first
+batch: no ref may point at them again, so no later ref can reach a deleted object.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from repos import _metadata as md
+from repos._graph import ancestors
+from repos.errors import InvalidNameError, NotFoundError, ReposError
+from repos.models import GCResult
+
+if TYPE_CHECKING:
+    from repos.repository import Repository
+
+_BATCH = 500
+
+
+def _refs(conn: sa.Connection) -> set[str]:
+    heads = {h for (h,) in conn.execute(sa.select(md.branches.c.head))}
+    return heads | {c for (c,) in conn.execute(sa.select(md.tags.c.commit_id))}
+
+
+class _Marker:
+    """The set of objects kept, grown commit by commit."""
+
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+        self.commits: set[str] = set()
+        self.ranges: set[str] = set()
+        self.keep: set[str] = {repo._empty}
+
+    def add_commits(self, ids: Iterable[str], strict: bool) -> None:
+        new = [c for c in ids if c not in self.commits]
+        if not new:
+            return
+        tree = self.repo._tree
+        for cid, (commit, _) in self.repo._load(new).items():
+            try:
+                ranges = [r.id for r in tree.meta(commit.meta_range_id).ranges]
+                for rid in ranges:
+                    if rid not in self.ranges:
+                        self.keep.update(tree.range(rid).checksums)
+                        self.ranges.add(rid)
+            except NotFoundError as e:
+                if strict:
+                    raise ReposError(
+                        f"commit {cid[:12]}, which a branch or tag reaches, has a tree object "
+                        f"missing from storage ({e}): the storage lost data; GC deleted nothing. "
+                        "Restore the object or move the refs that reach the commit"
+                    ) from e
+                continue  # an unreachable commit collected earlier
+            self.commits.add(cid)
+            self.keep.add(commit.meta_range_id)
+            self.keep.update(ranges)
+
+    def reach(self, heads: Iterable[str]) -> None:
+        todo = set(heads) - self.commits
+        if todo:
+            reachable = ancestors(self.repo._load, todo)
+            self.add_commits(sorted(reachable - self.commits), strict=True)
+
+
+def _protected(conn: sa.Connection, batch: Sequence[str], grace_cutoff: float) -> set[str]:
+    staged = conn.execute(
+        sa.select(md.staging.c.checksum)
+        .join(md.branches, md.branches.c.staging_token == md.staging.c.token)
+        .where(md.staging.c.checksum.in_(batch))
+    )
+    intents = conn.execute(
+        sa.select(md.intents.c.checksum).where(
+            md.intents.c.checksum.in_(batch), md.intents.c.created > grace_cutoff
+        )
+    )
+    return {c for (c,) in staged} | {c for (c,) in intents}
+
+
+def collect(repo: Repository, retention: timedelta, grace: timedelta) -> GCResult:
+    """Delete what nothing keeps (see the module docstring); safe beside any writer."""
+    for name, value in (("retention", retention), ("grace", grace)):
+        if not isinstance(value, timedelta) or value < timedelta(0):
+            raise InvalidNameError(f"invalid {name} {value!r}: give a timedelta >= 0")
+    now = time.time()
+    cutoff = now - retention.total_seconds()
+    grace_cutoff = now - grace.total_seconds()
+    young_after = datetime.fromtimestamp(cutoff, UTC)
+
+    # mark: one consistent snapshot of refs, staging, intents and commits
+    conn_opts = {} if repo._engine.dialect.name == "sqlite" else {"isolation_level": "REPEATABLE READ"}
+    with repo._engine.connect().execution_options(**conn_opts) as conn, conn.begin():
+        heads = _refs(conn)
+        keep_staged = {
+            c
+            for (c,) in conn.execute(
+                sa.select(md.staging.c.checksum).join(
+                    md.branches, md.branches.c.staging_token == md.staging.c.token
+                )
+            )
+            if c is not None
+        }
+        keep_intents = {
+            c
+            for (c,) in conn.execute(
+                sa.select(md.intents.c.checksum).where(md.intents.c.created > grace_cutoff)
+            )
+        }
+        dates = dict(conn.execute(sa.select(md.commits.c.id, md.commits.c.creation_date)).all())
+        already = {c for (c,) in conn.execute(sa.select(md.expired.c.commit_id))}
+    marker = _Marker(repo)
+    marker.reach(heads)
+    young = [c for c, d in dates.items() if datetime.fromisoformat(d) >= young_after]
+    marker.add_commits(sorted(set(young) - already), strict=False)
+    static_keep = keep_staged | keep_intents
+
+    # sweep: candidates from one listing, each batch re-checked under the exclusive lock
+    candidates: list[tuple[str, int]] = []
+    for checksum, size, mtime in list(repo._store.list()):
+        limit = grace_cutoff if checksum.startswith("tmp/") else cutoff
+        if checksum not in marker.keep and checksum not in static_keep and mtime <= limit:
+            candidates.append((checksum, size))
+    removed = freed = 0
+    first = True
+    for i in range(0, len(candidates), _BATCH):
+        batch = candidates[i : i + _BATCH]
+        with repo._write(exclusive=True) as conn:
+            marker.reach(_refs(conn))
+            if first:
+                gone = set(dates) - marker.commits - set(young) - already
+                if gone:
+                    conn.execute(md.expired.insert(), [{"commit_id": c} for c in sorted(gone)])
+                first = False
+            names = [c for c, _ in batch if not c.startswith("tmp/")]
+            safe = _protected(conn, names, grace_cutoff) if names else set()
+            for checksum, size in batch:
+                if checksum in marker.keep or checksum in safe:
+                    continue
+                repo._store.delete(checksum)
+                repo._tree.forget(checksum)
+                removed += 1
+                freed += size
+    with repo._write() as conn:
+        conn.execute(md.intents.delete().where(md.intents.c.created <= grace_cutoff))
+    return GCResult(removed, freed)
