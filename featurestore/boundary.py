@@ -6,10 +6,33 @@ wraps every call in ``translated()`` so users catch one tree.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from featurestore import errors
+
+__all__ = ["redact", "translated"]
+
+# scheme://user:password@  (the password may hold anything but "@" and whitespace)
+_USERINFO = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@\s]*@")
+# ?password=...  &token=...  in a URL's query
+_QUERY_SECRET = re.compile(
+    r"(?P<head>[?&](?:password|passwd|pwd|secret|token|access_key|secret_key|sas_token)=)[^&#\s]*",
+    re.IGNORECASE,
+)
+MASK = "***"
+
+
+def redact(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ``***``.
+
+    Used wherever a URL may reach a message: HTTP bodies, logs and CLI errors.
+    """
+    if "://" not in text and "=" not in text:
+        return text
+    text = _USERINFO.sub(lambda m: f"{m['head']}{MASK}@", text)
+    return _QUERY_SECRET.sub(lambda m: f"{m['head']}{MASK}", text)
 
 
 def _translate(e: Exception) -> errors.FeatureStoreError | None:
@@ -17,7 +40,7 @@ def _translate(e: Exception) -> errors.FeatureStoreError | None:
     if module not in {"repos", "offline", "online", "sqlalchemy", "redis"}:
         return None
     name = type(e).__name__
-    message = str(e) or name
+    message = redact(str(e) or name)
     if module in {"sqlalchemy", "redis"}:
         return errors.BackendError(f"{module} failed: {message}")
     if "Conflict" in name:

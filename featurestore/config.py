@@ -64,6 +64,11 @@ class ServerConfig(_Frozen):
     max_entities_per_request: int = 1000
     max_body_bytes: int = 1_000_000
     request_timeout_s: float = 5.0
+    body_timeout_s: float = Field(default=10.0, gt=0)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    allowed_origins: tuple[str, ...] = ()
+    """Browser origins (``https://app.example``, or ``*``) allowed to send requests
+    other than GET; every other request that carries an ``Origin`` is refused."""
 
 
 class StoreConfig(_Frozen):

@@ -153,6 +153,14 @@ def _check_name(kind: str, name: str) -> None:
         )
 
 
+def _where(kwargs: dict[str, Any]) -> str:
+    """Where the server is, for messages: host:port or the socket path, never the
+    URL (it may carry a password)."""
+    if kwargs.get("path"):
+        return str(kwargs["path"])
+    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+
+
 def _now_micros(now: datetime | None) -> int:
     now = now or datetime.now(UTC)
     if now.tzinfo is None:
@@ -215,8 +223,9 @@ class RedisOnlineStore:
             )
         except ValueError as e:
             raise InvalidInputError(
-                f"bad Redis URL {url!r}: {e}; use redis://host:port/db or unix:///path.sock"
+                f"bad Redis URL: {e}; use redis://host:port/db or unix:///path.sock"
             ) from e
+        self.where = _where(self._pool.connection_kwargs)
         self._links = LinkPool(self._pool, max_connections, socket_timeout)
         self._script_loaded = False
         self._plans: dict[tuple[str, pa.Schema], _ReadPlan] = {}
@@ -226,7 +235,7 @@ class RedisOnlineStore:
 
     def _connection_error(self, e: BaseException) -> ConnectionFailedError:
         return ConnectionFailedError(
-            f"cannot talk to Redis at {self.url}: {e}. Check that the server runs and the "
+            f"cannot talk to Redis at {self.where}: {e}. Check that the server runs and the "
             "URL is right (REDIS_URL or the online store config), then retry"
         )
 
@@ -259,7 +268,7 @@ class RedisOnlineStore:
     def _command(self, *args: bytes | str | int) -> Any:
         (reply,) = self._exchange([pack(*args)], 1)
         if isinstance(reply, redis.ResponseError):
-            raise CommandError(f"Redis at {self.url} rejected {args[0]!r}: {reply}") from reply
+            raise CommandError(f"Redis at {self.where} rejected {args[0]!r}: {reply}") from reply
         return reply
 
     # -- writes --------------------------------------------------------------
@@ -330,7 +339,7 @@ class RedisOnlineStore:
         for reply in replies:
             if isinstance(reply, redis.ResponseError):
                 raise CommandError(
-                    f"Redis at {self.url} rejected a write to {table!r}: {reply}. If a key "
+                    f"Redis at {self.where} rejected a write to {table!r}: {reply}. If a key "
                     f"holds another type, remove keys under {prefix.decode()!r}"
                 ) from reply
             written += int(reply[0])
@@ -341,7 +350,7 @@ class RedisOnlineStore:
         sha = self._command("SCRIPT", "LOAD", WRITE_SCRIPT)
         got = sha.encode() if isinstance(sha, str) else sha
         if got != WRITE_SHA:
-            raise CommandError(f"Redis at {self.url} returned script id {sha!r}, expected sha1")
+            raise CommandError(f"Redis at {self.where} returned script id {sha!r}, expected sha1")
         self._script_loaded = True
 
     def _write_commands(
@@ -502,7 +511,7 @@ class RedisOnlineStore:
         for reply in replies:
             if isinstance(reply, redis.ResponseError):
                 raise CommandError(
-                    f"Redis at {self.url} rejected a read of {req.table!r}: {reply}"
+                    f"Redis at {self.where} rejected a read of {req.table!r}: {reply}"
                 ) from reply
             raw = reply[0]
             if raw is None:
@@ -534,7 +543,7 @@ class RedisOnlineStore:
         replies = self._exchange(commands, len(commands)) if commands else []
         for reply in replies:
             if isinstance(reply, redis.ResponseError):
-                raise CommandError(f"Redis at {self.url} rejected UNLINK: {reply}") from reply
+                raise CommandError(f"Redis at {self.where} rejected UNLINK: {reply}") from reply
         return sum(int(r) for r in replies)
 
     def delete_table(self, table: str) -> int:
@@ -573,7 +582,7 @@ class RedisOnlineStore:
         self.close()
 
     def __repr__(self) -> str:
-        return f"RedisOnlineStore({self.url!r}, key_prefix={self.key_prefix!r})"
+        return f"RedisOnlineStore({self.where!r}, key_prefix={self.key_prefix!r})"
 
 
 class PreparedRead:
@@ -691,7 +700,7 @@ class PreparedRead:
         for i, reply in enumerate(replies):
             if isinstance(reply, redis.ResponseError):
                 raise CommandError(
-                    f"Redis at {self._store.url} rejected a read of {req.table!r}: {reply}"
+                    f"Redis at {self._store.where} rejected a read of {req.table!r}: {reply}"
                 ) from reply
             raw = reply[0]
             if raw is not None:

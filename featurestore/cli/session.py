@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import typer
 
-from featurestore.cli.versioning import _fail
+from featurestore.cli.app import error_exit
 from featurestore.errors import FeatureStoreError
 from featurestore.store import FeatureStore
 from repos import ReposError
@@ -21,8 +21,9 @@ CommandError = (FeatureStoreError, ReposError, OSError, pa.ArrowException)
 
 
 def fail(message: str) -> typer.Exit:
-    """Print ``error: message`` on one line of stderr; raise the result to exit 1."""
-    return _fail(message)
+    """Print ``error: message`` on one line of stderr (passwords redacted); raise the
+    result to exit 1."""
+    return error_exit(message)
 
 
 def describe(error: BaseException) -> str:

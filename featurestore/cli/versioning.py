@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from featurestore.cli.app import app
+from featurestore.cli.app import app, error_exit
 from featurestore.config import CONFIG_FILE, load_config
 from featurestore.errors import FeatureStoreError
 from repos import Change, Commit, ReposError, Repository
@@ -32,8 +32,7 @@ _console = Console()
 
 
 def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {' '.join(message.split())}", err=True)
-    return typer.Exit(1)
+    return error_exit(message)
 
 
 @contextmanager

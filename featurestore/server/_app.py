@@ -1,8 +1,15 @@
-"""The ASGI app: routes, keys, limits, timeouts, metrics and JSON errors."""
+"""The ASGI app: routes, keys, limits, timeouts, metrics and JSON errors.
+
+Every store call runs in a worker thread, never on the event loop, so a slow
+dependency delays only the requests that need it: calls that reach Redis and calls
+that do not get threads from separate pools, and ``/health`` answers within a second
+whatever its checks do.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -14,15 +21,20 @@ import anyio.to_thread
 import pyarrow as pa
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from featurestore.boundary import redact
 from featurestore.server import _calls
 from featurestore.server._auth import Keyring, Role
+from featurestore.server._cross_site import OriginPolicy, check_json_body
 from featurestore.server._encoding import ARROW_STREAM, JSON, arrow_body, dumps, loads, wants_arrow
 from featurestore.server._errors import HTTPError, from_exception
 from featurestore.server._feast_shape import parse_lookup
+from featurestore.server._health import HealthChecks
 from featurestore.server._metrics import CONTENT_TYPE_LATEST, Metrics
 from featurestore.server._openapi import openapi_document
 
@@ -35,9 +47,14 @@ log = logging.getLogger("featurestore.server")
 T = TypeVar("T")
 
 REGISTRY_TTL_S = 1.0
-INLINE_ROWS = 128
-"""Lookups of at most this many entities run on the event loop: a thread hop costs
-more than the lookup. Their time is bounded by the online store's socket timeout."""
+ONLINE_THREADS = 32
+"""Worker threads for calls that reach the online store (lookups, pushes, materialize)."""
+OTHER_THREADS = 16
+"""Worker threads for the other calls (versioning, metadata): Redis cannot take them."""
+MAX_LIMIT = 10_000
+DISCONNECTED = 499
+"""The status recorded (nginx's convention) when the client left before its answer."""
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
 Handler = Callable[["_Service", Request], Awaitable[Response]]
 
 
@@ -46,7 +63,27 @@ def _json(value: Any, status: int = 200) -> Response:
 
 
 def _error(err: HTTPError) -> Response:
-    return _json(err.body(), err.status)
+    response = _json(err.body(), err.status)
+    if err.status == 408:
+        response.headers["connection"] = "close"
+    return response
+
+
+class _Redact(logging.Filter):
+    """Remove URL passwords from the server's log records, tracebacks included."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        record.msg, record.args = redact(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+if not any(isinstance(f, _Redact) for f in log.filters):
+    log.addFilter(_Redact())
 
 
 class _Service:
@@ -57,20 +94,33 @@ class _Service:
         self.store = store
         self.close_store = close_store
         self.keyring = Keyring(server.api_keys)
+        self.origins = OriginPolicy(server.allowed_origins)
         self.max_entities = server.max_entities_per_request
         self.max_body = server.max_body_bytes
         self.timeout = server.request_timeout_s
+        self.body_timeout = server.body_timeout_s
         self.metrics = Metrics()
+        self.online_threads = anyio.CapacityLimiter(ONLINE_THREADS)
+        self.other_threads = anyio.CapacityLimiter(OTHER_THREADS)
+        self.places = _places(store)
+        self.health = HealthChecks(store, self.places)
         # A lookup reuses the served definitions for a second before checking the
         # default branch's head again (a metadata query costs more than the lookup).
         store.registry_ttl_s = max(store.registry_ttl_s, REGISTRY_TTL_S)
         self.openapi = dumps(openapi_document(f"featurestore: {store.config.project}"))
 
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a blocking store call in a worker thread, within the request timeout."""
+    async def call(self, fn: Callable[..., T], *args: Any, online: bool = False) -> T:
+        """Run a blocking store call in a worker thread, within the request timeout.
+
+        ``online`` calls (those that reach Redis) take threads from their own pool, so
+        a stalled Redis cannot starve the endpoints that do not need it.
+        """
+        limiter = self.online_threads if online else self.other_threads
         try:
             with anyio.fail_after(self.timeout):
-                return await anyio.to_thread.run_sync(partial(fn, *args), abandon_on_cancel=True)
+                return await anyio.to_thread.run_sync(
+                    partial(fn, *args), abandon_on_cancel=True, limiter=limiter
+                )
         except TimeoutError:
             raise HTTPError(
                 504,
@@ -80,20 +130,32 @@ class _Service:
             ) from None
 
     async def body(self, request: Request) -> Any:
-        """The JSON body, refused with 413 past the size limit (declared or streamed)."""
+        """The JSON body: 415 unless declared JSON, 413 past the size limit (declared or
+        streamed), 408 when it does not arrive within the body timeout."""
+        check_json_body(request.headers.get("content-type"))
         declared = request.headers.get("content-length")
         if declared is not None:
-            if not declared.isdigit():
+            if not _WHOLE_NUMBER.fullmatch(declared.strip()):
+                if declared.strip().isascii() and declared.strip().isdigit():
+                    raise self._too_large()
                 raise HTTPError(400, "bad_request", "Content-Length must be a whole number")
             if int(declared) > self.max_body:
                 raise self._too_large()
         chunks = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self.max_body:
-                raise self._too_large()
-            chunks.append(chunk)
+        with anyio.move_on_after(self.body_timeout) as scope:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > self.max_body:
+                    raise self._too_large()
+                chunks.append(chunk)
+        if scope.cancelled_caught:
+            raise HTTPError(
+                408,
+                "body_timeout",
+                f"the request body did not arrive within {self.body_timeout:g} s; "
+                "send the whole body at once",
+            )
         try:
             return loads(b"".join(chunks))
         except ValueError:
@@ -105,20 +167,37 @@ class _Service:
         )
 
 
+def _places(store: FeatureStore) -> list[tuple[str, str]]:
+    """The local folders that error messages may name, and what clients see instead."""
+    config = store.config
+    places = [(str(config.project_dir), "the project folder")]
+    location = config.storage_location
+    if "://" not in location:
+        places.append((location, "the repository"))
+    return places
+
+
 def _endpoint(service: _Service, name: str, role: Role, handler: Handler) -> Any:
-    """Wrap ``handler`` with key checks, error mapping and metrics."""
+    """Wrap ``handler`` with origin and key checks, error mapping and metrics."""
     metrics = service.metrics
     keyring = service.keyring
+    origins = service.origins
+    places = service.places
 
     async def endpoint(request: Request) -> Response:
         start = time.perf_counter()
         try:
+            headers = request.headers
+            origins.check(request.method, headers.get("origin"), headers.get("sec-fetch-site"))
             if keyring.enabled:
-                headers = request.headers
                 keyring.check(headers.get("authorization"), headers.get("x-api-key"), role)
             response = await handler(service, request)
+        except ClientDisconnect:
+            # The client left before sending its whole body: nobody to answer, no error.
+            metrics.error(name, "client_disconnected")
+            response = Response(status_code=DISCONNECTED)
         except Exception as exc:
-            err = from_exception(exc)
+            err = from_exception(exc, places)
             if err.status >= 500:
                 log.error("%s failed: %s", name, exc, exc_info=err.status == 500)
             metrics.error(name, err.code)
@@ -134,10 +213,7 @@ async def _get_online_features(service: _Service, request: Request) -> Response:
     service.metrics.entities.observe(lookup.rows)
     arrow = wants_arrow(request.headers.get("accept"))
     fn = _calls.lookup_arrow if arrow else _calls.lookup_feast
-    if lookup.rows <= INLINE_ROWS:
-        result = fn(service.store, lookup)
-    else:
-        result = await service.call(fn, service.store, lookup)
+    result = await service.call(fn, service.store, lookup, online=True)
     if isinstance(result, pa.Table):
         return Response(arrow_body(result), media_type=ARROW_STREAM)
     return _json(result)
@@ -145,12 +221,14 @@ async def _get_online_features(service: _Service, request: Request) -> Response:
 
 async def _push(service: _Service, request: Request) -> Response:
     push = _calls.parse_push(await service.body(request), service.max_entities)
-    return _json(await service.call(_calls.push, service.store, push))
+    return _json(await service.call(_calls.push, service.store, push, online=True))
 
 
 async def _materialize_incremental(service: _Service, request: Request) -> Response:
     end, views = _calls.parse_materialize(await service.body(request))
-    return _json(await service.call(_calls.materialize_incremental, service.store, end, views))
+    return _json(
+        await service.call(_calls.materialize_incremental, service.store, end, views, online=True)
+    )
 
 
 async def _branches(service: _Service, request: Request) -> Response:
@@ -161,13 +239,15 @@ async def _tags(service: _Service, request: Request) -> Response:
     return _json(await service.call(_calls.tags, service.store))
 
 
-def _int_param(request: Request, name: str, default: int) -> int:
+def _int_param(request: Request, name: str, default: int, most: int = MAX_LIMIT) -> int:
+    """A query parameter of ASCII digits from 1 to ``most``; anything else is a 400."""
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise HTTPError(400, "bad_request", f"`{name}` must be a positive whole number")
-    return min(int(raw), 10_000)
+    value = int(raw) if _WHOLE_NUMBER.fullmatch(raw) else 0
+    if not 1 <= value <= most:
+        raise HTTPError(400, "bad_request", f"`{name}` must be a whole number from 1 to {most}")
+    return value
 
 
 async def _log(service: _Service, request: Request) -> Response:
@@ -189,15 +269,12 @@ async def _diff(service: _Service, request: Request) -> Response:
 
 
 async def _online_status(service: _Service, request: Request) -> Response:
-    return _json(await service.call(_calls.online_status, service.store))
+    return _json(await service.call(_calls.online_status, service.store, online=True))
 
 
 async def _health(service: _Service, request: Request) -> Response:
-    checks = await service.call(_calls.health, service.store)
-    healthy = all(checks.values())
-    return _json(
-        {"status": "ok" if healthy else "unhealthy", "checks": checks}, 200 if healthy else 503
-    )
+    healthy, body = await service.health.run()
+    return _json(body, 200 if healthy else 503)
 
 
 async def _metrics(service: _Service, request: Request) -> Response:
@@ -251,6 +328,7 @@ def create_app(store: FeatureStore, *, close_store: bool = False) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        service.health.close()
         if service.close_store:
             service.store.close()
 
@@ -258,8 +336,21 @@ def create_app(store: FeatureStore, *, close_store: bool = False) -> Starlette:
         Route(path, _endpoint(service, name, role, handler), methods=[method], name=name)
         for path, method, name, role, handler in _ROUTES
     ]
+    middleware = []
+    if service.origins.configured:
+        # Answer browsers' preflights for the allowed origins (and only those).
+        allowed = ["*"] if service.origins.any else sorted(service.origins.allowed)
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=allowed,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+            )
+        )
     app = Starlette(
         routes=routes,
+        middleware=middleware,
         exception_handlers={404: _http_error, 405: _http_error, HTTPException: _http_error},
         lifespan=lifespan,
     )

@@ -23,7 +23,6 @@ __all__ = [
     "Push",
     "branches",
     "diff",
-    "health",
     "jsonable",
     "log",
     "lookup",
@@ -222,11 +221,3 @@ def diff(store: FeatureStore, left: str, right: str, prefix: str | None) -> dict
 def online_status(store: FeatureStore) -> dict[str, Any]:
     """Which commit each view serves online, and its lag."""
     return {"views": [{**jsonable(v), "up_to_date": v.up_to_date} for v in store.online_status()]}
-
-
-def health(store: FeatureStore) -> dict[str, bool]:
-    """The store's health checks; a check that raises counts as down."""
-    try:
-        return {str(k): bool(v) for k, v in store.health().items()}
-    except Exception:
-        return {"store": False}

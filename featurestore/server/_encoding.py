@@ -15,7 +15,6 @@ JSON = "application/json"
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
 
-
 def _default(value: object) -> object:
     if hasattr(value, "isoformat"):
         return value.isoformat()
