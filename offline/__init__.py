@@ -8,6 +8,7 @@ the Parquet files of any ref.
 
 from offline._engine import Engine
 from offline._errors import (
+    CorruptTableError,
     OfflineError,
     QueryError,
     SchemaMismatchError,
@@ -20,6 +21,7 @@ from offline._tables import TableStore, WriteResult
 __all__ = [
     "AggFunction",
     "AsOfSpec",
+    "CorruptTableError",
     "Engine",
     "OfflineError",
     "QueryError",

@@ -6,12 +6,14 @@
     ├── SchemaMismatchError (ValueError)   data does not fit a table's schema
     ├── TableNotFoundError (LookupError)   no table of that name at the ref
     ├── TableExistsError                   create_table on an existing table
+    ├── CorruptTableError                  a stored schema or Parquet object cannot be read
     └── QueryError (ValueError)            a SQL query or predicate is invalid or not read-only
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "CorruptTableError",
     "OfflineError",
     "QueryError",
     "SchemaMismatchError",
@@ -43,6 +45,10 @@ class TableNotFoundError(OfflineError, LookupError):
 
 class TableExistsError(OfflineError):
     """A table of that name already exists."""
+
+
+class CorruptTableError(OfflineError):
+    """A table's stored schema or one of its Parquet objects cannot be read."""
 
 
 class QueryError(OfflineError, ValueError):

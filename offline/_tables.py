@@ -2,8 +2,9 @@
 
 A table ``N`` is the path prefix ``tables/N/``: ``_schema`` (the Arrow schema, with
 key and sort columns in its metadata) and immutable ``part-<uuid>.parquet`` objects.
-A write stages all of its new objects in one ``upload_many`` and its removals in one
-``delete_objects``; the caller commits.
+A write stages its new objects and its removals as one change (``Branch.stage``), so a
+crash stages all of it or none; the caller commits. Part files are written in the
+repository's scratch folder, which the repository cleans after a writer dies.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 import repos
 from offline._engine import check_select
 from offline._errors import (
+    CorruptTableError,
     OfflineError,
     QueryError,
     SchemaMismatchError,
@@ -80,7 +81,7 @@ class TableStore:
 
     @staticmethod
     def _prefix(name: str) -> str:
-        if not _NAME.match(name):
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise OfflineError(
                 f"invalid table name {name!r}: use letters, digits, '_' and '-', "
                 "starting with a letter, digit or '_'"
@@ -100,10 +101,16 @@ class TableStore:
             raise TableNotFoundError(
                 f"no table {name!r} at ref {ref.id!r}; create it with create_table first"
             ) from e
-        schema = pa.ipc.read_schema(pa.py_buffer(raw))
-        md = schema.metadata or {}
-        keys = tuple(json.loads(md.get(_KEYS, b"[]")))
-        sort_by = tuple(json.loads(md.get(_SORT, b"[]")))
+        try:
+            schema = pa.ipc.read_schema(pa.py_buffer(raw))
+            md = schema.metadata or {}
+            keys = tuple(json.loads(md.get(_KEYS, b"[]")))
+            sort_by = tuple(json.loads(md.get(_SORT, b"[]")))
+        except (pa.ArrowException, ValueError) as e:
+            raise CorruptTableError(
+                f"the schema object of table {name!r} at ref {ref.id!r} is corrupt ({e}): "
+                "restore it from an earlier commit (revert the commit that wrote it)"
+            ) from e
         return _Table(schema.remove_metadata(), keys, sort_by)
 
     @staticmethod
@@ -258,7 +265,7 @@ class TableStore:
         ]
         if len(small) < 2:
             return False
-        tmp = Path(tempfile.mkdtemp(prefix="offline-compact-"))
+        tmp = self.repo.scratch()
         try:
             con = _connect()
             order_sql = f" ORDER BY {', '.join(ident(c) for c in order)}" if order else ""
@@ -292,7 +299,7 @@ class TableStore:
         self, b: repos.Branch, name: str, meta: _Table, src: pa.Table | pa.RecordBatchReader
     ) -> WriteResult:
         check_schema(src.schema, meta.schema)
-        tmp = Path(tempfile.mkdtemp(prefix="offline-append-"))
+        tmp = self.repo.scratch()
         try:
             rows = 0
 
@@ -322,7 +329,7 @@ class TableStore:
         """Copy-on-write: rewrite the objects holding matching rows without them, add ``new``."""
         parts = {o.physical_address: o.path for o in self._parts(b, name)}
         con = _connect()
-        tmp = Path(tempfile.mkdtemp(prefix="offline-rewrite-"))
+        tmp = self.repo.scratch()
         try:
             if key_filter is not None:
                 k, key_rows = key_filter
@@ -373,15 +380,8 @@ class TableStore:
     def _stage(
         b: repos.Branch, items: dict[str, bytes | os.PathLike[str]], removed: Sequence[str]
     ) -> None:
-        """Stage uploads then removals; undo the uploads if the removals fail."""
-        if items:
-            b.upload_many(items)
-        if removed:
-            try:
-                b.delete_objects(removed)
-            except BaseException:
-                b.delete_objects([p for p in items if not p.endswith("_schema")])
-                raise
+        """Stage the new objects and the removals as one change: all or none."""
+        b.stage(upload=items, delete=removed)
 
 
 def _connect() -> duckdb.DuckDBPyConnection:

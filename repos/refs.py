@@ -148,6 +148,15 @@ class Branch(Reference):
             paths = [paths]
         self._repo._delete_paths(self.id, paths, must_exist=False)
 
+    def stage(
+        self,
+        upload: Mapping[str, bytes | os.PathLike[str]] | None = None,
+        delete: Iterable[str] = (),
+    ) -> None:
+        """Stage uploads and deletions as one change: a crash at any point stages all of
+        it or none of it."""
+        self._repo._stage_changes(self.id, upload or {}, delete)
+
 
 class Tag(Reference):
     """A fixed ref to one commit."""

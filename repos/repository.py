@@ -231,6 +231,11 @@ class Repository:
     def __repr__(self) -> str:
         return f"Repository({self.storage!r})"
 
+    def scratch(self) -> Path:
+        """A new local folder for a writer's temporary files; the writer removes it, and
+        one left by a writer that died is removed by the next writer (or by GC)."""
+        return self._store.scratch()
+
     # -- handles -------------------------------------------------------------------
     def branch(self, id: str) -> Branch:
         """A handle on branch ``id`` (no I/O)."""
