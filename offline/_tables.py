@@ -1,7 +1,8 @@
 """Tables of Parquet objects in a ``repos`` repository, written copy-on-write on a branch.
 
 A table ``N`` is the path prefix ``tables/N/``: ``_schema`` (the Arrow schema, with
-key and sort columns in its metadata) and immutable ``part-<uuid>.parquet`` objects.
+key and sort columns in its metadata) and immutable ``part-<digest>.parquet`` objects,
+named after their bytes.
 A write stages its new objects and its removals as one change (``Branch.stage``), so a
 crash stages all of it or none; the caller commits. Part files are written in the
 repository's scratch folder, which the repository cleans after a writer dies.
@@ -9,12 +10,13 @@ repository's scratch folder, which the repository cleans after a writer dies.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeAlias
@@ -362,10 +364,13 @@ class TableStore:
                         _cast_batches(rel.to_arrow_reader(_ROW_GROUP), meta.schema),
                         meta.schema,
                         None,
+                        items,
                     )
                 )
             if new is not None and new.num_rows:
-                items.update(_write_parts(tmp, self._prefix(name), iter([new]), meta.schema, None))
+                items.update(
+                    _write_parts(tmp, self._prefix(name), iter([new]), meta.schema, None, items)
+                )
             removed = [parts[p] for p in hit]
             if items or removed:
                 self._stage(b, items, removed)
@@ -410,16 +415,22 @@ def _write_parts(
     tables: Iterator[pa.Table],
     schema: pa.Schema,
     max_rows: int | None,
+    taken: Mapping[str, object] | None = None,
 ) -> dict[str, os.PathLike[str]]:
-    """Write ``tables`` to new part files (at most ``max_rows`` rows each); path -> file."""
-    out: dict[str, os.PathLike[str]] = {}
+    """Write ``tables`` to new part files (at most ``max_rows`` rows each); path -> file.
+
+    A part is named after its bytes, so writing the same rows again (a rerun after a
+    crash) gives the same object at the same path, never a second copy of the rows.
+    Parts with equal bytes within one write (``taken``: the paths it already has) get
+    distinct names.
+    """
+    files: list[Path] = []
     writer: pq.ParquetWriter | None = None
     rows = 0
 
     def new_writer() -> pq.ParquetWriter:
-        name = f"part-{uuid.uuid4().hex}.parquet"
-        local = tmp / name
-        out[prefix + name] = local
+        local = tmp / f"writing-{uuid.uuid4().hex}.parquet"
+        files.append(local)
         return pq.ParquetWriter(local, schema, compression="snappy")
 
     try:
@@ -441,4 +452,21 @@ def _write_parts(
     finally:
         if writer is not None:
             writer.close()
+    out: dict[str, os.PathLike[str]] = {}
+    for local in files:
+        digest = _file_digest(local)
+        path, n = f"{prefix}part-{digest[:32]}.parquet", 1
+        while path in out or (taken is not None and path in taken):
+            path, n = f"{prefix}part-{digest[:32]}-{n}.parquet", n + 1
+        named = local.with_name(path.rsplit("/", 1)[1])
+        local.rename(named)
+        out[path] = named
     return out
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
