@@ -385,8 +385,25 @@ class TableStore:
     def _stage(
         b: repos.Branch, items: dict[str, bytes | os.PathLike[str]], removed: Sequence[str]
     ) -> None:
-        """Stage the new objects and the removals as one change: all or none."""
-        b.stage(upload=items, delete=removed)
+        """Stage the new objects and the removals as one change: all or none.
+
+        A part both removed and written again with the same bytes (a rerun rewriting what
+        an earlier run wrote) stays as it is.
+        """
+        gone = set(removed)
+        for path in sorted(gone & items.keys()):
+            local = items[path]
+            if not isinstance(local, bytes) and _file_digest(Path(local)) == (
+                b.object(path).stat().checksum
+            ):
+                del items[path]
+                gone.discard(path)
+            else:
+                items[path.removesuffix(".parquet") + f"-{uuid.uuid4().hex[:8]}.parquet"] = (
+                    items.pop(path)
+                )
+        if items or gone:
+            b.stage(upload=items, delete=[p for p in removed if p in gone])
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
