@@ -31,7 +31,8 @@ __all__ = ["DATASETS_BRANCH", "SavedDataset"]
 
 DATASETS_BRANCH = "saved-datasets"
 _PREFIX = "datasets/"
-_NAME = re.compile(r"^[A-Za-z][-\w]*$")
+_NAME = re.compile(r"[A-Za-z][-\w]*")
+"""Matched whole (``fullmatch``): ``$`` would also accept a trailing newline."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def _branch(repo: repos.Repository) -> repos.Branch:
 
 
 def save(repo: repos.Repository, job: RetrievalJob, name: str) -> SavedDataset:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise ValidationError(
             f"dataset name {name!r}: use letters, digits, '_' and '-', starting with a letter"
         )

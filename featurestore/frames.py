@@ -39,11 +39,20 @@ def to_arrow(data: DataLike, *, what: str = "data") -> pa.Table:
             return pa.table(
                 {str(k): list(v) if not isinstance(v, pa.Array) else v for k, v in data.items()}
             )
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as e:
-            raise ValidationError(f"{what}: columns could not be read as Arrow: {e}") from e
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as e:
+            raise ValidationError(
+                f"{what}: columns could not be read as Arrow ({e}): give each column values of "
+                "one type, integers within 64 bits"
+            ) from e
     module = type(data).__module__.split(".")[0]
     if module == "pandas":
-        return pa.Table.from_pandas(data, preserve_index=False)
+        try:
+            return pa.Table.from_pandas(data, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as e:
+            raise ValidationError(
+                f"{what}: the DataFrame could not be read as Arrow ({e}): give each column "
+                "values of one type, integers within 64 bits"
+            ) from e
     if module == "polars":
         table: pa.Table = data.to_arrow()
         return table
@@ -106,3 +115,61 @@ def as_utc_timestamps(
             ) from e
         return as_utc_timestamps(parsed, name=name)
     raise ValidationError(f"column {name!r} must hold timestamps, found {t}")
+
+
+_UNIT_MICROS = {"s": 1_000_000, "ms": 1_000, "us": 1}
+_FIRST_US = -62_135_596_800_000_000
+"""0001-01-01T00:00:00 UTC in microseconds since 1970."""
+_LAST_US = 253_402_300_799_999_999
+"""9999-12-31T23:59:59.999999 UTC: the last time a Python datetime holds."""
+
+
+def check_times(
+    column: pa.ChunkedArray | pa.Array,
+    *,
+    name: str,
+    what: str,
+    nulls: bool = False,
+    sub_micros: bool = True,
+) -> None:
+    """Refuse times that could not be stored and read back as they were given.
+
+    Refused: nulls (unless ``nulls``), times outside the years 1-9999 (what Python
+    datetimes hold, so reads could not return them), and, unless ``sub_micros``,
+    nanosecond digits (stored times are microseconds). Strings and other types are
+    left to ``as_utc_timestamps``.
+    """
+    t = column.type
+    if column.null_count and not nulls:
+        raise ValidationError(
+            f"{what}: column {name!r} has {column.null_count} null time(s); every row needs "
+            "one: drop or fill those rows"
+        )
+    if not (pa.types.is_timestamp(t) or pa.types.is_date(t)) or len(column) == column.null_count:
+        return
+    if pa.types.is_date(t):
+        days = column.cast(pa.int32() if pa.types.is_date32(t) else pa.int64())
+        bounds = pc.min_max(days)
+        low, high = bounds["min"].as_py() * 86_400_000_000, bounds["max"].as_py() * 86_400_000_000
+    else:
+        raw = column.cast(pa.int64())
+        bounds = pc.min_max(raw)
+        lo, hi = bounds["min"].as_py(), bounds["max"].as_py()
+        if t.unit == "ns":
+            low, high = lo // 1000, hi // 1000
+            if not sub_micros:
+                rest = pc.not_equal(pc.subtract(raw, pc.multiply(pc.divide(raw, 1000), 1000)), 0)
+                if pc.any(rest).as_py():
+                    first = pc.filter(raw, rest)[0].as_py()
+                    raise ValidationError(
+                        f"{what}: column {name!r} has a time with sub-microsecond digits "
+                        f"({first} ns since 1970); stored times are whole microseconds: "
+                        "round them (e.g. pandas .dt.floor('us')) and send them again"
+                    )
+        else:
+            low, high = lo * _UNIT_MICROS[t.unit], hi * _UNIT_MICROS[t.unit]
+    if low < _FIRST_US or high > _LAST_US:
+        raise ValidationError(
+            f"{what}: column {name!r} has a time outside the years 1-9999 "
+            f"({low if low < _FIRST_US else high} microseconds since 1970); fix those rows"
+        )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 
+from featurestore.entity_keys import check_key_values, key_types
 from featurestore.errors import ValidationError
 from featurestore.features import FeaturePlan, internal_name
 
@@ -188,6 +189,8 @@ class _Prepared:
     order: tuple[tuple[str, str], ...]
     """(internal name, output name) of each requested ref, in request order."""
     join_keys: tuple[str, ...]
+    key_types: dict[str, pa.DataType | None]
+    """Join key -> its declared Arrow type (None: unknown or declared differently)."""
     ts_types: dict[str, pa.DataType]
     commit_types: dict[str, pa.DataType]
     found_types: dict[str, pa.DataType]
@@ -251,6 +254,9 @@ def _prepare(plan: FeaturePlan) -> _Prepared:
         types={out: types[col] for col, out in order},
         order=order,
         join_keys=plan.join_keys,
+        key_types=key_types(
+            (f.name, f.dtype.to_arrow()) for v in plan.views.values() for f in v.entity_columns
+        ),
         ts_types=dict.fromkeys(outputs, _TS),
         commit_types=dict.fromkeys(outputs, pa.string()),
         found_types=dict.fromkeys(outputs, pa.bool_()),
@@ -320,9 +326,9 @@ def read_online(
     if len(counts) > 1:
         raise ValidationError(f"entity rows: columns have different lengths {sorted(counts)}")
     n = counts.pop() if counts else 0
+    types = prepared.key_types
     for key in join_keys:
-        if any(v is None for v in columns[key]):
-            raise ValidationError(f"join key {key!r} has null values; give every entity a key")
+        check_key_values(key, columns[key], types.get(key))
     keys = {names: _encode(names, columns, n) for names in prepared.key_sets}
     if isinstance(store, online_pkg.RedisOnlineStore):
         results = prepared.reader(store).read_columns(

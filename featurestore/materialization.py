@@ -16,6 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from featurestore.definitions import FeatureView
+from featurestore.errors import SchemaError, ValidationError
+from featurestore.frames import check_times
 
 if TYPE_CHECKING:
     import offline
@@ -140,6 +142,72 @@ def _rows(
     )
 
 
+@dataclass(frozen=True)
+class _Write:
+    """One batch ready for the online store: encoded keys, cast values, event times."""
+
+    keys: list[bytes]
+    values: pa.Table
+    event_ts: pa.Array | pa.ChunkedArray
+
+
+def _prepare(
+    view: FeatureView,
+    files: list[str],
+    engine: offline.Engine,
+    start: datetime | None,
+    end: datetime,
+    only: pa.Array | None,
+) -> list[_Write]:
+    """Every batch the view will write, each checked: keys, values and event times.
+
+    Nothing is written until all of them pass, so a run that is refused leaves the
+    online store as it was (and ``online_status`` true).
+    """
+    import online as online_pkg
+
+    declared = pa.schema([f.to_arrow() for f in view.features])
+    keys = list(view.join_keys)
+    what = f"materialize {view.name!r} from table {view.source.table!r}"
+    out: list[_Write] = []
+    for batch in _rows(view, files, engine, start, end):
+        if batch.num_rows == 0:
+            continue
+        try:
+            encoded = online_pkg.encode_entity_keys(keys, [batch.column(k) for k in keys])
+        except online_pkg.OnlineError as e:
+            raise ValidationError(
+                f"{what}: {e}. Fix those rows on the branch (ingest with mode='upsert' or "
+                "'delete'), commit, and materialize again"
+            ) from e
+        if only is not None:
+            mask = pc.is_in(pa.array(encoded, pa.binary()), value_set=only)
+            batch = batch.filter(mask)
+            encoded = [k for k, keep in zip(encoded, mask.to_pylist(), strict=True) if keep]
+            if batch.num_rows == 0:
+                continue
+        try:
+            values = pa.Table.from_batches([batch]).select(declared.names).cast(declared)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+            raise SchemaError(
+                f"{what}: stored values do not fit the view's declared types: {e}"
+            ) from e
+        if view.is_aggregation:
+            event_ts: pa.Array | pa.ChunkedArray = pa.array(
+                [end] * batch.num_rows, pa.timestamp("us", tz="UTC")
+            )
+        else:
+            event_ts = batch.column(view.source.timestamp_field)
+            try:
+                check_times(event_ts, name=view.source.timestamp_field, what=what)
+            except ValidationError as e:
+                raise ValidationError(
+                    f"{e}. Fix those rows on the branch, commit, and materialize again"
+                ) from e
+        out.append(_Write(encoded, values, event_ts))
+    return out
+
+
 def materialize_view(
     view: FeatureView,
     files: list[str],
@@ -152,37 +220,23 @@ def materialize_view(
     on_rows: Callable[[int], None] | None = None,
     only: pa.Array | None = None,
 ) -> tuple[int, int]:
-    """Stream the view's latest rows in ``[start, end]`` from ``files`` to the online store.
+    """Write the view's latest rows in ``[start, end]`` from ``files`` to the online store.
 
-    ``only`` (encoded entity keys) restricts the write to those entities.
+    Every row is read and checked before the first is written (a bad row refuses the
+    whole run); ``only`` (encoded entity keys) restricts the write to those entities.
     """
-    import online as online_pkg
-
     if not files:
         return 0, 0
-    declared = pa.schema([f.to_arrow() for f in view.features])
-    keys = list(view.join_keys)
+    writes = _prepare(view, files, engine, start, end, only)
     written = stale = 0
-    for batch in _rows(view, files, engine, start, end):
-        if batch.num_rows == 0:
-            continue
-        encoded = online_pkg.encode_entity_keys(keys, [batch.column(k) for k in keys])
-        if only is not None:
-            mask = pc.is_in(pa.array(encoded, pa.binary()), value_set=only)
-            batch = batch.filter(mask)
-            encoded = [k for k, keep in zip(encoded, mask.to_pylist(), strict=True) if keep]
-            if batch.num_rows == 0:
-                continue
-        values = pa.Table.from_batches([batch]).select(declared.names).cast(declared)
-        if view.is_aggregation:
-            event_ts = pa.array([end] * batch.num_rows, pa.timestamp("us", tz="UTC"))
-        else:
-            event_ts = batch.column(view.source.timestamp_field)
-        result = store.write(view.name, encoded, values, event_ts, commit=commit_id, ttl=view.ttl)
+    for w in writes:
+        result = store.write(
+            view.name, w.keys, w.values, w.event_ts, commit=commit_id, ttl=view.ttl
+        )
         written += result.written
         stale += result.stale
         if on_rows is not None:
-            on_rows(batch.num_rows)
+            on_rows(w.values.num_rows)
     return written, stale
 
 
@@ -217,9 +271,7 @@ def materialize_view_incremental(
             files, keys, src.timestamp_field, src.created_timestamp_column, [], start=start, end=end
         ):
             if batch.num_rows:
-                touched.update(
-                    online_pkg.encode_entity_keys(keys, [batch.column(k) for k in keys])
-                )
+                touched.update(online_pkg.encode_entity_keys(keys, [batch.column(k) for k in keys]))
     if not touched:
         return 0, 0
     return materialize_view(

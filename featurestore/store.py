@@ -22,6 +22,7 @@ import pyarrow as pa
 from featurestore.boundary import translated
 from featurestore.config import CONFIG_FILE, StoreConfig, load_config
 from featurestore.definitions import FeatureService, FeatureView, PushSource
+from featurestore.entity_keys import check_rows
 from featurestore.errors import (
     ConfigError,
     ConflictError,
@@ -31,7 +32,13 @@ from featurestore.errors import (
     ValidationError,
 )
 from featurestore.features import FeaturePlan, plan_features
-from featurestore.frames import DataLike, as_utc_timestamps, rows_to_columns, to_arrow
+from featurestore.frames import (
+    DataLike,
+    as_utc_timestamps,
+    check_times,
+    rows_to_columns,
+    to_arrow,
+)
 from featurestore.registry import Plan, Registry, load_registry, plan, stage_registry
 
 if TYPE_CHECKING:
@@ -349,6 +356,9 @@ class FeatureStore:
         table_name = self._table_of(self.registry(name), source)
         arrow = to_arrow(data, what=f"data for {table_name!r}")
         registry = self.registry(name)
+        check_rows(
+            arrow, registry.feature_views, table_name, f"data for {table_name!r}", typed=False
+        )
         if mode != "append" and not keys:
             keys = _natural_keys(registry, table_name)
         with translated():
@@ -661,13 +671,16 @@ class FeatureStore:
         if not isinstance(source, PushSource):
             pushes = sorted(n for n, s in sources.items() if isinstance(s, PushSource))
             raise NotFoundError(f"no push source {push_source_name!r} is applied; known: {pushes}")
-        data = to_arrow(df, what=f"push to {push_source_name!r}")
+        what = f"push to {push_source_name!r}"
+        data = to_arrow(df, what=what)
         table = source.batch_source.table
         ts_field = source.batch_source.timestamp_field
         if ts_field not in data.schema.names:
             raise SchemaError(f"push to {push_source_name!r}: column {ts_field!r} is missing")
         i = data.schema.get_field_index(ts_field)
+        check_times(data.column(ts_field), name=ts_field, what=what, sub_micros=False)
         data = data.set_column(i, ts_field, as_utc_timestamps(data.column(ts_field), name=ts_field))
+        check_rows(data, registry.feature_views, table, what, typed=True)
         views = [v for v in registry.feature_views_of_source(push_source_name) if v.online]
         # Check every online write before anything is written anywhere.
         prepared = []
@@ -686,15 +699,16 @@ class FeatureStore:
                 values = data.select(declared.names).cast(declared)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
                 raise SchemaError(f"push to {push_source_name!r}: {e}") from e
-            prepared.append((view, values))
+            with translated():
+                keys = online.encode_entity_keys(
+                    list(view.join_keys), [data.column(k) for k in view.join_keys]
+                )
+            prepared.append((view, keys, values))
         with translated():
             if to in ("offline", "online_and_offline"):
                 self.tables.write(name, table, data, mode="append")
             if to in ("online", "online_and_offline"):
-                for view, values in prepared:
-                    keys = online.encode_entity_keys(
-                        list(view.join_keys), [data.column(k) for k in view.join_keys]
-                    )
+                for view, keys, values in prepared:
                     self.online_store.write(
                         view.name, keys, values, data.column(ts_field), ttl=view.ttl
                     )

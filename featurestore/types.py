@@ -147,14 +147,14 @@ def from_arrow(arrow_type: pa.DataType) -> DataType:
     )
 
 
-_ARRAY_RE: Final = re.compile(r"^Array\((.+)\)$")
+_ARRAY_RE: Final = re.compile(r"Array\((.+)\)")
 
 
 def parse_type(text: str) -> DataType:
     """The type whose string form is ``text`` (the inverse of ``str(dtype)``)."""
     if text in _PRIMITIVES:
         return _PRIMITIVES[text]
-    match = _ARRAY_RE.match(text)
+    match = _ARRAY_RE.fullmatch(text)
     if match:
         return ArrayType(parse_type(match.group(1)))
     raise DefinitionError(

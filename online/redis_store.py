@@ -21,7 +21,7 @@ import redis
 
 from online._links import Link, LinkPool
 from online.codec import PythonDecoder, TableDecoder, check_type, encode_column
-from online.errors import CommandError, ConnectionFailedError, InvalidInputError
+from online.errors import CommandError, ConnectionFailedError, DecodeError, InvalidInputError
 from online.store import COMMIT_COLUMN, EVENT_TS_COLUMN, ReadRequest, WriteResult
 
 __all__ = ["PreparedRead", "RedisOnlineStore"]
@@ -29,9 +29,35 @@ __all__ = ["PreparedRead", "RedisOnlineStore"]
 TS_FIELD = b"__ts"
 COMMIT_FIELD = b"__commit"
 
-# KEYS: hashes. ARGV: ncols, column names..., commit ("" = none), ttl ms (0 = none),
+# KEYS: hashes. ARGV: ncols, column names..., commit ("" = none), ttl micros (0 = none),
 # then per key: event micros, null mask ("" = no nulls, else "0"/"1" per column), values.
+# Event times are compared as decimal strings, exactly: Lua numbers are doubles, which
+# round integers beyond 2^53 (microseconds after 2255 or before 1685). A key with a ttl
+# expires at the millisecond of event time + ttl (Redis keeps it through that millisecond);
+# reads apply the exact cutoff.
 WRITE_SCRIPT = b"""
+local function newer(a, b)
+  local na, nb = string.byte(a, 1) == 45, string.byte(b, 1) == 45
+  if na ~= nb then
+    return nb
+  end
+  if #a ~= #b then
+    if na then
+      return #a < #b
+    end
+    return #a > #b
+  end
+  for i = 1, #a do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then
+      if na then
+        return x < y
+      end
+      return x > y
+    end
+  end
+  return false
+end
 local n = tonumber(ARGV[1])
 local commit = ARGV[n + 2]
 local ttl = tonumber(ARGV[n + 3])
@@ -42,7 +68,7 @@ for i = 1, #KEYS do
   local off = n + 3 + (i - 1) * stride
   local ts = ARGV[off + 1]
   local cur = redis.call('HGET', key, '__ts')
-  if cur and tonumber(cur) > tonumber(ts) then
+  if cur and newer(cur, ts) then
     stale = stale + 1
   else
     local mask = ARGV[off + 2]
@@ -67,7 +93,8 @@ for i = 1, #KEYS do
       redis.call('HDEL', key, unpack(dels))
     end
     if ttl > 0 then
-      redis.call('PEXPIREAT', key, math.floor(tonumber(ts) / 1000) + ttl)
+      local at = math.floor((tonumber(ts) + ttl) / 1000)
+      redis.call('PEXPIREAT', key, string.format('%.0f', at))
     elseif cur then
       redis.call('PERSIST', key)
     end
@@ -78,7 +105,8 @@ return {written, stale}
 """
 WRITE_SHA = hashlib.sha1(WRITE_SCRIPT).hexdigest().encode()
 
-_NAME = re.compile(r"^[^:\s*?\[\]\\]+$")
+_NAME = re.compile(r"[^:\s*?\[\]\\]+")
+"""A key prefix or table name: matched whole (``fullmatch``), so no trailing newline."""
 _ROWS_PER_CALL = 512
 _ROWS_PER_BLOCK = 65_536
 _CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
@@ -142,11 +170,20 @@ def _micros(event_ts: pa.Array | pa.ChunkedArray) -> pa.Array:
         raise InvalidInputError(
             f"event_ts has {event_ts.null_count} nulls; every row needs an event time"
         )
+    if len(event_ts):
+        bounds = pc.min_max(event_ts)
+        low, high = bounds["min"].as_py(), bounds["max"].as_py()
+        if low < _MIN_MICROS or high > _MAX_MICROS:
+            bad = low if low < _MIN_MICROS else high
+            raise InvalidInputError(
+                f"event_ts holds {bad} microseconds since 1970, outside the years 1-9999 that "
+                "event times can have; fix those rows' event times"
+            )
     return event_ts
 
 
 def _check_name(kind: str, name: str) -> None:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InvalidInputError(
             f"{kind} {name!r} is not usable in a Redis key; use a name without ':', "
             "spaces or any of *?[]\\"
@@ -170,6 +207,21 @@ def _now_micros(now: datetime | None) -> int:
 
 _EVENT_TS_TYPE = pa.timestamp("us", tz="UTC")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MIN_MICROS = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+_MAX_MICROS = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+"""The event times a write takes: those a Python datetime holds (years 1-9999)."""
+
+
+def _event_time(t: int, table: str) -> datetime:
+    """The stored event time ``t`` (microseconds) as a datetime, or a clear DecodeError."""
+    try:
+        return _EPOCH + timedelta(microseconds=t)
+    except OverflowError:
+        raise DecodeError(
+            f"an event time stored in table {table!r} ({t} microseconds since 1970) is outside "
+            "the years 1-9999 a Python datetime holds; read it with read() (Arrow), or rewrite "
+            "that row with a representable event time"
+        ) from None
 
 
 class _ReadPlan:
@@ -289,7 +341,8 @@ class RedisOnlineStore:
     ) -> WriteResult:
         """Store one row per key unless the stored row is newer (equal times overwrite).
 
-        With `ttl` the key expires at event time + ttl. Returns rows written and skipped.
+        With `ttl` the key expires after event time + ttl. Event times must lie in the
+        years 1-9999 (what Python datetimes hold). Returns rows written and skipped.
         """
         prefix = self._table_prefix(table)
         tbl = pa.Table.from_batches([values]) if isinstance(values, pa.RecordBatch) else values
@@ -308,10 +361,10 @@ class RedisOnlineStore:
             check_type(field.type)
         if len(set(names)) != len(names):
             raise InvalidInputError(f"columns repeat in {names}; give each column once")
-        ttl_ms = 0
+        ttl_us = 0
         if ttl is not None:
-            ttl_ms = int(ttl.total_seconds() * 1000)
-            if ttl_ms <= 0:
+            ttl_us = ttl // timedelta(microseconds=1)
+            if ttl_us <= 0:
                 raise InvalidInputError(f"ttl {ttl} is not positive; pass None for no expiry")
         micros = _micros(event_ts)
         if n == 0:
@@ -322,7 +375,7 @@ class RedisOnlineStore:
                 str(len(names)).encode(),
                 *(name.encode() for name in names),
                 (commit or "").encode(),
-                str(ttl_ms).encode(),
+                str(ttl_us).encode(),
             ]
         )
         fixed_count = len(names) + 3
@@ -490,9 +543,7 @@ class RedisOnlineStore:
         for req, plan, replies in self._fetch(requests):
             columns, ts = self._columns(req, replies)
             values = plan.py_decoder.decode(columns[2:])
-            values[EVENT_TS_COLUMN] = [
-                None if t is None else _EPOCH + timedelta(microseconds=t) for t in ts
-            ]
+            values[EVENT_TS_COLUMN] = [None if t is None else _event_time(t, req.table) for t in ts]
             values[COMMIT_COLUMN] = [None if c is None else c.decode() for c in columns[1]]
             out.append(values)
         return out
@@ -690,7 +741,7 @@ class PreparedRead:
                         name: [v]
                         for name, v in zip(decoder.names, decoder.decode_row(reply, 2), strict=True)
                     }
-                    values[EVENT_TS_COLUMN] = [_EPOCH + timedelta(microseconds=t)]
+                    values[EVENT_TS_COLUMN] = [_event_time(t, req.table)]
                     values[COMMIT_COLUMN] = [None if c is None else c.decode()]
                     return values
         present: list[Any] = []
@@ -708,7 +759,7 @@ class PreparedRead:
                 if cutoff is None or t >= cutoff:
                     present.append(reply)
                     where.append(i)
-                    ts.append(_EPOCH + timedelta(microseconds=t))
+                    ts.append(_event_time(t, req.table))
                     c = reply[1]
                     commits.append(None if c is None else c.decode())
                     continue

@@ -10,8 +10,9 @@ from typing import Any, Final, TypeVar
 
 from featurestore.errors import DefinitionError
 
-_NAME_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_TABLE_RE: Final = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*$")
+_NAME_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TABLE_RE: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*")
+"""Both are matched whole (``fullmatch``): ``$`` would also accept a trailing newline."""
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -51,7 +52,7 @@ class FrozenDict(Mapping[K, V]):
 
 def check_name(value: object, what: str) -> str:
     """``value`` if it is a valid identifier-like name, else a DefinitionError."""
-    if not isinstance(value, str) or not _NAME_RE.match(value):
+    if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
         raise DefinitionError(
             f"{what} {value!r} is not a valid name: use letters, digits and underscores, "
             "starting with a letter or underscore"
@@ -61,7 +62,7 @@ def check_name(value: object, what: str) -> str:
 
 def check_table(value: object, what: str) -> str:
     """``value`` if it is a valid table path such as ``driver_stats`` or ``raw/trips``."""
-    if not isinstance(value, str) or not _TABLE_RE.match(value) or ".." in value:
+    if not isinstance(value, str) or not _TABLE_RE.fullmatch(value) or ".." in value:
         raise DefinitionError(
             f"{what} {value!r} is not a valid table name: use letters, digits, '_', '-', '.' "
             "and '/' between parts (no '..', no leading or trailing '/')"

@@ -19,7 +19,7 @@ _UNITS: Final = (
     ("us", 1),
 )
 _US: Final = dict(_UNITS)
-_DURATION_RE: Final = re.compile(r"^(-?\d+)(d|h|m|s|ms|us)$")
+_DURATION_RE: Final = re.compile(r"(-?[0-9]+)(d|h|m|s|ms|us)")
 
 
 def _micros(value: timedelta) -> int:
@@ -39,7 +39,12 @@ def format_duration(value: timedelta) -> str:
 
 def parse_duration(text: str) -> timedelta:
     """The inverse of ``format_duration``."""
-    match = _DURATION_RE.match(text)
+    match = _DURATION_RE.fullmatch(text)
     if not match:
         raise DefinitionError(f"{text!r} is not a duration such as '1h', '7d' or '30s'")
-    return timedelta(microseconds=int(match.group(1)) * _US[match.group(2)])
+    try:
+        return timedelta(microseconds=int(match.group(1)) * _US[match.group(2)])
+    except (ValueError, OverflowError):
+        raise DefinitionError(
+            f"duration {text[:40]!r} is too long: use at most 999999999 days"
+        ) from None

@@ -25,6 +25,9 @@ from featurestore.errors import DefinitionError
 
 __all__ = ["FeatureView", "FeatureViewProjection"]
 
+_MIN_TTL = timedelta(milliseconds=1)
+"""The shortest ttl: online keys expire by the millisecond."""
+
 
 @dataclass(frozen=True, init=False)
 class FeatureViewProjection:
@@ -75,7 +78,7 @@ class FeatureView:
     and is not a feature. With ``aggregations`` the view is windowed: its features are
     the aggregation outputs, computed from the raw rows of the source, and ``schema``
     lists the raw columns they read.
-    ``ttl``: how far back a value stays valid (None: forever).
+    ``ttl``: how far back a value stays valid (None or 0: forever; else at least 1 ms).
     """
 
     name: str
@@ -137,8 +140,16 @@ class FeatureView:
                     f"{what}: field {f.name!r} is a join key of type {declared} in its entity "
                     f"but {f.dtype} in the schema; make them agree"
                 )
+        if isinstance(ttl, timedelta) and ttl == timedelta(0):
+            ttl = None  # Feast's convention: a ttl of 0 means values never expire
         if ttl is not None:
             check_duration(ttl, f"{what} ttl")
+            if ttl < _MIN_TTL:
+                raise DefinitionError(
+                    f"{what}: ttl {ttl} is under a millisecond, the finest expiry the online "
+                    "store keeps; use at least timedelta(milliseconds=1), or None (or 0) for "
+                    "values that never expire"
+                )
         if not isinstance(online, bool):
             raise DefinitionError(f"{what}: online must be True or False, not {online!r}")
         aggs = as_tuple(aggregations, f"{what} aggregations")

@@ -37,7 +37,11 @@ __all__ = [
 ]
 
 PUSH_TARGETS = ("online", "offline", "online_and_offline")
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$")
+_ISO = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}"
+    r"(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?"
+)
+"""An ISO 8601 time, matched whole (``fullmatch``) and in ASCII digits only."""
 
 
 def jsonable(value: Any) -> Any:
@@ -103,14 +107,14 @@ class Push:
 
 
 def _column(name: str, values: list[Any]) -> pa.Array:
-    if values and all(isinstance(v, str) and _ISO.match(v) for v in values if v is not None):
+    if values and all(isinstance(v, str) and _ISO.fullmatch(v) for v in values if v is not None):
         import pandas as pd
 
         try:
             parsed = pd.to_datetime(pd.Series(values, dtype="object"), utc=True, format="ISO8601")
         except (ValueError, TypeError):
             raise _bad(f"`df.{name}` holds a value that is not a valid timestamp") from None
-        return pa.Array.from_pandas(parsed, type=pa.timestamp("us", tz="UTC"))
+        return pa.Array.from_pandas(parsed)  # nanoseconds: the store checks what it takes
     try:
         return pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
@@ -151,7 +155,7 @@ def push(store: FeatureStore, request: Push) -> dict[str, Any]:
 
 
 def _timestamp(value: object, what: str) -> datetime:
-    if not isinstance(value, str) or not _ISO.match(value):
+    if not isinstance(value, str) or not _ISO.fullmatch(value):
         raise _bad(f"`{what}` must be an ISO 8601 timestamp such as 2025-01-01T00:00:00Z")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -63,7 +63,7 @@ BAD: list[tuple[str, Callable[[], object], str]] = [
     ("request dup", lambda: RequestSource(name="r", schema=[F, F]), "'x' twice"),
     ("view bad name", lambda: _fv(name="v:1"), "'v:1' is not a valid name"),
     ("view dup fields", lambda: _fv(schema=[F, F]), "schema has the name 'x' twice"),
-    ("view ttl zero", lambda: _fv(ttl=timedelta(0)), "ttl must be positive"),
+    ("view ttl under 1 ms", lambda: _fv(ttl=timedelta(microseconds=999)), "under a millisecond"),
     ("view ttl negative", lambda: _fv(ttl=timedelta(hours=-1)), "ttl must be positive"),
     ("view ttl int", lambda: _fv(ttl=3600), "ttl must be a datetime.timedelta"),
     ("view no source", lambda: _fv(source=None), "source must be a TableSource or PushSource"),

@@ -194,7 +194,9 @@ def views(draw: st.DrawFn) -> list[object]:
                 )
             ]
         ttl = draw(
-            st.one_of(st.none(), st.integers(1, 10**9).map(lambda us: timedelta(microseconds=us)))
+            st.one_of(
+                st.none(), st.integers(1000, 10**9).map(lambda us: timedelta(microseconds=us))
+            )
         )
         out.append(
             FeatureView(
