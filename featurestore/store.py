@@ -198,14 +198,13 @@ class FeatureStore:
         return base / "online"
 
     def close(self) -> None:
-        """Release connections and stop the embedded online server this store started."""
+        """Release connections; stop the embedded online server if no other process uses it."""
         with self._lock:
             if self._online is not None:
                 self._online.close()
                 self._online = None
             if self._embedded is not None:
-                if self._embedded.owned:
-                    self._embedded.stop()
+                self._embedded.stop()  # gives its lease back; the last user's stops it
                 self._embedded = None
             if self._engine is not None:
                 self._engine.close()
