@@ -29,6 +29,7 @@ from featurestore.errors import (
     NotFoundError,
     RefusedError,
     SchemaError,
+    UntrustedCodeError,
     ValidationError,
 )
 from featurestore.lookup import OnlineResponse
@@ -86,6 +87,7 @@ __all__ = [
     "String",
     "TableSource",
     "UnixTimestamp",
+    "UntrustedCodeError",
     "ValidationError",
     "ViewStatus",
     "__version__",

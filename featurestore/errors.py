@@ -12,6 +12,7 @@ the facade's boundary with ``raise ... from e`` so the cause stays visible::
     ├── NotFoundError (LookupError)         a ref, view, feature, table or dataset is unknown
     ├── ConflictError                       a merge conflict or a lost compare-and-swap
     ├── RefusedError (PermissionError)      a protected branch or a hook refused
+    │   └── UntrustedCodeError              stored on-demand code is not trusted here
     └── BackendError (RuntimeError)         Redis, the metadata database or storage failed
 
 Each message says what was wrong and what to do.
@@ -28,6 +29,7 @@ __all__ = [
     "NotFoundError",
     "RefusedError",
     "SchemaError",
+    "UntrustedCodeError",
     "ValidationError",
 ]
 
@@ -62,6 +64,10 @@ class ConflictError(FeatureStoreError):
 
 class RefusedError(FeatureStoreError, PermissionError):
     """A protected branch or a hook refused the change."""
+
+
+class UntrustedCodeError(RefusedError):
+    """An on-demand view's stored code is not in the project's trust list; it did not run."""
 
 
 class BackendError(FeatureStoreError, RuntimeError):

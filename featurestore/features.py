@@ -32,6 +32,7 @@ class FeaturePlan:
     """Per stored feature view, the features to fetch (requested or read by on-demand views)."""
     views: dict[str, FeatureView]
     on_demand: tuple[OnDemandFeatureView, ...]
+    """The on-demand views to compute, each after the on-demand views it reads."""
     output_names: tuple[str, ...]
     """The column name of each requested ref in the result."""
 
@@ -61,12 +62,29 @@ def plan_features(
     stored: dict[str, dict[str, None]] = {}
     on_demand: dict[str, OnDemandFeatureView] = {}
     odfvs = registry.on_demand_feature_views_by_name
+
+    def need(odfv: OnDemandFeatureView) -> None:
+        """Add ``odfv`` after the on-demand views it reads, and the stored features it needs.
+
+        The registry refuses cycles, so this ends; it walks with an explicit stack."""
+        stack: list[tuple[OnDemandFeatureView, bool]] = [(odfv, False)]
+        while stack:
+            view, inputs_done = stack.pop()
+            if view.name in on_demand:
+                continue
+            if inputs_done:
+                on_demand[view.name] = view
+                continue
+            stack.append((view, True))
+            for src_view, src_feature in view.input_refs:
+                if src_view in odfvs:
+                    stack.append((odfvs[src_view], False))
+                else:
+                    stored.setdefault(src_view, {})[src_feature] = None
+
     for view_name, feature in refs:
         if view_name in odfvs:
-            odfv = odfvs[view_name]
-            on_demand[view_name] = odfv
-            for src_view, src_feature in odfv.input_refs:
-                stored.setdefault(src_view, {})[src_feature] = None
+            need(odfvs[view_name])
         else:
             stored.setdefault(view_name, {})[feature] = None
     fvs = registry.feature_views_by_name

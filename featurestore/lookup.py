@@ -358,9 +358,10 @@ def read_online(
     if plan.on_demand:
         no_ts, no_commit, all_found = [None] * n, [None] * n, [True] * n
         for odfv in plan.on_demand:
-            inputs: dict[str, list[Any]] = {
-                f: list(values[internal_name(v, f)]) for v, f in odfv.input_refs
-            }
+            inputs: dict[str, list[Any]] = {}
+            for v, f in odfv.input_refs:
+                column = values[internal_name(v, f)]  # an Array if an on-demand view made it
+                inputs[f] = column.to_pylist() if isinstance(column, pa.Array) else list(column)
             for request_field in odfv.request_fields:
                 if request_field.name not in columns:
                     raise ValidationError(

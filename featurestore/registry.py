@@ -6,12 +6,17 @@ so a commit carries data and definitions together and any ref restores both.
 
 Canonical JSON: keys sorted, no spaces, UTF-8, every object list sorted by name;
 ``Registry.hash`` is the sha256 of it. On-demand functions are stored as their source
-code and re-created on load with ``exec`` (see ``featurestore.definitions.on_demand``);
-nothing is pickled.
+code, nothing is pickled, and loading runs none of it: a loaded view compiles its
+source when it is first computed, and only if the ``trust`` check the registry was
+loaded with accepts it (see ``featurestore.trust``). ``Registry(objects)`` (what
+``apply`` and ``plan`` build) refuses a source with module-level statements other than
+imports, ``def`` and literal constants. ``plan`` and ``diff_definitions`` show changed
+and added on-demand functions as unified source diffs, so a review sees the code.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -25,7 +30,7 @@ from featurestore.definitions.entity import Entity
 from featurestore.definitions.feature_service import FeatureService
 from featurestore.definitions.feature_view import FeatureView, FeatureViewProjection
 from featurestore.definitions.field import Field
-from featurestore.definitions.on_demand import OnDemandFeatureView
+from featurestore.definitions.on_demand import OnDemandFeatureView, TrustCheck
 from featurestore.definitions.serialization import (
     aggregation_from_dict,
     entity_from_dict,
@@ -34,7 +39,7 @@ from featurestore.definitions.serialization import (
     to_dict,
 )
 from featurestore.definitions.sources import DataSource, PushSource, RequestSource, TableSource
-from featurestore.definitions.udf_source import load_function
+from featurestore.definitions.udf_source import check_source
 from featurestore.errors import DefinitionError, NotFoundError
 
 if TYPE_CHECKING:
@@ -48,6 +53,7 @@ __all__ = [
     "PlanEntry",
     "Registry",
     "check_breaking",
+    "diff_definitions",
     "load_registry",
     "plan",
     "stage_registry",
@@ -117,6 +123,8 @@ def collect(objects: Iterable[object]) -> dict[Section, dict[str, Json]]:
     while stack:
         obj = stack.pop()
         section = _section_of(obj)
+        if isinstance(obj, OnDemandFeatureView):
+            check_source(obj.udf_source, obj.name)
         data = to_dict(obj)
         name = data["name"]
         seen = out[section].get(name)
@@ -182,8 +190,15 @@ class Registry:
         self._load(collect(objects))
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Registry:
-        """The registry of a parsed ``registry.json``; DefinitionError if malformed."""
+    def from_dict(
+        cls, data: Mapping[str, Any], *, trust: TrustCheck | None = None, origin: str | None = None
+    ) -> Registry:
+        """The registry of a parsed ``registry.json``; DefinitionError if malformed.
+
+        Runs no stored code: on-demand views keep their source, which runs when the
+        view is computed and ``trust`` (or this process's own code) accepts it;
+        ``origin`` names the ref in the refusal.
+        """
         if not isinstance(data, Mapping) or data.get("format_version") != FORMAT_VERSION:
             raise DefinitionError(
                 f"registry format_version must be {FORMAT_VERSION}; this registry was written "
@@ -194,22 +209,35 @@ class Registry:
             items = data.get(section, [])
             sections[section] = {d["name"]: d for d in items}
         registry = cls.__new__(cls)
-        registry._load(sections)
+        registry._load(sections, trust, origin)
         return registry
 
     @classmethod
-    def from_json(cls, raw: bytes | str) -> Registry:
+    def from_json(
+        cls, raw: bytes | str, *, trust: TrustCheck | None = None, origin: str | None = None
+    ) -> Registry:
+        """The registry of a ``registry.json`` text; DefinitionError if malformed."""
         try:
             data = json.loads(raw)
-            return cls.from_dict(data)
-        except (ValueError, KeyError, TypeError) as e:
+            return cls.from_dict(data, trust=trust, origin=origin)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
             if isinstance(e, DefinitionError):
                 raise
             raise DefinitionError(
                 f"the registry JSON is malformed ({e!r}); re-apply the definitions"
             ) from e
+        except (RecursionError, MemoryError) as e:
+            raise DefinitionError(
+                f"the registry JSON is nested too deeply to read ({type(e).__name__}); it was "
+                "not written by featurestore: re-apply the definitions"
+            ) from e
 
-    def _load(self, s: Mapping[Section, Mapping[str, Json]]) -> None:
+    def _load(
+        self,
+        s: Mapping[Section, Mapping[str, Json]],
+        trust: TrustCheck | None = None,
+        origin: str | None = None,
+    ) -> None:
         def ordered(section: Section) -> list[Json]:
             return [s[section][k] for k in sorted(s[section])]
 
@@ -240,26 +268,28 @@ class Registry:
                 description=d["description"],
                 owner=d["owner"],
             )
-        odfvs: dict[str, OnDemandFeatureView] = {}
-        for d in ordered("on_demand_feature_views"):
+        built: dict[str, FeatureView | OnDemandFeatureView] = dict(fvs)
+        for d in _dependency_order(ordered("on_demand_feature_views")):
             owner = f"on-demand view {d['name']!r}"
             odfv_sources: list[FeatureViewProjection | RequestSource] = []
             for src in d["sources"]:
                 if src["kind"] == "request":
                     odfv_sources.append(_need(sources, src["name"], "request source", owner))
                 else:
-                    odfv_sources.append(_resolve_projection(src, fvs, owner))
-            odfvs[d["name"]] = OnDemandFeatureView(
+                    odfv_sources.append(_resolve_projection(src, built, owner))
+            built[d["name"]] = OnDemandFeatureView(
                 name=d["name"],
                 sources=odfv_sources,
                 schema=[field_from_dict(f) for f in d["schema"]],
-                udf=load_function(d["udf_source"], d["name"]),
                 udf_source=d["udf_source"],
                 mode=d["mode"],
                 description=d["description"],
                 tags=d["tags"],
                 owner=d["owner"],
+                trust=trust,
+                origin=origin,
             )
+        odfvs = {k: v for k, v in sorted(built.items()) if isinstance(v, OnDemandFeatureView)}
         views: dict[str, FeatureView | OnDemandFeatureView] = {**fvs, **odfvs}
         services: dict[str, FeatureService] = {}
         for d in ordered("feature_services"):
@@ -384,6 +414,31 @@ class Registry:
         return f"Registry({counts})"
 
 
+def _dependency_order(items: list[Json]) -> list[Json]:
+    """On-demand view dicts ordered so that each comes after the on-demand views it reads.
+
+    A view reading one that is not defined is left to the resolver to report; views
+    that read each other in a cycle are a DefinitionError.
+    """
+    pending = {d["name"]: d for d in items}
+    out: list[Json] = []
+    while pending:
+        ready = [
+            name
+            for name, d in pending.items()
+            if not any(src["kind"] != "request" and src["name"] in pending for src in d["sources"])
+        ]
+        if not ready:
+            cycle = ", ".join(sorted(pending))
+            raise DefinitionError(
+                f"on-demand views {cycle} read each other in a cycle; an on-demand view may "
+                "read another only if that one does not read it back"
+            )
+        for name in ready:
+            out.append(pending.pop(name))
+    return out
+
+
 # --- plan ------------------------------------------------------------------------
 
 
@@ -398,6 +453,18 @@ class PlanEntry:
     name: str
     action: Action
     changes: tuple[str, ...] = ()
+    source_diff: str = ""
+    """For an added or changed on-demand function: the unified diff of its source."""
+
+    def to_json(self) -> Json:
+        """The entry as JSON-ready data."""
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "action": self.action,
+            "changes": list(self.changes),
+            "source_diff": self.source_diff,
+        }
 
 
 @dataclass(frozen=True)
@@ -444,7 +511,22 @@ class Plan:
         text = "\n".join([*lines, summary])
         if self.breaking:
             text += "\nBreaking changes (refused):\n" + "\n".join(f"  - {b}" for b in self.breaking)
+        for e in self.entries:
+            if e.source_diff:
+                text += f"\nCode of {e.kind} {e.name!r} ({e.action}):\n{e.source_diff.rstrip()}"
         return text
+
+    @property
+    def source_diffs(self) -> tuple[PlanEntry, ...]:
+        """The entries that change code: added or changed on-demand functions."""
+        return tuple(e for e in self.entries if e.source_diff)
+
+    def to_json(self) -> Json:
+        """The plan as JSON-ready data (entries with their source diffs, breaking reasons)."""
+        return {
+            "entries": [e.to_json() for e in self.entries],
+            "breaking": list(self.breaking),
+        }
 
     def to_rich(self) -> Table:
         """The plan as a rich table."""
@@ -508,6 +590,17 @@ def _diff(old: Any, new: Any, path: str) -> list[str]:
     return [path]
 
 
+def source_diff(old: str, new: str, name: str) -> str:
+    """The unified diff of an on-demand function's stored source, ``old`` to ``new``."""
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True),
+        new.splitlines(keepends=True),
+        fromfile=f"a/{name}" if old else "/dev/null",
+        tofile=f"b/{name}" if new else "/dev/null",
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
 def plan(old: Registry | None, new_objects: Iterable[object] | Registry) -> Plan:
     """What applying ``new_objects`` (the full set of definitions) over ``old`` changes.
 
@@ -524,14 +617,18 @@ def plan(old: Registry | None, new_objects: Iterable[object] | Registry) -> Plan
         olds = {d["name"]: d for d in a[section]}
         news = {d["name"]: d for d in b[section]}
         for name in sorted(olds.keys() | news.keys()):
+            code = ""
+            if section == "on_demand_feature_views":
+                before = olds[name]["udf_source"] if name in olds else ""
+                after = news[name]["udf_source"] if name in news else ""
+                code = source_diff(before, after, name) if name in news else ""
             if name not in olds:
-                entries.append(PlanEntry(kind, name, "added"))
+                entries.append(PlanEntry(kind, name, "added", (), code))
             elif name not in news:
                 entries.append(PlanEntry(kind, name, "removed"))
             elif olds[name] != news[name]:
-                entries.append(
-                    PlanEntry(kind, name, "changed", tuple(_diff(olds[name], news[name], "")))
-                )
+                changes = tuple(_diff(olds[name], news[name], ""))
+                entries.append(PlanEntry(kind, name, "changed", changes, code))
     return Plan(old_reg, new_reg, tuple(entries), tuple(check_breaking(old_reg, new_reg)))
 
 
@@ -599,8 +696,11 @@ def check_breaking(old: Registry | None, new: Registry) -> list[str]:
 # --- storage in the repository ---------------------------------------------------
 
 
-def load_registry(ref: repos.Reference) -> Registry:
-    """The registry stored at ``ref`` (an empty one when none was applied there)."""
+def load_registry(ref: repos.Reference, trust: TrustCheck | None = None) -> Registry:
+    """The registry stored at ``ref`` (an empty one when none was applied there).
+
+    Runs no stored code; ``trust`` decides later whether an on-demand view may run.
+    """
     import repos as _repos
 
     try:
@@ -610,7 +710,27 @@ def load_registry(ref: repos.Reference) -> Registry:
         raw = obj.read()
     except _repos.NotFoundError as e:
         raise NotFoundError(f"cannot read definitions at ref {ref.id!r}: {e}") from e
-    return Registry.from_json(raw)
+    return Registry.from_json(raw, trust=trust, origin=ref.id)
+
+
+def diff_definitions(repository: repos.Repository, left: str, right: str | None = None) -> Plan:
+    """How the definitions change from ``left`` to ``right``, with source diffs of code.
+
+    ``right=None``: the uncommitted definitions of branch ``left`` against its head.
+    Loads both registries without running any stored code.
+    """
+    import repos as _repos
+
+    try:
+        if right is None:
+            old = load_registry(repository.ref(repository.ref(left).resolve()))
+            new = load_registry(repository.ref(left))
+        else:
+            old = load_registry(repository.ref(left))
+            new = load_registry(repository.ref(right))
+    except _repos.ReposError as e:
+        raise NotFoundError(f"cannot compare the definitions of {left!r} and {right!r}: {e}") from e
+    return plan(old, new)
 
 
 def stage_registry(branch: repos.Branch, registry: Registry) -> bool:

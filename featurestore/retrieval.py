@@ -224,7 +224,10 @@ def _run_on_demand(result: pa.Table, plan: FeaturePlan) -> pa.Table:
         out = odfv.transform(pd.DataFrame(inputs))
         for f in odfv.features:
             values = pa.array(out[f.name].tolist(), type=f.dtype.to_arrow(), from_pandas=True)
-            result = result.append_column(internal_name(odfv.name, f.name), values)
+            column = internal_name(odfv.name, f.name)
+            result = result.append_column(column, values)
+            # an on-demand view computed later may read this one (plan order)
+            frame[column] = to_pandas(pa.table({column: values}))[column]
     return result
 
 

@@ -40,6 +40,7 @@ from featurestore.frames import (
     to_arrow,
 )
 from featurestore.registry import Plan, Registry, load_registry, plan, stage_registry
+from featurestore.trust import CodeTrust
 
 if TYPE_CHECKING:
     import offline
@@ -93,6 +94,8 @@ class FeatureStore:
         checking the default branch's head again (0: every call checks; the HTTP service
         sets a second, as Feast's registry cache does, to spare a metadata query)."""
         self._plans: dict[tuple[Any, ...], FeaturePlan] = {}
+        self.code_trust = CodeTrust.of_project(self.config.project_dir)
+        """The project's trust list of on-demand code (see ``featurestore.trust``)."""
 
     # -- construction ----------------------------------------------------------------
 
@@ -241,7 +244,19 @@ class FeatureStore:
     def registry(self, ref: str | None = None) -> Registry:
         """The definitions at ``ref``: committed ones, or staged ones for a branch."""
         with translated():
-            return load_registry(self.repository.ref(ref or self.config.default_branch))
+            return load_registry(
+                self.repository.ref(ref or self.config.default_branch), self.code_trust
+            )
+
+    def trust_code(self, view: str, ref: str | None = None) -> str:
+        """Trust on-demand view ``view``'s code as stored at ``ref``; its sha256.
+
+        Review its ``udf_source`` first: once trusted, that code runs whenever the view
+        is computed in this project, on any ref.
+        """
+        odfv = self.registry(ref).get_on_demand_feature_view(view)
+        self.code_trust.add([(odfv.name, odfv.udf_source)], "trusted with trust_code")
+        return odfv.udf_sha256
 
     def _serving_registry(self) -> Registry:
         """The default branch's definitions, cached until its head moves."""
@@ -307,6 +322,7 @@ class FeatureStore:
                 if source not in existing:
                     self.tables.create_table(b, source, schema)
             stage_registry(b, result.registry)
+        self.code_trust.add_applied(objects)
         self._registry_cache = None
         return result
 

@@ -1,4 +1,5 @@
-"""Definition commands: ``plan`` and ``apply`` the project folder's definitions."""
+"""Definition commands: ``plan`` and ``apply`` the project folder's definitions, and
+``trust`` an on-demand view's stored code (see ``featurestore.trust``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated
 import typer
 
 from featurestore.cli.app import app
-from featurestore.cli.render import console, say, spinner
+from featurestore.cli.render import code_diffs, console, say, spinner
 from featurestore.cli.session import fail, open_store
 from featurestore.cli.versioning import RepoOpt
 from featurestore.project import load_definitions
@@ -50,6 +51,8 @@ def plan(
             say("No changes: the definitions are up to date.")
             return
         console.print(result.to_rich())
+        for block in code_diffs(result):
+            console.print(block, soft_wrap=True)
 
 
 @app.command()
@@ -78,6 +81,8 @@ def apply(
             say(f"No changes: the definitions on {name} are up to date.")
             return
         console.print(result.to_rich())
+        for block in code_diffs(result):
+            console.print(block, soft_wrap=True)
         if no_commit:
             say(f"Staged on {name}; commit with `featurestore commit -b {name} -m ...`")
             return
@@ -87,3 +92,34 @@ def apply(
         )
         c = store.commit(message or f"apply definitions: {summary}", branch=name)
         say(f"Committed {c.id[:12]} on {name}: {c.message}")
+
+
+@app.command()
+def trust(
+    view: Annotated[str, typer.Argument(help="The on-demand view whose stored code to trust.")],
+    ref: Annotated[
+        str | None,
+        typer.Option("--ref", help="The ref to read the code at (default: the default branch)."),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Trust it; without this, only show the code.")
+    ] = False,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Show an on-demand view's stored code and its sha256; with --yes, trust it here.
+
+    Trusted code runs whenever the view is computed in this project (any ref, the
+    server too); the trust list is .featurestore/trusted-code.json in the project.
+    """
+    with open_store(repo) as store:
+        odfv = store.registry(ref).get_on_demand_feature_view(view)
+        where = ref or store.config.default_branch
+        trusted = "trusted" if odfv.is_trusted else "not trusted"
+        say(f"# on-demand view {view!r} at {where}, sha256 {odfv.udf_sha256} ({trusted})")
+        say(odfv.udf_source.rstrip())
+        if not yes:
+            if not odfv.is_trusted:
+                say(f"# review it, then run `featurestore trust {view} --ref {where} --yes`")
+            return
+        store.trust_code(view, ref=ref)
+        say(f"Trusted {view!r} (sha256 {odfv.udf_sha256}) in {store.code_trust.path}")

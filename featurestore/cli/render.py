@@ -19,13 +19,16 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
     from featurestore.materialization import MaterializeResult
+    from featurestore.registry import Plan
     from featurestore.store import ViewStatus
 
 __all__ = [
     "arrow_table",
+    "code_diffs",
     "console",
     "err_console",
     "materialize_table",
@@ -68,6 +71,18 @@ def arrow_table(table: pa.Table, title: str | None = None, max_rows: int = 20) -
         out.caption = f"{max_rows} of {table.num_rows} rows"
     else:
         out.caption = f"{table.num_rows} row{'s' if table.num_rows != 1 else ''}"
+    return out
+
+
+def code_diffs(plan: Plan) -> list[Text]:
+    """The unified source diff of each added or changed on-demand function, colored."""
+    out: list[Text] = []
+    styles = {"+": "green", "-": "red", "@": "cyan"}
+    for entry in plan.source_diffs:
+        block = Text(f"Code of {entry.kind} {entry.name!r} ({entry.action}):\n", style="bold")
+        for line in entry.source_diff.splitlines(keepends=True):
+            block.append(line, style=styles.get(line[:1], ""))
+        out.append(block)
     return out
 
 

@@ -191,10 +191,19 @@ def diff(
     """Show changes from LEFT to RIGHT, or the uncommitted changes of branch LEFT."""
     with _open(repo) as r:
         if right is None:
-            changes = r.branch(left).uncommitted(prefix)
-            _console.print(_changes_table(f"Uncommitted on {left}", changes))
+            changes = list(r.branch(left).uncommitted(prefix))
+            _console.print(_changes_table(f"Uncommitted on {left}", iter(changes)))
         else:
-            _console.print(_changes_table(f"{left} -> {right}", r.ref(left).diff(right, prefix)))
+            changes = list(r.ref(left).diff(right, prefix))
+            _console.print(_changes_table(f"{left} -> {right}", iter(changes)))
+        from featurestore.cli.render import code_diffs
+        from featurestore.registry import REGISTRY_PATH, diff_definitions
+
+        if any(c.path == REGISTRY_PATH for c in changes):  # definitions, code as source diffs
+            definitions = diff_definitions(r, left, right)
+            _console.print(definitions.to_rich())
+            for block in code_diffs(definitions):
+                _console.print(block, soft_wrap=True)
 
 
 @app.command()

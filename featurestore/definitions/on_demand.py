@@ -3,6 +3,12 @@
 The same function runs offline (on the joined training frame) and online (on the
 looked-up values). It is stored in the registry as source code, never pickled (see
 ``featurestore.definitions.udf_source`` for what it may use from its module).
+
+A view read from a registry holds only that source: nothing of it runs until the view
+is computed (``udf``, ``transform``), and then only if the source is trusted: it was
+made in this process from a function this process imported, or the ``trust`` check the
+registry was loaded with accepts it (``featurestore.trust``). Otherwise computing it
+raises ``UntrustedCodeError``, saying how to trust it.
 """
 
 from __future__ import annotations
@@ -24,19 +30,25 @@ from featurestore.definitions._checks import (
 from featurestore.definitions.feature_view import FeatureView, FeatureViewProjection, project
 from featurestore.definitions.field import Field
 from featurestore.definitions.sources import RequestSource
-from featurestore.definitions.udf_source import function_source
-from featurestore.errors import DefinitionError, ValidationError
+from featurestore.definitions.udf_source import (
+    function_source,
+    is_local_source,
+    load_function,
+    source_hash,
+)
+from featurestore.errors import DefinitionError, UntrustedCodeError, ValidationError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["OnDemandFeatureView", "on_demand_feature_view"]
+__all__ = ["OnDemandFeatureView", "TrustCheck", "on_demand_feature_view"]
 
 Mode = Literal["pandas", "python"]
 _MODES: Final = ("pandas", "python")
 
 
-Source = FeatureView | FeatureViewProjection | RequestSource
+TrustCheck = Callable[[str], bool]
+"""Says whether a stored source (its text) may run here."""
 
 
 @dataclass(frozen=True, init=False)
@@ -46,7 +58,12 @@ class OnDemandFeatureView:
     The function sees one column per input: each selected feature of a source view
     under its feature name, and each request field under its name. ``mode="pandas"``:
     it takes and returns a ``pandas.DataFrame``; ``mode="python"``: it takes and
-    returns a ``dict`` of column name -> list of values.
+    returns a ``dict`` of column name -> list of values. A source may be another
+    on-demand view (or a projection of one): its outputs are computed first.
+
+    Built without ``udf`` (as a registry load does), the view holds only
+    ``udf_source``; ``trust`` decides whether that source may run when the view is
+    computed, and ``origin`` (the ref it was read at) goes into the refusal.
     """
 
     name: str
@@ -54,10 +71,12 @@ class OnDemandFeatureView:
     schema: tuple[Field, ...]
     mode: Mode
     udf_source: str
-    udf: Callable[..., Any] = field(compare=False, repr=False)
     description: str = ""
     tags: FrozenDict[str, str] = field(default_factory=FrozenDict)
     owner: str = ""
+    _function: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
+    _trust: TrustCheck | None = field(default=None, compare=False, repr=False)
+    _origin: str | None = field(default=None, compare=False, repr=False)
 
     def __init__(
         self,
@@ -65,20 +84,32 @@ class OnDemandFeatureView:
         name: str,
         sources: Sequence[Source],
         schema: Sequence[Field],
-        udf: Callable[..., Any],
         udf_source: str,
+        udf: Callable[..., Any] | None = None,
         mode: Mode = "pandas",
         description: str = "",
         tags: Mapping[str, str] | None = None,
         owner: str = "",
+        trust: TrustCheck | None = None,
+        origin: str | None = None,
     ) -> None:
         check_name(name, "on-demand view name")
         what = f"on-demand view {name!r}"
         raw = as_tuple(sources, f"{what} sources")
         if not raw:
             raise DefinitionError(f"{what} has no sources: list feature views or request sources")
-        check_instances(raw, (FeatureView, FeatureViewProjection, RequestSource), f"{what} sources")
-        srcs = tuple(s.projection if isinstance(s, FeatureView) else s for s in raw)
+        check_instances(
+            raw,
+            (FeatureView, FeatureViewProjection, RequestSource, OnDemandFeatureView),
+            f"{what} sources",
+        )
+        srcs = tuple(
+            s.projection if isinstance(s, FeatureView | OnDemandFeatureView) else s for s in raw
+        )
+        if any(s.name == name for s in srcs):
+            raise DefinitionError(
+                f"{what} reads itself; an on-demand view cannot be its own source"
+            )
         check_unique((s.name for s in srcs), f"{what} sources")
         inputs = [
             f.name for s in srcs for f in (s.schema if isinstance(s, RequestSource) else s.features)
@@ -96,17 +127,53 @@ class OnDemandFeatureView:
         check_unique((f.name for f in fields), f"{what} schema")
         if mode not in _MODES:
             raise DefinitionError(f"{what}: mode must be 'pandas' or 'python', not {mode!r}")
-        if not callable(udf):
+        if udf is not None and not callable(udf):
             raise DefinitionError(f"{what}: udf must be a function, not {udf!r}")
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "sources", srcs)
         object.__setattr__(self, "schema", fields)
         object.__setattr__(self, "mode", mode)
         object.__setattr__(self, "udf_source", check_text(udf_source, f"{what} udf_source"))
-        object.__setattr__(self, "udf", udf)
         object.__setattr__(self, "description", check_text(description, f"{what} description"))
         object.__setattr__(self, "tags", check_tags(tags, f"{what} tags"))
         object.__setattr__(self, "owner", check_text(owner, f"{what} owner"))
+        object.__setattr__(self, "_function", udf)
+        object.__setattr__(self, "_trust", trust)
+        object.__setattr__(self, "_origin", origin)
+
+    @property
+    def udf_sha256(self) -> str:
+        """The sha256 of ``udf_source``: what a trust list records."""
+        return source_hash(self.udf_source)
+
+    @property
+    def is_trusted(self) -> bool:
+        """Whether computing this view may run its function (see the module docstring)."""
+        if self._function is not None or is_local_source(self.udf_source):
+            return True
+        return self._trust is not None and self._trust(self.udf_source)
+
+    @property
+    def udf(self) -> Callable[..., Any]:
+        """The function; a stored one is compiled on first use, if trusted.
+
+        UntrustedCodeError if its source is not trusted here: nothing of it has run.
+        """
+        fn = self._function
+        if fn is not None:
+            return fn
+        if not self.is_trusted:
+            at = f" --ref {self._origin}" if self._origin else ""
+            ref = f", ref={self._origin!r}" if self._origin else ""
+            raise UntrustedCodeError(
+                f"on-demand view {self.name!r}: its stored code (sha256 {self.udf_sha256}) is "
+                "not trusted in this project, so it was not run. Review the source (`featurestore "
+                f"trust {self.name}{at}` prints it), then trust it with `featurestore trust "
+                f"{self.name}{at} --yes` or `store.trust_code({self.name!r}{ref})`"
+            )
+        fn = load_function(self.udf_source, self.name)
+        object.__setattr__(self, "_function", fn)
+        return fn
 
     @property
     def features(self) -> tuple[Field, ...]:
@@ -209,6 +276,9 @@ class OnDemandFeatureView:
             )
         self._check_outputs(result.keys())
         return {f.name: list(result[f.name]) for f in self.schema}
+
+
+Source = FeatureView | FeatureViewProjection | RequestSource | OnDemandFeatureView
 
 
 def on_demand_feature_view(

@@ -15,8 +15,15 @@ it reads from its module so that it runs the same after loading:
 Anything else (a closure variable, a module-level object) is refused when the view
 is defined, with a message saying what to move.
 
-Loading runs ``exec`` on that text in a fresh namespace holding only the builtins,
-``pandas`` (also ``pd``) and ``numpy`` (also ``np``). Nothing is pickled.
+Stored source is data: loading a registry never runs it. ``check_source`` (run at
+``apply``) accepts at module level only imports, ``def`` statements (no decorators,
+literal defaults), literal constants, aliases of names defined above and embedded
+helper modules that follow the same rule; anything else is refused with its line.
+``load_function`` compiles and runs that text, in a fresh namespace holding only the
+builtins, ``pandas`` (also ``pd``) and ``numpy`` (also ``np``), when the view is first
+computed and only once its source is trusted (see ``featurestore.trust``). A source
+produced here by ``function_source`` from a function this process imported is the
+process's own code: ``is_local_source`` says so. Nothing is pickled.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from __future__ import annotations
 import ast
 import builtins
 import dis
+import hashlib
 import importlib.util
 import inspect
 import sys
@@ -36,11 +44,31 @@ from typing import Any, Final
 
 from featurestore.errors import DefinitionError
 
-__all__ = ["function_source", "load_function", "udf_namespace"]
+__all__ = [
+    "check_source",
+    "function_source",
+    "is_local_source",
+    "load_function",
+    "source_hash",
+    "udf_namespace",
+]
 
 _PRESET: Final = frozenset({"pd", "np", "pandas", "numpy"})
 _LITERALS: Final = (int, float, str, bytes, bool, type(None), tuple, list, dict, set, frozenset)
 _EMBED: Final = "__featurestore_module__"
+# sha256 of every source function_source produced in this process: code this process
+# imported itself, so running it again from a registry runs nothing new.
+_LOCAL_SOURCES: Final[set[str]] = set()
+
+
+def source_hash(source: str) -> str:
+    """The sha256 hex digest of a stored source: what a trust list records."""
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+
+def is_local_source(source: str) -> bool:
+    """True if ``function_source`` produced ``source`` in this process (its own code)."""
+    return source_hash(source) in _LOCAL_SOURCES
 
 
 def _embedded_module(name: str, source: str) -> types.ModuleType:
@@ -217,19 +245,140 @@ def function_source(fn: Callable[..., Any], view_name: str) -> str:
         )
     collector = _Collector(view_name)
     body = collector.function(fn)
-    return "".join(line + "\n" for line in collector.lines.values()) + body
+    source = "".join(line + "\n" for line in collector.lines.values()) + body
+    check_source(source, view_name)
+    _LOCAL_SOURCES.add(source_hash(source))
+    return source
+
+
+_NO_CALLS: Final = (
+    ast.Call,
+    ast.Lambda,
+    ast.NamedExpr,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+    ast.Await,
+    ast.Yield,
+    ast.YieldFrom,
+)
+
+
+def _is_literal_node(node: ast.expr) -> bool:
+    try:
+        ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
+
+
+def _embedded_source(node: ast.expr) -> str | None:
+    """The module text of ``__featurestore_module__('name', 'text')``, else None."""
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == _EMBED
+        and not node.keywords
+        and len(node.args) == 2
+        and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args)
+    ):
+        text = node.args[1]
+        assert isinstance(text, ast.Constant)
+        return str(text.value)
+    return None
+
+
+def _refusal(node: ast.stmt, where: str) -> str | None:
+    """Why a module-level statement is refused (None: allowed); checks embedded modules."""
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        return None
+    if isinstance(node, ast.Expr):
+        if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            return None  # a docstring
+        return "an expression statement (it would run when the source is loaded)"
+    if isinstance(node, ast.FunctionDef):
+        if node.decorator_list:
+            return f"a decorated function {node.name!r} (decorators run at load)"
+        args = node.args
+        evaluated: list[ast.expr] = [*args.defaults, *(d for d in args.kw_defaults if d)]
+        for default in evaluated:
+            if not _is_literal_node(default):
+                return f"function {node.name!r} with a default value that is not a literal"
+        params = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+        annotations = [a.annotation for a in params if a is not None]
+        for annotation in [*annotations, node.returns]:
+            if annotation is not None and any(
+                isinstance(n, _NO_CALLS) for n in ast.walk(annotation)
+            ):
+                return f"function {node.name!r} with an annotation that calls code"
+        return None
+    if isinstance(node, ast.Assign | ast.AnnAssign):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if not all(isinstance(t, ast.Name) for t in targets):
+            return "an assignment to something other than a plain name"
+        value = node.value
+        if value is None or _is_literal_node(value) or isinstance(value, ast.Name):
+            return None
+        embedded = _embedded_source(value)
+        if embedded is not None:
+            _check_module(embedded, f"{where}, in the helper module embedded at line {node.lineno}")
+            return None
+        return "an assignment of a value that is not a literal constant"
+    kind = type(node).__name__
+    return f"a statement of kind {kind!r}"
+
+
+def _check_module(source: str, where: str) -> None:
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
+        raise DefinitionError(
+            f"{where}: the source cannot be parsed: {type(e).__name__}: {e}"
+        ) from e
+    lines = source.splitlines()
+    for node in tree.body:
+        why = _refusal(node, where)
+        if why is not None:
+            decorators = getattr(node, "decorator_list", None)
+            line = decorators[0].lineno if decorators else node.lineno
+            text = lines[line - 1].strip() if line <= len(lines) else ""
+            raise DefinitionError(
+                f"{where}: line {line} is refused: {why} ({text[:80]!r}). At module "
+                "level an on-demand function's source may hold only imports, `def` "
+                "statements and literal constants; move other code inside the function"
+            )
+
+
+def check_source(source: str, view_name: str) -> None:
+    """Refuse a stored source that could run code on its own (DefinitionError with the line).
+
+    Allowed at module level: imports, docstrings, undecorated ``def`` statements with
+    literal defaults, assignments of literal constants or of a name, and helper modules
+    embedded by ``function_source`` that hold only the same. It must end with a ``def``.
+    """
+    where = f"on-demand view {view_name!r}"
+    _check_module(source, where)
+    tree = ast.parse(source)
+    if not tree.body or not isinstance(tree.body[-1], ast.FunctionDef):
+        raise DefinitionError(f"{where}: stored source must end with the function's `def`")
 
 
 def load_function(source: str, view_name: str) -> Callable[..., Any]:
-    """Re-create a stored on-demand function by exec'ing its source in a fresh namespace."""
+    """Compile and run a stored source in a fresh namespace: its function.
+
+    This runs the source's code: call it only for a trusted source, when its view is
+    computed (``OnDemandFeatureView.udf`` does).
+    """
     try:
         tree = ast.parse(source)
-    except SyntaxError as e:
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
         raise DefinitionError(f"on-demand view {view_name!r}: stored source is invalid: {e}") from e
     if not tree.body or not isinstance(tree.body[-1], ast.FunctionDef):
         raise DefinitionError(
             f"on-demand view {view_name!r}: stored source must end with the function's `def`"
         )
+    check_source(source, view_name)
     namespace = udf_namespace()
     try:
         exec(compile(tree, f"<on-demand view {view_name}>", "exec"), namespace)

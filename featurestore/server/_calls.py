@@ -217,9 +217,14 @@ def log(store: FeatureStore, ref: str | None, limit: int, prefix: str | None) ->
 
 def diff(store: FeatureStore, left: str, right: str, prefix: str | None) -> dict[str, Any]:
     """The committed paths that differ from ``left`` to ``right``."""
+    from featurestore.registry import REGISTRY_PATH, diff_definitions
+
     with translated():
         changes = list(store.repository.ref(left).diff(right, prefix=prefix or ""))
-    return {"left": left, "right": right, "changes": jsonable(changes)}
+        body = {"left": left, "right": right, "changes": jsonable(changes)}
+        if any(c.path == REGISTRY_PATH for c in changes):  # code changes as source diffs
+            body["definitions"] = diff_definitions(store.repository, left, right).to_json()
+    return body
 
 
 def online_status(store: FeatureStore) -> dict[str, Any]:
