@@ -198,6 +198,20 @@ def test_after_a_merge_the_online_path_runs_no_untrusted_code(
             store.get_online_features(["evil:out"], rows, now=NOW)
         assert not marker.exists()
 
+        import httpx
+
+        from featurestore.server import create_app
+        from tests.server.conftest import _Thread
+
+        with _Thread(create_app(store)) as url:
+            body = {"features": ["evil:out"], "entities": {"driver_id": [1]}}
+            served = httpx.post(f"{url}/get-online-features", json=body, timeout=30)
+            unrelated = {"features": ["driver_stats:rate"], "entities": {"driver_id": [1]}}
+            fine = httpx.post(f"{url}/get-online-features", json=unrelated, timeout=30)
+        assert served.status_code == 403, served.text
+        assert served.json()["error"]["code"] == "refused" and "featurestore trust" in served.text
+        assert fine.status_code == 200 and not marker.exists()
+
 
 def test_own_definitions_run_in_a_later_process_and_branch_code_does_not(
     project: Path, tmp_path: Path
@@ -286,7 +300,7 @@ def test_apply_accepts_imports_defs_literals_and_helper_modules() -> None:
         "from math import log1p as lg\n"
         "LIMITS = {'low': [1, 2.5], 'high': (-3, None)}\n"
         "SCALE: float = 2.0\n"
-        "h = __featurestore_module__('h', '\"\"\"doc\"\"\"\\nimport math\\nK = 1\\n"
+        'h = __featurestore_module__(\'h\', \'"""doc"""\\nimport math\\nK = 1\\n'
         "def f(x=1, *a, k=-2, **kw) -> float:\\n    return x\\n')\n"
         "def helper(x: pd.Series, *, k: int = 3) -> pd.Series:\n"
         "    return x * SCALE\n"
@@ -325,10 +339,10 @@ def test_plan_and_diff_show_changed_code_as_a_source_diff(project: Path) -> None
         definitions = diff_definitions(store.repository, "main", "feature-x")
         assert [e.source_diff for e in definitions.entries] == [entry.source_diff]
 
+    import httpx
+
     from featurestore.server import create_app
     from tests.server.conftest import _Thread
-
-    import httpx
 
     store = FeatureStore(project)
     try:
