@@ -11,6 +11,7 @@ only if it is trusted, which means either:
 - its sha256 is in this project's trust list, the file ``.featurestore/trusted-code.json``
   in the project folder. The file lives outside the repository, so no branch, merge or
   upload through the server can change it; whoever can write the project folder can.
+  Its folder carries a ``.gitignore``, so it stays out of the project's version control.
 
 ``apply`` adds the sources it applies from this process's own functions to the list
 (the project's owner applying their own files), so the common flow needs no extra
@@ -102,6 +103,9 @@ class CodeTrust:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        ignore = self.path.parent / ".gitignore"
+        if not ignore.exists():  # the list is local state: keep it out of version control
+            ignore.write_text("*\n")
         with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
             try:
                 import fcntl
@@ -132,6 +136,7 @@ class CodeTrust:
             try:
                 with os.fdopen(fd, "w") as f:
                     f.write(data + "\n")
+                os.chmod(tmp, 0o644)  # readable by a server run as another user
                 os.replace(tmp, self.path)
             except BaseException:
                 with contextlib.suppress(OSError):

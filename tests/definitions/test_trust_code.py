@@ -243,6 +243,7 @@ def test_own_definitions_run_in_a_later_process_and_branch_code_does_not(
     trust_file = project / ".featurestore" / "trusted-code.json"
     entries = json.loads(trust_file.read_text())["trusted"]
     assert [e["view"] for e in entries.values()] == ["doubled"]
+    assert (trust_file.parent / ".gitignore").read_text() == "*\n"
 
 
 REFUSED_AT_APPLY = {
