@@ -164,48 +164,61 @@ def _prepare(
     Nothing is written until all of them pass, so a run that is refused leaves the
     online store as it was (and ``online_status`` true).
     """
-    import online as online_pkg
+    import offline as offline_pkg
 
-    declared = pa.schema([f.to_arrow() for f in view.features])
-    keys = list(view.join_keys)
     what = f"materialize {view.name!r} from table {view.source.table!r}"
     out: list[_Write] = []
-    for batch in _rows(view, files, engine, start, end):
-        if batch.num_rows == 0:
-            continue
-        try:
-            encoded = online_pkg.encode_entity_keys(keys, [batch.column(k) for k in keys])
-        except online_pkg.OnlineError as e:
-            raise ValidationError(
-                f"{what}: {e}. Fix those rows on the branch (ingest with mode='upsert' or "
-                "'delete'), commit, and materialize again"
-            ) from e
-        if only is not None:
-            mask = pc.is_in(pa.array(encoded, pa.binary()), value_set=only)
-            batch = batch.filter(mask)
-            encoded = [k for k, keep in zip(encoded, mask.to_pylist(), strict=True) if keep]
-            if batch.num_rows == 0:
-                continue
-        try:
-            values = pa.Table.from_batches([batch]).select(declared.names).cast(declared)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-            raise SchemaError(
-                f"{what}: stored values do not fit the view's declared types: {e}"
-            ) from e
-        if view.is_aggregation:
-            event_ts: pa.Array | pa.ChunkedArray = pa.array(
-                [end] * batch.num_rows, pa.timestamp("us", tz="UTC")
-            )
-        else:
-            event_ts = batch.column(view.source.timestamp_field)
-            try:
-                check_times(event_ts, name=view.source.timestamp_field, what=what)
-            except ValidationError as e:
-                raise ValidationError(
-                    f"{e}. Fix those rows on the branch, commit, and materialize again"
-                ) from e
-        out.append(_Write(encoded, values, event_ts))
+    try:
+        for batch in _rows(view, files, engine, start, end):
+            write = _check_batch(view, batch, end, only, what)
+            if write is not None:
+                out.append(write)
+    except offline_pkg.CorruptTableError as e:
+        message = str(e).replace("a table this read needs", f"table {view.source.table!r}")
+        raise offline_pkg.CorruptTableError(f"materialize {view.name!r}: {message}") from e
     return out
+
+
+def _check_batch(
+    view: FeatureView, batch: pa.RecordBatch, end: datetime, only: pa.Array | None, what: str
+) -> _Write | None:
+    """One batch of ``view``'s rows made ready to write (None: nothing to write), or raise."""
+    import online as online_pkg
+
+    if batch.num_rows == 0:
+        return None
+    keys = list(view.join_keys)
+    try:
+        encoded = online_pkg.encode_entity_keys(keys, [batch.column(k) for k in keys])
+    except online_pkg.OnlineError as e:
+        raise ValidationError(
+            f"{what}: {e}. Fix those rows on the branch (ingest with mode='upsert' or "
+            "'delete'), commit, and materialize again"
+        ) from e
+    if only is not None:
+        mask = pc.is_in(pa.array(encoded, pa.binary()), value_set=only)
+        batch = batch.filter(mask)
+        encoded = [k for k, keep in zip(encoded, mask.to_pylist(), strict=True) if keep]
+        if batch.num_rows == 0:
+            return None
+    declared = pa.schema([f.to_arrow() for f in view.features])
+    try:
+        values = pa.Table.from_batches([batch]).select(declared.names).cast(declared)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        raise SchemaError(f"{what}: stored values do not fit the view's declared types: {e}") from e
+    if view.is_aggregation:
+        event_ts: pa.Array | pa.ChunkedArray = pa.array(
+            [end] * batch.num_rows, pa.timestamp("us", tz="UTC")
+        )
+    else:
+        event_ts = batch.column(view.source.timestamp_field)
+        try:
+            check_times(event_ts, name=view.source.timestamp_field, what=what)
+        except ValidationError as e:
+            raise ValidationError(
+                f"{e}. Fix those rows on the branch, commit, and materialize again"
+            ) from e
+    return _Write(encoded, values, event_ts)
 
 
 def materialize_view(

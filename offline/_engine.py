@@ -19,7 +19,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from offline._errors import QueryError, SchemaMismatchError
+from offline._errors import CorruptTableError, QueryError, SchemaMismatchError
 from offline._polars_pit import polars_as_of_join
 from offline._specs import AsOfSpec, WindowAgg, WindowSpec
 from offline._sql import ident, literal, literal_list, ts_literal
@@ -42,20 +42,88 @@ def _ts(col: str) -> str:
     return f"CAST({ident(col)} AS TIMESTAMPTZ)"
 
 
+_USER_ERRORS = (
+    duckdb.ParserException,
+    duckdb.BinderException,
+    duckdb.CatalogException,
+    duckdb.PermissionException,
+    duckdb.ConversionException,
+    duckdb.OutOfRangeException,
+    duckdb.NotImplementedException,
+    duckdb.TypeMismatchException,
+)
+"""DuckDB errors that a query causes, never damaged data: no file is checked for them."""
+
+
+def _damaged(files: Sequence[str]) -> tuple[str, str] | None:
+    """The first of ``files`` that is not a readable Parquet file, and why (None: all read).
+
+    Reads every row group: this runs only after a read failed, to tell damaged data
+    from a bad query.
+    """
+    for f in dict.fromkeys(files):
+        try:
+            pf = pq.ParquetFile(f)
+            for i in range(pf.num_row_groups):
+                pf.read_row_group(i)
+        except (OSError, ValueError, pa.ArrowException) as e:
+            return f, str(e).splitlines()[0] if str(e) else type(e).__name__
+    return None
+
+
+def corrupt_table_error(
+    files: Mapping[str, Sequence[str]] | Sequence[str], e: BaseException
+) -> CorruptTableError | None:
+    """A ``CorruptTableError`` naming the damaged object (and table), if ``e`` came from one.
+
+    ``files`` maps table names to their files, or is a plain list of files. The message
+    names the object by its file name only, never a local path.
+    """
+    if isinstance(e, _USER_ERRORS):
+        return None
+    tables = files if isinstance(files, Mapping) else {"": files}
+    for table, paths in tables.items():
+        found = _damaged(paths)
+        if found is None:
+            continue
+        path, why = found
+        where = f"table {table!r}" if table else "a table this read needs"
+        return CorruptTableError(
+            f"{where}: its Parquet object {os.path.basename(path)} cannot be read ({why}). "
+            "The stored bytes are damaged: restore that object from a backup of the storage, "
+            "or revert the commit that added it and write its rows again"
+        )
+    return None
+
+
 def _stream(
-    cur: duckdb.DuckDBPyConnection, query: str, keep: object = None
+    cur: duckdb.DuckDBPyConnection,
+    query: str,
+    keep: object = None,
+    files: Sequence[str] = (),
 ) -> pa.RecordBatchReader:
-    """Run ``query`` on ``cur`` and stream it; the cursor closes when the stream ends."""
+    """Run ``query`` on ``cur`` and stream it; the cursor closes when the stream ends.
+
+    A failure while reading ``files`` that comes from a damaged one is a
+    ``CorruptTableError``; any other DuckDB failure is a ``QueryError``.
+    """
     try:
         reader = cur.sql(query).to_arrow_reader(_BATCH_ROWS)
     except duckdb.Error as e:
         cur.close()
-        raise QueryError(f"query failed: {e}") from e
+        raise corrupt_table_error(files, e) or QueryError(f"query failed: {e}") from e
 
     def batches() -> Iterator[pa.RecordBatch]:
         _ = keep
         try:
             yield from reader
+        except (duckdb.Error, OSError, pa.ArrowException) as e:
+            corrupt = corrupt_table_error(files, e)
+            if corrupt is not None:
+                raise corrupt from e
+            if isinstance(e, duckdb.Error):
+                raise QueryError(f"query failed: {e}") from e
+            raise
         finally:
             cur.close()
 
@@ -180,7 +248,10 @@ class Engine:
             table = ents.read_all() if isinstance(ents, pa.RecordBatchReader) else ents
             try:
                 out = polars_as_of_join(table, names, _TS, specs)
-            except pl.exceptions.PolarsError as e:
+            except (pl.exceptions.PolarsError, OSError, pa.ArrowException) as e:
+                corrupt = corrupt_table_error([f for s in specs for f in s.files], e)
+                if corrupt is not None:
+                    raise corrupt from e
                 raise QueryError(f"point-in-time join failed: {e}") from e
             return pa.RecordBatchReader.from_batches(out.schema, out.to_batches(_BATCH_ROWS))
         cur = self.cursor()
@@ -251,7 +322,7 @@ class Engine:
             f"WITH {', '.join(ctes)} SELECT {', '.join(selects)} FROM e {' '.join(joins)} "
             f"ORDER BY e.{ident(_RN)}"
         )
-        return _stream(cur, query, keep=ents)
+        return _stream(cur, query, keep=ents, files=[f for s in specs for f in s.files])
 
     # -- windowed aggregates ------------------------------------------------------------
 
@@ -259,7 +330,12 @@ class Engine:
         self, files: Sequence[str], aggs: Sequence[WindowAgg], created_ts: str | None, at: str
     ) -> list[str]:
         """SELECT expressions over CTE ``f`` (columns __fs_e, __fs_cr, table columns)."""
-        schema = pq.read_schema(files[0])
+        try:
+            schema = pq.read_schema(files[0])
+        except (OSError, ValueError, pa.ArrowException) as e:
+            raise corrupt_table_error(files[:1], e) or QueryError(
+                f"cannot read the table's schema: {e}"
+            ) from e
         exprs = []
         for a in aggs:
             _check_columns(schema, [a.column], "table")
@@ -329,7 +405,7 @@ class Engine:
             f"SELECT {', '.join(selects)} FROM __fs_e e LEFT JOIN a ON e.{ident(_RN)} = a.__fs_rn "
             f"ORDER BY e.{ident(_RN)}"
         )
-        return _stream(cur, query, keep=ents)
+        return _stream(cur, query, keep=ents, files=spec.files)
 
     def window_aggregate_at(
         self,
@@ -355,7 +431,7 @@ class Engine:
             f"WHERE f.__fs_e <= {at_sql} AND f.__fs_e > {at_sql} - to_microseconds({widest}) "
             f"GROUP BY {k} ORDER BY {k}"
         )
-        return _stream(self.cursor(), query)
+        return _stream(self.cursor(), query, files=files)
 
     # -- latest rows --------------------------------------------------------------------
 
@@ -395,7 +471,7 @@ class Engine:
             f"QUALIFY row_number() OVER (PARTITION BY {', '.join(ident(k) for k in keys)} "
             f"ORDER BY {', '.join(order)}) = 1"
         )
-        return _stream(self.cursor(), query)
+        return _stream(self.cursor(), query, files=files)
 
     # -- SQL ----------------------------------------------------------------------------
 
@@ -412,7 +488,7 @@ class Engine:
         try:
             return con.sql(query).to_arrow_table()
         except duckdb.Error as e:
-            raise _query_error(e, tables) from e
+            raise corrupt_table_error(tables, e) or _query_error(e, tables) from e
         finally:
             con.close()
 
@@ -442,6 +518,9 @@ class Engine:
             con.execute("SET lock_configuration = true")
         except duckdb.Error as e:
             con.close()
+            corrupt = corrupt_table_error(tables, e)
+            if corrupt is not None:
+                raise corrupt from e
             raise QueryError(f"cannot prepare the tables for the query: {e}") from e
         except BaseException:
             con.close()
