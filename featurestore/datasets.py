@@ -3,6 +3,11 @@
 Each lives on the ``saved-datasets`` branch as ``datasets/<name>/data.parquet`` plus
 ``meta.json`` (commit id, feature refs, definitions hash, entity rows' hash), committed
 there so that later commits on any other branch never touch it.
+
+The branch is internal: this module is its only writer. The facade and the CLI refuse
+to delete it, write to it, commit, merge into or revert it (``refuse_internal``), and
+leave it out of the branch listings users see (``is_internal``), so deleting "a
+branch" can never delete every saved dataset.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from featurestore.errors import ConflictError, NotFoundError, ValidationError
+from featurestore.errors import ConflictError, NotFoundError, RefusedError, ValidationError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,9 +32,11 @@ if TYPE_CHECKING:
     import repos
     from featurestore.retrieval import RetrievalJob
 
-__all__ = ["DATASETS_BRANCH", "SavedDataset"]
+__all__ = ["DATASETS_BRANCH", "INTERNAL_BRANCHES", "SavedDataset", "is_internal", "refuse_internal"]
 
 DATASETS_BRANCH = "saved-datasets"
+INTERNAL_BRANCHES = frozenset({DATASETS_BRANCH})
+"""Branches the product keeps for itself: hidden from listings, changed only by it."""
 _PREFIX = "datasets/"
 _NAME = re.compile(r"[A-Za-z][-\w]*")
 """Matched whole (``fullmatch``): ``$`` would also accept a trailing newline."""
@@ -55,6 +62,21 @@ class SavedDataset:
         from featurestore.retrieval import to_pandas
 
         return to_pandas(self.to_arrow())
+
+
+def is_internal(branch: str) -> bool:
+    """Whether ``branch`` is one the product keeps for itself (saved datasets)."""
+    return branch in INTERNAL_BRANCHES
+
+
+def refuse_internal(branch: str, action: str) -> None:
+    """Raise ``RefusedError`` if ``branch`` is internal; ``action`` says what was asked."""
+    if is_internal(branch):
+        raise RefusedError(
+            f"cannot {action} branch {branch!r}: it is internal and holds every saved "
+            "dataset; it changes only through create_saved_dataset(). Use another branch "
+            "(list them with `featurestore branch list`)"
+        )
 
 
 def _entity_hash(table: pa.Table, feature_columns: int) -> str:

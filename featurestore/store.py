@@ -234,7 +234,27 @@ class FeatureStore:
     # -- refs and definitions -----------------------------------------------------------
 
     def _branch_name(self, branch: str | None) -> str:
-        return branch or self.config.default_branch
+        """The branch a write goes to; internal branches (saved datasets) are refused."""
+        from featurestore.datasets import refuse_internal
+
+        name = branch or self.config.default_branch
+        refuse_internal(name, "write to")
+        return name
+
+    def branches(self) -> list[repos.Branch]:
+        """The users' branches, sorted; internal ones (saved datasets) are left out."""
+        from featurestore.datasets import is_internal
+
+        with translated():
+            return [b for b in self.repository.branches() if not is_internal(b.id)]
+
+    def delete_branch(self, name: str) -> None:
+        """Delete a branch and its uncommitted changes; internal branches are refused."""
+        from featurestore.datasets import refuse_internal
+
+        refuse_internal(name, "delete")
+        with translated():
+            self.repository.branch(name).delete()
 
     def resolve(self, ref: str | None = None) -> str:
         """The commit id ``ref`` (a branch, tag, commit or ``ref~N``) points at now."""

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from featurestore.cli.app import app, error_exit
 from featurestore.config import CONFIG_FILE, load_config
+from featurestore.datasets import is_internal, refuse_internal
 from featurestore.errors import FeatureStoreError
 from repos import Change, Commit, ReposError, Repository
 
@@ -104,6 +105,7 @@ def branch_create(
 ) -> None:
     """Create a branch at a ref (O(1): no data is copied)."""
     with _open(repo) as r:
+        refuse_internal(name, "create")
         b = r.branch(name).create(source)
         typer.echo(f"Created branch {name} at {b.resolve()[:12]}")
 
@@ -112,21 +114,31 @@ def branch_create(
 def branch_delete(
     name: Annotated[str, typer.Argument(help="The branch to delete.")], repo: RepoOpt = Path(".")
 ) -> None:
-    """Delete a branch and its uncommitted changes."""
+    """Delete a branch and its uncommitted changes (internal branches are refused)."""
     with _open(repo) as r:
+        refuse_internal(name, "delete")
         r.branch(name).delete()
         typer.echo(f"Deleted branch {name}")
 
 
 @branch_app.command("list")
-def branch_list(repo: RepoOpt = Path(".")) -> None:
+def branch_list(
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Also list internal branches (saved datasets).")
+    ] = False,
+    repo: RepoOpt = Path("."),
+) -> None:
     """List branches with their head commits."""
     with _open(repo) as r:
         table = _table("Branches", "branch", "head", "message")
         protected = r.protected_patterns()
         for b in r.branches():
+            if is_internal(b.id) and not show_all:
+                continue
             c = b.get_commit()
             label = b.id + (" (default)" if b.id == r.default_branch else "")
+            if is_internal(b.id):
+                label += " (internal)"
             if any(fnmatchcase(b.id, p) for p in protected):
                 label += " (protected)"
             table.add_row(label, c.id[:12], c.message)
@@ -151,6 +163,7 @@ def commit(
             raise _fail(f"invalid --meta {item!r}: use key=value")
         pairs[key] = value
     with _open(repo) as r:
+        refuse_internal(branch, "commit on")
         c = r.branch(branch).commit(message, metadata=pairs, allow_empty=allow_empty)
         typer.echo(f"Committed {c.id[:12]} on {branch}: {c.message}")
 
@@ -223,6 +236,7 @@ def merge(
     if strategy not in (None, "source-wins", "dest-wins"):
         raise _fail(f"unknown strategy {strategy!r}: use source-wins or dest-wins")
     with _open(repo) as r:
+        refuse_internal(destination, "merge into")
         how = cast(Literal["source-wins", "dest-wins"] | None, strategy)
         c = r.branch(source).merge_into(
             destination, strategy=how, message=message, allow_empty=allow_empty
@@ -239,6 +253,7 @@ def revert(
 ) -> None:
     """Commit on BRANCH the undoing of REFERENCE's changes."""
     with _open(repo) as r:
+        refuse_internal(branch, "revert on")
         c = r.branch(branch).revert(reference, parent_number=parent)
         typer.echo(f"Reverted on {branch}: {_commit_line(c)}")
 

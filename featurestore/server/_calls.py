@@ -190,13 +190,9 @@ def materialize_incremental(
 
 
 def branches(store: FeatureStore) -> dict[str, Any]:
-    """Branches and the commits they point at."""
+    """The users' branches (internal ones left out) and the commits they point at."""
     with translated():
-        return {
-            "branches": [
-                {"name": b.id, "commit_id": b.resolve()} for b in store.repository.branches()
-            ]
-        }
+        return {"branches": [{"name": b.id, "commit_id": b.resolve()} for b in store.branches()]}
 
 
 def tags(store: FeatureStore) -> dict[str, Any]:
