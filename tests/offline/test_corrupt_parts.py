@@ -24,7 +24,9 @@ def _file(path: Path) -> str:
     table = pa.table(
         {
             "k": pa.array(np.arange(N) % 100, pa.int64()),
-            "ts": pa.array([T0 + timedelta(seconds=i) for i in range(N)], pa.timestamp("us", "UTC")),
+            "ts": pa.array(
+                [T0 + timedelta(seconds=i) for i in range(N)], pa.timestamp("us", "UTC")
+            ),
             "v": pa.array(np.random.default_rng(0).random(N)),
             "s": [f"value-{i}" for i in range(N)],
         }
