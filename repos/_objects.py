@@ -155,7 +155,10 @@ class LocalObjectStore:
             return
         for sub in base.iterdir():
             for f in sub.iterdir():
-                st = f.stat()
+                try:
+                    st = f.stat()
+                except FileNotFoundError:  # another GC removed it meanwhile
+                    continue
                 yield f.name, st.st_size, st.st_mtime
         if self._tmp.is_dir():  # temp files and folders of writers that died
             for f in self._tmp.iterdir():
