@@ -36,6 +36,9 @@ class ObjectStore(Protocol):
     def list(self) -> Iterator[tuple[str, int, float]]: ...
     def delete(self, checksum: str) -> None: ...
     def scratch(self) -> Path: ...
+    def read_meta(self, name: str) -> bytes | None: ...
+    def write_meta(self, name: str, data: bytes) -> None: ...
+    def delete_meta(self, name: str) -> None: ...
 
 
 def _pid_alive(pid: int) -> bool:
@@ -168,6 +171,22 @@ class LocalObjectStore:
                     continue
                 yield "tmp/" + f.name, st.st_size, st.st_mtime
 
+    def read_meta(self, name: str) -> bytes | None:
+        """A small named file beside the objects (the repository marker), or None."""
+        try:
+            return (self.root / name).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def write_meta(self, name: str, data: bytes) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".{name}.{uuid.uuid4().hex}"
+        tmp.write_bytes(data)
+        os.replace(tmp, self.root / name)
+
+    def delete_meta(self, name: str) -> None:
+        (self.root / name).unlink(missing_ok=True)
+
     def scratch(self) -> Path:
         """A new local folder for a writer's temporary files, inside the storage: the
         writer removes it; a dead writer's folder is removed by the next writer or by GC."""
@@ -247,6 +266,22 @@ class FsspecObjectStore:
             if hasattr(mtime, "timestamp"):
                 mtime = mtime.timestamp()
             yield path.rsplit("/", 1)[-1], int(info.get("size") or 0), float(mtime)
+
+    def read_meta(self, name: str) -> bytes | None:
+        """A small named object beside the objects (the repository marker), or None."""
+        try:
+            data: bytes = self.fs.cat_file(f"{self._root}/{name}")
+        except FileNotFoundError:
+            return None
+        return data
+
+    def write_meta(self, name: str, data: bytes) -> None:
+        self.fs.pipe_file(f"{self._root}/{name}", data)
+
+    def delete_meta(self, name: str) -> None:
+        path = f"{self._root}/{name}"
+        if self.fs.exists(path):
+            self.fs.rm(path)
 
     def scratch(self) -> Path:
         """A new local folder for a writer's temporary files (the storage is remote): the

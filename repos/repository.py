@@ -34,6 +34,16 @@ from repos._guard import (
     refuse_expired,
 )
 from repos._names import check_name, check_path, check_prefix
+from repos._namespace import (
+    MARKER,
+    REPOSITORY_ID,
+    Identity,
+    bind,
+    new_identity,
+    read_identity,
+    refuse_foreign,
+    write_identity,
+)
 from repos._objects import LocalObjectStore, ObjectStore, open_store
 from repos._tree import Entry, TreeStore
 from repos.errors import (
@@ -83,7 +93,12 @@ class Repository:
     """
 
     def __init__(
-        self, storage: str, store: ObjectStore, engine: sa.Engine, author: str | None
+        self,
+        storage: str,
+        store: ObjectStore,
+        engine: sa.Engine,
+        author: str | None,
+        identity: Identity | None = None,
     ) -> None:
         self.storage = storage
         self.author = author or _default_author()
@@ -99,6 +114,7 @@ class Repository:
             found = {str(k): str(v) for k, v in rows}
         if "default_branch" not in found:
             raise NotFoundError(f"no repository at {storage}: create one with Repository.create()")
+        self.id: str = self._claim(found, identity)
         self.default_branch: str = found["default_branch"]
         self._empty: str = found.get("empty_tree") or self._tree.empty()
         if GC_LOCK not in found:  # a repository made before GC took a lock
@@ -108,6 +124,34 @@ class Repository:
                     conn.execute(md.settings.insert().values(key=GC_LOCK, value=""))
             except IntegrityError:
                 pass  # another process added it
+
+    def _claim(self, found: dict[str, str], identity: Identity | None) -> str:
+        """This repository's id, checked against the metadata's; a storage or a database
+        from before ids is given one (the database's id wins a race)."""
+        if identity is not None:
+            refuse_foreign(found, identity, self.storage)
+            if REPOSITORY_ID in found:
+                return identity.id
+        elif REPOSITORY_ID in found:
+            raise ConflictError(
+                f"the metadata database holds repository {found[REPOSITORY_ID][:12]}, whose "
+                f"storage is not {self.storage} (it has no repository marker): open the "
+                "storage that database belongs to, or give this one its own database"
+            )
+        rid = identity.id if identity is not None else uuid.uuid4().hex
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(md.settings.insert().values(key=REPOSITORY_ID, value=rid))
+        except IntegrityError:
+            with self._engine.connect() as conn:
+                rid = str(
+                    conn.execute(
+                        sa.select(md.settings.c.value).where(md.settings.c.key == REPOSITORY_ID)
+                    ).scalar_one()
+                )
+        if identity is None:
+            write_identity(self._store, Identity(rid, None))
+        return rid
 
     # -- opening ---------------------------------------------------------------------
     @staticmethod
@@ -142,8 +186,14 @@ class Repository:
             store.root.mkdir(parents=True, exist_ok=True)
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = md.make_engine(url)
+        identity = read_identity(store)
+        fresh = identity is None
+        if identity is None:
+            identity = new_identity(url)
+            write_identity(store, identity)  # first: a crash after it reruns to the same id
+        base = md.make_engine(url)
         try:
+            engine = bind(base, identity, create=True)
             md.metadata.create_all(engine)
             tree = TreeStore(store)
             empty = tree.empty()
@@ -151,10 +201,20 @@ class Repository:
             now = datetime.now(UTC)
             cid = commit_id((), "Repository created", {}, who, now, empty)
             with engine.connect().execution_options(immediate=True) as conn, conn.begin():
-                exists = conn.execute(
-                    sa.select(md.settings.c.value).where(md.settings.c.key == "default_branch")
-                ).first()
-                if exists is None:
+                found = {
+                    str(k): str(v)
+                    for k, v in conn.execute(sa.select(md.settings.c.key, md.settings.c.value))
+                }
+                exists = "default_branch" in found
+                if exists:
+                    refuse_foreign(found, identity, location)
+                    if fresh and REPOSITORY_ID not in found and metadata_url is not None:
+                        raise ConflictError(
+                            f"the metadata database already holds a repository, not the one "
+                            f"of {location}: give this storage its own metadata database (or "
+                            "PostgreSQL schema)"
+                        )
+                else:
                     conn.execute(
                         md.settings.insert(),
                         [
@@ -162,6 +222,7 @@ class Repository:
                             {"key": "created", "value": now.isoformat()},
                             {"key": "empty_tree", "value": empty},
                             {"key": GC_LOCK, "value": ""},
+                            {"key": REPOSITORY_ID, "value": identity.id},
                         ],
                     )
                     conn.execute(
@@ -181,14 +242,16 @@ class Repository:
                             name=default_branch, head=cid, staging_token=uuid.uuid4().hex
                         )
                     )
-            if exists is not None and not exist_ok:
+            if exists and not exist_ok:
                 raise ConflictError(
                     f"a repository already exists at {location}: open it with "
                     "Repository.open() or pass exist_ok=True"
                 )
-            return cls(location, store, engine, author)
-        except BaseException:
-            engine.dispose()
+            return cls(location, store, engine, author, identity)
+        except BaseException as e:
+            base.dispose()
+            if fresh and not (isinstance(e, ConflictError) and "already exists at" in str(e)):
+                store.delete_meta(MARKER)
             raise
 
     @classmethod
@@ -202,15 +265,18 @@ class Repository:
         location, url = cls._locate(storage, metadata_url)
         if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
             raise NotFoundError(f"no repository at {location}: create one with Repository.create()")
-        engine = md.make_engine(url)
+        store = open_store(location)
+        identity = read_identity(store)
+        base = md.make_engine(url)
         try:
-            if not sa.inspect(engine).has_table(md.settings.name):
+            schema = identity.schema if identity is not None else None
+            if not sa.inspect(base).has_table(md.settings.name, schema=schema):
                 raise NotFoundError(
                     f"no repository at {location}: create one with Repository.create()"
                 )
-            return cls(location, open_store(location), engine, author)
+            return cls(location, store, bind(base, identity, create=False), author, identity)
         except BaseException:
-            engine.dispose()
+            base.dispose()
             raise
 
     def close(self) -> None:
