@@ -43,6 +43,8 @@ def _translate(e: Exception) -> errors.FeatureStoreError | None:
     message = redact(str(e) or name)
     if module in {"sqlalchemy", "redis"}:
         return errors.BackendError(f"{module} failed: {message}")
+    if "Corrupt" in name:
+        return errors.CorruptDataError(message)
     if "Conflict" in name:
         return errors.ConflictError(message)
     if isinstance(e, PermissionError) or "Protected" in name or "Hook" in name:

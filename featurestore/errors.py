@@ -14,6 +14,7 @@ the facade's boundary with ``raise ... from e`` so the cause stays visible::
     ├── RefusedError (PermissionError)      a protected branch or a hook refused
     │   └── UntrustedCodeError              stored on-demand code is not trusted here
     └── BackendError (RuntimeError)         Redis, the metadata database or storage failed
+        └── CorruptDataError                stored data (a Parquet object, a schema) is damaged
 
 Each message says what was wrong and what to do.
 """
@@ -24,6 +25,7 @@ __all__ = [
     "BackendError",
     "ConfigError",
     "ConflictError",
+    "CorruptDataError",
     "DefinitionError",
     "FeatureStoreError",
     "NotFoundError",
@@ -72,3 +74,7 @@ class UntrustedCodeError(RefusedError):
 
 class BackendError(FeatureStoreError, RuntimeError):
     """Redis, the metadata database or the object storage failed."""
+
+
+class CorruptDataError(BackendError):
+    """Stored data cannot be read: a damaged Parquet object or table schema."""

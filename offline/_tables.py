@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import repos
-from offline._engine import check_select
+from offline._engine import check_select, corrupt_table_error
 from offline._errors import (
     CorruptTableError,
     OfflineError,
@@ -183,7 +183,13 @@ class TableStore:
         files = [o.physical_address for o in self._parts(r, name)]
         if not files:
             return t.schema.empty_table()
-        return pa.concat_tables([pq.read_table(f, schema=t.schema) for f in files])
+        try:
+            return pa.concat_tables([pq.read_table(f, schema=t.schema) for f in files])
+        except (OSError, pa.ArrowException) as e:
+            damaged = corrupt_table_error({name: files}, e)
+            if damaged is None:
+                raise
+            raise damaged from e
 
     # -- writes -------------------------------------------------------------------------
 

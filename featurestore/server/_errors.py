@@ -45,6 +45,7 @@ _MAPPING: tuple[tuple[type[BaseException], int, str], ...] = (
     (errors.NotFoundError, 404, "not_found"),
     (errors.ConflictError, 409, "conflict"),
     (errors.RefusedError, 403, "refused"),
+    (errors.CorruptDataError, 500, "corrupt_data"),
     (errors.BackendError, 503, "backend_unavailable"),
     (errors.ConfigError, 500, "config_error"),
 )
