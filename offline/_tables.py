@@ -173,7 +173,10 @@ class TableStore:
     def files(self, ref: RefLike, name: str) -> list[str]:
         """Local paths of the table's Parquet objects at ``ref`` (for DuckDB)."""
         r = self._ref(ref)
-        self._meta(r, name)
+        if not r.object(self._prefix(name) + "_schema").exists():  # the parts need no schema
+            raise TableNotFoundError(
+                f"no table {name!r} at ref {r.id!r}; create it with create_table first"
+            )
         return [o.physical_address for o in self._parts(r, name)]
 
     def read(self, ref: RefLike, name: str) -> pa.Table:

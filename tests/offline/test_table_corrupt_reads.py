@@ -41,3 +41,15 @@ def test_a_damaged_schema_is_a_corrupt_table_error(tmp_path: Path) -> None:
         store.schema("main", "t")
     with pytest.raises(CorruptDataError), translated():
         store.read("main", "t")
+
+
+def test_sql_over_other_tables_works_beside_a_damaged_schema(tmp_path: Path) -> None:
+    from offline import Engine
+
+    store, _ = _table(tmp_path)
+    store.create_table("main", "u", pa.schema([("k", pa.int64())]), keys=["k"])
+    store.write("main", "u", pa.table({"k": [7]}))
+    obj = store.repo.branch("main").object("tables/t/_schema")
+    Path(obj.stat().physical_address).write_bytes(b"\x00garbage")
+    files = {n: store.files("main", n) for n in store.tables("main")}
+    assert Engine().sql("SELECT k FROM u", files).column("k").to_pylist() == [7]

@@ -90,3 +90,14 @@ def test_a_repository_from_before_markers_is_adopted(tmp_path: Path) -> None:
     assert old.branch("main").object("x").read() == b"x"
     old.close()
     assert Repository.open(tmp_path / "r").id == old.id
+
+
+@pytest.mark.parametrize("suffix", ["~" + "9" * 5000, "^" + "1" * 11, "~" + "1" * 10])
+def test_a_huge_ancestor_suffix_is_an_invalid_name(tmp_path: Path, suffix: str) -> None:
+    from repos import InvalidNameError
+
+    repo = Repository.create(tmp_path / "r")
+    with pytest.raises(InvalidNameError, match="at most 9 digits"):
+        repo.ref("main" + suffix).resolve()
+    assert repo.ref("main~0").resolve() == repo.branch("main").resolve()
+    repo.close()
