@@ -19,10 +19,10 @@ import pytest
 import featurestore as fs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store_online"))
-import defs  # noqa: E402
+import defs
 
-from tests.conftest import drop_prefix  # noqa: E402
-from tests.store_online.conftest import make_store  # noqa: E402
+from tests.conftest import drop_prefix
+from tests.store_online.conftest import make_store
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 TS = pa.timestamp("us", tz="UTC")
@@ -91,7 +91,7 @@ def test_a_push_with_a_bad_key_is_refused_and_writes_nothing(
     store: fs.FeatureStore, key: Any, to: str
 ) -> None:
     before = _state(store)
-    with pytest.raises(fs.ValidationError, match="driver_id|Arrow"):
+    with pytest.raises(fs.ValidationError, match=r"driver_id|Arrow"):
         store.push("stats_push", _rows([3, key], at=NOW + timedelta(seconds=1)), to=to)  # type: ignore[arg-type]
     assert _state(store) == before
 
