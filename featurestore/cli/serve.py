@@ -22,15 +22,34 @@ def serve(
     ] = None,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Processes.")] = 1,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")] = "info",
+    allow_public_without_keys: Annotated[
+        bool,
+        typer.Option(
+            "--allow-public-without-keys",
+            help="Bind beyond loopback with no API keys (anyone who can reach the "
+            "address can then push values and read features).",
+        ),
+    ] = False,
     repo: RepoOpt = Path("."),
 ) -> None:
-    """Serve online lookups, pushes and versioning over HTTP until interrupted."""
+    """Serve online lookups, pushes and versioning over HTTP until interrupted.
+
+    With no API keys configured the server binds only to loopback, unless
+    --allow-public-without-keys is given.
+    """
     from featurestore.config import load_config
     from featurestore.server import serve as run_server
 
     try:
         load_config(repo)  # fail early, in one line, on a missing or bad config
-        run_server(repo, host=host, port=port, workers=workers, log_level=log_level)
+        run_server(
+            repo,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            allow_public_without_keys=allow_public_without_keys,
+        )
     except CommandError as e:
         raise fail(describe(e)) from None
 
