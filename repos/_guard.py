@@ -45,17 +45,16 @@ def lock_exclusive(conn: sa.Connection) -> None:
 
 def refuse_expired(conn: sa.Connection, commit_ids: Iterable[str]) -> None:
     """Raise if a ref is about to reach a commit whose objects GC may have collected."""
-    ids = sorted(set(commit_ids))
-    if not ids:
-        return
-    hit = conn.execute(
-        sa.select(md.expired.c.commit_id).where(md.expired.c.commit_id.in_(ids)).limit(1)
-    ).first()
-    if hit is not None:
-        raise NotFoundError(
-            f"commit {hit[0][:12]} was unreachable from every branch and tag when garbage "
-            "collection ran, so its objects may be gone: use a commit a branch or tag reaches"
-        )
+    for cid in sorted(set(commit_ids)):
+        if conn.execute(_EXPIRED, {"cid": cid}).first() is not None:
+            raise NotFoundError(
+                f"commit {cid[:12]} was unreachable from every branch and tag when garbage "
+                "collection ran, so its objects may be gone: use a commit a branch or tag "
+                "reaches"
+            )
+
+
+_EXPIRED = sa.select(md.expired.c.commit_id).where(md.expired.c.commit_id == sa.bindparam("cid"))
 
 
 @dataclass

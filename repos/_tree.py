@@ -13,11 +13,11 @@ import contextlib
 import hashlib
 import json
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-from repos._objects import Admit, ObjectStore
+from repos._objects import ObjectStore
 from repos.errors import NotFoundError
 
 TARGET = 1024
@@ -89,10 +89,10 @@ class TreeStore:
         store: ObjectStore,
         cache_size: int = 4096,
         target: int = TARGET,
-        admit: Admit | None = None,
+        admit: Callable[[Sequence[str]], None] | None = None,
     ) -> None:
         self.store = store
-        self._admit = admit
+        self._admit = admit  # records upload intents for objects about to land
         self.target = target
         self.max_entries = 4 * target
         self._cache = _LRU(cache_size)
@@ -133,17 +133,35 @@ class TreeStore:
         self._cache.put("r" + range_id, rng)
         return rng
 
-    def _write_range(self, paths: list[str], checksums: list[str], sizes: list[int]) -> RangeRef:
+    def _write_range(
+        self,
+        paths: list[str],
+        checksums: list[str],
+        sizes: list[int],
+        pending: list[tuple[str, bytes, object]],
+    ) -> RangeRef:
         data = json.dumps([paths, checksums, sizes], separators=(",", ":")).encode()
-        range_id, _ = self.store.put_bytes(data, self._admit)
-        self._cache.put("r" + range_id, Range(paths, checksums, sizes))
+        range_id = hashlib.sha256(data).hexdigest()
+        pending.append(("r" + range_id, data, Range(paths, checksums, sizes)))
         return RangeRef(range_id, paths[0], paths[-1], len(paths))
 
-    def write_meta(self, refs: Sequence[RangeRef]) -> str:
-        data = '{"ranges":[' + ",".join(r.encoded for r in refs) + "]}"
-        meta_id, _ = self.store.put_bytes(data.encode(), self._admit)
-        self._cache.put("m" + meta_id, MetaRange(tuple(refs), [r.max_path for r in refs]))
+    def write_meta(
+        self, refs: Sequence[RangeRef], pending: list[tuple[str, bytes, object]] | None = None
+    ) -> str:
+        data = ('{"ranges":[' + ",".join(r.encoded for r in refs) + "]}").encode()
+        meta_id = hashlib.sha256(data).hexdigest()
+        todo = [] if pending is None else pending
+        todo.append(("m" + meta_id, data, MetaRange(tuple(refs), [r.max_path for r in refs])))
+        self._flush(todo)
         return meta_id
+
+    def _flush(self, pending: list[tuple[str, bytes, object]]) -> None:
+        """Record the intents of all new tree objects at once, then land them."""
+        if self._admit is not None:
+            self._admit([key[1:] for key, _, _ in pending])
+        for key, data, parsed in pending:
+            self.store.put_bytes(data)
+            self._cache.put(key, parsed)
 
     def empty(self) -> str:
         return self.write_meta(())
@@ -228,6 +246,7 @@ class TreeStore:
             by_range.setdefault(i, []).append((path, entry))
 
         out: list[RangeRef] = []
+        pending: list[tuple[str, bytes, object]] = []
         buf_p: list[str] = []
         buf_c: list[str] = []
         buf_s: list[int] = []
@@ -240,7 +259,7 @@ class TreeStore:
             if len(buf_p) >= self.max_entries or (
                 not interior and _path_hash(path) % self.target == 0
             ):
-                out.append(self._write_range(buf_p.copy(), buf_c.copy(), buf_s.copy()))
+                out.append(self._write_range(buf_p.copy(), buf_c.copy(), buf_s.copy(), pending))
                 buf_p.clear()
                 buf_c.clear()
                 buf_s.clear()
@@ -280,5 +299,5 @@ class TreeStore:
                     feed(p, c, s, p in interior)
             i += 1
         if buf_p:
-            out.append(self._write_range(buf_p.copy(), buf_c.copy(), buf_s.copy()))
-        return self.write_meta(out)
+            out.append(self._write_range(buf_p.copy(), buf_c.copy(), buf_s.copy(), pending))
+        return self.write_meta(out, pending)

@@ -105,7 +105,7 @@ class Repository:
         self._store = store
         self._engine = engine
         self._intents = Intents(engine)
-        self._tree = TreeStore(store, admit=self._intents.admit)
+        self._tree = TreeStore(store, admit=self._intents.record)
         self._hooks: dict[str, list[Hook]] = {e: [] for e in _HOOK_EVENTS}
         self._commit_cache: dict[str, tuple[Commit, int]] = {}
         self._before_cas: Callable[[], None] | None = None  # a seam for crash tests
