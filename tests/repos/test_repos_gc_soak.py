@@ -4,7 +4,6 @@ its checksum, and GC still runs."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -22,6 +21,7 @@ from repos import (
     NotFoundError,
     Repository,
 )
+from tests.repos.reachable import everything_reads
 
 pytestmark = pytest.mark.slow
 
@@ -95,22 +95,6 @@ def _worker(storage: str, url: str | None, n: int, seconds: float, out: str) -> 
     Path(out).write_text(json.dumps({"ops": ops, "refused": refused, "violations": violations}))
 
 
-def _everything_reads(repo: Repository) -> int:
-    """Every object of every commit a branch or tag reaches reads back with its checksum;
-    each distinct object is read once. Returns the number of distinct objects."""
-    from repos._graph import ancestors
-
-    heads = [b.resolve() for b in repo.branches()] + [t.resolve() for t in repo.tags()]
-    where: dict[str, tuple[str, str]] = {}
-    for cid in sorted(ancestors(repo._load, heads)):
-        for o in repo.ref(cid).objects():
-            where.setdefault(o.checksum, (cid, o.path))
-    for checksum, (cid, path) in where.items():
-        data = repo.ref(cid).object(path).read()
-        assert hashlib.sha256(data).hexdigest() == checksum, (cid, path)
-    return len(where)
-
-
 def test_soak_writers_and_gc(tmp_path: Path, metadata_url: str | None) -> None:
     storage = tmp_path / "repo"
     repo = Repository.create(storage, metadata_url)
@@ -136,9 +120,9 @@ def test_soak_writers_and_gc(tmp_path: Path, metadata_url: str | None) -> None:
         ops.update(r["ops"])
         refused.update(r["refused"])
         violations += r["violations"]
-    read = _everything_reads(repo)
+    read = everything_reads(repo)
     repo.gc(retention=timedelta(0))
-    assert _everything_reads(repo) == read
+    assert everything_reads(repo) == read
     summary = {
         "backend": "sqlite" if metadata_url is None else "postgresql",
         "operations": sum(ops.values()),

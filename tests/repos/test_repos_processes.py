@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from repos import Repository
+from tests.repos.reachable import everything_reads
 
 WRITERS = 4
 COMMITS_EACH = 5
@@ -95,18 +96,6 @@ def _wait_for(predicate: object, proc: mp.process.BaseProcess) -> None:
         time.sleep(0.02)
 
 
-def _assert_everything_reachable_reads(repo: Repository) -> int:
-    count = 0
-    refs = [b.id for b in repo.branches()] + [t.id for t in repo.tags()]
-    for ref in refs:
-        for commit in repo.ref(ref).log():
-            r = repo.ref(commit.id)
-            for o in r.objects():
-                assert Path(o.physical_address).read_bytes() == r.object(o.path).read()
-                count += 1
-    return count
-
-
 def test_killed_mid_commit_leaves_old_head_and_gc_collects_orphans(storage: Path) -> None:
     repo = Repository.create(storage)
     main = repo.branch("main")
@@ -140,7 +129,7 @@ def test_killed_mid_commit_leaves_old_head_and_gc_collects_orphans(storage: Path
     assert all(
         p.read_bytes() != b"orphaned by a crash" for p in objects_dir.rglob("*") if p.is_file()
     )
-    assert _assert_everything_reachable_reads(repo) > 0
+    assert everything_reads(repo) > 0
     main.object("new").upload(b"n")
     main.commit("after the crash")
     assert main.object("keep").read() == b"v1"
@@ -164,6 +153,6 @@ def test_killed_at_a_random_point_in_a_commit_loop(storage: Path) -> None:
     assert main.head.object("counter").read() == str(rounds).encode()
     main.reset()
     repo.gc(retention=timedelta(0), grace=timedelta(0))
-    assert _assert_everything_reachable_reads(repo) > 0
+    assert everything_reads(repo) > 0
     assert repo.gc(retention=timedelta(0)).objects_removed == 0
     repo.close()
