@@ -135,7 +135,13 @@ def test_cli_serve_refuses_then_allows_with_the_flag(project: Path) -> None:
     import featurestore.cli.commands  # noqa: F401  (registers the commands)
     from featurestore.cli.app import app
 
-    refused = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0", "-r", str(project)])
+    with socket.socket() as taken:  # should it try to serve, it fails at once, not hangs
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = str(taken.getsockname()[1])
+        refused = CliRunner().invoke(
+            app, ["serve", "--host", "0.0.0.0", "--port", busy, "-r", str(project)]
+        )
     assert refused.exit_code == 1
     assert "--allow-public-without-keys" in refused.output
     with socket.socket() as s:
