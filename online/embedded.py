@@ -108,6 +108,17 @@ def _drop_lease(fd: int, path: Path, pid: int) -> None:
         os.close(fd)
 
 
+def _send_shutdown(url: str, timeout: float) -> None:
+    """Ask the server at ``url`` to save (if configured) and exit; it may already be gone."""
+    client = redis.Redis.from_url(url, socket_timeout=timeout)
+    try:
+        client.execute_command("SHUTDOWN")  # type: ignore[no-untyped-call]
+    except (redis.RedisError, OSError):
+        pass
+    finally:
+        client.close()
+
+
 def _wait(condition: Callable[[], bool], timeout: float) -> bool:
     """Poll ``condition()`` until it is true or ``timeout`` seconds pass."""
     deadline = time.monotonic() + timeout
@@ -203,13 +214,7 @@ class EmbeddedRedis:
         return False
 
     def _shutdown_unwatched(self, url: str, pid: int, timeout: float) -> None:
-        client = redis.Redis.from_url(url, socket_timeout=timeout)
-        try:
-            client.execute_command("SHUTDOWN")  # type: ignore[no-untyped-call]
-        except (redis.RedisError, OSError):
-            pass
-        finally:
-            client.close()
+        _send_shutdown(url, timeout)
         if not _wait(lambda: not _pid_alive(pid), timeout):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
@@ -327,13 +332,7 @@ class EmbeddedRedis:
         """SHUTDOWN the server (under the folder lock) and wait for it and its watchdog."""
         watchdog = _read_int(self.directory / sup.SUPERVISOR_PID)
         if _answers(self.url, timeout=min(timeout, 2.0)):
-            client = redis.Redis.from_url(self.url, socket_timeout=timeout)
-            try:
-                client.execute_command("SHUTDOWN")  # type: ignore[no-untyped-call]
-            except (redis.RedisError, OSError):
-                pass
-            finally:
-                client.close()
+            _send_shutdown(self.url, timeout)
         gone = _wait(lambda: not self._supervised() and not _pid_alive(self.pid), timeout)
         if not gone:
             for pid in (self.pid, watchdog):
