@@ -42,8 +42,12 @@ class _Marker:
         self.commits: set[str] = set()
         self.ranges: set[str] = set()
         self.keep: set[str] = {repo._empty}
+        self.suspects: set[str] = set()  # reachable at the mark, a tree object missing
 
-    def add_commits(self, ids: Iterable[str], strict: bool) -> None:
+    def add_commits(self, ids: Iterable[str], strict: bool | None) -> None:
+        """Keep the objects of ``ids``. A missing tree object raises (``strict``), is
+        skipped (False: an unreachable commit collected earlier), or makes the commit a
+        suspect to check again under the lock (None: reachable at a mark that may be stale)."""
         new = [c for c in ids if c not in self.commits]
         if not new:
             return
@@ -56,6 +60,9 @@ class _Marker:
                         self.keep.update(tree.range(rid).checksums)
                         self.ranges.add(rid)
             except NotFoundError as e:
+                if strict is None:  # maybe collected by a concurrent GC since the mark
+                    self.suspects.add(cid)
+                    continue
                 if strict:
                     raise ReposError(
                         f"commit {cid[:12]}, which a branch or tag reaches, has a tree object "
@@ -67,11 +74,18 @@ class _Marker:
             self.keep.add(commit.meta_range_id)
             self.keep.update(ranges)
 
-    def reach(self, heads: Iterable[str]) -> None:
+    def reach(self, heads: Iterable[str], strict: bool | None = True) -> None:
         todo = set(heads) - self.commits
         if todo:
             reachable = ancestors(self.repo._load, todo)
-            self.add_commits(sorted(reachable - self.commits), strict=True)
+            self.add_commits(sorted(reachable - self.commits - self.suspects), strict)
+
+    def verify(self, heads: Iterable[str]) -> None:
+        """Under the lock: a suspect still reachable has really lost an object."""
+        if self.suspects:
+            still = self.suspects & ancestors(self.repo._load, heads)
+            self.suspects.clear()
+            self.add_commits(sorted(still), strict=True)
 
 
 def _protected(conn: sa.Connection, batch: Sequence[str], grace_cutoff: float) -> set[str]:
@@ -120,7 +134,7 @@ def collect(repo: Repository, retention: timedelta, grace: timedelta) -> GCResul
         dates = dict(conn.execute(sa.select(md.commits.c.id, md.commits.c.creation_date)).all())
         already = {c for (c,) in conn.execute(sa.select(md.expired.c.commit_id))}
     marker = _Marker(repo)
-    marker.reach(heads)
+    marker.reach(heads, strict=None)
     young = [c for c, d in dates.items() if datetime.fromisoformat(d) >= young_after]
     marker.add_commits(sorted(set(young) - already), strict=False)
     static_keep = keep_staged | keep_intents
@@ -136,7 +150,9 @@ def collect(repo: Repository, retention: timedelta, grace: timedelta) -> GCResul
     for i in range(0, len(candidates), _BATCH):
         batch = candidates[i : i + _BATCH]
         with repo._write(exclusive=True) as conn:
-            marker.reach(_refs(conn))
+            refs = _refs(conn)
+            marker.verify(refs)
+            marker.reach(refs)
             if first:
                 gone = set(dates) - marker.commits - set(young) - already
                 if gone:
@@ -151,6 +167,7 @@ def collect(repo: Repository, retention: timedelta, grace: timedelta) -> GCResul
                 repo._tree.forget(checksum)
                 removed += 1
                 freed += size
-    with repo._write() as conn:
+    with repo._write(exclusive=bool(marker.suspects)) as conn:
+        marker.verify(_refs(conn))  # when no batch ran
         conn.execute(md.intents.delete().where(md.intents.c.created <= grace_cutoff))
     return GCResult(removed, freed)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -167,3 +168,33 @@ def test_gc_arguments_are_checked(repo: Repository) -> None:
     with pytest.raises(InvalidNameError, match="grace"):
         repo.gc(grace=timedelta(seconds=-1))
     assert datetime.now(UTC)  # keep the import honest
+
+
+def test_two_gcs_at_once_raise_no_false_alarm(
+    repo: Repository, other: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    main = repo.branch("main")
+    main.object("kept").upload(b"kept")
+    main.commit("kept")
+    doomed = repo.branch("doomed").create("main")
+    doomed.object("x").upload(b"on a branch deleted while gc runs")
+    doomed.commit("doomed")
+    from repos import _gc
+
+    real = _gc._Marker.add_commits
+    calls: list[int] = []
+
+    def collected_meanwhile(self: _gc._Marker, ids: Any, strict: bool | None) -> None:
+        if not calls:  # between this GC's snapshot of the refs and its reading of trees
+            calls.append(1)
+            repo.branch("doomed").delete()
+            other.gc(retention=timedelta(0))  # a second GC collects the branch's tree
+            repo._tree._cache.clear()
+        real(self, ids, strict)
+
+    monkeypatch.setattr(_gc._Marker, "add_commits", collected_meanwhile)
+    repo.gc(retention=timedelta(0))
+    monkeypatch.undo()
+    assert calls
+    assert everything_reads(repo) == 1
+    assert main.object("kept").read() == b"kept"
