@@ -124,8 +124,9 @@ def test_allowed_origins_may_write(project: Path, serve_app: type) -> None:
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "example.com"])
 def test_keyless_serve_beyond_loopback_is_refused(project: Path, host: str) -> None:
-    with socket.socket() as taken:  # should it try to serve, it fails at once, not hangs
-        taken.bind(("127.0.0.1", 0))
+    six = ":" in host
+    with socket.socket(socket.AF_INET6 if six else socket.AF_INET) as taken:
+        taken.bind(("::" if six else "0.0.0.0", 0))  # should it serve, it fails, not hangs
         taken.listen()
         with pytest.raises(ConfigError, match="no API keys"):
             serve(project, host=host, port=taken.getsockname()[1])
@@ -136,7 +137,7 @@ def test_cli_serve_refuses_then_allows_with_the_flag(project: Path) -> None:
     from featurestore.cli.app import app
 
     with socket.socket() as taken:  # should it try to serve, it fails at once, not hangs
-        taken.bind(("127.0.0.1", 0))
+        taken.bind(("0.0.0.0", 0))
         taken.listen()
         busy = str(taken.getsockname()[1])
         refused = CliRunner().invoke(
