@@ -146,7 +146,9 @@ def openapi_document(title: str = "featurestore") -> dict[str, Any]:
                     },
                     "responses": {
                         "200": lookup_ok,
-                        **_errors("400", "401", "403", "404", "413", "422", "503", "504"),
+                        **_errors(
+                            "400", "401", "403", "404", "408", "413", "415", "422", "503", "504"
+                        ),
                     },
                 }
             },
@@ -175,7 +177,9 @@ def openapi_document(title: str = "featurestore") -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _ok("Rows pushed"),
-                        **_errors("400", "401", "403", "404", "413", "422", "503", "504"),
+                        **_errors(
+                            "400", "401", "403", "404", "408", "413", "415", "422", "503", "504"
+                        ),
                     },
                 }
             },
@@ -202,7 +206,19 @@ def openapi_document(title: str = "featurestore") -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _ok("What each view materialized"),
-                        **_errors("400", "401", "403", "404", "409", "413", "422", "503", "504"),
+                        **_errors(
+                            "400",
+                            "401",
+                            "403",
+                            "404",
+                            "408",
+                            "409",
+                            "413",
+                            "415",
+                            "422",
+                            "503",
+                            "504",
+                        ),
                     },
                 }
             },
