@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -15,22 +14,10 @@ import pytest
 import redis
 
 import online
+from tests.processes import alive
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 SCHEMA = pa.schema([("v", pa.int64())])
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie child still answers kill(0); it is gone once reaped or marked Z.
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def wait_gone(pid: int) -> bool:
