@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from featurestore.definitions import FeatureView
 from featurestore.errors import SchemaError, ValidationError
 from featurestore.frames import check_times
+from featurestore.progress import Progress, report
 
 if TYPE_CHECKING:
     import offline
@@ -232,16 +233,21 @@ def materialize_view(
     end: datetime,
     on_rows: Callable[[int], None] | None = None,
     only: pa.Array | None = None,
+    progress: Progress | None = None,
 ) -> tuple[int, int]:
     """Write the view's latest rows in ``[start, end]`` from ``files`` to the online store.
 
     Every row is read and checked before the first is written (a bad row refuses the
     whole run); ``only`` (encoded entity keys) restricts the write to those entities.
     """
+    what = f"materialize {view.name}"
     if not files:
+        report(progress, what, 0, 0)
         return 0, 0
     writes = _prepare(view, files, engine, start, end, only)
-    written = stale = 0
+    total = sum(w.values.num_rows for w in writes)
+    report(progress, what, 0, total)
+    written = stale = done = 0
     for w in writes:
         result = store.write(
             view.name, w.keys, w.values, w.event_ts, commit=commit_id, ttl=view.ttl
@@ -250,6 +256,8 @@ def materialize_view(
         stale += result.stale
         if on_rows is not None:
             on_rows(w.values.num_rows)
+        done += w.values.num_rows
+        report(progress, what, done, total)
     return written, stale
 
 
@@ -264,6 +272,7 @@ def materialize_view_incremental(
     commit_id: str,
     end: datetime,
     on_rows: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[int, int]:
     """Write what changed since a run that read ``old_files`` up to ``watermark``.
 
@@ -286,6 +295,7 @@ def materialize_view_incremental(
             if batch.num_rows:
                 touched.update(online_pkg.encode_entity_keys(keys, [batch.column(k) for k in keys]))
     if not touched:
+        report(progress, f"materialize {view.name}", 0, 0)
         return 0, 0
     return materialize_view(
         view,
@@ -297,4 +307,5 @@ def materialize_view_incremental(
         end=end,
         on_rows=on_rows,
         only=pa.array(sorted(touched), pa.binary()),
+        progress=progress,
     )

@@ -12,6 +12,7 @@ import pyarrow as pa
 from featurestore.errors import ValidationError
 from featurestore.features import FeaturePlan, internal_name
 from featurestore.frames import as_utc_timestamps
+from featurestore.progress import Progress, report
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,10 +62,19 @@ class RetrievalJob:
     definitions_hash: str
     _run: Callable[[], pa.Table] = field(repr=False)
     _result: pa.Table | None = field(default=None, repr=False)
+    entity_rows: int | None = field(default=None, repr=False)
+    """How many entity rows the build joins (None: read from a date range, not known yet)."""
 
-    def to_arrow(self) -> pa.Table:
+    def to_arrow(self, *, progress: Progress | None = None) -> pa.Table:
+        """Build the training set (once; later calls return the same table).
+
+        ``progress`` hears ``("get_historical_features", rows done, entity rows)``.
+        """
         if self._result is None:
+            what = "get_historical_features"
+            report(progress, what, 0, self.entity_rows)
             self._result = self._run()
+            report(progress, what, self._result.num_rows, self._result.num_rows)
         return self._result
 
     def to_pandas(self) -> pd.DataFrame:

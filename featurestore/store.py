@@ -39,6 +39,7 @@ from featurestore.frames import (
     rows_to_columns,
     to_arrow,
 )
+from featurestore.progress import Progress, report
 from featurestore.registry import Plan, Registry, load_registry, plan, stage_registry
 from featurestore.trust import CodeTrust
 
@@ -383,8 +384,13 @@ class FeatureStore:
         branch: str | None = None,
         mode: Literal["append", "upsert", "delete"] = "append",
         keys: Sequence[str] | None = None,
+        *,
+        progress: Progress | None = None,
     ) -> offline.WriteResult:
-        """Stage rows in a source's table on ``branch``; checked before anything is written."""
+        """Stage rows in a source's table on ``branch``; checked before anything is written.
+
+        ``progress`` hears ``(f"ingest {table}", rows done, rows given)``.
+        """
         if mode not in ("append", "upsert", "delete"):
             raise ValidationError(f"mode={mode!r}: use 'append', 'upsert' or 'delete'")
         name = self._branch_name(branch)
@@ -396,8 +402,12 @@ class FeatureStore:
         )
         if mode != "append" and not keys:
             keys = _natural_keys(registry, table_name)
+        what = f"ingest {table_name}"
+        report(progress, what, 0, arrow.num_rows)
         with translated():
-            return self.tables.write(name, table_name, arrow, mode=mode, keys=keys)
+            result = self.tables.write(name, table_name, arrow, mode=mode, keys=keys)
+        report(progress, what, arrow.num_rows, arrow.num_rows)
+        return result
 
     def commit(
         self,
@@ -503,7 +513,8 @@ class FeatureStore:
                 )
 
         refs = tuple(f"{v}:{f}" for v, f in fplan.refs)
-        return retrieval.RetrievalJob(commit, refs, registry.hash, run)
+        rows = None if prepared is None else prepared[0].num_rows
+        return retrieval.RetrievalJob(commit, refs, registry.hash, run, entity_rows=rows)
 
     def create_saved_dataset(self, job: RetrievalJob, name: str) -> SavedDataset:
         """Keep a training set in the repository with its commit, refs and definitions hash."""
@@ -549,9 +560,15 @@ class FeatureStore:
         ref: str | None = None,
         *,
         on_rows: Callable[[int], None] | None = None,
+        progress: Progress | None = None,
     ) -> list[MaterializeResult]:
-        """Write each view's latest row per entity in ``[start_date, end_date]`` online."""
-        return self._materialize(start_date, end_date, feature_views, ref, False, on_rows)
+        """Write each view's latest row per entity in ``[start_date, end_date]`` online.
+
+        ``progress`` is called per view with the rows written so far and their total.
+        """
+        return self._materialize(
+            start_date, end_date, feature_views, ref, False, on_rows, progress
+        )
 
     def materialize_incremental(
         self,
@@ -560,9 +577,10 @@ class FeatureStore:
         ref: str | None = None,
         *,
         on_rows: Callable[[int], None] | None = None,
+        progress: Progress | None = None,
     ) -> list[MaterializeResult]:
         """Materialize what is new since each view's last run, up to ``end_date``."""
-        return self._materialize(None, end_date, feature_views, ref, True, on_rows)
+        return self._materialize(None, end_date, feature_views, ref, True, on_rows, progress)
 
     def _materialize(
         self,
@@ -572,6 +590,7 @@ class FeatureStore:
         ref: str | None,
         incremental: bool,
         on_rows: Callable[[int], None] | None,
+        progress: Progress | None = None,
     ) -> list[MaterializeResult]:
         from featurestore import materialization as m
 
@@ -604,6 +623,7 @@ class FeatureStore:
                             commit_id=commit,
                             end=end,
                             on_rows=on_rows,
+                            progress=progress,
                         )
                         start = state.watermark
                 if full:
@@ -616,6 +636,7 @@ class FeatureStore:
                         start=start,
                         end=end,
                         on_rows=on_rows,
+                        progress=progress,
                     )
                 m.write_state(
                     self.online_store, m.ViewState(view.name, branch, commit, end, tuple(files))
