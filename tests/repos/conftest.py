@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from repos import Repository
 
 PG_URL = os.environ.get("FEATURESTORE_TEST_POSTGRES_URL")
-BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+BACKENDS = ["sqlite", "postgresql"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -23,7 +23,8 @@ def metadata_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
     if request.param == "sqlite":
         yield None
         return
-    assert PG_URL is not None
+    if PG_URL is None:
+        pytest.skip("FEATURESTORE_TEST_POSTGRES_URL is not set (.ci/run sets it where PostgreSQL answers)")
     schema = f"repos_t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(PG_URL)
     with admin.begin() as conn:
