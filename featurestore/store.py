@@ -34,8 +34,6 @@ from featurestore.errors import (
 from featurestore.features import FeaturePlan, plan_features
 from featurestore.frames import (
     DataLike,
-    as_utc_timestamps,
-    check_times,
     rows_to_columns,
     to_arrow,
 )
@@ -712,63 +710,64 @@ class FeatureStore:
         self,
         push_source_name: str,
         df: DataLike,
-        to: PushTarget = "online",
+        to: PushTarget | Any = "online",
         branch: str | None = None,
+        *,
+        allow_registry_cache: bool = True,
+        transform_on_write: bool = True,
     ) -> int:
-        """Take fresh observations: write them online (monotonic) and/or stage them offline."""
-        import online
+        """Take fresh observations for the views whose source is ``push_source_name``.
 
-        if to not in ("online", "offline", "online_and_offline"):
-            raise ValidationError(f"to={to!r}: use 'online', 'offline' or 'online_and_offline'")
-        name = self._branch_name(branch)
-        registry = self._serving_registry() if branch is None else self.registry(name)
-        sources = registry.data_sources_by_name
-        source = sources.get(push_source_name)
-        if not isinstance(source, PushSource):
-            pushes = sorted(n for n, s in sources.items() if isinstance(s, PushSource))
-            raise NotFoundError(f"no push source {push_source_name!r} is applied; known: {pushes}")
-        what = f"push to {push_source_name!r}"
-        data = to_arrow(df, what=what)
-        table = source.batch_source.table
-        ts_field = source.batch_source.timestamp_field
-        if ts_field not in data.schema.names:
-            raise SchemaError(f"push to {push_source_name!r}: column {ts_field!r} is missing")
-        i = data.schema.get_field_index(ts_field)
-        check_times(data.column(ts_field), name=ts_field, what=what, sub_micros=False)
-        data = data.set_column(i, ts_field, as_utc_timestamps(data.column(ts_field), name=ts_field))
-        check_rows(data, registry.feature_views, table, what, typed=True)
-        views = [v for v in registry.feature_views_of_source(push_source_name) if v.online]
-        # Check every online write before anything is written anywhere.
-        prepared = []
-        for view in views:
-            if view.is_aggregation:
-                continue
-            missing = [
-                c for c in (*view.join_keys, *view.feature_names) if c not in data.schema.names
-            ]
-            if missing:
-                raise SchemaError(
-                    f"push to {push_source_name!r}: view {view.name!r} needs column(s) {missing}"
-                )
-            declared = pa.schema([f.to_arrow() for f in view.features])
-            try:
-                values = data.select(declared.names).cast(declared)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-                raise SchemaError(f"push to {push_source_name!r}: {e}") from e
-            with translated():
-                keys = online.encode_entity_keys(
-                    list(view.join_keys), [data.column(k) for k in view.join_keys]
-                )
-            prepared.append((view, keys, values))
-        with translated():
-            if to in ("offline", "online_and_offline"):
-                self.tables.write(name, table, data, mode="append")
-            if to in ("online", "online_and_offline"):
-                for view, keys, values in prepared:
-                    self.online_store.write(
-                        view.name, keys, values, data.column(ts_field), ttl=view.ttl
-                    )
-        return int(data.num_rows)
+        ``to``: ``"online"`` (monotonic writes), ``"offline"`` (appended once to the push
+        source's batch table on ``branch``, staged: every read of that branch sees them
+        before a commit) or ``"online_and_offline"``; ``PushMode`` members work too.
+        ``allow_registry_cache`` and ``transform_on_write`` are accepted for Feast's
+        callers and change nothing (definitions are read per call; on-demand views are
+        computed at read). Returns the number of rows taken.
+        """
+        from featurestore import writes
+
+        return writes.push(self, push_source_name, df, to, branch)
+
+    def write_to_online_store(
+        self,
+        feature_view_name: str,
+        df: DataLike | None = None,
+        inputs: DataLike | None = None,
+        allow_registry_cache: bool = True,
+        *,
+        transform_on_write: bool = True,
+    ) -> None:
+        """Write rows (join keys, event time, features) of one view to the online store.
+
+        Feast's method: ``inputs`` is the same as ``df`` (a dict of columns works for
+        both); writes are monotonic like a push's. ``allow_registry_cache`` and
+        ``transform_on_write`` change nothing here.
+        """
+        from featurestore import writes
+
+        data = df if df is not None else inputs
+        if data is None:
+            raise ValidationError("write_to_online_store: pass the rows as df=")
+        writes.write_online(self, feature_view_name, data)
+
+    def write_to_offline_store(
+        self,
+        feature_view_name: str,
+        df: DataLike,
+        allow_registry_cache: bool = True,
+        *,
+        reorder_columns: bool = True,
+        branch: str | None = None,
+    ) -> None:
+        """Append rows of one view to its source table on ``branch`` (staged, uncommitted).
+
+        Columns are matched by name, so ``reorder_columns`` changes nothing; columns of
+        the table the view does not read (other views' features) are stored as null.
+        """
+        from featurestore import writes
+
+        writes.write_offline(self, feature_view_name, df, branch)
 
     def health(self) -> dict[str, bool]:
         """Whether the metadata database and the online store answer."""

@@ -25,13 +25,14 @@ FEATURES = ["stats:conv_rate", "stats:acc_rate", "stats:trips"]
 
 
 def definitions(ttl: timedelta | None = timedelta(hours=1), extra_views: int = 0) -> list[object]:
-    """Entity ``driver``, view ``stats`` (conv_rate, acc_rate, trips), a push source,
+    """Entity ``driver``, view ``stats`` (conv_rate, acc_rate, trips) fed by a push source,
     an on-demand view ``plus_val`` needing request data, and ``extra_views`` more views
     ``extra{i}`` of ten features each over their own tables."""
     driver = Entity(name="driver", join_keys=["driver_id"], value_type=Int64)
     source = TableSource(
         name="stats_src", timestamp_field="event_ts", created_timestamp_column="created"
     )
+    push = PushSource(name="stats_push", batch_source=source)
     stats = FeatureView(
         name="stats",
         entities=[driver],
@@ -42,9 +43,8 @@ def definitions(ttl: timedelta | None = timedelta(hours=1), extra_views: int = 0
             Field(name="trips", dtype=Int64),
             Field(name="city", dtype=String),
         ],
-        source=source,
+        source=push,
     )
-    push = PushSource(name="stats_push", batch_source=source)
     request = RequestSource(name="req", schema=[Field(name="val", dtype=Int64)])
 
     @on_demand_feature_view(
