@@ -9,9 +9,10 @@ keys, timestamp columns). On-demand functions show as unified source diffs.
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from featurestore.definitions.sources import TableSource
 
@@ -20,11 +21,55 @@ if TYPE_CHECKING:
 
     from featurestore.registry import Registry
 
-__all__ = ["Action", "Plan", "PlanEntry", "check_breaking", "plan", "source_diff"]
+__all__ = ["Action", "FieldChange", "Plan", "PlanEntry", "check_breaking", "plan", "source_diff"]
 
 Json = dict[str, Any]
 
 Action = Literal["added", "changed", "removed"]
+_SHOWN: Final = 60
+"""Characters of a changed value a plan shows at most."""
+
+
+def _show(value: Any) -> str:
+    """A stored value as a plan prints it: compact JSON, cut to ``_SHOWN`` characters."""
+    if value is None:
+        return "(none)"
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    text = " ".join(text.split()) if "\n" in text else text
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One changed attribute of a definition: its path and its old and new stored values.
+
+    ``old`` is None for an added attribute, ``new`` None for a removed one.
+    """
+
+    path: str
+    old: Any
+    new: Any
+    kind: Literal["added", "removed", "changed", "order"] = "changed"
+
+    @property
+    def label(self) -> str:
+        """The path as ``PlanEntry.changes`` names it: ``+x`` added, ``-x`` removed."""
+        marks = {
+            "added": f"+{self.path}",
+            "removed": f"-{self.path}",
+            "order": f"{self.path} (order)",
+        }
+        return marks.get(self.kind, self.path)
+
+    def __str__(self) -> str:
+        if self.path.endswith("udf_source"):
+            return f"{self.path}: code changed (see its diff)"
+        if self.kind == "order":
+            return f"{self.path}: order changed"
+        return f"{self.path}: {_show(self.old)} -> {_show(self.new)}"
+
+    def to_json(self) -> Json:
+        return {"path": self.path, "kind": self.kind, "old": self.old, "new": self.new}
 
 
 @dataclass(frozen=True)
@@ -37,6 +82,8 @@ class PlanEntry:
     changes: tuple[str, ...] = ()
     source_diff: str = ""
     """For an added or changed on-demand function: the unified diff of its source."""
+    fields: tuple[FieldChange, ...] = ()
+    """Each changed attribute with its old and new values (``changes`` names their paths)."""
 
     def to_json(self) -> Json:
         """The entry as JSON-ready data."""
@@ -45,8 +92,13 @@ class PlanEntry:
             "name": self.name,
             "action": self.action,
             "changes": list(self.changes),
+            "fields": [f.to_json() for f in self.fields],
             "source_diff": self.source_diff,
         }
+
+    def __repr__(self) -> str:
+        said = f"PlanEntry({self.action} {self.kind} {self.name!r}"
+        return said + (f": {'; '.join(map(str, self.fields))})" if self.fields else ")")
 
 
 @dataclass(frozen=True)
@@ -89,6 +141,8 @@ class Plan:
         for r in [head, *rows]:
             lines.append("  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3])
         lines = [line.rstrip() for line in lines]
+        for e in self.changed:
+            lines.extend(f"  {e.name}: {f}" for f in e.fields)
         summary = f"{len(self.added)} to add, {len(self.changed)} to change, {len(self.removed)} to remove."
         text = "\n".join([*lines, summary])
         if self.breaking:
@@ -112,16 +166,17 @@ class Plan:
 
     def to_rich(self) -> Table:
         """The plan as a rich table."""
+        from rich.markup import escape
         from rich.table import Table
 
         table = Table(title="featurestore plan", show_lines=False)
-        for column in ("action", "kind", "name", "changes"):
-            table.add_column(column)
+        for column in ("action", "kind", "name"):
+            table.add_column(column, no_wrap=column == "action", overflow="fold")
+        table.add_column("changes (old -> new)", overflow="fold")
         styles = {"added": "green", "changed": "yellow", "removed": "red"}
         for e in self.entries:
-            table.add_row(
-                f"[{styles[e.action]}]{e.action}[/]", e.kind, e.name, ", ".join(e.changes)
-            )
+            shown = "\n".join(escape(str(f)) for f in e.fields) or ", ".join(e.changes)
+            table.add_row(f"[{styles[e.action]}]{e.action}[/]", e.kind, e.name, shown)
         caption = f"{len(self.added)} to add, {len(self.changed)} to change, {len(self.removed)} to remove"
         if self.breaking:
             caption += " | breaking: " + "; ".join(self.breaking)
@@ -130,6 +185,33 @@ class Plan:
 
     def __rich__(self) -> Table:
         return self.to_rich()
+
+    def __repr__(self) -> str:
+        counts = f"{len(self.added)} to add, {len(self.changed)} to change, {len(self.removed)} to remove"
+        said = f"<Plan: {counts}" + (f", {len(self.breaking)} breaking" if self.breaking else "")
+        return said + ">" if not self.entries else said + ">\n" + str(self)
+
+    def _repr_html_(self) -> str:
+        """The plan as an HTML table (Jupyter)."""
+        from html import escape
+
+        if not self.entries:
+            return "<p>No changes: the definitions are up to date.</p>"
+        rows = "".join(
+            f"<tr><td>{e.action}</td><td>{escape(e.kind)}</td><td>{escape(e.name)}</td><td>"
+            + "<br>".join(escape(str(f)) for f in e.fields or ())
+            + (escape(", ".join(e.changes)) if not e.fields else "")
+            + "</td></tr>"
+            for e in self.entries
+        )
+        breaking = "".join(f"<li>{escape(b)}</li>" for b in self.breaking)
+        return (
+            "<table><thead><tr><th>action</th><th>kind</th><th>name</th>"
+            f"<th>changes (old -&gt; new)</th></tr></thead><tbody>{rows}</tbody></table>"
+            f"<p>{len(self.added)} to add, {len(self.changed)} to change, "
+            f"{len(self.removed)} to remove</p>"
+            + (f"<p>Breaking changes (refused):</p><ul>{breaking}</ul>" if breaking else "")
+        )
 
 
 def _keyed(items: list[Any]) -> dict[str, Any] | None:
@@ -141,19 +223,20 @@ def _keyed(items: list[Any]) -> dict[str, Any] | None:
     return None
 
 
-def _diff(old: Any, new: Any, path: str) -> list[str]:
+def _field_changes(old: Any, new: Any, path: str) -> list[FieldChange]:
+    """Each attribute that differs from ``old`` to ``new``, with both values."""
     if old == new:
         return []
     if isinstance(old, dict) and isinstance(new, dict):
-        out: list[str] = []
+        out: list[FieldChange] = []
         for key in sorted(old.keys() | new.keys()):
             sub = f"{path}.{key}" if path else str(key)
             if key not in old:
-                out.append(f"+{sub}")
+                out.append(FieldChange(sub, None, new[key], "added"))
             elif key not in new:
-                out.append(f"-{sub}")
+                out.append(FieldChange(sub, old[key], None, "removed"))
             else:
-                out.extend(_diff(old[key], new[key], sub))
+                out.extend(_field_changes(old[key], new[key], sub))
         return out
     if isinstance(old, list) and isinstance(new, list):
         ko, kn = _keyed(old), _keyed(new)
@@ -162,14 +245,21 @@ def _diff(old: Any, new: Any, path: str) -> list[str]:
             for key in [k for k in ko if k in kn] + [k for k in kn if k not in ko]:
                 sub = f"{path}[{key}]"
                 if key not in ko:
-                    out.append(f"+{sub}")
+                    out.append(FieldChange(sub, None, kn[key], "added"))
                 else:
-                    out.extend(_diff(ko[key], kn[key], sub))
-            out.extend(f"-{path}[{k}]" for k in ko if k not in kn)
+                    out.extend(_field_changes(ko[key], kn[key], sub))
+            out.extend(
+                FieldChange(f"{path}[{k}]", ko[k], None, "removed") for k in ko if k not in kn
+            )
             if not out:
-                out.append(f"{path} (order)")
+                out.append(FieldChange(path, [*ko], [*kn], "order"))
             return out
-    return [path]
+    return [FieldChange(path, old, new)]
+
+
+def _diff(old: Any, new: Any, path: str) -> list[str]:
+    """The paths of the attributes that differ (``+x`` added, ``-x`` removed)."""
+    return [f.label for f in _field_changes(old, new, path)]
 
 
 def source_diff(old: str, new: str, name: str) -> str:
@@ -188,7 +278,8 @@ def plan(old: Registry | None, new_objects: Iterable[object] | Registry) -> Plan
 
     Definitions in ``old`` that are not in ``new_objects`` are removed. ``changes``
     names the changed attributes, e.g. ``ttl`` or ``schema[conv_rate].dtype``;
-    ``+x`` / ``-x`` mark added and removed ones.
+    ``+x`` / ``-x`` mark added and removed ones; ``fields`` holds their old and new
+    values.
     """
     from featurestore.registry import KIND_NAMES, SECTIONS, Registry
 
@@ -211,8 +302,9 @@ def plan(old: Registry | None, new_objects: Iterable[object] | Registry) -> Plan
             elif name not in news:
                 entries.append(PlanEntry(kind, name, "removed"))
             elif olds[name] != news[name]:
-                changes = tuple(_diff(olds[name], news[name], ""))
-                entries.append(PlanEntry(kind, name, "changed", changes, code))
+                fields = tuple(_field_changes(olds[name], news[name], ""))
+                changes = tuple(f.label for f in fields)
+                entries.append(PlanEntry(kind, name, "changed", changes, code, fields))
     return Plan(old_reg, new_reg, tuple(entries), tuple(check_breaking(old_reg, new_reg)))
 
 

@@ -8,10 +8,9 @@ from typing import Annotated
 
 import typer
 
-from featurestore.cli.app import app
+from featurestore.cli.app import RepoOpt, app, project_dir
 from featurestore.cli.render import code_diffs, console, say, spinner
 from featurestore.cli.session import fail, open_store
-from featurestore.cli.versioning import RepoOpt
 from featurestore.project import load_definitions
 
 BranchOpt = Annotated[
@@ -41,11 +40,11 @@ def _definitions(folder: Path) -> list[object]:
 def plan(
     branch: BranchOpt = None,
     definitions: DefinitionsOpt = None,
-    repo: RepoOpt = Path("."),
+    repo: RepoOpt = None,
 ) -> None:
     """Show what `apply` would add, change or remove on a branch; changes nothing."""
     with open_store(repo) as store:
-        objects = _definitions(definitions or repo)
+        objects = _definitions(definitions or project_dir(repo))
         result = store.plan(objects, branch=branch)
         if not result.has_changes:
             say("No changes: the definitions are up to date.")
@@ -65,7 +64,7 @@ def apply(
     no_commit: Annotated[
         bool, typer.Option("--no-commit", help="Stage the definitions without committing.")
     ] = False,
-    repo: RepoOpt = Path("."),
+    repo: RepoOpt = None,
 ) -> None:
     """Make the folder's definitions the full set on a branch, create their tables, commit.
 
@@ -73,7 +72,7 @@ def apply(
     written.
     """
     with open_store(repo) as store:
-        objects = _definitions(definitions or repo)
+        objects = _definitions(definitions or project_dir(repo))
         with spinner("Applying definitions..."):
             result = store.apply(objects, branch=branch, partial=False)
         name = branch or store.config.default_branch
@@ -104,7 +103,7 @@ def trust(
     yes: Annotated[
         bool, typer.Option("--yes", help="Trust it; without this, only show the code.")
     ] = False,
-    repo: RepoOpt = Path("."),
+    repo: RepoOpt = None,
 ) -> None:
     """Show an on-demand view's stored code and its sha256; with --yes, trust it here.
 

@@ -10,12 +10,13 @@ import pyarrow as pa
 import typer
 
 from featurestore.boundary import translated
-from featurestore.cli.app import app
+from featurestore.cli.app import RepoOpt, app, short
+from featurestore.cli.interrupts import interrupted, kept_on_branch
 from featurestore.cli.options import FeaturesOpt, FullNamesOpt, ServiceOpt
+from featurestore.cli.output import OUTPUT_SUFFIXES, emit_json, rows_json, write_table
 from featurestore.cli.parsing import read_table, split_names
-from featurestore.cli.render import arrow_table, console, say, spinner
+from featurestore.cli.render import RowBars, arrow_table, console, say, spinner
 from featurestore.cli.session import fail, open_store
-from featurestore.cli.versioning import RepoOpt
 from featurestore.definitions import PushSource, TableSource
 from featurestore.store import FeatureStore
 
@@ -51,7 +52,7 @@ def ingest(
     message: Annotated[
         str | None, typer.Option("--message", "-m", help="The commit message (with --commit).")
     ] = None,
-    repo: RepoOpt = Path("."),
+    repo: RepoOpt = None,
 ) -> None:
     """Write the rows of FILE into SOURCE's table on a branch (checked before writing)."""
     if mode not in MODES:
@@ -62,21 +63,27 @@ def ingest(
         name = branch or store.config.default_branch
         with spinner(f"Reading {file}..."):
             data = read_table(file, _target_schema(store, source, name))
-        with spinner(f"Writing {data.num_rows} rows to {source} on {name}..."):
-            result = store.ingest(
-                source,
-                data,
-                branch=name,
-                mode=cast(Literal["append", "upsert", "delete"], mode),
-                keys=split_names(keys) or None,
+        try:
+            with RowBars() as bars:
+                result = store.ingest(
+                    source,
+                    data,
+                    branch=name,
+                    mode=cast(Literal["append", "upsert", "delete"], mode),
+                    keys=split_names(keys) or None,
+                    progress=bars,
+                )
+            say(
+                f"{mode}: {data.num_rows} rows from {file} into {source} on {name} "
+                f"({_describe_write(result)})"
             )
-        say(
-            f"{mode}: {data.num_rows} rows from {file} into {source} on {name} "
-            f"({_describe_write(result)})"
-        )
-        if commit:
-            c = store.commit(message or f"ingest {file.name} into {source} ({mode})", branch=name)
-            say(f"Committed {c.id[:12]} on {name}: {c.message}")
+            if commit:
+                c = store.commit(
+                    message or f"ingest {file.name} into {source} ({mode})", branch=name
+                )
+                say(f"Committed {short(c.id)} on {name}: {c.message}")
+        except KeyboardInterrupt:
+            raise interrupted(kept_on_branch(store, name)) from None
 
 
 def _target_schema(store: FeatureStore, source: str, branch: str) -> pa.Schema | None:
@@ -121,7 +128,7 @@ def get_historical(
         bool,
         typer.Option("--exclude-created-after", help="Drop rows created after each entity row."),
     ] = False,
-    repo: RepoOpt = Path("."),
+    repo: RepoOpt = None,
 ) -> None:
     """Build a point-in-time correct training set at a ref and write it as Parquet."""
     refs = split_names(features)
@@ -137,14 +144,17 @@ def get_historical(
             ref=ref,
             exclude_created_after=exclude_created_after,
         )
-        with spinner(f"Joining {entities.num_rows} entity rows at {job.commit_id[:12]}..."):
-            table = job.to_arrow()
+        try:
+            with RowBars() as bars:
+                table = job.to_arrow(progress=bars)
             out.parent.mkdir(parents=True, exist_ok=True)
             job.to_parquet(str(out))
+        except KeyboardInterrupt:
+            raise interrupted(f"no training set was written to {out}") from None
         console.print(arrow_table(table, title=f"Training set at {ref or 'main'}", max_rows=5))
         say(
             f"Wrote {table.num_rows} rows x {table.num_columns} columns to {out} "
-            f"(commit {job.commit_id[:12]}, definitions {job.definitions_hash[:12]})"
+            f"(commit {short(job.commit_id)}, definitions {job.definitions_hash[:12]})"
         )
 
 
@@ -153,9 +163,58 @@ def sql(
     query: Annotated[str, typer.Argument(help="A read-only SQL query; tables by source name.")],
     ref: RefOpt = None,
     max_rows: Annotated[int, typer.Option("--max-rows", help="Rows to print at most.")] = 50,
-    repo: RepoOpt = Path("."),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print every row as a JSON array of objects.")
+    ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write every row to FILE instead: .parquet, .csv, .json (an array) "
+            "or .jsonl (one object a line).",
+        ),
+    ] = None,
+    repo: RepoOpt = None,
 ) -> None:
     """Run a read-only SQL query (DuckDB) over the offline tables at a ref."""
-    with open_store(repo) as store, spinner("Querying..."):
-        table = store.sql(query, ref=ref)
+    if output is not None and output.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise fail(
+            f"cannot write {output}: unknown file type {output.suffix or '(none)'!r}; "
+            f"use one of {', '.join(OUTPUT_SUFFIXES)}"
+        )
+    with open_store(repo) as store:
+        with spinner("Querying..."):
+            table = store.sql(query, ref=ref)
+        if output is not None:
+            write_table(table, output)
+            say(f"Wrote {table.num_rows} rows x {table.num_columns} columns to {output}")
+            return
+    if as_json:
+        emit_json(rows_json(table))
+        return
     console.print(arrow_table(table, max_rows=max_rows))
+
+
+@app.command()
+def compact(
+    source: Annotated[
+        str, typer.Argument(help="The source (or feature view) whose table to compact.")
+    ],
+    branch: Annotated[
+        str | None, typer.Option("--branch", "-b", help="The branch to compact on (default: main).")
+    ] = None,
+    repo: RepoOpt = None,
+) -> None:
+    """Rewrite a table's small files into large sorted ones, as a commit changing no row.
+
+    The branch must have no uncommitted changes (commit or reset them first).
+    """
+    with open_store(repo) as store:
+        name = branch or store.config.default_branch
+        with spinner(f"Compacting {source} on {name}..."):
+            c = store.compact(source, branch=name)
+        if c is None:
+            say(f"Nothing to compact: {source} on {name} is already compact")
+            return
+        say(f"Committed {short(c.id)} on {name}: {c.message}")

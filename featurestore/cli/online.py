@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 import pyarrow as pa
 import typer
 from rich.table import Table
 
-from featurestore.cli.app import app
+from featurestore.cli.app import RepoOpt, app
+from featurestore.cli.interrupts import interrupted, kept_online
 from featurestore.cli.options import FeaturesOpt, FullNamesOpt, ServiceOpt
 from featurestore.cli.parsing import parse_entity_row, parse_when, split_names
-from featurestore.cli.render import console, materialize_table, row_progress, status_table, text
+from featurestore.cli.render import RowBars, console, materialize_table, status_table, text
 from featurestore.cli.session import fail, open_store
-from featurestore.cli.versioning import RepoOpt
 from featurestore.lookup import OnlineResponse
 
 ViewsOpt = Annotated[
@@ -45,17 +44,21 @@ def materialize(
     end: Annotated[str, typer.Argument(help=f"End of the interval: {WHEN_HELP}")],
     views: ViewsOpt = None,
     ref: RefOpt = None,
-    repo: RepoOpt = Path("."),
+    repo: RepoOpt = None,
 ) -> None:
     """Write each view's latest row per entity in [START, END] to the online store."""
     with open_store(repo) as store:
         start_at, end_at = parse_when(start), parse_when(end)
         if start_at > end_at:
             raise fail(f"START {start_at.isoformat()} is after END {end_at.isoformat()}")
-        with row_progress("Materializing") as on_rows:
-            results = store.materialize(
-                start_at, end_at, split_names(views) or None, ref, on_rows=on_rows
-            )
+        bars = RowBars()
+        try:
+            with bars:
+                results = store.materialize(
+                    start_at, end_at, split_names(views) or None, ref, progress=bars
+                )
+        except KeyboardInterrupt:
+            raise interrupted(kept_online(bars)) from None
         console.print(materialize_table(results))
 
 
@@ -64,22 +67,26 @@ def materialize_incremental(
     end: Annotated[str, typer.Argument(help=f"Materialize up to: {WHEN_HELP}")],
     views: ViewsOpt = None,
     ref: RefOpt = None,
-    repo: RepoOpt = Path("."),
+    repo: RepoOpt = None,
 ) -> None:
     """Materialize what is new since each view's last run, up to END."""
     with open_store(repo) as store:
         end_at = parse_when(end)
-        with row_progress("Materializing") as on_rows:
-            results = store.materialize_incremental(
-                end_at, split_names(views) or None, ref, on_rows=on_rows
-            )
+        bars = RowBars()
+        try:
+            with bars:
+                results = store.materialize_incremental(
+                    end_at, split_names(views) or None, ref, progress=bars
+                )
+        except KeyboardInterrupt:
+            raise interrupted(kept_online(bars)) from None
         console.print(materialize_table(results))
 
 
 @app.command()
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    repo: RepoOpt = Path("."),
+    repo: RepoOpt = None,
 ) -> None:
     """Which branch and commit each online view serves, up to when, and how far behind."""
     with open_store(repo) as store:
@@ -117,7 +124,7 @@ def online(
     service: ServiceOpt = None,
     full_feature_names: FullNamesOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    repo: RepoOpt = Path("."),
+    repo: RepoOpt = None,
 ) -> None:
     """Look features up in the online store for one or more entity rows."""
     refs = split_names(features)

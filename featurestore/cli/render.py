@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -14,25 +14,34 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
-    SpinnerColumn,
+    ProgressColumn,
+    Task,
+    TaskID,
     TextColumn,
-    TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 from rich.table import Table
 from rich.text import Text
+
+from featurestore.cli.app import SHORT_ID, short
 
 if TYPE_CHECKING:
     from featurestore.materialization import MaterializeResult
     from featurestore.registry import Plan
     from featurestore.store import ViewStatus
+    from repos import Change, Commit
 
 __all__ = [
+    "RowBars",
     "arrow_table",
+    "changes_table",
     "code_diffs",
+    "columns_table",
     "console",
     "err_console",
+    "log_table",
     "materialize_table",
-    "row_progress",
+    "plan_table",
     "say",
     "spinner",
     "status_table",
@@ -74,6 +83,46 @@ def arrow_table(table: pa.Table, title: str | None = None, max_rows: int = 20) -
     return out
 
 
+def columns_table(title: str, *columns: str, fixed: Sequence[str] = ()) -> Table:
+    """A table whose ``fixed`` columns (ids, times) never wrap; the others wrap at spaces."""
+    out = Table(title=title)
+    for c in columns:
+        if c in fixed:
+            out.add_column(c, no_wrap=True, min_width=min(len(c), SHORT_ID))
+        else:
+            out.add_column(c, overflow="fold")
+    return out
+
+
+def changes_table(title: str, changes: Sequence[Change]) -> Table:
+    """Changed paths: what changed and the new size."""
+    out = columns_table(title, "change", "path", "size", fixed=("change", "size"))
+    for c in changes:
+        style = {"added": "green", "removed": "red", "changed": "yellow"}[c.type]
+        out.add_row(f"[{style}]{c.type}[/]", escape(c.path), "" if c.size is None else str(c.size))
+    return out
+
+
+def log_table(title: str, commits: Sequence[Commit]) -> Table:
+    """Commits newest first: short id, time to the minute (UTC), author, message."""
+    out = columns_table(
+        title, "commit", "date (UTC)", "author", "message", fixed=("commit", "date (UTC)")
+    )
+    for c in commits:
+        message = escape(c.message)
+        if len(c.parents) > 1:
+            message += " [dim](merge)[/]"
+        out.add_row(
+            short(c.id), c.creation_date.strftime("%Y-%m-%d %H:%M"), escape(c.author), message
+        )
+    return out
+
+
+def plan_table(plan: Plan) -> Table:
+    """A plan as a table: each changed field with its old and new value."""
+    return plan.to_rich()
+
+
 def code_diffs(plan: Plan) -> list[Text]:
     """The unified source diff of each added or changed on-demand function, colored."""
     out: list[Text] = []
@@ -101,7 +150,7 @@ def status_table(statuses: Sequence[ViewStatus]) -> Table:
             behind = "[green]0 (up to date)[/]"
         else:
             behind = f"[yellow]{s.commits_behind}[/]"
-        out.add_row(s.view, s.branch or "", s.commit_id[:12], text(s.watermark), behind)
+        out.add_row(s.view, s.branch or "", short(s.commit_id), text(s.watermark), behind)
     return out
 
 
@@ -114,7 +163,7 @@ def materialize_table(results: Sequence[MaterializeResult]) -> Table:
         out.add_row(
             r.view,
             r.branch,
-            r.commit_id[:12],
+            short(r.commit_id),
             text(r.start) if r.start is not None else "[dim]beginning[/]",
             text(r.end),
             str(r.rows_written),
@@ -124,21 +173,52 @@ def materialize_table(results: Sequence[MaterializeResult]) -> Table:
     return out
 
 
-@contextmanager
-def row_progress(description: str) -> Iterator[Callable[[int], None]]:
-    """A live row counter on stderr; yields the ``on_rows`` callback that advances it."""
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("rows"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task(description, total=None)
-        yield lambda n: progress.advance(task, n)
+class RateColumn(ProgressColumn):
+    """Rows per second of a task, once it is measurable."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:,.0f} rows/s", style="progress.data.speed")
+
+
+class RowBars:
+    """Progress bars on stderr, one per step a ``progress=`` hook names.
+
+    Pass the instance as ``progress=``: each ``(what, done, total)`` call moves the
+    bar of ``what`` (made on its first call) to ``done`` of ``total`` rows, with the
+    rate and the time left. ``started`` and ``finished`` name the steps seen so far
+    and those that reported ``done == total``, for saying what an interrupt kept.
+    """
+
+    def __init__(self) -> None:
+        self._bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=None),
+            MofNCompleteColumn(),
+            TextColumn("rows"),
+            RateColumn(),
+            TimeRemainingColumn(compact=True),
+            console=err_console,
+            transient=True,
+        )
+        self._tasks: dict[str, TaskID] = {}
+        self.started: list[str] = []
+        self.finished: list[str] = []
+
+    def __call__(self, what: str, done: int, total: int | None) -> None:
+        if what not in self._tasks:
+            self._tasks[what] = self._bars.add_task(what, total=total)
+            self.started.append(what)
+        self._bars.update(self._tasks[what], completed=done, total=total)
+        if total is not None and done >= total and what not in self.finished:
+            self.finished.append(what)
+
+    def __enter__(self) -> RowBars:
+        self._bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bars.stop()
 
 
 @contextmanager

@@ -7,9 +7,8 @@ from typing import Annotated
 
 import typer
 
-from featurestore.cli.app import app
+from featurestore.cli.app import RepoOpt, app, project_dir
 from featurestore.cli.session import CommandError, describe, fail
-from featurestore.cli.versioning import RepoOpt
 
 
 @app.command()
@@ -30,7 +29,7 @@ def serve(
             "address can then push values and read features).",
         ),
     ] = False,
-    repo: RepoOpt = Path("."),
+    repo: RepoOpt = None,
 ) -> None:
     """Serve online lookups, pushes and versioning over HTTP until interrupted.
 
@@ -41,6 +40,7 @@ def serve(
     from featurestore.server import serve as run_server
 
     try:
+        repo = project_dir(repo)
         load_config(repo)  # fail early, in one line, on a missing or bad config
         run_server(
             repo,

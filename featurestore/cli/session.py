@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import typer
 
-from featurestore.cli.app import error_exit
+from featurestore.cli.app import error_exit, project_dir
 from featurestore.errors import FeatureStoreError
 from featurestore.store import FeatureStore
 from repos import ReposError
@@ -35,13 +35,13 @@ def describe(error: BaseException) -> str:
 
 
 @contextmanager
-def open_store(project: Path) -> Iterator[FeatureStore]:
+def open_store(project: Path | None) -> Iterator[FeatureStore]:
     """The project's store, closed afterwards (stopping an embedded Redis it started).
 
     Errors from the store, files or Arrow become one line on stderr and exit status 1.
     """
     try:
-        store = FeatureStore(project)
+        store = FeatureStore(project_dir(project))
     except CommandError as e:
         raise fail(describe(e)) from None
     try:

@@ -13,22 +13,20 @@ from typing import Annotated, Literal, cast
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from featurestore.cli.app import app, error_exit
+from featurestore.cli.app import RepoOpt, app, error_exit, project_dir, short
+from featurestore.cli.output import change_json, commit_json, emit_json
+from featurestore.cli.render import changes_table, columns_table, log_table, plan_table
 from featurestore.config import CONFIG_FILE, load_config
 from featurestore.datasets import is_internal, refuse_internal
 from featurestore.errors import FeatureStoreError
-from repos import Change, Commit, ReposError, Repository
+from repos import Commit, ReposError, Repository
 
 branch_app = typer.Typer(help="Create, delete and list branches.", no_args_is_help=True)
 tag_app = typer.Typer(help="Create, delete and list tags.", no_args_is_help=True)
 app.add_typer(branch_app, name="branch")
 app.add_typer(tag_app, name="tag")
 
-RepoOpt = Annotated[
-    Path, typer.Option("--repo", "-r", help="The project folder (holding featurestore.yaml).")
-]
 _console = Console()
 
 
@@ -37,10 +35,10 @@ def _fail(message: str) -> typer.Exit:
 
 
 @contextmanager
-def _open(project: Path) -> Iterator[Repository]:
+def _open(project: Path | None) -> Iterator[Repository]:
     """The project's repository; package errors become one line on stderr and exit 1."""
     try:
-        cfg = load_config(project)
+        cfg = load_config(project_dir(project))
         repo = Repository.open(cfg.storage_location, cfg.metadata_url)
         try:
             yield repo
@@ -50,23 +48,12 @@ def _open(project: Path) -> Iterator[Repository]:
         raise _fail(str(e)) from None
 
 
-def _table(title: str, *columns: str) -> Table:
-    table = Table(title=title)
-    for c in columns:
-        table.add_column(c, overflow="fold")
-    return table
-
-
-def _changes_table(title: str, changes: Iterator[Change]) -> Table:
-    table = _table(title, "change", "path", "size")
-    for c in changes:
-        style = {"added": "green", "removed": "red", "changed": "yellow"}[c.type]
-        table.add_row(f"[{style}]{c.type}[/]", c.path, "" if c.size is None else str(c.size))
-    return table
+_table = columns_table
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 def _commit_line(c: Commit) -> str:
-    return f"{c.id[:12]} {c.message}"
+    return f"{short(c.id)} {c.message}"
 
 
 @app.command()
@@ -74,6 +61,15 @@ def init(
     path: Annotated[Path, typer.Argument(help="The project folder to create.")] = Path("."),
     project: Annotated[
         str | None, typer.Option("--project", help="Project name (default: the folder's name).")
+    ] = None,
+    template: Annotated[
+        str | None,
+        typer.Option(
+            "--template",
+            "-t",
+            help="driver_stats or fraud: the example's definitions, README and sample data "
+            "ending now.",
+        ),
     ] = None,
 ) -> None:
     """Create a project folder with featurestore.yaml and an empty repository."""
@@ -85,6 +81,10 @@ def init(
         raise _fail(f"invalid project name {name!r}: use letters, digits and '_'")
     config = path / CONFIG_FILE
     try:
+        if template is not None:
+            from featurestore.templates import create_from_template
+
+            written = create_from_template(template, path, project=name)
         path.mkdir(parents=True, exist_ok=True)
         if not config.exists():
             config.write_text(f"project: {name}\nstorage: data\n")
@@ -95,24 +95,26 @@ def init(
     except (ReposError, FeatureStoreError, OSError) as e:
         raise _fail(str(e)) from None
     typer.echo(f"Initialized project {cfg.project!r} in {path} (storage {cfg.storage_location})")
+    if template is not None:
+        typer.echo(f"From template {template}: {', '.join(p.name for p in written)}")
 
 
 @branch_app.command("create")
 def branch_create(
     name: Annotated[str, typer.Argument(help="The new branch.")],
     source: Annotated[str, typer.Option("--source", "-s", help="Ref to branch from.")] = "main",
-    repo: RepoOpt = Path("."),
+    repo: RepoOpt = None,
 ) -> None:
     """Create a branch at a ref (O(1): no data is copied)."""
     with _open(repo) as r:
         refuse_internal(name, "create")
         b = r.branch(name).create(source)
-        typer.echo(f"Created branch {name} at {b.resolve()[:12]}")
+        typer.echo(f"Created branch {name} at {short(b.resolve())}")
 
 
 @branch_app.command("delete")
 def branch_delete(
-    name: Annotated[str, typer.Argument(help="The branch to delete.")], repo: RepoOpt = Path(".")
+    name: Annotated[str, typer.Argument(help="The branch to delete.")], repo: RepoOpt = None
 ) -> None:
     """Delete a branch and its uncommitted changes (internal branches are refused)."""
     with _open(repo) as r:
@@ -126,23 +128,53 @@ def branch_list(
     show_all: Annotated[
         bool, typer.Option("--all", help="Also list internal branches (saved datasets).")
     ] = False,
-    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+    repo: RepoOpt = None,
 ) -> None:
     """List branches with their head commits."""
     with _open(repo) as r:
-        table = _table("Branches", "branch", "head", "message")
+        table = _table("Branches", "branch", "head", "message", fixed=("head",))
         protected = r.protected_patterns()
+        rows = []
         for b in r.branches():
             if is_internal(b.id) and not show_all:
                 continue
             c = b.get_commit()
-            label = b.id + (" (default)" if b.id == r.default_branch else "")
-            if is_internal(b.id):
-                label += " (internal)"
-            if any(fnmatchcase(b.id, p) for p in protected):
-                label += " (protected)"
-            table.add_row(label, c.id[:12], c.message)
+            row = {
+                "name": b.id,
+                "head": c.id,
+                "message": c.message,
+                "default": b.id == r.default_branch,
+                "internal": is_internal(b.id),
+                "protected": any(fnmatchcase(b.id, p) for p in protected),
+            }
+            rows.append(row)
+            label = b.id + "".join(
+                f" ({k})" for k in ("default", "internal", "protected") if row[k]
+            )
+            table.add_row(label, short(c.id), c.message)
+        if as_json:
+            emit_json(rows)
+            return
         _console.print(table)
+
+
+@branch_app.command("reset")
+def branch_reset(
+    name: Annotated[str, typer.Argument(help="The branch whose uncommitted changes to drop.")],
+    repo: RepoOpt = None,
+) -> None:
+    """Drop every uncommitted change of a branch (its head commit stays as it is)."""
+    with _open(repo) as r:
+        refuse_internal(name, "reset")
+        branch = r.branch(name)
+        dropped = sum(1 for _ in branch.uncommitted())
+        branch.reset()
+        head = short(branch.resolve())
+        if not dropped:
+            typer.echo(f"No uncommitted changes on {name}; it stays at {head}")
+            return
+        typer.echo(f"Reset {name} to {head}: dropped {dropped} uncommitted change(s)")
 
 
 @app.command()
@@ -153,7 +185,7 @@ def commit(
         list[str] | None, typer.Option("--meta", help="Metadata as key=value (repeatable).")
     ] = None,
     allow_empty: Annotated[bool, typer.Option(help="Commit even with no changes.")] = False,
-    repo: RepoOpt = Path("."),
+    repo: RepoOpt = None,
 ) -> None:
     """Commit a branch's uncommitted changes."""
     pairs = {}
@@ -165,7 +197,7 @@ def commit(
     with _open(repo) as r:
         refuse_internal(branch, "commit on")
         c = r.branch(branch).commit(message, metadata=pairs, allow_empty=allow_empty)
-        typer.echo(f"Committed {c.id[:12]} on {branch}: {c.message}")
+        typer.echo(f"Committed {short(c.id)} on {branch}: {c.message}")
 
 
 @app.command()
@@ -178,20 +210,16 @@ def log(
         list[str] | None, typer.Option("--prefix", "-p", help="Only commits touching a prefix.")
     ] = None,
     first_parent: Annotated[bool, typer.Option(help="Follow first parents only.")] = False,
-    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+    repo: RepoOpt = None,
 ) -> None:
-    """Show the commit history of a ref, newest first."""
+    """Show the commit history of a ref, newest first (merges marked; see `show commit`)."""
     with _open(repo) as r:
-        table = _table(f"Log of {ref}", "commit", "date (UTC)", "author", "message", "parents")
-        for c in r.ref(ref).log(max_amount, prefix or None, first_parent):
-            table.add_row(
-                c.id[:12],
-                c.creation_date.strftime("%Y-%m-%d %H:%M:%S"),
-                c.author,
-                c.message,
-                " ".join(p[:12] for p in c.parents),
-            )
-        _console.print(table)
+        commits = list(r.ref(ref).log(max_amount, prefix or None, first_parent))
+        if as_json:
+            emit_json([commit_json(c) for c in commits])
+            return
+        _console.print(log_table(f"Log of {ref}", commits))
 
 
 @app.command()
@@ -199,22 +227,41 @@ def diff(
     left: Annotated[str, typer.Argument(help="A ref; alone, a branch's uncommitted changes.")],
     right: Annotated[str | None, typer.Argument(help="The ref to compare with.")] = None,
     prefix: Annotated[str, typer.Option("--prefix", "-p", help="Only paths under it.")] = "",
-    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+    repo: RepoOpt = None,
 ) -> None:
     """Show changes from LEFT to RIGHT, or the uncommitted changes of branch LEFT."""
+    from featurestore.cli.render import code_diffs
+    from featurestore.registry import REGISTRY_PATH, diff_definitions
+
     with _open(repo) as r:
         if right is None:
             changes = list(r.branch(left).uncommitted(prefix))
-            _console.print(_changes_table(f"Uncommitted on {left}", iter(changes)))
+            title = f"Uncommitted on {left}"
         else:
             changes = list(r.ref(left).diff(right, prefix))
-            _console.print(_changes_table(f"{left} -> {right}", iter(changes)))
-        from featurestore.cli.render import code_diffs
-        from featurestore.registry import REGISTRY_PATH, diff_definitions
-
+            title = f"{left} -> {right}"
+        definitions = None
         if any(c.path == REGISTRY_PATH for c in changes):  # definitions, code as source diffs
             definitions = diff_definitions(r, left, right)
-            _console.print(definitions.to_rich())
+        if as_json:
+            emit_json(
+                {
+                    "changes": [change_json(c) for c in changes],
+                    "definitions": definitions.to_json() if definitions is not None else None,
+                }
+            )
+            return
+        if not changes:
+            typer.echo(
+                f"No changes: nothing uncommitted on {left}"
+                if right is None
+                else f"No changes: {left} and {right} hold the same objects"
+            )
+            return
+        _console.print(changes_table(title, changes))
+        if definitions is not None:
+            _console.print(plan_table(definitions))
             for block in code_diffs(definitions):
                 _console.print(block, soft_wrap=True)
 
@@ -230,7 +277,7 @@ def merge(
     allow_empty: Annotated[
         bool, typer.Option("--allow-empty", help="Merge even if DESTINATION holds every commit.")
     ] = False,
-    repo: RepoOpt = Path("."),
+    repo: RepoOpt = None,
 ) -> None:
     """Three-way merge SOURCE into DESTINATION (a merge commit with two parents)."""
     if strategy not in (None, "source-wins", "dest-wins"):
@@ -249,7 +296,7 @@ def revert(
     branch: Annotated[str, typer.Argument(help="The branch to commit the revert on.")],
     reference: Annotated[str, typer.Argument(help="The commit to undo.")],
     parent: Annotated[int, typer.Option("--parent", help="Parent to diff a merge against.")] = 1,
-    repo: RepoOpt = Path("."),
+    repo: RepoOpt = None,
 ) -> None:
     """Commit on BRANCH the undoing of REFERENCE's changes."""
     with _open(repo) as r:
@@ -262,17 +309,17 @@ def revert(
 def tag_create(
     name: Annotated[str, typer.Argument(help="The new tag.")],
     ref: Annotated[str, typer.Argument(help="The ref it points at.")] = "main",
-    repo: RepoOpt = Path("."),
+    repo: RepoOpt = None,
 ) -> None:
     """Create a tag at a ref."""
     with _open(repo) as r:
         t = r.tag(name).create(ref)
-        typer.echo(f"Created tag {name} at {t.resolve()[:12]}")
+        typer.echo(f"Created tag {name} at {short(t.resolve())}")
 
 
 @tag_app.command("delete")
 def tag_delete(
-    name: Annotated[str, typer.Argument(help="The tag to delete.")], repo: RepoOpt = Path(".")
+    name: Annotated[str, typer.Argument(help="The tag to delete.")], repo: RepoOpt = None
 ) -> None:
     """Delete a tag."""
     with _open(repo) as r:
@@ -281,13 +328,18 @@ def tag_delete(
 
 
 @tag_app.command("list")
-def tag_list(repo: RepoOpt = Path(".")) -> None:
+def tag_list(as_json: JsonOpt = False, repo: RepoOpt = None) -> None:
     """List tags with their commits."""
     with _open(repo) as r:
-        table = _table("Tags", "tag", "commit", "message")
+        table = _table("Tags", "tag", "commit", "message", fixed=("commit",))
+        rows = []
         for t in r.tags():
             c = t.get_commit()
-            table.add_row(t.id, c.id[:12], c.message)
+            rows.append({"name": t.id, "commit": c.id, "message": c.message})
+            table.add_row(t.id, short(c.id), c.message)
+        if as_json:
+            emit_json(rows)
+            return
         _console.print(table)
 
 
@@ -296,7 +348,7 @@ def gc(
     retention_days: Annotated[
         float, typer.Option(help="Keep unreachable objects younger than this.")
     ] = 7.0,
-    repo: RepoOpt = Path("."),
+    repo: RepoOpt = None,
 ) -> None:
     """Delete objects no branch or tag reaches, older than the retention period."""
     with _open(repo) as r:
