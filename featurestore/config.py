@@ -1,5 +1,8 @@
 """One typed, immutable configuration, read from ``featurestore.yaml``.
 
+A folder with Feast's ``feature_store.yaml`` and no ``featurestore.yaml`` is read
+through ``featurestore.feast_config`` (which says how each Feast setting maps).
+
 Environment overrides (applied after the file): ``FEATURESTORE_STORAGE``,
 ``FEATURESTORE_METADATA_URL``, ``REDIS_URL`` (the online store's URL) and
 ``FEATURESTORE_API_KEYS`` (``key:role,key:role``).
@@ -82,6 +85,8 @@ class StoreConfig(_Frozen):
     online_store: RedisOnlineConfig = RedisOnlineConfig()
     offline_store: DuckDBOfflineConfig = DuckDBOfflineConfig()
     server: ServerConfig = ServerConfig()
+    create_repository: bool = False
+    """Create the repository on first use (as Feast does; set for ``feature_store.yaml``)."""
 
     @property
     def storage_location(self) -> str:
@@ -105,10 +110,15 @@ def load_config(project_dir: str | Path = ".", env: Mapping[str, str] | None = N
     """Read ``featurestore.yaml`` in ``project_dir`` and apply environment overrides."""
     from featurestore.errors import ConfigError
 
+    from featurestore.feast_config import FEAST_CONFIG_FILE, from_feast_config
+
     env = os.environ if env is None else env
     root = Path(project_dir).resolve()
     path = root / CONFIG_FILE
-    if not path.is_file():
+    feast = not path.is_file() and (root / FEAST_CONFIG_FILE).is_file()
+    if feast:
+        path = root / FEAST_CONFIG_FILE
+    elif not path.is_file():
         raise ConfigError(
             f"no {CONFIG_FILE} in {root}: run `featurestore init {root}` to create one"
         )
@@ -118,6 +128,8 @@ def load_config(project_dir: str | Path = ".", env: Mapping[str, str] | None = N
         raise ConfigError(f"{path} is not valid YAML: {e}") from e
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must hold a mapping of settings, not {type(raw).__name__}")
+    if feast:
+        raw = from_feast_config(raw, path)
     raw = {**raw, **_env_overrides(env), "project_dir": root}
     online = dict(raw.get("online_store") or {})
     if env.get("REDIS_URL") and not online.get("url"):

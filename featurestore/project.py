@@ -11,6 +11,7 @@ from featurestore.definitions.entity import Entity
 from featurestore.definitions.feature_service import FeatureService
 from featurestore.definitions.feature_view import FeatureView
 from featurestore.definitions.on_demand import OnDemandFeatureView
+from featurestore.definitions.project import Project
 from featurestore.definitions.serialization import to_dict
 from featurestore.definitions.sources import PushSource, RequestSource, TableSource
 from featurestore.errors import DefinitionError
@@ -25,6 +26,7 @@ DEFINITION_TYPES = (
     FeatureView,
     OnDemandFeatureView,
     FeatureService,
+    Project,
 )
 
 

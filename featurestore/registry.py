@@ -30,12 +30,16 @@ from featurestore.definitions.feature_service import FeatureService
 from featurestore.definitions.feature_view import FeatureView, FeatureViewProjection
 from featurestore.definitions.field import Field
 from featurestore.definitions.on_demand import OnDemandFeatureView, TrustCheck
+from featurestore.definitions.project import Project
 from featurestore.definitions.serialization import (
     aggregation_from_dict,
     entity_from_dict,
     field_from_dict,
+    logging_config_from_dict,
+    project_from_dict,
     source_from_dict,
     to_dict,
+    view_class_and_extras,
 )
 from featurestore.definitions.sources import DataSource, PushSource, RequestSource, TableSource
 from featurestore.definitions.udf_source import check_source
@@ -186,8 +190,19 @@ class Registry:
     on_demand_feature_views: tuple[OnDemandFeatureView, ...]
     feature_services: tuple[FeatureService, ...]
 
+    project: Project | None
+    """The ``Project`` given with the definitions (Feast's), if any."""
+
     def __init__(self, objects: Iterable[object] = ()) -> None:
-        self._load(collect(objects))
+        items = list(objects)
+        projects = {to_dict(o)["name"]: o for o in items if isinstance(o, Project)}
+        if len({repr(to_dict(p)) for p in projects.values()}) > 1:
+            raise DefinitionError(
+                f"the definitions hold {len(projects)} different Project objects "
+                f"({', '.join(sorted(projects))}); a project has one, keep one"
+            )
+        self._load(collect(o for o in items if not isinstance(o, Project)))
+        object.__setattr__(self, "project", next(iter(projects.values()), None))
 
     @classmethod
     def from_dict(
@@ -210,6 +225,10 @@ class Registry:
             sections[section] = {d["name"]: d for d in items}
         registry = cls.__new__(cls)
         registry._load(sections, trust, origin)
+        project = data.get("project")
+        object.__setattr__(
+            registry, "project", None if project is None else project_from_dict(project)
+        )
         return registry
 
     @classmethod
@@ -243,7 +262,9 @@ class Registry:
 
         entities = {d["name"]: entity_from_dict(d) for d in ordered("entities")}
         source_dicts = ordered("data_sources")
-        tables = {d["name"]: source_from_dict(d, {}) for d in source_dicts if d["kind"] == "table"}
+        tables = {
+            d["name"]: source_from_dict(d, {}) for d in source_dicts if d["kind"] in ("table", "file")
+        }
         table_sources: dict[str, TableSource] = {
             k: v for k, v in tables.items() if isinstance(v, TableSource)
         }
@@ -256,7 +277,8 @@ class Registry:
         for d in ordered("feature_views"):
             owner = f"FeatureView {d['name']!r}"
             source = _need(sources, d["source"], "source", owner)
-            fvs[d["name"]] = FeatureView(
+            view_class, extras = view_class_and_extras(d)
+            fvs[d["name"]] = view_class(
                 name=d["name"],
                 entities=[_need(entities, e, "entity", owner) for e in d["entities"]],
                 schema=[field_from_dict(f) for f in d["schema"]],
@@ -267,6 +289,7 @@ class Registry:
                 tags=d["tags"],
                 description=d["description"],
                 owner=d["owner"],
+                **extras,
             )
         built: dict[str, FeatureView | OnDemandFeatureView] = dict(fvs)
         for d in _dependency_order(ordered("on_demand_feature_views")):
@@ -300,6 +323,7 @@ class Registry:
                 description=d["description"],
                 tags=d["tags"],
                 owner=d["owner"],
+                logging_config=logging_config_from_dict(d.get("logging_config")),
             )
         object.__setattr__(self, "entities", tuple(entities.values()))
         object.__setattr__(self, "data_sources", tuple(sources.values()))
@@ -396,6 +420,8 @@ class Registry:
         out: Json = {"format_version": FORMAT_VERSION}
         for section in SECTIONS:
             out[section] = [to_dict(o) for o in getattr(self, section)]
+        if self.project is not None:
+            out["project"] = to_dict(self.project)
         return out
 
     def to_json(self) -> bytes:

@@ -32,11 +32,13 @@ from featurestore.errors import (
     ValidationError,
 )
 from featurestore.features import FeaturePlan, plan_features
+from featurestore.file_sources import plan_file_imports
 from featurestore.frames import (
     DataLike,
     rows_to_columns,
     to_arrow,
 )
+from featurestore.key_types import prepare_definitions
 from featurestore.progress import Progress, report
 from featurestore.registry import Plan, Registry, load_registry, plan, stage_registry
 from featurestore.trust import CodeTrust
@@ -128,7 +130,7 @@ class FeatureStore:
             if self._repo is None:
                 cfg = self.config
                 with translated():
-                    if create:
+                    if create or cfg.create_repository:
                         self._repo = repos.Repository.create(
                             cfg.storage_location,
                             metadata_url=cfg.metadata_url,
@@ -294,7 +296,8 @@ class FeatureStore:
 
     def plan(self, objects: Iterable[object], branch: str | None = None) -> Plan:
         """What applying ``objects`` as the full set of definitions would change."""
-        return plan(self.registry(self._branch_name(branch)), list(objects))
+        name = self._branch_name(branch)
+        return plan(self.registry(name), prepare_definitions(self, list(objects), name))
 
     def apply(
         self, objects: Iterable[object], branch: str | None = None, *, partial: bool = True
@@ -316,6 +319,7 @@ class FeatureStore:
                 if (type(o).__name__, getattr(o, "name", None)) not in given
             ]
             objects = kept + objects
+        objects = prepare_definitions(self, objects, name)
         result = plan(current, objects)
         if result.breaking:
             raise SchemaError(
@@ -337,9 +341,14 @@ class FeatureStore:
                             f"table {source!r} exists without column(s) {missing}; add them "
                             "as a new source table, or ingest them before applying"
                         )
+            imports = plan_file_imports(
+                result.registry, b, dict(needed), sorted(existing), self.config.project_dir
+            )
             for source, schema in needed:
                 if source not in existing:
                     self.tables.create_table(b, source, schema)
+            for file_import in imports:
+                file_import.run(self.tables, b)
             stage_registry(b, result.registry)
         self.code_trust.add_applied(objects)
         self._registry_cache = None

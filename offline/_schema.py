@@ -74,7 +74,59 @@ def _castable(src: pa.DataType, dst: pa.DataType) -> bool:
     lists = (pa.types.is_list, pa.types.is_large_list, pa.types.is_list_view)
     if any(p(dst) for p in lists) and any(p(src) for p in lists):
         return _castable(src.value_type, dst.value_type)
+    if pa.types.is_map(dst):
+        if pa.types.is_map(src):
+            return _castable(src.key_type, dst.key_type) and _castable(src.item_type, dst.item_type)
+        if pa.types.is_struct(src):
+            return all(_castable(src.field(i).type, dst.item_type) for i in range(src.num_fields))
+        return False
+    if pa.types.is_struct(dst) and pa.types.is_struct(src):
+        names = {src.field(i).name: src.field(i).type for i in range(src.num_fields)}
+        wanted = {dst.field(i).name: dst.field(i).type for i in range(dst.num_fields)}
+        return set(names) <= set(wanted) and all(
+            _castable(t, wanted[n]) for n, t in names.items()
+        )
     return False
+
+
+def _struct_to_map(col: pa.Array, dst: pa.DataType) -> pa.Array:
+    """A struct column as a map from its field names to its (non-null) values."""
+    names = [col.type.field(i).name for i in range(col.type.num_fields)]
+    children = [pc.cast(col.field(i), dst.item_type).to_pylist() for i in range(len(names))]
+    valid = col.is_valid().to_pylist()
+    rows: list[list[tuple[str, Any]] | None] = []
+    for r in range(len(col)):
+        if not valid[r]:
+            rows.append(None)
+            continue
+        rows.append([(n, c[r]) for n, c in zip(names, children, strict=True) if c[r] is not None])
+    return pa.array(rows, dst)
+
+
+def _struct_to_struct(col: pa.Array, dst: pa.DataType) -> pa.Array:
+    """A struct column with ``dst``'s fields: same names cast, absent ones null."""
+    names = [col.type.field(i).name for i in range(col.type.num_fields)]
+    arrays = []
+    for i in range(dst.num_fields):
+        f = dst.field(i)
+        if f.name in names:
+            arrays.append(_cast_array(col.field(names.index(f.name)), f))
+        else:
+            arrays.append(pa.nulls(len(col), f.type))
+    mask = col.is_null() if col.null_count else None
+    return pa.StructArray.from_arrays(arrays, fields=list(dst), mask=mask)
+
+
+def _cast_array(col: pa.Array, field: pa.Field) -> pa.Array:
+    if col.type == field.type:
+        return col
+    if pa.types.is_map(field.type) and pa.types.is_struct(col.type):
+        return _struct_to_map(col, field.type)
+    if pa.types.is_struct(field.type) and pa.types.is_struct(col.type):
+        return _struct_to_struct(col, field.type)
+    if pa.types.is_timestamp(field.type):
+        return to_utc_us(col).cast(field.type)
+    return pc.cast(col, field.type, safe=True)
 
 
 def check_schema(found: pa.Schema, expected: pa.Schema) -> None:
@@ -105,6 +157,11 @@ def _cast(col: pa.Array | pa.ChunkedArray, field: pa.Field) -> Any:
     if col.type == field.type:
         return col
     try:
+        if pa.types.is_struct(col.type) and (
+            pa.types.is_struct(field.type) or pa.types.is_map(field.type)
+        ):
+            chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+            return pa.chunked_array([_cast_array(c, field) for c in chunks], field.type)
         if pa.types.is_timestamp(field.type):
             return to_utc_us(col).cast(field.type)
         return pc.cast(col, field.type, safe=True)

@@ -16,14 +16,18 @@ from featurestore.definitions._checks import (
     check_unique,
 )
 from featurestore.errors import DefinitionError
-from featurestore.types import DataType, from_arrow
+from featurestore.types import DataType, ValueType, from_arrow, from_value_type
 
 __all__ = ["Entity"]
 
 
 @dataclass(frozen=True, init=False)
 class Entity:
-    """An entity with its join keys (default: one key named like the entity)."""
+    """An entity with its join keys (default: one key named like the entity).
+
+    ``value_type`` (a type, an Arrow type or Feast's ``ValueType``) is the join keys'
+    type; left out, ``apply`` infers it from the views' schemas or source data.
+    """
 
     name: str
     join_keys: tuple[str, ...]
@@ -37,7 +41,7 @@ class Entity:
         *,
         name: str,
         join_keys: Sequence[str] | None = None,
-        value_type: DataType | pa.DataType | None = None,
+        value_type: DataType | pa.DataType | ValueType | None = None,
         description: str = "",
         tags: Mapping[str, str] | None = None,
         owner: str = "",
@@ -54,6 +58,8 @@ class Entity:
         check_unique(keys, f"Entity {name!r} join_keys")
         if isinstance(value_type, pa.DataType):
             value_type = from_arrow(value_type)
+        if isinstance(value_type, ValueType):
+            value_type = from_value_type(value_type)
         if value_type is not None and not isinstance(value_type, DataType):
             raise DefinitionError(
                 f"Entity {name!r}: value_type must be a type such as Int64 or String, "

@@ -13,6 +13,7 @@ from featurestore.definitions._checks import (
     check_tags,
     check_text,
 )
+from featurestore.definitions.feature_logging import LoggingConfig
 from featurestore.definitions.feature_view import FeatureView, FeatureViewProjection
 from featurestore.definitions.on_demand import OnDemandFeatureView
 from featurestore.errors import DefinitionError
@@ -25,6 +26,7 @@ class FeatureService:
     """Features of views (whole views or ``view[[...]]`` projections) served together.
 
     That every referenced view and feature exists is checked when it is applied.
+    ``logging_config`` (Feast's) is kept in the registry; no feature logs are written.
     """
 
     name: str
@@ -32,6 +34,7 @@ class FeatureService:
     description: str
     tags: FrozenDict[str, str]
     owner: str
+    logging_config: LoggingConfig | None
 
     def __init__(
         self,
@@ -41,6 +44,7 @@ class FeatureService:
         description: str = "",
         tags: Mapping[str, str] | None = None,
         owner: str = "",
+        logging_config: LoggingConfig | None = None,
     ) -> None:
         check_name(name, "FeatureService name")
         what = f"FeatureService {name!r}"
@@ -62,6 +66,11 @@ class FeatureService:
         object.__setattr__(self, "description", check_text(description, f"{what} description"))
         object.__setattr__(self, "tags", check_tags(tags, f"{what} tags"))
         object.__setattr__(self, "owner", check_text(owner, f"{what} owner"))
+        if logging_config is not None and not isinstance(logging_config, LoggingConfig):
+            raise DefinitionError(
+                f"{what}: logging_config must be a LoggingConfig, not {logging_config!r}"
+            )
+        object.__setattr__(self, "logging_config", logging_config)
 
     @property
     def feature_refs(self) -> tuple[str, ...]:

@@ -79,6 +79,12 @@ class FeatureView:
     the aggregation outputs, computed from the raw rows of the source, and ``schema``
     lists the raw columns they read.
     ``ttl``: how far back a value stays valid (None or 0: forever; else at least 1 ms).
+
+    Feast's ``offline``, ``org``, ``enable_validation`` and ``version`` are kept in the
+    registry: rows are always checked against the schema when written (what Feast's
+    ``enable_validation=True`` asks for), offline rows always live in the repository
+    (``offline``), and ``version`` is a label: the versions of the data and of the
+    definitions are commits.
     """
 
     name: str
@@ -91,6 +97,10 @@ class FeatureView:
     tags: FrozenDict[str, str]
     description: str
     owner: str
+    offline: bool
+    org: str
+    enable_validation: bool
+    version: str
 
     def __init__(
         self,
@@ -105,9 +115,13 @@ class FeatureView:
         tags: Mapping[str, str] | None = None,
         description: str = "",
         owner: str = "",
+        offline: bool = False,
+        org: str = "",
+        enable_validation: bool = False,
+        version: str = "latest",
     ) -> None:
         check_name(name, "FeatureView name")
-        what = f"FeatureView {name!r}"
+        what = f"{type(self).__name__} {name!r}"
         ents = as_tuple(entities, f"{what} entities")
         check_instances(ents, (Entity,), f"{what} entities")
         check_unique((e.name for e in ents), f"{what} entities")
@@ -150,8 +164,13 @@ class FeatureView:
                     "store keeps; use at least timedelta(milliseconds=1), or None (or 0) for "
                     "values that never expire"
                 )
-        if not isinstance(online, bool):
-            raise DefinitionError(f"{what}: online must be True or False, not {online!r}")
+        for flag, value in (
+            ("online", online),
+            ("offline", offline),
+            ("enable_validation", enable_validation),
+        ):
+            if not isinstance(value, bool):
+                raise DefinitionError(f"{what}: {flag} must be True or False, not {value!r}")
         aggs = as_tuple(aggregations, f"{what} aggregations")
         check_instances(aggs, (Aggregation,), f"{what} aggregations")
         check_unique((a.name for a in aggs), f"{what} aggregations")
@@ -184,6 +203,10 @@ class FeatureView:
         object.__setattr__(self, "tags", check_tags(tags, f"{what} tags"))
         object.__setattr__(self, "description", check_text(description, f"{what} description"))
         object.__setattr__(self, "owner", check_text(owner, f"{what} owner"))
+        object.__setattr__(self, "offline", offline)
+        object.__setattr__(self, "org", check_text(org, f"{what} org"))
+        object.__setattr__(self, "enable_validation", enable_validation)
+        object.__setattr__(self, "version", check_text(version, f"{what} version"))
 
     @property
     def join_keys(self) -> tuple[str, ...]:

@@ -12,22 +12,87 @@ from typing import Any
 from featurestore.definitions.aggregation import Aggregation
 from featurestore.definitions.durations import format_duration, parse_duration
 from featurestore.definitions.entity import Entity
+from featurestore.definitions.feature_logging import FileLoggingDestination, LoggingConfig
 from featurestore.definitions.feature_service import FeatureService
 from featurestore.definitions.feature_view import FeatureView, FeatureViewProjection
 from featurestore.definitions.field import Field
+from featurestore.definitions.label_view import ConflictPolicy, LabelView
 from featurestore.definitions.on_demand import OnDemandFeatureView
-from featurestore.definitions.sources import PushSource, RequestSource, TableSource
+from featurestore.definitions.project import Project
+from featurestore.definitions.sources import FileSource, PushSource, RequestSource, TableSource
 from featurestore.types import parse_type
 
 __all__ = [
     "aggregation_from_dict",
     "entity_from_dict",
     "field_from_dict",
+    "logging_config_from_dict",
+    "project_from_dict",
     "source_from_dict",
     "to_dict",
+    "view_class_and_extras",
 ]
 
 Json = dict[str, Any]
+
+_VIEW_DEFAULTS: dict[str, Any] = {
+    "offline": False,
+    "org": "",
+    "enable_validation": False,
+    "version": "latest",
+}
+"""Feast's view arguments, written only when they differ from these defaults, so that
+registries of views that do not use them keep their bytes and hash."""
+
+
+def _view_extras(v: FeatureView) -> Json:
+    out: Json = {k: getattr(v, k) for k, d in _VIEW_DEFAULTS.items() if getattr(v, k) != d}
+    if isinstance(v, LabelView):
+        out["label"] = {
+            "labeler_field": v.labeler_field,
+            "conflict_policy": v.conflict_policy.value,
+            "reference_feature_view": v.reference_feature_view,
+        }
+    return out
+
+
+def view_class_and_extras(d: Mapping[str, Any]) -> tuple[type[FeatureView], Json]:
+    """The view class of a serialized view and its keyword arguments beyond the base ones."""
+    extras: Json = {k: d[k] for k in _VIEW_DEFAULTS if k in d}
+    label = d.get("label")
+    if label is None:
+        return FeatureView, extras
+    extras.update(
+        labeler_field=label["labeler_field"],
+        conflict_policy=ConflictPolicy(label["conflict_policy"]),
+        reference_feature_view=label["reference_feature_view"],
+    )
+    return LabelView, extras
+
+
+def _logging_config(c: LoggingConfig) -> Json:
+    return {
+        "destination": {"path": c.destination.path, "partition_by": list(c.destination.partition_by)},
+        "sample_rate": c.sample_rate,
+    }
+
+
+def logging_config_from_dict(d: Mapping[str, Any] | None) -> LoggingConfig | None:
+    if d is None:
+        return None
+    dest = d["destination"]
+    return LoggingConfig(
+        destination=FileLoggingDestination(
+            path=dest["path"], partition_by=dest["partition_by"] or None
+        ),
+        sample_rate=d["sample_rate"],
+    )
+
+
+def project_from_dict(d: Mapping[str, Any]) -> Project:
+    return Project(
+        name=d["name"], description=d["description"], tags=d["tags"], owner=d["owner"]
+    )
 
 
 def _field(f: Field) -> Json:
@@ -75,6 +140,16 @@ def source_from_dict(
     """A source; a push source's ``batch_source`` is looked up by name in ``tables``."""
     kind = d["kind"]
     common = {"name": d["name"], "description": d["description"], "tags": d["tags"]}
+    if kind == "file":
+        return FileSource(
+            **common,
+            path=d["path"],
+            owner=d["owner"],
+            timestamp_field=d["timestamp_field"],
+            created_timestamp_column=d["created_timestamp_column"],
+            table=d["table"],
+            field_mapping=d["field_mapping"],
+        )
     if kind == "table":
         return TableSource(
             **common,
@@ -100,6 +175,26 @@ def to_dict(obj: object) -> Json:
             "description": obj.description,
             "tags": dict(obj.tags),
             "owner": obj.owner,
+        }
+    if isinstance(obj, Project):
+        return {
+            "name": obj.name,
+            "description": obj.description,
+            "tags": dict(obj.tags),
+            "owner": obj.owner,
+        }
+    if isinstance(obj, FileSource):
+        return {
+            "kind": "file",
+            "name": obj.name,
+            "path": obj.path,
+            "owner": obj.owner,
+            "timestamp_field": obj.timestamp_field,
+            "created_timestamp_column": obj.created_timestamp_column,
+            "table": obj.table,
+            "field_mapping": dict(obj.field_mapping),
+            "description": obj.description,
+            "tags": dict(obj.tags),
         }
     if isinstance(obj, TableSource):
         return {
@@ -148,6 +243,7 @@ def to_dict(obj: object) -> Json:
             "tags": dict(obj.tags),
             "description": obj.description,
             "owner": obj.owner,
+            **_view_extras(obj),
         }
     if isinstance(obj, OnDemandFeatureView):
         return {
@@ -166,11 +262,14 @@ def to_dict(obj: object) -> Json:
             "owner": obj.owner,
         }
     if isinstance(obj, FeatureService):
-        return {
+        out: Json = {
             "name": obj.name,
             "features": [_projection(p) for p in obj.features],
             "description": obj.description,
             "tags": dict(obj.tags),
             "owner": obj.owner,
         }
+        if obj.logging_config is not None:
+            out["logging_config"] = _logging_config(obj.logging_config)
+        return out
     raise TypeError(f"not a definition: {obj!r}")

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import enum
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any
+
+import pyarrow as pa
 
 from featurestore.definitions._checks import (
     FrozenDict,
@@ -18,7 +24,28 @@ from featurestore.definitions._checks import (
 from featurestore.definitions.field import Field
 from featurestore.errors import DefinitionError
 
-__all__ = ["DataSource", "PushSource", "RequestSource", "TableSource"]
+__all__ = [
+    "DataSource",
+    "FileSource",
+    "PushMode",
+    "PushSource",
+    "RequestSource",
+    "TableSource",
+    "apply_field_mapping",
+]
+
+
+class PushMode(enum.Enum):
+    """Where a push writes (Feast's enum): ``to=PushMode.ONLINE`` equals ``to="online"``."""
+
+    ONLINE = 1
+    OFFLINE = 2
+    ONLINE_AND_OFFLINE = 3
+
+    @property
+    def target(self) -> str:
+        """The ``to=`` string of this mode: ``online``, ``offline`` or ``online_and_offline``."""
+        return self.name.lower()
 
 
 @dataclass(frozen=True, init=False)
@@ -80,6 +107,102 @@ class TableSource:
         return self
 
 
+def apply_field_mapping(data: pa.Table, source: TableSource | PushSource) -> pa.Table:
+    """``data`` with its columns renamed by the source's ``field_mapping`` (raw -> feature).
+
+    Columns not in the mapping keep their names; a target that is already a column of
+    ``data`` is a DefinitionError (the rename would make two columns of one name).
+    """
+    mapping = source.batch_source.field_mapping
+    if not mapping or not any(name in mapping for name in data.column_names):
+        return data
+    names = data.column_names
+    renamed = [mapping.get(n, n) for n in names]
+    for raw, new in zip(names, renamed, strict=True):
+        if raw != new and new in names and mapping.get(new, new) == new:
+            raise DefinitionError(
+                f"source {source.name!r}: field_mapping renames column {raw!r} to {new!r}, "
+                f"but the data already has a column {new!r}; drop one of them"
+            )
+    return data.rename_columns(renamed)
+
+
+_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+
+
+def _name_of_path(path: str) -> str:
+    stem = PurePath(path).stem or "file_source"
+    name = re.sub(r"[^A-Za-z0-9_]", "_", stem)
+    return name if not name[0].isdigit() else f"_{name}"
+
+
+@dataclass(frozen=True, init=False)
+class FileSource(TableSource):
+    """A Parquet file or folder of Parquet files (Feast's ``FileSource``).
+
+    ``path`` is relative to the project folder (or absolute). ``apply`` imports the
+    file's rows into this source's versioned table (named like the source) and records
+    the file's sha256 there: an unchanged file is not imported again, a changed file
+    replaces the table's rows. Retrieval and materialization read the table, so they
+    stay pinned to a commit like any other table.
+    """
+
+    path: str
+    owner: str
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        name: str | None = "",
+        timestamp_field: str | None = "",
+        created_timestamp_column: str | None = "",
+        field_mapping: Mapping[str, str] | None = None,
+        file_format: Any = None,
+        description: str | None = "",
+        tags: Mapping[str, str] | None = None,
+        owner: str | None = "",
+        event_timestamp_column: str | None = "",
+        table: str | None = None,
+    ) -> None:
+        if not isinstance(path, str) or not path.strip():
+            raise DefinitionError(
+                f"FileSource path must be a non-empty string (a Parquet file or folder), "
+                f"not {path!r}"
+            )
+        if _URL_RE.match(path):
+            raise DefinitionError(
+                f"FileSource path {path!r} is a URL; give a local Parquet file or folder "
+                "(relative to the project folder), or ingest the rows with store.ingest"
+            )
+        fmt = getattr(file_format, "name", file_format)
+        if fmt not in (None, "parquet", "ParquetFormat"):
+            raise DefinitionError(
+                f"FileSource {path!r}: file_format {file_format!r} is not supported; "
+                "only Parquet files are read"
+            )
+        source_name = name or _name_of_path(path)
+        ts = timestamp_field or event_timestamp_column
+        if not ts:
+            raise DefinitionError(
+                f"FileSource {source_name!r} needs timestamp_field: the column holding each "
+                "row's event time"
+            )
+        super().__init__(
+            name=source_name,
+            timestamp_field=ts,
+            created_timestamp_column=created_timestamp_column or None,
+            table=table,
+            field_mapping=field_mapping,
+            description=description or "",
+            tags=tags,
+        )
+        object.__setattr__(self, "path", path)
+        object.__setattr__(
+            self, "owner", check_text(owner or "", f"FileSource {source_name!r} owner")
+        )
+
+
 @dataclass(frozen=True, init=False)
 class PushSource:
     """Fresh rows pushed by an application; kept in ``batch_source``'s table."""
@@ -94,10 +217,11 @@ class PushSource:
         *,
         name: str,
         batch_source: TableSource,
-        description: str = "",
+        description: str | None = "",
         tags: Mapping[str, str] | None = None,
     ) -> None:
         check_name(name, "PushSource name")
+        description = description or ""
         if not isinstance(batch_source, TableSource):
             raise DefinitionError(
                 f"PushSource {name!r}: batch_source must be a TableSource, not {batch_source!r}"
@@ -152,5 +276,5 @@ class RequestSource:
         object.__setattr__(self, "tags", check_tags(tags, f"{what} tags"))
 
 
-DataSource = TableSource | PushSource | RequestSource
+DataSource = TableSource | FileSource | PushSource | RequestSource
 """Any source; names of all sources share one namespace in a registry."""
