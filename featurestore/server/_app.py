@@ -28,7 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from featurestore.boundary import redact
-from featurestore.server import _calls
+from featurestore.server import _calls, _writes
 from featurestore.server._auth import Keyring, Role
 from featurestore.server._cross_site import OriginPolicy, check_json_body
 from featurestore.server._encoding import ARROW_STREAM, JSON, arrow_body, dumps, loads, wants_arrow
@@ -55,6 +55,16 @@ MAX_LIMIT = 10_000
 DISCONNECTED = 499
 """The status recorded (nginx's convention) when the client left before its answer."""
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
+FEAST_SDK_FIELDS = frozenset(
+    {
+        "include_feature_view_version_metadata",
+        "allow_registry_cache",
+        "transform_on_write",
+        "disable_event_timestamp",
+    }
+)
+"""Fields only Feast's SDK and Feast-shaped clients send: a body naming one is answered
+with errors in Feast's form (see ``_errors``), which Feast's client raises as its own."""
 Handler = Callable[["_Service", Request], Awaitable[Response]]
 
 
@@ -62,8 +72,9 @@ def _json(value: Any, status: int = 200) -> Response:
     return Response(dumps(value), status_code=status, media_type=JSON)
 
 
-def _error(err: HTTPError) -> Response:
-    response = _json(err.body(), err.status)
+def _error(err: HTTPError, feast_form: bool = False) -> Response:
+    body = err.feast_body() if feast_form else err.body()
+    response = _json(body, err.status)
     if err.status == 408:
         response.headers["connection"] = "close"
     return response
@@ -157,9 +168,12 @@ class _Service:
                 "send the whole body at once",
             )
         try:
-            return loads(b"".join(chunks))
+            body = loads(b"".join(chunks))
         except ValueError:
             raise HTTPError(400, "bad_request", "the body is not valid JSON") from None
+        if isinstance(body, dict) and not FEAST_SDK_FIELDS.isdisjoint(body):
+            request.state.feast_form = True
+        return body
 
     def _too_large(self) -> HTTPError:
         return HTTPError(
@@ -201,7 +215,7 @@ def _endpoint(service: _Service, name: str, role: Role, handler: Handler) -> Any
             if err.status >= 500:
                 log.error("%s failed: %s", name, exc, exc_info=err.status == 500)
             metrics.error(name, err.code)
-            response = _error(err)
+            response = _error(err, getattr(request.state, "feast_form", False))
         metrics.observe(name, request.method, response.status_code, time.perf_counter() - start)
         return response
 
@@ -220,14 +234,26 @@ async def _get_online_features(service: _Service, request: Request) -> Response:
 
 
 async def _push(service: _Service, request: Request) -> Response:
-    push = _calls.parse_push(await service.body(request), service.max_entities)
-    return _json(await service.call(_calls.push, service.store, push, online=True))
+    push = _writes.parse_push(await service.body(request), service.max_entities)
+    return _json(await service.call(_writes.push, service.store, push, online=True))
+
+
+async def _write_to_online_store(service: _Service, request: Request) -> Response:
+    write = _writes.parse_write(await service.body(request), service.max_entities)
+    return _json(
+        await service.call(_writes.write_to_online_store, service.store, write, online=True)
+    )
+
+
+async def _materialize(service: _Service, request: Request) -> Response:
+    materialize = _writes.parse_materialize(await service.body(request))
+    return _json(await service.call(_writes.materialize, service.store, materialize, online=True))
 
 
 async def _materialize_incremental(service: _Service, request: Request) -> Response:
-    end, views = _calls.parse_materialize(await service.body(request))
+    end, views = _writes.parse_materialize_incremental(await service.body(request))
     return _json(
-        await service.call(_calls.materialize_incremental, service.store, end, views, online=True)
+        await service.call(_writes.materialize_incremental, service.store, end, views, online=True)
     )
 
 
@@ -288,6 +314,14 @@ async def _openapi(service: _Service, request: Request) -> Response:
 _ROUTES: tuple[tuple[str, str, str, Role, Handler], ...] = (
     ("/get-online-features", "POST", "get_online_features", "reader", _get_online_features),
     ("/push", "POST", "push", "writer", _push),
+    (
+        "/write-to-online-store",
+        "POST",
+        "write_to_online_store",
+        "writer",
+        _write_to_online_store,
+    ),
+    ("/materialize", "POST", "materialize", "writer", _materialize),
     (
         "/materialize-incremental",
         "POST",

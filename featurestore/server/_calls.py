@@ -3,45 +3,38 @@
 from __future__ import annotations
 
 import dataclasses
-import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from featurestore.boundary import translated
+from featurestore.errors import NotFoundError
+from featurestore.server._entities import key_map, normalize_entities
 from featurestore.server._errors import HTTPError
-from featurestore.server._feast_shape import LookupRequest, columns, feast_response
+from featurestore.server._feast_shape import LookupRequest, feast_response
 
 if TYPE_CHECKING:
     from featurestore import FeatureStore
     from featurestore.definitions import FeatureService
     from featurestore.lookup import OnlineResponse
+    from featurestore.registry import Registry
 
 __all__ = [
-    "Push",
     "branches",
+    "check_view",
     "diff",
     "jsonable",
     "log",
     "lookup",
     "lookup_arrow",
     "lookup_feast",
-    "materialize_incremental",
     "online_status",
-    "parse_materialize",
-    "parse_push",
-    "push",
+    "resolve_lookup",
+    "serving_registry",
     "tags",
 ]
-
-PUSH_TARGETS = ("online", "offline", "online_and_offline")
-_ISO = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}"
-    r"(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?"
-)
-"""An ISO 8601 time, matched whole (``fullmatch``) and in ASCII digits only."""
 
 
 def jsonable(value: Any) -> Any:
@@ -67,22 +60,67 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _bad(message: str) -> HTTPError:
-    return HTTPError(400, "bad_request", message)
+def serving_registry(store: FeatureStore) -> Registry:
+    """The definitions lookups serve (the default branch's, cached by the store)."""
+    return store._serving_registry()
 
 
-def _features(store: FeatureStore, lookup: LookupRequest) -> list[str] | FeatureService:
-    if lookup.feature_service is not None:
-        return store.get_feature_service(lookup.feature_service)
-    return list(lookup.features)
+def check_view(registry: Registry, name: str) -> None:
+    """404 in Feast's terms when no feature view or on-demand view ``name`` is applied."""
+    try:
+        registry.get_view(name)
+    except NotFoundError as e:
+        raise HTTPError(404, "not_found", str(e), "FeatureViewNotFoundException") from None
+
+
+def _stored_views(registry: Registry, refs: Sequence[str]) -> list[str]:
+    """The stored feature views ``refs`` read, on-demand views' inputs included, in order."""
+    odfvs = registry.on_demand_feature_views_by_name
+    out: dict[str, None] = {}
+    pending = [ref.partition(":")[0] for ref in refs]
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop(0)
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in odfvs:
+            pending[:0] = [v for v, _ in odfvs[name].input_refs]
+        elif name in registry.feature_views_by_name:
+            out[name] = None
+    return list(out)
+
+
+def resolve_lookup(
+    store: FeatureStore, request: LookupRequest
+) -> tuple[LookupRequest, list[str] | FeatureService, list[str]]:
+    """The request with entity names and text keys as Feast reads them, what to look up,
+    and the stored views read; 404 in Feast's terms for an unknown service or view."""
+    registry = serving_registry(store)
+    entities = normalize_entities(request.entities, key_map(registry))
+    if entities != request.entities:
+        request = dataclasses.replace(request, entities=entities)
+    features: list[str] | FeatureService
+    if request.feature_service is not None:
+        try:
+            features = registry.get_feature_service(request.feature_service)
+        except NotFoundError as e:
+            raise HTTPError(404, "not_found", str(e), "FeatureServiceNotFoundException") from None
+        refs = [r for p in features.features for r in p.feature_refs]
+    else:
+        features = list(request.features)
+        refs = features
+        for ref in refs:
+            if ":" in ref:
+                check_view(registry, ref.partition(":")[0])
+    return request, features, _stored_views(registry, refs)
 
 
 def lookup(store: FeatureStore, request: LookupRequest) -> OnlineResponse:
     """One online read for a parsed lookup request."""
+    request, features, _ = resolve_lookup(store, request)
     return store.get_online_features(
-        _features(store, request),
-        request.entity_rows,
-        full_feature_names=request.full_feature_names,
+        features, request.entity_rows, full_feature_names=request.full_feature_names
     )
 
 
@@ -94,99 +132,11 @@ def lookup_arrow(store: FeatureStore, request: LookupRequest) -> pa.Table:
 
 def lookup_feast(store: FeatureStore, request: LookupRequest) -> dict[str, Any]:
     """The lookup in Feast's feature server response shape."""
-    return feast_response(lookup(store, request), request)
-
-
-@dataclasses.dataclass(frozen=True)
-class Push:
-    """A parsed ``POST /push`` body."""
-
-    source: str
-    table: pa.Table
-    to: str
-
-
-def _column(name: str, values: list[Any]) -> pa.Array:
-    if values and all(isinstance(v, str) and _ISO.fullmatch(v) for v in values if v is not None):
-        import pandas as pd
-
-        try:
-            parsed = pd.to_datetime(pd.Series(values, dtype="object"), utc=True, format="ISO8601")
-        except (ValueError, TypeError):
-            raise _bad(f"`df.{name}` holds a value that is not a valid timestamp") from None
-        return pa.Array.from_pandas(parsed)  # nanoseconds: the store checks what it takes
-    try:
-        return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        raise _bad(f"`df.{name}` mixes values of different types") from None
-
-
-def parse_push(body: object, max_rows: int) -> Push:
-    """Validate a push body: ``{push_source_name, df: {column: [...]}, to}``."""
-    if not isinstance(body, dict):
-        raise _bad("the body must be a JSON object with `push_source_name` and `df`")
-    source = body.get("push_source_name")
-    if not isinstance(source, str) or not source:
-        raise _bad("`push_source_name` must name a push source")
-    to = body.get("to", "online")
-    if to not in PUSH_TARGETS:
-        raise _bad(f"`to` must be one of {', '.join(PUSH_TARGETS)}")
-    df = columns(body.get("df"), "df")
-    if not df:
-        raise _bad("`df` must hold at least one column")
-    lengths = {len(v) for v in df.values()}
-    if len(lengths) != 1:
-        raise _bad("every column in `df` must have the same length")
-    rows = lengths.pop()
-    if rows == 0:
-        raise _bad("`df` must hold at least one row")
-    if rows > max_rows:
-        raise HTTPError(
-            413, "too_many_rows", f"{rows} rows in one push; this server takes at most {max_rows}"
-        )
-    table = pa.table({name: _column(name, values) for name, values in df.items()})
-    return Push(source, table, str(to))
-
-
-def push(store: FeatureStore, request: Push) -> dict[str, Any]:
-    """Push the rows; answer how many went where."""
-    store.push(request.source, request.table, to=request.to)  # type: ignore[arg-type]
-    return {"push_source_name": request.source, "rows": request.table.num_rows, "to": request.to}
-
-
-def _timestamp(value: object, what: str) -> datetime:
-    if not isinstance(value, str) or not _ISO.fullmatch(value):
-        raise _bad(f"`{what}` must be an ISO 8601 timestamp such as 2025-01-01T00:00:00Z")
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise _bad(f"`{what}` is not a valid timestamp: {value}") from None
-    if parsed.tzinfo is None:
-        from datetime import UTC
-
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
-
-
-def parse_materialize(body: object) -> tuple[datetime, list[str] | None]:
-    """Validate ``{end_ts, feature_views}``."""
-    if not isinstance(body, dict):
-        raise _bad("the body must be a JSON object with `end_ts`")
-    end = _timestamp(body.get("end_ts"), "end_ts")
-    views = body.get("feature_views")
-    if views is not None and (
-        not isinstance(views, list) or not all(isinstance(v, str) for v in views)
-    ):
-        raise _bad("`feature_views` must be a list of feature view names")
-    return end, views
-
-
-def materialize_incremental(
-    store: FeatureStore, end: datetime, views: list[str] | None
-) -> dict[str, Any]:
-    """Materialize up to ``end``; answer what each view did."""
-    results = store.materialize_incremental(end, feature_views=views)
-    return {"results": jsonable(results)}
+    request, features, views = resolve_lookup(store, request)
+    response = store.get_online_features(
+        features, request.entity_rows, full_feature_names=request.full_feature_names
+    )
+    return feast_response(response, request, views)
 
 
 def branches(store: FeatureStore) -> dict[str, Any]:

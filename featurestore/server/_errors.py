@@ -5,19 +5,31 @@ for a client. Every error body has the same shape::
 
     {"error": {"code": "not_found", "message": "..."}}
 
+A request in the form Feast's SDK sends (see ``_feast_form``) is answered in Feast's
+error form instead: a JSON *string* holding ``{"module", "class", "message"}``, which
+Feast's client turns into its own exception class (``FeatureViewNotFoundException``...).
+That string holds our ``error`` object too, so one parser reads both::
+
+    "{\"module\": \"feast.errors\", \"class\": \"FeatureViewNotFoundException\",
+      \"message\": \"...\", \"error\": {\"code\": \"not_found\", \"message\": \"...\"}}"
+
 Messages from the store are made public first: URL passwords are redacted and local
 paths removed (the server's log keeps the detail, without passwords).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 
 from featurestore import errors
 from featurestore.boundary import redact
 
-__all__ = ["HTTPError", "from_exception", "public_message"]
+__all__ = ["FEAST_ERRORS", "HTTPError", "from_exception", "public_message"]
+
+FEAST_ERRORS = "feast.errors"
+"""The module of Feast's exception classes, named in Feast's error form."""
 
 # An absolute POSIX path of at least two parts, not inside a URL (``s3://b/x``).
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s/'\"`]+/)+[^\s/'\"`:;,)]*")
@@ -26,15 +38,38 @@ _ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s/'\"`]+/)+[^\s/'\"`:;,)]*")
 class HTTPError(Exception):
     """An error answered to the client with a status and a stable code."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, feast_class: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.feast_class = feast_class
 
     def body(self) -> dict[str, object]:
         """The JSON error body."""
         return {"error": {"code": self.code, "message": self.message}}
+
+    def feast_body(self) -> str:
+        """Feast's error form: the JSON text Feast's client reads its exception from.
+
+        The class is the one Feast raises for the same mistake where one exists
+        (``feast_class``), else Feast's class for the status: not found, permission, or
+        its root ``FeastError``.
+        """
+        name = self.feast_class
+        if name is None:
+            name = _FEAST_BY_STATUS.get(self.status, "FeastError")
+        detail = {"module": FEAST_ERRORS, "class": name, "message": self.message}
+        return json.dumps({**detail, **self.body()})
+
+
+_FEAST_BY_STATUS = {
+    401: "FeastPermissionError",
+    403: "FeastPermissionError",
+    404: "FeastObjectNotFoundException",
+}
 
 
 # Most specific first: SchemaError before ValidationError.

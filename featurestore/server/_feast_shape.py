@@ -7,6 +7,7 @@ for every entity row, a status per value and an event time per value.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ class LookupRequest:
     request_data: dict[str, list[Any]]
     full_feature_names: bool
     rows: int
+    include_feature_view_version_metadata: bool = False
 
     @property
     def entity_rows(self) -> dict[str, list[Any]]:
@@ -90,6 +92,9 @@ def parse_lookup(body: object, max_entities: int) -> LookupRequest:
     full = body.get("full_feature_names", False)
     if not isinstance(full, bool):
         raise _bad("`full_feature_names` must be true or false")
+    versions = body.get("include_feature_view_version_metadata", False)
+    if not isinstance(versions, bool):
+        raise _bad("`include_feature_view_version_metadata` must be true or false")
     return LookupRequest(
         features=tuple(features),
         feature_service=service,
@@ -97,6 +102,7 @@ def parse_lookup(body: object, max_entities: int) -> LookupRequest:
         request_data=request_data,
         full_feature_names=full,
         rows=rows,
+        include_feature_view_version_metadata=versions,
     )
 
 
@@ -116,11 +122,16 @@ def timestamp_text(value: datetime | None) -> str:
     return f"{base}.{micros:06d}Z"
 
 
-def feast_response(response: OnlineResponse, request: LookupRequest) -> dict[str, Any]:
+def feast_response(
+    response: OnlineResponse, request: LookupRequest, views: Sequence[str] = ()
+) -> dict[str, Any]:
     """Feast's JSON response: the join keys of the request, then every feature, in order.
 
     Join keys read PRESENT at the epoch (Feast's zero timestamp), as Feast answers them;
-    so does a feature value without an event time.
+    so does a feature value without an event time. ``views`` are the stored feature
+    views read, listed in ``metadata.feature_view_metadata`` when the request asks for
+    it; each has version 0, which Feast leaves out of its JSON (views are versioned
+    by commit here, not numbered).
     """
     rows = request.rows
     columns = response.to_dict(include_event_timestamps=True)
@@ -147,4 +158,7 @@ def feast_response(response: OnlineResponse, request: LookupRequest) -> dict[str
                 "event_timestamps": times,
             }
         )
-    return {"metadata": {"feature_names": [*keys, *response.features]}, "results": results}
+    metadata: dict[str, Any] = {"feature_names": [*keys, *response.features]}
+    if request.include_feature_view_version_metadata:
+        metadata["feature_view_metadata"] = [{"name": v} for v in views]
+    return {"metadata": metadata, "results": results}

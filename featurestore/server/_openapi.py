@@ -16,6 +16,29 @@ _COLUMNS: dict[str, Any] = {
     "additionalProperties": {"type": "array", "items": _SCALAR},
 }
 _JSON_ANY = {"application/json": {"schema": {"type": "object"}}}
+_FRAME: dict[str, Any] = {
+    "type": "object",
+    "description": "column name -> a list of values (one per row), an object of row "
+    "index -> value (pandas' to_dict()), or one value every row shares",
+    "additionalProperties": {
+        "oneOf": [
+            {"type": "array", "items": {"oneOf": [_SCALAR, {"type": "array", "items": _SCALAR}]}},
+            {"type": "object", "additionalProperties": _SCALAR},
+            _SCALAR,
+        ]
+    },
+}
+_WRITE_ERRORS = ("400", "401", "403", "404", "408", "413", "415", "422", "503", "504")
+
+
+def _post(summary: str, body: dict[str, Any], ok: str, errors: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            "responses": {"200": _ok(ok), **_errors(*errors)},
+        }
+    }
 
 
 def _ok(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -63,6 +86,7 @@ def openapi_document(title: str = "featurestore") -> dict[str, Any]:
             "feature_service": {"type": "string"},
             "entities": {**_COLUMNS, "example": {"driver_id": [1001, 1002]}},
             "full_feature_names": {"type": "boolean", "default": False},
+            "include_feature_view_version_metadata": {"type": "boolean", "default": False},
             "request_context": _COLUMNS,
             "request_data": _COLUMNS,
         },
@@ -72,7 +96,19 @@ def openapi_document(title: str = "featurestore") -> dict[str, Any]:
         "properties": {
             "metadata": {
                 "type": "object",
-                "properties": {"feature_names": {"type": "array", "items": {"type": "string"}}},
+                "properties": {
+                    "feature_names": {"type": "array", "items": {"type": "string"}},
+                    "feature_view_metadata": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "name": {"type": "string"},
+                                "version": {"type": "integer"},
+                            },
+                        },
+                    },
+                },
             },
             "results": {
                 "type": "array",
@@ -128,9 +164,20 @@ def openapi_document(title: str = "featurestore") -> dict[str, Any]:
             },
             "responses": {
                 "Error": {
-                    "description": "An error with a stable code",
+                    "description": "An error with a stable code. A request naming one of "
+                    "Feast's SDK fields (include_feature_view_version_metadata, "
+                    "allow_registry_cache, transform_on_write, disable_event_timestamp) gets "
+                    "Feast's form: a JSON string holding module, class and message (Feast's "
+                    "client raises that class) and the same error object",
                     "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        "application/json": {
+                            "schema": {
+                                "oneOf": [
+                                    {"$ref": "#/components/schemas/Error"},
+                                    {"type": "string"},
+                                ]
+                            }
+                        }
                     },
                 },
             },
@@ -152,76 +199,72 @@ def openapi_document(title: str = "featurestore") -> dict[str, Any]:
                     },
                 }
             },
-            "/push": {
-                "post": {
-                    "summary": "Push fresh observations (role: writer)",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["push_source_name", "df"],
-                                    "properties": {
-                                        "push_source_name": {"type": "string"},
-                                        "df": _COLUMNS,
-                                        "to": {
-                                            "type": "string",
-                                            "enum": ["online", "offline", "online_and_offline"],
-                                            "default": "online",
-                                        },
-                                    },
-                                }
-                            }
+            "/push": _post(
+                "Push fresh observations to the views a push source feeds (role: writer)",
+                {
+                    "type": "object",
+                    "required": ["push_source_name", "df"],
+                    "properties": {
+                        "push_source_name": {"type": "string"},
+                        "df": _FRAME,
+                        "to": {
+                            "type": "string",
+                            "enum": ["online", "offline", "online_and_offline"],
+                            "default": "online",
                         },
+                        "allow_registry_cache": {"type": "boolean", "default": True},
+                        "transform_on_write": {"type": "boolean", "default": True},
                     },
-                    "responses": {
-                        "200": _ok("Rows pushed"),
-                        **_errors(
-                            "400", "401", "403", "404", "408", "413", "415", "422", "503", "504"
-                        ),
+                },
+                "Rows pushed",
+                _WRITE_ERRORS,
+            ),
+            "/write-to-online-store": _post(
+                "Write one view's rows to the online store, monotonic (role: writer)",
+                {
+                    "type": "object",
+                    "required": ["feature_view_name", "df"],
+                    "properties": {
+                        "feature_view_name": {"type": "string"},
+                        "df": _FRAME,
+                        "allow_registry_cache": {"type": "boolean", "default": True},
+                        "transform_on_write": {"type": "boolean", "default": True},
                     },
-                }
-            },
-            "/materialize-incremental": {
-                "post": {
-                    "summary": "Materialize every view up to end_ts (role: writer)",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["end_ts"],
-                                    "properties": {
-                                        "end_ts": {"type": "string", "format": "date-time"},
-                                        "feature_views": {
-                                            "type": "array",
-                                            "items": {"type": "string"},
-                                        },
-                                    },
-                                }
-                            }
-                        },
+                },
+                "Rows written",
+                _WRITE_ERRORS,
+            ),
+            "/materialize": _post(
+                "Materialize views over [start_ts, end_ts] (role: writer)",
+                {
+                    "type": "object",
+                    "properties": {
+                        "start_ts": {"type": "string", "example": "2025-01-01T00:00:00Z"},
+                        "end_ts": {"type": "string", "example": "2025-01-02 00:00:00+02:00"},
+                        "feature_views": {"type": "array", "items": {"type": "string"}},
+                        "disable_event_timestamp": {"type": "boolean", "default": False},
+                        "full_feature_names": {"type": "boolean", "default": False},
+                        "version": {"type": "string", "nullable": True},
                     },
-                    "responses": {
-                        "200": _ok("What each view materialized"),
-                        **_errors(
-                            "400",
-                            "401",
-                            "403",
-                            "404",
-                            "408",
-                            "409",
-                            "413",
-                            "415",
-                            "422",
-                            "503",
-                            "504",
-                        ),
+                },
+                "What each view materialized",
+                (*_WRITE_ERRORS, "409"),
+            ),
+            "/materialize-incremental": _post(
+                "Materialize what is new in every view up to end_ts (role: writer)",
+                {
+                    "type": "object",
+                    "required": ["end_ts"],
+                    "properties": {
+                        "end_ts": {"type": "string", "example": "2025-01-01T00:00:00Z"},
+                        "feature_views": {"type": "array", "items": {"type": "string"}},
+                        "full_feature_names": {"type": "boolean", "default": False},
+                        "version": {"type": "string", "nullable": True},
                     },
-                }
-            },
+                },
+                "What each view materialized",
+                (*_WRITE_ERRORS, "409"),
+            ),
             "/branches": _get("Branches and their head commits (role: reader)"),
             "/tags": _get("Tags and their commits (role: reader)"),
             "/log": _get(

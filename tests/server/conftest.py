@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 import time
@@ -78,11 +77,36 @@ class _Thread:
         self.sock.close()
 
 
+_PUSH_SOURCE = """driver_stats_push_source = PushSource(
+    name="driver_stats_push_source",
+    batch_source=driver_stats_source,
+)
+"""
+
+
+def definitions_text() -> str:
+    """The example's definitions, with ``driver_hourly_stats`` fed by the push source (as
+    Feast's push-fed views are), so a push updates it."""
+    text = (EXAMPLE / "definitions.py").read_text()
+    if "source=driver_stats_push_source" in text:
+        return text
+    assert _PUSH_SOURCE in text and "    source=driver_stats_source,\n    tags=" in text
+    text = text.replace(_PUSH_SOURCE, "")
+    text = text.replace(
+        "driver_hourly_stats = FeatureView(",
+        _PUSH_SOURCE + "\n\ndriver_hourly_stats = FeatureView(",
+    )
+    return text.replace(
+        "    source=driver_stats_source,\n    tags=",
+        "    source=driver_stats_push_source,\n    tags=",
+    )
+
+
 def _write_project(
     root: Path, redis_url: str, prefix: str, server: dict[str, Any] | None = None
 ) -> None:
     root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(EXAMPLE / "definitions.py", root / "definitions.py")
+    (root / "definitions.py").write_text(definitions_text())
     config: dict[str, Any] = {
         "project": "driver_stats",
         "storage": "data",

@@ -19,7 +19,6 @@ BAD_KEYS = [
     "1180591620717411303424",
     "-9223372036854775809",
     "5.0",
-    '"1001"',
 ]
 FEATURES = '["driver_hourly_stats:conv_rate"]'
 
@@ -40,6 +39,23 @@ def test_a_lookup_with_a_bad_key_is_a_client_error(served: Served, key: str) -> 
         )
         message = _refused(r)
         assert "driver_id" in message or "integer" in message or "JSON" in message
+
+
+def test_a_whole_number_in_text_names_the_integer_key_as_feast_reads_it(served: Served) -> None:
+    bodies = [
+        f'{{"features": {FEATURES}, "entities": {{"driver_id": [{key}]}}}}'
+        for key in ('"1001", "1002"', "1001, 1002")
+    ]
+    with served.client() as http:
+        text, number = (
+            http.post(
+                "/get-online-features", content=b, headers={"Content-Type": "application/json"}
+            )
+            for b in bodies
+        )
+    assert text.status_code == number.status_code == 200, (text.text, number.text)
+    assert text.json() == number.json()
+    assert text.json()["results"][0]["values"] == [1001, 1002]
 
 
 def _push_body(key: str, at: str, to: str = "online_and_offline") -> str:

@@ -1,0 +1,249 @@
+"""The write endpoints' bodies (Feast's shapes) and the store calls behind them:
+``/push``, ``/write-to-online-store``, ``/materialize`` and ``/materialize-incremental``.
+
+Feast's own fields are all taken; ``allow_registry_cache``, ``transform_on_write`` and
+``full_feature_names`` change nothing here (the server always serves the default
+branch's committed definitions, cached for a second, and writes run no transformation).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from featurestore.errors import NotFoundError
+from featurestore.server._calls import check_view, jsonable, serving_registry
+from featurestore.server._errors import HTTPError
+from featurestore.server._frames import frame
+from featurestore.server._times import parse_time
+
+if TYPE_CHECKING:
+    from featurestore import FeatureStore
+    from featurestore.registry import Registry
+
+__all__ = [
+    "MaterializeRequest",
+    "Push",
+    "Write",
+    "materialize",
+    "materialize_incremental",
+    "parse_materialize",
+    "parse_materialize_incremental",
+    "parse_push",
+    "parse_write",
+    "push",
+    "write_to_online_store",
+]
+
+PUSH_TARGETS = ("online", "offline", "online_and_offline")
+FEAST_EVENT_TS = "event_timestamp"
+FEAST_CREATED = "created"
+"""The time columns Feast's SDK sends to ``/write-to-online-store``, whatever the view's."""
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _bad(message: str) -> HTTPError:
+    return HTTPError(400, "bad_request", message)
+
+
+def _object(body: object, needs: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise _bad(f"the body must be a JSON object with {needs}")
+    return body
+
+
+def _flag(body: dict[str, Any], name: str, default: bool) -> bool:
+    value = body.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise _bad(f"`{name}` must be true or false")
+    return value
+
+
+def _name(body: dict[str, Any], name: str, what: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise _bad(f"`{name}` must name {what}")
+    return value
+
+
+def _views(body: dict[str, Any]) -> list[str] | None:
+    views = body.get("feature_views")
+    if views is not None and (
+        not isinstance(views, list) or not all(isinstance(v, str) for v in views)
+    ):
+        raise _bad("`feature_views` must be a list of feature view names")
+    return views
+
+
+def _version(body: dict[str, Any]) -> None:
+    version = body.get("version")
+    if version is not None and (not isinstance(version, str) or version.lower() != "latest"):
+        raise HTTPError(
+            422,
+            "validation_error",
+            "`version`: feature views are versioned by commit here, not numbered; leave "
+            '`version` out (or "latest") to materialize the views as committed',
+        )
+
+
+def _check_views(registry: Registry, views: list[str] | None) -> None:
+    for name in views or ():
+        check_view(registry, name)
+
+
+# -- /push ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Push:
+    """A parsed ``POST /push`` body."""
+
+    source: str
+    table: pa.Table
+    to: str
+
+
+def _target(value: object) -> str:
+    """``to`` as Feast sends it (``online``...) or as its enum prints (``PushMode.ONLINE``)."""
+    if isinstance(value, str):
+        name = value.strip().lower().removeprefix("pushmode.")
+        if name in PUSH_TARGETS:
+            return name
+    raise _bad(f"`to` must be one of {', '.join(PUSH_TARGETS)}")
+
+
+def parse_push(body: object, max_rows: int) -> Push:
+    """Validate a push body: ``{push_source_name, df, to, allow_registry_cache,
+    transform_on_write}`` (Feast's)."""
+    body = _object(body, "`push_source_name` and `df`")
+    source = _name(body, "push_source_name", "a push source")
+    to = _target(body.get("to") or "online")
+    _flag(body, "allow_registry_cache", True)
+    _flag(body, "transform_on_write", True)
+    return Push(source, frame(body.get("df"), max_rows), to)
+
+
+def push(store: FeatureStore, request: Push) -> dict[str, Any]:
+    """Push the rows; answer how many went where."""
+    registry = serving_registry(store)
+    try:
+        registry.get_data_source(request.source)
+    except NotFoundError as e:
+        raise HTTPError(404, "not_found", str(e), "PushSourceNotFoundException") from None
+    store.push(request.source, request.table, to=request.to)  # type: ignore[arg-type]
+    return {"push_source_name": request.source, "rows": request.table.num_rows, "to": request.to}
+
+
+# -- /write-to-online-store ---------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Write:
+    """A parsed ``POST /write-to-online-store`` body."""
+
+    view: str
+    table: pa.Table
+
+
+def parse_write(body: object, max_rows: int) -> Write:
+    """Validate ``{feature_view_name, df, allow_registry_cache, transform_on_write}``."""
+    body = _object(body, "`feature_view_name` and `df`")
+    view = _name(body, "feature_view_name", "a feature view")
+    _flag(body, "allow_registry_cache", True)
+    _flag(body, "transform_on_write", True)
+    return Write(view, frame(body.get("df"), max_rows))
+
+
+def _view_times(table: pa.Table, timestamp_field: str, created_column: str | None) -> pa.Table:
+    """Feast's ``event_timestamp`` / ``created`` columns named as the view's source names
+    them; a ``created`` column the source lacks is dropped."""
+    names = table.schema.names
+    if FEAST_EVENT_TS in names and timestamp_field not in names:
+        table = table.rename_columns([timestamp_field if n == FEAST_EVENT_TS else n for n in names])
+    names = table.schema.names
+    if FEAST_CREATED in names and created_column not in names:
+        if created_column:
+            table = table.rename_columns(
+                [created_column if n == FEAST_CREATED else n for n in names]
+            )
+        elif timestamp_field != FEAST_CREATED:
+            table = table.drop_columns([FEAST_CREATED])
+    return table
+
+
+def write_to_online_store(store: FeatureStore, request: Write) -> dict[str, Any]:
+    """Write one view's rows online (monotonic, as a push); answer how many."""
+    registry = serving_registry(store)
+    check_view(registry, request.view)
+    table = request.table
+    view = registry.feature_views_by_name.get(request.view)
+    if view is not None:
+        source = view.source
+        created = getattr(source, "created_timestamp_column", None)
+        table = _view_times(table, source.timestamp_field, created)
+    store.write_to_online_store(request.view, table)
+    return {"feature_view_name": request.view, "rows": table.num_rows}
+
+
+# -- /materialize and /materialize-incremental ---------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class MaterializeRequest:
+    """A parsed ``POST /materialize`` body: the range and the views (None: all)."""
+
+    start: datetime | None
+    end: datetime
+    views: list[str] | None
+
+
+def parse_materialize(body: object) -> MaterializeRequest:
+    """Validate Feast's ``{start_ts, end_ts, feature_views, disable_event_timestamp,
+    full_feature_names, version}``; times as Feast parses them (naive means UTC)."""
+    body = _object(body, "`start_ts` and `end_ts`")
+    views = _views(body)
+    _flag(body, "full_feature_names", False)
+    _version(body)
+    if _flag(body, "disable_event_timestamp", False):
+        # Feast's meaning: everything up to now.
+        return MaterializeRequest(EPOCH, datetime.now(UTC), views)
+    if body.get("start_ts") is None or body.get("end_ts") is None:
+        raise _bad(
+            "give `start_ts` and `end_ts` (or `disable_event_timestamp: true` for everything "
+            "up to now)"
+        )
+    start = parse_time(body.get("start_ts"), "start_ts")
+    end = parse_time(body.get("end_ts"), "end_ts")
+    if start >= end:
+        raise _bad(f"`start_ts` ({start.isoformat()}) must be before `end_ts` ({end.isoformat()})")
+    return MaterializeRequest(start, end, views)
+
+
+def materialize(store: FeatureStore, request: MaterializeRequest) -> dict[str, Any]:
+    """Materialize the views over the range; answer what each view did."""
+    _check_views(store.registry(), request.views)
+    results = store.materialize(request.start, request.end, feature_views=request.views)
+    return {"results": jsonable(results)}
+
+
+def parse_materialize_incremental(body: object) -> tuple[datetime, list[str] | None]:
+    """Validate Feast's ``{end_ts, feature_views, full_feature_names, version}``."""
+    body = _object(body, "`end_ts`")
+    views = _views(body)
+    _flag(body, "full_feature_names", False)
+    _version(body)
+    return parse_time(body.get("end_ts"), "end_ts"), views
+
+
+def materialize_incremental(
+    store: FeatureStore, end: datetime, views: list[str] | None
+) -> dict[str, Any]:
+    """Materialize up to ``end``; answer what each view did."""
+    _check_views(store.registry(), views)
+    results = store.materialize_incremental(end, feature_views=views)
+    return {"results": jsonable(results)}
