@@ -4,12 +4,12 @@ About ``rows_per_driver`` rows per driver spread over ``days`` days before ``end
 1% of the rows repeat a (driver, event time) pair with a later ``created`` time
 and different values, so the created-time tie-break is exercised.
 
-Run ``python examples/driver_stats/generate.py out.parquet`` to write a file.
+Run ``python examples/driver_stats/generate.py out.parquet [--end now]`` to write a file.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 from datetime import UTC, datetime
 
 import numpy as np
@@ -94,9 +94,35 @@ def entity_rows(table: pa.Table, fraction: float = 0.1, seed: int = 0) -> pa.Tab
     )
 
 
-if __name__ == "__main__":
+def parse_end(text: str) -> datetime:
+    """``now`` (to the second) or an ISO 8601 date or time; a naive one is UTC."""
+    if text.strip().lower() == "now":
+        return datetime.now(UTC).replace(microsecond=0)
+    try:
+        end = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time: use 'now' or an ISO 8601 date such as 2025-01-01"
+        ) from None
+    return end if end.tzinfo is not None else end.replace(tzinfo=UTC)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Write ``generate(...)`` to a Parquet file."""
     import pyarrow.parquet as pq
 
-    target = sys.argv[1] if len(sys.argv) > 1 else "driver_stats.parquet"
-    pq.write_table(generate(), target)
-    print(f"wrote {target}")
+    parser = argparse.ArgumentParser(description="Write seeded driver statistics to Parquet.")
+    parser.add_argument("out", nargs="?", default="driver_stats.parquet", help="the file to write")
+    parser.add_argument("--end", type=parse_end, default=END, help="'now' or an ISO date")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--drivers", type=int, default=100)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--rows-per-driver", type=int, default=100)
+    args = parser.parse_args(argv)
+    table = generate(args.seed, args.drivers, args.days, args.rows_per_driver, args.end)
+    pq.write_table(table, args.out)
+    print(f"wrote {table.num_rows} rows ending {args.end.isoformat()} to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

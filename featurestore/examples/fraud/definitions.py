@@ -10,6 +10,7 @@ import pandas as pd
 
 from featurestore import (
     Aggregation,
+    Bool,
     Entity,
     FeatureService,
     FeatureView,
@@ -17,12 +18,20 @@ from featurestore import (
     Float64,
     Int64,
     RequestSource,
+    String,
     TableSource,
     on_demand_feature_view,
 )
 
 card = Entity(
     name="card", join_keys=["card_id"], value_type=Int64, description="A payment card, by id."
+)
+
+transaction = Entity(
+    name="transaction",
+    join_keys=["transaction_id"],
+    value_type=Int64,
+    description="One card transaction, by id.",
 )
 
 transactions = TableSource(
@@ -43,6 +52,18 @@ card_activity = FeatureView(
         for function in ("count", "sum")
     ],
     ttl=timedelta(days=7),
+)
+
+# What is known about each transaction itself: its merchant category and the label
+# (is_fraud) a model is trained on; join it to a training set by transaction_id.
+transaction_labels = FeatureView(
+    name="transaction_labels",
+    entities=[transaction],
+    source=transactions,
+    schema=[
+        Field(name="merchant_category", dtype=String),
+        Field(name="is_fraud", dtype=Bool),
+    ],
 )
 
 transaction_request = RequestSource(

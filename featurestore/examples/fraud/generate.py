@@ -2,12 +2,12 @@
 
 Each card spends at its own typical amount; a few cards burst: many transactions
 within minutes at several times their usual amount, labelled ``is_fraud``.
-Run ``python examples/fraud/generate.py out.parquet`` to write a file.
+Run ``python examples/fraud/generate.py out.parquet [--end now]`` to write a file.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 from datetime import UTC, datetime
 
 import numpy as np
@@ -73,9 +73,48 @@ def generate(
     )
 
 
-if __name__ == "__main__":
+def entity_rows(table: pa.Table, fraction: float = 0.1, seed: int = 0) -> pa.Table:
+    """Transactions to score: (card_id, transaction_id, event_timestamp, amount), seeded.
+
+    Each row is a transaction at its own time, so a training set joins the card's
+    aggregates as of that moment and the transaction's label by ``transaction_id``.
+    """
+    rng = np.random.default_rng(seed + 1)
+    n = max(1, int(table.num_rows * fraction))
+    idx = np.sort(rng.choice(table.num_rows, n, replace=False))
+    return table.take(pa.array(idx)).select(
+        ["card_id", "transaction_id", "event_timestamp", "amount"]
+    )
+
+
+def parse_end(text: str) -> datetime:
+    """``now`` (to the second) or an ISO 8601 date or time; a naive one is UTC."""
+    if text.strip().lower() == "now":
+        return datetime.now(UTC).replace(microsecond=0)
+    try:
+        end = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time: use 'now' or an ISO 8601 date such as 2025-01-01"
+        ) from None
+    return end if end.tzinfo is not None else end.replace(tzinfo=UTC)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Write ``generate(...)`` to a Parquet file."""
     import pyarrow.parquet as pq
 
-    target = sys.argv[1] if len(sys.argv) > 1 else "transactions.parquet"
-    pq.write_table(generate(), target)
-    print(f"wrote {target}")
+    parser = argparse.ArgumentParser(description="Write seeded card transactions to Parquet.")
+    parser.add_argument("out", nargs="?", default="transactions.parquet", help="the file to write")
+    parser.add_argument("--end", type=parse_end, default=END, help="'now' or an ISO date")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cards", type=int, default=200)
+    parser.add_argument("--days", type=int, default=30)
+    args = parser.parse_args(argv)
+    table = generate(args.seed, args.cards, args.days, end=args.end)
+    pq.write_table(table, args.out)
+    print(f"wrote {table.num_rows} rows ending {args.end.isoformat()} to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
