@@ -1,6 +1,6 @@
 """``featurestore demo``: the whole product on embedded defaults, one short step at a time.
 
-A project from ``examples/driver_stats`` in a work folder: data generated up to now,
+A project from the ``driver_stats`` example (shipped in the package) in a work folder: data generated up to now,
 committed and tagged, a training set pinned to the tag, a branch that adds a feature
 view and fresh data, its diff and plan, a merge, materialization, lookups over HTTP
 from a real server, and which commit the online store serves. Local storage, SQLite
@@ -34,6 +34,7 @@ from featurestore.config import CONFIG_FILE, load_config
 from featurestore.errors import BackendError, ConfigError
 from featurestore.project import load_definitions
 from featurestore.store import FeatureStore
+from featurestore.templates import examples_dir
 
 if TYPE_CHECKING:
     import uvicorn
@@ -88,19 +89,6 @@ class DemoResult:
     served_commits: Mapping[str, str | None]
     lookups: Mapping[str, list[Any]]
     seconds: float
-
-
-def examples_dir() -> Path:
-    """The repository's ``examples/`` folder, next to the installed (editable) package."""
-    import featurestore
-
-    path = Path(featurestore.__file__).resolve().parents[1] / "examples"
-    if not (path / PROJECT / "definitions.py").is_file():
-        raise ConfigError(
-            f"no examples/{PROJECT} next to the featurestore package (looked in {path}); "
-            "run the demo from a source checkout installed with `pip install -e .`"
-        )
-    return path
 
 
 def _load_generator(example: Path) -> ModuleType:

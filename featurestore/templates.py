@@ -17,7 +17,8 @@ from types import ModuleType
 
 import pyarrow as pa
 
-from featurestore.config import CONFIG_FILE
+from featurestore.boundary import translated
+from featurestore.config import CONFIG_FILE, load_config
 from featurestore.errors import ConfigError
 
 __all__ = ["TEMPLATES", "Template", "create_from_template", "examples_dir"]
@@ -89,13 +90,16 @@ def _sample(template: Template, generator: ModuleType, end: datetime) -> tuple[p
 def create_from_template(
     template: str, path: str | Path, *, project: str, end: datetime | None = None
 ) -> list[Path]:
-    """Write the ``template`` project into ``path``; the files written.
+    """Write the ``template`` project into ``path`` and create its empty repository; the
+    files written.
 
     ``featurestore.yaml`` names ``project`` with storage ``data``; the sample data
     ends at ``end`` (default: now). Refuses, writing nothing, when a file it would
     write already exists.
     """
     import pyarrow.parquet as pq
+
+    import repos
 
     chosen = TEMPLATES.get(template)
     if chosen is None:
@@ -123,4 +127,9 @@ def create_from_template(
     for name, table in ((chosen.data_file, data), (chosen.entities_file, entities)):
         pq.write_table(table, root / name)
         written.append(root / name)
+    cfg = load_config(root)
+    with translated():
+        repos.Repository.create(
+            cfg.storage_location, cfg.metadata_url, default_branch=cfg.default_branch, exist_ok=True
+        ).close()
     return written

@@ -98,3 +98,40 @@ def test_fraud_model_is_a_documented_logistic() -> None:
     assert 0 < quiet < 0.5 < burst < 1
     assert model.score({"amount_ratio_7d": None}) == quiet
     assert model.score({"amount_ratio_7d": float("nan")}) == quiet
+
+
+@pytest.mark.parametrize("example", ["driver_stats", "fraud"])
+def test_generator_command_takes_end_now_or_a_date(
+    example: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import pyarrow.parquet as pq
+
+    gen = _load(example, "generate")
+    before = datetime.now(UTC).replace(microsecond=0)
+    gen.main([str(tmp_path / "now.parquet"), "--end", "now", "--days", "2"])
+    times = pq.read_table(tmp_path / "now.parquet").column("event_timestamp").to_pylist()
+    assert before - timedelta(days=2) <= min(times) and max(times) <= datetime.now(UTC)
+    gen.main([str(tmp_path / "iso.parquet"), "--end", "2024-03-01T12:00", "--seed", "3"])
+    times = pq.read_table(tmp_path / "iso.parquet").column("event_timestamp").to_pylist()
+    assert max(times) <= datetime(2024, 3, 1, 12, tzinfo=UTC)  # a naive time is UTC
+    assert "iso.parquet" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        gen.main([str(tmp_path / "bad.parquet"), "--end", "yesterday"])
+    assert "'yesterday' is not a time: use 'now' or an ISO 8601 date" in capsys.readouterr().err
+    assert not (tmp_path / "bad.parquet").exists()
+
+
+def test_fraud_entity_rows_are_transactions_to_score(fraud_gen: ModuleType) -> None:
+    table = fraud_gen.generate(seed=2, cards=50, days=10)
+    rows = fraud_gen.entity_rows(table, fraction=0.1, seed=2)
+    assert rows.column_names == ["card_id", "transaction_id", "event_timestamp", "amount"]
+    assert rows.num_rows == table.num_rows // 10
+    assert rows.equals(fraud_gen.entity_rows(table, fraction=0.1, seed=2))
+    by_id = {r["transaction_id"]: r for r in table.to_pylist()}
+    for row in rows.to_pylist():
+        source = by_id[row["transaction_id"]]
+        assert (row["card_id"], row["event_timestamp"], row["amount"]) == (
+            source["card_id"], source["event_timestamp"], source["amount"],
+        )  # fmt: skip

@@ -53,7 +53,7 @@ def generate(
     bursting = rng.choice(cards, max(1, int(cards * fraud_fraction)), replace=False)
     for c in bursting:
         rows = np.flatnonzero(card_idx == c)[:8]
-        start = end_s - int(rng.integers(3_600, 3 * 86_400))
+        start = end_s - int(rng.integers(3_600, min(days, 3) * 86_400))  # within `days`
         event_s[rows] = start + np.arange(len(rows)) * int(rng.integers(30, 300))
         amount[rows] = np.round(typical[c] * rng.uniform(4.0, 10.0, len(rows)), 2)
         category[rows] = CATEGORIES.index("electronics")
