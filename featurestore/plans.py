@@ -171,7 +171,7 @@ class Plan:
 
         table = Table(title="featurestore plan", show_lines=False)
         for column in ("action", "kind", "name"):
-            table.add_column(column, no_wrap=column == "action", overflow="fold")
+            table.add_column(column, no_wrap=column != "kind", overflow="fold")
         table.add_column("changes (old -> new)", overflow="fold")
         styles = {"added": "green", "changed": "yellow", "removed": "red"}
         for e in self.entries:

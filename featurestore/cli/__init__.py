@@ -43,7 +43,7 @@ def main(args: list[str] | None = None) -> None:
             message += f" (see `{where} --help`)"
         typer.echo(f"error: {message}", err=True)
         sys.exit(EXIT_ERROR)
-    except (click.exceptions.Abort, typer.Abort, KeyboardInterrupt):
+    except (getattr(click.exceptions, "Abort", typer.Abort), typer.Abort, KeyboardInterrupt):
         typer.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(status if isinstance(status, int) else 0)

@@ -98,5 +98,7 @@ def short(commit_id: str | None) -> str:
 def error_exit(message: str) -> typer.Exit:
     """Print ``error: message`` on one line of stderr, URL passwords redacted; raise the
     result to exit 1."""
-    typer.echo(f"error: {' '.join(redact(message).split())}", err=True)
+    from featurestore.cli.words import cli_words
+
+    typer.echo(f"error: {' '.join(cli_words(redact(message)).split())}", err=True)
     return typer.Exit(EXIT_ERROR)

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from featurestore.cli.app import RepoOpt, app, project_dir
+from featurestore.cli.app import EXIT_BREAKING, RepoOpt, app, project_dir, short
+from featurestore.cli.output import emit_json
 from featurestore.cli.render import code_diffs, console, say, spinner
 from featurestore.cli.session import fail, open_store
 from featurestore.project import load_definitions
@@ -40,18 +41,33 @@ def _definitions(folder: Path) -> list[object]:
 def plan(
     branch: BranchOpt = None,
     definitions: DefinitionsOpt = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the plan as JSON instead of a table.")
+    ] = False,
     repo: RepoOpt = None,
 ) -> None:
-    """Show what `apply` would add, change or remove on a branch; changes nothing."""
+    """Show what `apply` would add, change or remove on a branch; changes nothing.
+
+    Exits 2 when a change would break stored data (apply would refuse it).
+    """
     with open_store(repo) as store:
         objects = _definitions(definitions or project_dir(repo))
         result = store.plan(objects, branch=branch)
-        if not result.has_changes:
-            say("No changes: the definitions are up to date.")
-            return
+    if as_json:
+        emit_json(result.to_json())
+    elif not result.has_changes:
+        say("No changes: the definitions are up to date.")
+    else:
         console.print(result.to_rich())
         for block in code_diffs(result):
             console.print(block, soft_wrap=True)
+    if result.breaking:
+        typer.echo(
+            f"error: {len(result.breaking)} breaking change(s), which apply refuses: "
+            + "; ".join(result.breaking),
+            err=True,
+        )
+        raise typer.Exit(EXIT_BREAKING)
 
 
 @app.command()
@@ -90,7 +106,7 @@ def apply(
             f"{len(result.removed)} removed"
         )
         c = store.commit(message or f"apply definitions: {summary}", branch=name)
-        say(f"Committed {c.id[:12]} on {name}: {c.message}")
+        say(f"Committed {short(c.id)} on {name}: {c.message}")
 
 
 @app.command()

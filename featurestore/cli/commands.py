@@ -2,4 +2,12 @@
 
 from __future__ import annotations
 
-from featurestore.cli import apply, data, online, serve, versioning  # noqa: F401
+from featurestore.cli import (  # noqa: F401
+    apply,
+    data,
+    inspection,
+    listing,
+    online,
+    serve,
+    versioning,
+)

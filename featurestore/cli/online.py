@@ -110,6 +110,14 @@ def status(
 
 
 @app.command()
+def teardown(repo: RepoOpt = None) -> None:
+    """Remove the project's online data (every view's values); offline data and commits stay."""
+    with open_store(repo) as store:
+        removed = store.teardown()
+    console.print(f"Removed {removed} online key(s); materialize again to serve")
+
+
+@app.command()
 def online(
     entities: Annotated[
         list[str],

@@ -48,7 +48,50 @@ __all__ = [
     "text",
 ]
 
-console = Console()
+_LONGEST_WORD = 40
+"""A column is kept at least as wide as its longest word, up to this many characters."""
+
+
+def fit_words(table: Table, width: int) -> Table:
+    """Lay the columns out so that rich wraps cells between words, never inside one.
+
+    When the table is wider than ``width`` but every column's longest word (a no-wrap
+    column's longest line) fits, each column gets that much plus a share of the room
+    left; otherwise rich's own layout stays (a too long word then folds).
+    """
+    mins, maxs = [], []
+    for column in table.columns:
+        header = column.header if isinstance(column.header, str) else ""
+        lines = [header] + [
+            line
+            for c in column.cells
+            for line in (Text.from_markup(c).plain if isinstance(c, str) else "").splitlines()
+        ]
+        longest = max(len(line) for line in lines)
+        word = max(len(w) for line in lines for w in [*line.split(), ""])
+        mins.append(longest if column.no_wrap else min(word, _LONGEST_WORD))
+        maxs.append(longest)
+    room = width - (3 * len(table.columns) + (1 if table.show_edge else -1))
+    if sum(maxs) <= room or sum(mins) > room:
+        return table
+    extra, slack = room - sum(mins), [hi - lo for lo, hi in zip(mins, maxs, strict=True)]
+    widths = [lo + extra * s // sum(slack) for lo, s in zip(mins, slack, strict=True)]
+    for column, w in zip(table.columns, widths, strict=True):
+        column.width = w
+    return table
+
+
+class _Console(Console):
+    """A console that fits every table's columns to their words before printing."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        for o in objects:
+            if isinstance(o, Table):
+                fit_words(o, self.width)
+        super().print(*objects, **kwargs)
+
+
+console: Console = _Console()
 err_console = Console(stderr=True)
 
 
@@ -83,11 +126,12 @@ def arrow_table(table: pa.Table, title: str | None = None, max_rows: int = 20) -
     return out
 
 
-def columns_table(title: str, *columns: str, fixed: Sequence[str] = ()) -> Table:
-    """A table whose ``fixed`` columns (ids, times) never wrap; the others wrap at spaces."""
+def columns_table(title: str, *columns: str, fixed: Sequence[str] | None = None) -> Table:
+    """A table whose ``fixed`` columns (ids, times, names; default: the first) never
+    wrap; the others wrap at spaces, and fold only a word longer than the column."""
     out = Table(title=title)
-    for c in columns:
-        if c in fixed:
+    for i, c in enumerate(columns):
+        if (i == 0) if fixed is None else (c in fixed):
             out.add_column(c, no_wrap=True, min_width=min(len(c), SHORT_ID))
         else:
             out.add_column(c, overflow="fold")
@@ -95,11 +139,16 @@ def columns_table(title: str, *columns: str, fixed: Sequence[str] = ()) -> Table
 
 
 def changes_table(title: str, changes: Sequence[Change]) -> Table:
-    """Changed paths: what changed and the new size."""
-    out = columns_table(title, "change", "path", "size", fixed=("change", "size"))
+    """Changed paths: what changed and, where the console is wide enough, the new size."""
+    longest = max((len(c.path) for c in changes), default=0)
+    sizes = longest + len("change") + len("size") + 8 <= console.width
+    columns = ("change", "path", "size") if sizes else ("change", "path")
+    out = columns_table(title, *columns, fixed=("change", "size"))
+    out.show_edge = False  # a path is long: give it the two columns of the frame
     for c in changes:
         style = {"added": "green", "removed": "red", "changed": "yellow"}[c.type]
-        out.add_row(f"[{style}]{c.type}[/]", escape(c.path), "" if c.size is None else str(c.size))
+        cells = [f"[{style}]{c.type}[/]", escape(c.path)]
+        out.add_row(*cells, *([] if not sizes else ["" if c.size is None else str(c.size)]))
     return out
 
 
@@ -137,9 +186,15 @@ def code_diffs(plan: Plan) -> list[Text]:
 
 def status_table(statuses: Sequence[ViewStatus]) -> Table:
     """What each online view serves: branch, commit, watermark and commits behind."""
-    out = Table(title="Online status")
-    for column in ("view", "branch", "commit", "watermark (UTC)", "behind"):
-        out.add_column(column, overflow="fold")
+    out = columns_table(
+        "Online status",
+        "view",
+        "branch",
+        "commit",
+        "watermark (UTC)",
+        "behind",
+        fixed=("view", "commit"),
+    )
     for s in statuses:
         if s.commit_id is None:
             out.add_row(s.view, "[dim]-[/]", "[yellow]never materialized[/]", "", "")
@@ -156,9 +211,10 @@ def status_table(statuses: Sequence[ViewStatus]) -> Table:
 
 def materialize_table(results: Sequence[MaterializeResult]) -> Table:
     """Rows written per view, from which commit, over which interval."""
-    out = Table(title="Materialized")
-    for column in ("view", "branch", "commit", "from", "to", "rows written", "stale", "run"):
-        out.add_column(column, overflow="fold")
+    out = columns_table(
+        "Materialized", "view", "branch", "commit", "from", "to", "rows written", "stale", "run",
+        fixed=("view", "commit"),
+    )  # fmt: skip
     for r in results:
         out.add_row(
             r.view,

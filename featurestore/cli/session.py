@@ -10,11 +10,12 @@ import pyarrow as pa
 import typer
 
 from featurestore.cli.app import error_exit, project_dir
+from featurestore.config import load_config
 from featurestore.errors import FeatureStoreError
 from featurestore.store import FeatureStore
-from repos import ReposError
+from repos import ReposError, Repository
 
-__all__ = ["CommandError", "describe", "fail", "open_store"]
+__all__ = ["CommandError", "describe", "fail", "open_repository", "open_store"]
 
 # What a command may raise that is the user's or the environment's fault, not a bug.
 CommandError = (FeatureStoreError, ReposError, OSError, pa.ArrowException)
@@ -32,6 +33,25 @@ def describe(error: BaseException) -> str:
     if isinstance(error, OSError) and error.filename is not None and error.strerror:
         return f"{error.strerror}: {error.filename}"
     return text
+
+
+@contextmanager
+def open_repository(project: Path | None) -> Iterator[Repository]:
+    """The project's repository alone (no online store), closed afterwards.
+
+    Errors become one line on stderr and exit status 1.
+    """
+    try:
+        cfg = load_config(project_dir(project))
+        repo = Repository.open(cfg.storage_location, cfg.metadata_url)
+    except CommandError as e:
+        raise fail(describe(e)) from None
+    try:
+        yield repo
+    except CommandError as e:
+        raise fail(describe(e)) from None
+    finally:
+        repo.close()
 
 
 @contextmanager

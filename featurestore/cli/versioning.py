@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Annotated, Literal, cast
 
 import typer
-from rich.console import Console
 
 from featurestore.cli.app import RepoOpt, app, error_exit, project_dir, short
 from featurestore.cli.output import change_json, commit_json, emit_json
 from featurestore.cli.render import changes_table, columns_table, log_table, plan_table
+from featurestore.cli.render import console as _console
 from featurestore.config import CONFIG_FILE, load_config
 from featurestore.datasets import is_internal, refuse_internal
 from featurestore.errors import FeatureStoreError
@@ -26,8 +26,6 @@ branch_app = typer.Typer(help="Create, delete and list branches.", no_args_is_he
 tag_app = typer.Typer(help="Create, delete and list tags.", no_args_is_help=True)
 app.add_typer(branch_app, name="branch")
 app.add_typer(tag_app, name="tag")
-
-_console = Console()
 
 
 def _fail(message: str) -> typer.Exit:
@@ -133,7 +131,7 @@ def branch_list(
 ) -> None:
     """List branches with their head commits."""
     with _open(repo) as r:
-        table = _table("Branches", "branch", "head", "message", fixed=("head",))
+        table = _table("Branches", "branch", "head", "message", fixed=("branch", "head"))
         protected = r.protected_patterns()
         rows = []
         for b in r.branches():
@@ -331,7 +329,7 @@ def tag_delete(
 def tag_list(as_json: JsonOpt = False, repo: RepoOpt = None) -> None:
     """List tags with their commits."""
     with _open(repo) as r:
-        table = _table("Tags", "tag", "commit", "message", fixed=("commit",))
+        table = _table("Tags", "tag", "commit", "message", fixed=("tag", "commit"))
         rows = []
         for t in r.tags():
             c = t.get_commit()
