@@ -109,7 +109,6 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, object]:
 def load_config(project_dir: str | Path = ".", env: Mapping[str, str] | None = None) -> StoreConfig:
     """Read ``featurestore.yaml`` in ``project_dir`` and apply environment overrides."""
     from featurestore.errors import ConfigError
-
     from featurestore.feast_config import FEAST_CONFIG_FILE, from_feast_config
 
     env = os.environ if env is None else env

@@ -103,9 +103,7 @@ def from_feast_config(raw: dict[str, Any], path: Path) -> dict[str, Any]:
         )
     provider = raw.get("provider", "local")
     if provider != "local":
-        raise ConfigError(
-            f"{path}: provider {provider!r} is not supported; use provider: local"
-        )
+        raise ConfigError(f"{path}: provider {provider!r} is not supported; use provider: local")
     out: dict[str, Any] = {
         "project": raw.get("project"),
         "storage": FEAST_STORAGE,

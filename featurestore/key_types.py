@@ -116,9 +116,7 @@ def infer_join_key_types(
         if len(types) == 1:
             resolved[name] = dataclasses.replace(entity, value_type=types.pop())
         else:
-            key_fields[name] = [
-                Field(name=k, dtype=found[(name, k)][0]) for k in entity.join_keys
-            ]
+            key_fields[name] = [Field(name=k, dtype=found[(name, k)][0]) for k in entity.join_keys]
     if not resolved and not key_fields:
         return items
     return [_retyped(o, resolved, key_fields) for o in items]
@@ -134,9 +132,7 @@ def _retyped(
     if not any(e.name in resolved or e.name in key_fields for e in obj.entities):
         return obj
     declared = {f.name for f in obj.schema}
-    extra = [
-        f for e in obj.entities for f in key_fields.get(e.name, ()) if f.name not in declared
-    ]
+    extra = [f for e in obj.entities for f in key_fields.get(e.name, ()) if f.name not in declared]
     return dataclasses.replace(
         obj,
         entities=tuple(resolved.get(e.name, e) for e in obj.entities),
@@ -144,13 +140,22 @@ def _retyped(
     )
 
 
-def prepare_definitions(store: FeatureStore, objects: Iterable[object], branch: str) -> list[object]:
+def prepare_definitions(
+    store: FeatureStore, objects: Iterable[object], branch: str
+) -> list[object]:
     """``objects`` checked against the project and with join key types inferred (``apply``).
 
     Reads the schemas of the tables on ``branch`` and of the views' ``FileSource`` files.
     """
     items = list(objects)
     check_project(items, store.config.project)
+    for obj in items:
+        if isinstance(obj, FeatureView) and not obj.entities:
+            raise DefinitionError(
+                f"feature view {obj.name!r} has no entities; views without entities (one "
+                "global row, as Feast allows) are not supported: give it an Entity and a "
+                "key column with one constant value in its source"
+            )
     if not any(isinstance(o, Entity | FeatureView) for o in items):
         return items
     with translated():

@@ -263,7 +263,9 @@ class Registry:
         entities = {d["name"]: entity_from_dict(d) for d in ordered("entities")}
         source_dicts = ordered("data_sources")
         tables = {
-            d["name"]: source_from_dict(d, {}) for d in source_dicts if d["kind"] in ("table", "file")
+            d["name"]: source_from_dict(d, {})
+            for d in source_dicts
+            if d["kind"] in ("table", "file")
         }
         table_sources: dict[str, TableSource] = {
             k: v for k, v in tables.items() if isinstance(v, TableSource)

@@ -21,7 +21,15 @@ import pyarrow as pa
 
 from featurestore.boundary import translated
 from featurestore.config import CONFIG_FILE, StoreConfig, load_config
-from featurestore.definitions import FeatureService, FeatureView, PushSource
+from featurestore.definitions import (
+    DataSource,
+    Entity,
+    FeatureService,
+    FeatureView,
+    OnDemandFeatureView,
+    PushSource,
+)
+from featurestore.definitions.sources import map_table_fields
 from featurestore.entity_keys import check_rows
 from featurestore.errors import (
     ConfigError,
@@ -354,13 +362,82 @@ class FeatureStore:
         self._registry_cache = None
         return result
 
-    def list_feature_views(self, ref: str | None = None) -> list[FeatureView]:
-        return list(self.registry(ref).feature_views)
+    # Feast's listing and lookup names; ``allow_cache`` / ``allow_registry_cache`` are
+    # accepted for Feast's callers and change nothing (see ``featurestore.catalog``).
 
-    def get_feature_view(self, name: str, ref: str | None = None) -> FeatureView:
+    def list_feature_views(
+        self,
+        ref: str | None = None,
+        *,
+        allow_cache: bool = False,
+        tags: Mapping[str, str] | None = None,
+    ) -> list[FeatureView]:
+        """The feature views at ``ref`` (default branch), those with all ``tags`` if given."""
+        from featurestore.catalog import with_tags
+
+        return with_tags(self.registry(ref).feature_views, tags)
+
+    def list_on_demand_feature_views(
+        self,
+        ref: str | None = None,
+        *,
+        allow_cache: bool = False,
+        tags: Mapping[str, str] | None = None,
+    ) -> list[OnDemandFeatureView]:
+        from featurestore.catalog import with_tags
+
+        return with_tags(self.registry(ref).on_demand_feature_views, tags)
+
+    def list_entities(
+        self,
+        allow_cache: bool = False,
+        tags: Mapping[str, str] | None = None,
+        *,
+        ref: str | None = None,
+    ) -> list[Entity]:
+        from featurestore.catalog import with_tags
+
+        return with_tags(self.registry(ref).entities, tags)
+
+    def list_feature_services(
+        self, tags: Mapping[str, str] | None = None, *, ref: str | None = None
+    ) -> list[FeatureService]:
+        from featurestore.catalog import with_tags
+
+        return with_tags(self.registry(ref).feature_services, tags)
+
+    def list_data_sources(
+        self,
+        allow_cache: bool = False,
+        tags: Mapping[str, str] | None = None,
+        *,
+        ref: str | None = None,
+    ) -> list[DataSource]:
+        from featurestore.catalog import with_tags
+
+        return with_tags(self.registry(ref).data_sources, tags)
+
+    def get_entity(
+        self, name: str, allow_registry_cache: bool = False, *, ref: str | None = None
+    ) -> Entity:
+        return self.registry(ref).get_entity(name)
+
+    def get_data_source(self, name: str, *, ref: str | None = None) -> DataSource:
+        return self.registry(ref).get_data_source(name)
+
+    def get_feature_view(
+        self, name: str, ref: str | None = None, *, allow_registry_cache: bool = False
+    ) -> FeatureView:
         return self.registry(ref).get_feature_view(name)
 
-    def get_feature_service(self, name: str, ref: str | None = None) -> FeatureService:
+    def get_on_demand_feature_view(
+        self, name: str, ref: str | None = None, *, allow_registry_cache: bool = False
+    ) -> OnDemandFeatureView:
+        return self.registry(ref).get_on_demand_feature_view(name)
+
+    def get_feature_service(
+        self, name: str, ref: str | None = None, *, allow_cache: bool = False
+    ) -> FeatureService:
         """A feature service at ``ref``; by default the one lookups serve (committed, cached)."""
         registry = self._serving_registry() if ref is None else self.registry(ref)
         return registry.get_feature_service(name)
@@ -404,6 +481,7 @@ class FeatureStore:
         table_name = self._table_of(self.registry(name), source)
         arrow = to_arrow(data, what=f"data for {table_name!r}")
         registry = self.registry(name)
+        arrow = map_table_fields(arrow, registry.data_sources, table_name)
         check_rows(
             arrow, registry.feature_views, table_name, f"data for {table_name!r}", typed=False
         )
@@ -478,16 +556,23 @@ class FeatureStore:
         start_date: datetime | None = None,
         end_date: datetime | None = None,
         exclude_created_after: bool = False,
+        filter_by_created_timestamp: bool = False,
     ) -> RetrievalJob:
-        """A point-in-time correct training set, pinned to the commit ``ref`` names now.
+        """A point-in-time correct training set of what ``ref`` holds now.
 
-        With no ``entity_df``, every entity's rows in ``[start_date, end_date]`` are used.
-        ``exclude_created_after`` drops rows created after each entity row's time.
+        A branch (default: the default branch) is read with its uncommitted writes, as
+        every read of a branch is; the job's ``commit_id`` is then the branch's head and
+        ``uncommitted`` is true (commit first to save it as a dataset). A tag or commit
+        id reads committed data only. With no ``entity_df``, every entity's rows in
+        ``[start_date, end_date]`` are used. ``exclude_created_after`` (Feast's
+        ``filter_by_created_timestamp``) drops rows created after each entity row's time
+        and rows with no created time.
         """
         from featurestore import retrieval
 
-        commit = self.resolve(ref)
-        registry = self.registry(commit)
+        exclude = exclude_created_after or filter_by_created_timestamp
+        commit, at, uncommitted = self._read_point(ref)
+        registry = self.registry(at)
         fplan = plan_features(features, registry, full_feature_names=full_feature_names)
         if entity_df is None:
             if start_date is None or end_date is None:
@@ -495,12 +580,12 @@ class FeatureStore:
             prepared: tuple[pa.Table, str] | None = None
         else:
             prepared = retrieval.prepare_entities(to_arrow(entity_df, what="entity_df"), fplan)
+        with translated():
+            # the objects are immutable: listing them now pins the job to this state
+            files = {v: self.tables.files(at, fplan.views[v].source.table) for v in fplan.views}
 
         def run() -> pa.Table:
             with translated():
-                files = {
-                    v: self.tables.files(commit, fplan.views[v].source.table) for v in fplan.views
-                }
                 if prepared is None:
                     assert start_date is not None and end_date is not None
                     rows = retrieval.entities_in_range(
@@ -516,12 +601,29 @@ class FeatureStore:
                     files,
                     self.engine,
                     full_feature_names=full_feature_names,
-                    exclude_created_after=exclude_created_after,
+                    exclude_created_after=exclude,
                 )
 
         refs = tuple(f"{v}:{f}" for v, f in fplan.refs)
         rows = None if prepared is None else prepared[0].num_rows
-        return retrieval.RetrievalJob(commit, refs, registry.hash, run, entity_rows=rows)
+        return retrieval.RetrievalJob(
+            commit, refs, registry.hash, run, entity_rows=rows, uncommitted=uncommitted
+        )
+
+    def _read_point(self, ref: str | None) -> tuple[str, str, bool]:
+        """(commit id, what to read, whether it holds uncommitted writes) for ``ref``.
+
+        A branch with staged changes is read as the branch (its writes included); any
+        other ref is read at the commit it names now.
+        """
+        name = ref or self.config.default_branch
+        commit = self.resolve(name)
+        with translated():
+            if name in {b.id for b in self.repository.branches()}:
+                staged = next(iter(self.repository.branch(name).uncommitted()), None)
+                if staged is not None:
+                    return commit, name, True
+        return commit, commit, False
 
     def create_saved_dataset(self, job: RetrievalJob, name: str) -> SavedDataset:
         """Keep a training set in the repository with its commit, refs and definitions hash."""
@@ -652,6 +754,20 @@ class FeatureStore:
                     m.MaterializeResult(view.name, branch, commit, start, end, written, stale, full)
                 )
         return results
+
+    def teardown(self) -> int:
+        """Remove the project's online data: every view's values and materialization records.
+
+        Views defined on any branch are cleared. The versioned offline data, commits and
+        definitions stay; materialize again to serve. Feast's ``teardown`` removes its
+        online tables the same way. Returns the number of online keys removed.
+        """
+        from featurestore import materialization as m
+        from featurestore.catalog import view_names
+
+        names = view_names(self.registry(b.id) for b in self.branches())
+        with translated():
+            return m.clear_online(self.online_store, names)
 
     def online_status(self) -> list[ViewStatus]:
         """For every online view: the branch and commit it serves, and how far it lags."""

@@ -224,7 +224,11 @@ def from_arrow(arrow_type: pa.DataType) -> DataType:
         return Bytes
     if pa.types.is_dictionary(t):
         return from_arrow(t.value_type)
-    if pa.types.is_map(t) and from_arrow(t.key_type) == String and from_arrow(t.item_type) == String:
+    if (
+        pa.types.is_map(t)
+        and from_arrow(t.key_type) == String
+        and from_arrow(t.item_type) == String
+    ):
         return Map
     if pa.types.is_struct(t) and t.num_fields:
         return Struct({t.field(i).name: from_arrow(t.field(i).type) for i in range(t.num_fields)})

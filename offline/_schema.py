@@ -83,9 +83,7 @@ def _castable(src: pa.DataType, dst: pa.DataType) -> bool:
     if pa.types.is_struct(dst) and pa.types.is_struct(src):
         names = {src.field(i).name: src.field(i).type for i in range(src.num_fields)}
         wanted = {dst.field(i).name: dst.field(i).type for i in range(dst.num_fields)}
-        return set(names) <= set(wanted) and all(
-            _castable(t, wanted[n]) for n, t in names.items()
-        )
+        return set(names) <= set(wanted) and all(_castable(t, wanted[n]) for n, t in names.items())
     return False
 
 

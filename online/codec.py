@@ -3,8 +3,10 @@
 Integers are stored as 8-byte little-endian int64 (uint64 as uint64), floats as 8-byte
 float64, booleans as one byte, temporal types as their int64 count in the column's own
 unit, strings as UTF-8 and binary as is. A list is a run of elements, each ``0x00`` for
-null or ``0x01 varint(len) payload``. Encoding is vectorized with Arrow and NumPy: no
-Python work per value except for lists.
+null or ``0x01 varint(len) payload``; a struct is its fields' payloads in field order,
+each framed the same way; a map is a list of (key, value) structs. Encoding is
+vectorized with Arrow and NumPy: no Python work per value except for lists, structs
+and maps. Python values of maps are dicts (as Feast returns them).
 """
 
 from __future__ import annotations
@@ -41,18 +43,30 @@ def _kind(t: pa.DataType) -> str:
         return "string"
     if pa.types.is_binary(t) or pa.types.is_large_binary(t):
         return "binary"
+    if pa.types.is_map(t):
+        return "map"
     if pa.types.is_list(t) or pa.types.is_large_list(t):
         return "list"
+    if pa.types.is_struct(t):
+        return "struct"
     raise UnsupportedTypeError(
         f"the online store cannot encode Arrow type {t}; use integers, floats, booleans, "
-        "strings, binary, dates, times, timestamps, durations or lists of those"
+        "strings, binary, dates, times, timestamps, durations, or lists, structs and maps "
+        "of those"
     )
 
 
 def check_type(t: pa.DataType) -> None:
     """Raise `UnsupportedTypeError` unless values of type `t` can be stored."""
-    if _kind(t) == "list":
+    kind = _kind(t)
+    if kind == "list":
         check_type(t.value_type)
+    elif kind == "map":
+        check_type(t.key_type)
+        check_type(t.item_type)
+    elif kind == "struct":
+        for i in range(t.num_fields):
+            check_type(t.field(i).type)
 
 
 def _fixed(data: np.ndarray) -> pa.Array:
@@ -73,8 +87,10 @@ def encode_column(arr: pa.Array) -> pa.Array:
     kind = _kind(arr.type)
     if kind in ("string", "binary"):
         return arr.cast(pa.large_binary())
-    if kind == "list":
+    if kind in ("list", "map"):
         return _encode_list(arr)
+    if kind == "struct":
+        return _encode_struct(arr)
     if kind == "bool":
         data = arr.fill_null(False).to_numpy(zero_copy_only=False).astype(np.uint8)
     elif kind == "uint64":
@@ -109,6 +125,62 @@ def _encode_list(arr: pa.Array) -> pa.Array:
             )
         )
     return pa.array(out, pa.large_binary())
+
+
+def _encode_struct(arr: pa.Array) -> pa.Array:
+    children = [encode_column(c).to_pylist() for c in arr.flatten()]
+    valid = arr.is_valid().to_numpy(zero_copy_only=False)
+    out: list[bytes | None] = []
+    for i in range(len(arr)):
+        if not valid[i]:
+            out.append(None)
+            continue
+        out.append(
+            b"".join(
+                b"\x00" if c[i] is None else b"\x01" + varint(len(c[i])) + c[i] for c in children
+            )
+        )
+    return pa.array(out, pa.large_binary())
+
+
+def _frames(name: str, v: bytes) -> list[bytes | None]:
+    """The framed payloads of one list, struct or map value."""
+    out: list[bytes | None] = []
+    pos = 0
+    try:
+        while pos < len(v):
+            if v[pos] == 0:
+                out.append(None)
+                pos += 1
+                continue
+            size, pos = _read_varint(v, pos + 1)
+            if pos + size > len(v):
+                raise IndexError(pos + size)
+            out.append(v[pos : pos + size])
+            pos += size
+    except IndexError as e:
+        raise DecodeError(f"stored values of column {name!r} are truncated; rewrite them") from e
+    return out
+
+
+def _decode_struct(name: str, values: Sequence[bytes | None], t: pa.DataType) -> pa.Array:
+    width = t.num_fields
+    columns: list[list[bytes | None]] = [[] for _ in range(width)]
+    mask = []
+    for v in values:
+        mask.append(v is None)
+        frames = [None] * width if v is None else _frames(name, v)
+        if len(frames) != width:
+            raise DecodeError(
+                f"stored values of column {name!r} have {len(frames)} fields, not the "
+                f"{width} of {t}; read the column with the type it was written with"
+            )
+        for i, frame in enumerate(frames):
+            columns[i].append(frame)
+    children = [decode_column(name, columns[i], t.field(i).type) for i in range(width)]
+    return pa.StructArray.from_arrays(
+        children, fields=list(t), mask=pa.array(mask, pa.bool_()) if any(mask) else None
+    )
 
 
 def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
@@ -153,6 +225,18 @@ def decode_column(name: str, values: Sequence[bytes | None], t: pa.DataType) -> 
             ) from e
     if kind == "list":
         return _decode_list(name, values, t)
+    if kind == "map":
+        entries = pa.struct([pa.field("key", t.key_type, nullable=False), t.item_field])
+        lists = _decode_list(name, values, pa.list_(pa.field("entries", entries, nullable=False)))
+        return pa.MapArray.from_arrays(
+            lists.offsets,
+            lists.values.field(0),
+            lists.values.field(1),
+            type=t,
+            mask=lists.is_null() if lists.null_count else None,
+        )
+    if kind == "struct":
+        return _decode_struct(name, values, t)
     width, dtype = {"bool": (1, "u1"), "uint64": (8, "<u8"), "float": (8, "<f8")}.get(
         kind, (8, "<i8")
     )
@@ -335,7 +419,10 @@ class PythonDecoder:
         out: dict[str, list[Any]] = {}
         for (name, t, fn), values in zip(self._fields, columns, strict=True):
             if fn is None:
-                out[name] = decode_column(name, values, t).to_pylist()
+                decoded = decode_column(name, values, t).to_pylist()
+                if pa.types.is_map(t):
+                    decoded = [None if v is None else dict(v) for v in decoded]
+                out[name] = decoded
                 continue
             try:
                 out[name] = [None if v is None else fn(v) for v in values]

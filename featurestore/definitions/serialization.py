@@ -72,7 +72,10 @@ def view_class_and_extras(d: Mapping[str, Any]) -> tuple[type[FeatureView], Json
 
 def _logging_config(c: LoggingConfig) -> Json:
     return {
-        "destination": {"path": c.destination.path, "partition_by": list(c.destination.partition_by)},
+        "destination": {
+            "path": c.destination.path,
+            "partition_by": list(c.destination.partition_by),
+        },
         "sample_rate": c.sample_rate,
     }
 
@@ -90,9 +93,7 @@ def logging_config_from_dict(d: Mapping[str, Any] | None) -> LoggingConfig | Non
 
 
 def project_from_dict(d: Mapping[str, Any]) -> Project:
-    return Project(
-        name=d["name"], description=d["description"], tags=d["tags"], owner=d["owner"]
-    )
+    return Project(name=d["name"], description=d["description"], tags=d["tags"], owner=d["owner"])
 
 
 def _field(f: Field) -> Json:

@@ -32,6 +32,7 @@ __all__ = [
     "RequestSource",
     "TableSource",
     "apply_field_mapping",
+    "map_table_fields",
 ]
 
 
@@ -125,6 +126,14 @@ def apply_field_mapping(data: pa.Table, source: TableSource | PushSource) -> pa.
                 f"but the data already has a column {new!r}; drop one of them"
             )
     return data.rename_columns(renamed)
+
+
+def map_table_fields(data: pa.Table, sources: Iterable[object], table: str) -> pa.Table:
+    """``data`` for ``table`` renamed by the ``field_mapping`` of the sources kept in it."""
+    for source in sources:
+        if isinstance(source, TableSource) and source.table == table and source.field_mapping:
+            data = apply_field_mapping(data, source)
+    return data
 
 
 _URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")

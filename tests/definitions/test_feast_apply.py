@@ -1,0 +1,327 @@
+"""Feast-style definitions applied for real: key types inferred, FileSources imported.
+
+Each test writes real Parquet files and a Feast ``feature_store.yaml`` into a temporary
+project folder and applies with a real repository; Feast's own type mapping is the
+oracle for the inferred join key types.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import drop_prefix
+from feast.type_map import pa_to_feast_value_type
+
+import featurestore as fs
+from featurestore.errors import ConfigError, DefinitionError, SchemaError
+from featurestore.file_sources import RECORD_PREFIX
+from featurestore.types import from_value_type
+
+T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=3)
+
+
+def _stats(n: int, key_type: pa.DataType = pa.int64(), rate_shift: float = 0.0) -> pa.Table:
+    return pa.table(
+        {
+            "event_timestamp": pa.array([T0 + timedelta(hours=i) for i in range(n)], pa.timestamp("ns", tz="UTC")),
+            "driver_id": pa.array([1001 + i % 3 for i in range(n)]).cast(key_type),
+            "raw_rate": pa.array([i / 10 + rate_shift for i in range(n)], pa.float32()),
+            "created": pa.array([datetime(2024, 6, 1)] * n, pa.timestamp("us")),
+            "meta": pa.array([{"vehicle": "truck", "rating": str(i)} for i in range(n)]),
+            "profile": pa.array([{"name": f"d{i}", "age": str(20 + i)} for i in range(n)]),
+            "unused": pa.array(range(n), pa.int64()),
+        }
+    )  # fmt: skip
+
+
+SQLITE = "online_store:\n    type: sqlite\n    path: data/online_store.db\n"
+
+
+def _write_project(root: Path, project: str, online: str = SQLITE) -> None:
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    (root / "feature_store.yaml").write_text(
+        f"project: {project}\nregistry: data/registry.db\nprovider: local\n{online}"
+        "entity_key_serialization_version: 3\nauth:\n    type: no_auth\n"
+    )
+
+
+def _definitions(project: str) -> list[object]:
+    driver = fs.Entity(name="driver", join_keys=["driver_id"])
+    source = fs.FileSource(
+        name="stats_source",
+        path="data/stats.parquet",
+        timestamp_field="event_timestamp",
+        created_timestamp_column="created",
+        field_mapping={"raw_rate": "conv_rate"},
+    )
+    view = fs.FeatureView(
+        name="stats",
+        entities=[driver],
+        ttl=timedelta(days=30),
+        schema=[
+            fs.Field(name="conv_rate", dtype=fs.Float32),
+            fs.Field(name="meta", dtype=fs.Map),
+            fs.Field(name="profile", dtype=fs.Struct({"name": fs.String, "age": fs.String})),
+        ],
+        source=source,
+        enable_validation=True,
+        version="latest",
+    )
+    return [fs.Project(name=project, description="test"), driver, source, view]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    name = f"p{uuid.uuid4().hex[:10]}"
+    _write_project(tmp_path, name)
+    pq.write_table(_stats(9), tmp_path / "data" / "stats.parquet")
+    yield tmp_path, name
+
+
+def _rows(store: fs.FeatureStore, ref: str = "main") -> int:
+    return int(store.sql("SELECT count(*) AS n FROM stats_source", ref=ref).column("n")[0].as_py())
+
+
+def test_apply_infers_the_key_type_as_feast_does_and_imports_the_file(
+    project: tuple[Path, str],
+) -> None:
+    root, name = project
+    with fs.FeatureStore(repo_path=root) as store:
+        assert store.config.storage_location == str((root / ".featurestore/repository").resolve())
+        store.apply(_definitions(name))
+        store.commit("apply")
+        entity = store.registry().get_entity("driver")
+        feast_type = pa_to_feast_value_type(
+            str(pq.read_schema(root / "data/stats.parquet").field("driver_id").type)
+        )
+        assert entity.value_type == from_value_type(fs.ValueType[feast_type.name]) == fs.Int64
+        assert _rows(store) == 9
+        schema = store.tables.schema("main", "stats_source")
+        assert schema.field("meta").type == fs.Map.to_arrow()
+        assert "unused" not in schema.names and "conv_rate" in schema.names
+        table = store.sql(
+            "SELECT conv_rate, meta, profile FROM stats_source ORDER BY event_timestamp"
+        )
+        first = table.slice(0, 1).to_pylist()[0]
+        assert first["meta"] == [("vehicle", "truck"), ("rating", "0")]
+        assert first["profile"] == {"name": "d0", "age": "20"}
+        assert registry_hash_is_stable(store, name)
+
+
+def registry_hash_is_stable(store: fs.FeatureStore, name: str) -> bool:
+    """A second apply of the same definitions and file stages nothing."""
+    before = store.registry().hash
+    store.apply(_definitions(name))
+    branch = store.repository.branch("main")
+    return store.registry().hash == before and list(branch.uncommitted()) == []
+
+
+def test_a_changed_file_is_imported_again_as_a_new_commit(project: tuple[Path, str]) -> None:
+    root, name = project
+    with fs.FeatureStore(repo_path=root) as store:
+        store.apply(_definitions(name))
+        first = store.commit("apply")
+        pq.write_table(_stats(4, rate_shift=100.0), root / "data" / "stats.parquet")
+        store.apply(_definitions(name))
+        changed = sorted(c.path for c in store.repository.branch("main").uncommitted())
+        assert RECORD_PREFIX + "stats_source.json" in changed
+        second = store.commit("file changed")
+        assert _rows(store, first.id) == 9
+        assert _rows(store, second.id) == 4
+        rates = store.sql("SELECT min(conv_rate) AS r FROM stats_source").column("r")[0].as_py()
+        assert rates == pytest.approx(100.0)
+
+
+def test_the_inferred_type_is_what_lookups_check(project: tuple[Path, str]) -> None:
+    root, name = project
+    with fs.FeatureStore(repo_path=root) as store:
+        store.apply(_definitions(name))
+        store.commit("apply")
+        entity_df = pa.table(
+            {
+                "driver_id": pa.array([1001], pa.int64()),
+                "event_timestamp": [T0 + timedelta(hours=6)],
+            }
+        )
+        out = store.get_historical_features(entity_df, ["stats:conv_rate", "stats:meta"]).to_arrow()
+        assert out.column("conv_rate").to_pylist() == [pytest.approx(0.6)]
+        assert out.column("meta").to_pylist() == [[("vehicle", "truck"), ("rating", "6")]]
+        keys = store.registry().get_feature_view("stats").entity_columns
+        assert keys == (fs.Field(name="driver_id", dtype=fs.Int64),)
+
+
+def test_a_key_nothing_types_is_a_clear_error(tmp_path: Path) -> None:
+    _write_project(tmp_path, "untyped")
+    driver = fs.Entity(name="driver", join_keys=["driver_id"])
+    view = fs.FeatureView(
+        name="pushed",
+        entities=[driver],
+        schema=[fs.Field(name="x", dtype=fs.Int64)],
+        source=fs.PushSource(
+            name="push", batch_source=fs.TableSource(name="t", timestamp_field="ts")
+        ),
+    )
+    with fs.FeatureStore(repo_path=tmp_path) as store:
+        with pytest.raises(DefinitionError, match=r"entity 'driver'.*value_type"):
+            store.apply([driver, view])
+        assert list(store.repository.branch("main").uncommitted()) == []
+
+
+def test_one_key_with_two_types_is_refused(project: tuple[Path, str]) -> None:
+    root, name = project
+    pq.write_table(_stats(3, key_type=pa.string()), root / "data" / "other.parquet")
+    defs = _definitions(name)
+    other = fs.FeatureView(
+        name="other",
+        entities=[defs[1]],  # type: ignore[list-item]
+        schema=[fs.Field(name="raw_rate", dtype=fs.Float32)],
+        source=fs.FileSource(path="data/other.parquet", timestamp_field="event_timestamp"),
+    )
+    with (
+        fs.FeatureStore(repo_path=root) as store,
+        pytest.raises(DefinitionError, match=r"driver_id.*Int64.*String|String.*Int64"),
+    ):
+        store.apply([*defs, other])
+
+
+def test_a_missing_file_and_missing_columns_stage_nothing(project: tuple[Path, str]) -> None:
+    root, _name = project
+    with fs.FeatureStore(repo_path=root) as store:
+        driver = fs.Entity(name="driver", value_type=fs.ValueType.INT64, join_keys=["driver_id"])
+        missing = fs.FeatureView(
+            name="m",
+            entities=[driver],
+            schema=[fs.Field(name="x", dtype=fs.Int64)],
+            source=fs.FileSource(path="data/none.parquet", timestamp_field="event_timestamp"),
+        )
+        with pytest.raises(DefinitionError, match="no Parquet file"):
+            store.apply([missing])
+        lacking = fs.FeatureView(
+            name="m",
+            entities=[driver],
+            schema=[fs.Field(name="not_there", dtype=fs.Int64)],
+            source=fs.FileSource(path="data/stats.parquet", timestamp_field="event_timestamp"),
+        )
+        with pytest.raises(SchemaError, match="not_there"):
+            store.apply([lacking])
+        assert list(store.repository.branch("main").uncommitted()) == []
+
+
+def test_project_name_is_checked_and_entityless_views_are_refused(
+    project: tuple[Path, str],
+) -> None:
+    root, name = project
+    with fs.FeatureStore(repo_path=root) as store:
+        with pytest.raises(DefinitionError, match="Project"):
+            store.apply([fs.Project(name="someone_else"), *_definitions(name)[1:]])
+        lonely = fs.FeatureView(
+            name="global_stats",
+            schema=[fs.Field(name="x", dtype=fs.Int64)],
+            source=fs.TableSource(name="g", timestamp_field="ts"),
+        )
+        with pytest.raises(DefinitionError, match="no entities"):
+            store.apply([lonely])
+
+
+def test_field_mapping_is_honoured_by_ingest(project: tuple[Path, str]) -> None:
+    root, name = project
+    with fs.FeatureStore(repo_path=root) as store:
+        store.apply(_definitions(name))
+        store.commit("apply")
+        raw = _stats(1, rate_shift=7.0).drop_columns(["unused"])
+        raw = raw.set_column(
+            0, "event_timestamp", pa.array([T0 + timedelta(days=3)], pa.timestamp("ns", tz="UTC"))
+        )
+        store.ingest("stats_source", raw)
+        store.commit("ingest raw names")
+        got = store.sql("SELECT conv_rate FROM stats_source ORDER BY event_timestamp DESC LIMIT 1")
+        assert got.column("conv_rate").to_pylist() == [pytest.approx(7.0)]
+
+
+def test_map_and_struct_values_come_back_online_as_dicts(tmp_path: Path, redis_url: str) -> None:
+    name = f"p{uuid.uuid4().hex[:10]}"
+    url = urlparse(redis_url)
+    _write_project(
+        tmp_path,
+        name,
+        online=f"online_store:\n    type: redis\n    connection_string: {url.hostname}:{url.port}\n",
+    )
+    pq.write_table(_stats(6), tmp_path / "data" / "stats.parquet")
+    try:
+        with fs.FeatureStore(repo_path=tmp_path) as store:
+            assert store.config.online_store.url == f"redis://{url.hostname}:{url.port}"
+            store.apply(_definitions(name))
+            store.commit("apply")
+            store.materialize(T0 - timedelta(days=1), T0 + timedelta(days=1))
+            response = store.get_online_features(
+                ["stats:meta", "stats:profile", "stats:conv_rate"],
+                [{"driver_id": 1001}, {"driver_id": 1003}],
+            ).to_dict()
+        assert response["meta"] == [
+            {"vehicle": "truck", "rating": "3"},
+            {"vehicle": "truck", "rating": "5"},
+        ]
+        assert response["profile"] == [{"name": "d3", "age": "23"}, {"name": "d5", "age": "25"}]
+    finally:
+        drop_prefix(redis_url, name)
+
+
+@pytest.mark.parametrize(
+    ("online", "message"),
+    [
+        ("online_store:\n    type: remote\n    path: http://localhost:6566\n", "remote"),
+        ("online_store:\n    type: dynamodb\n", "dynamodb"),
+        ("online_store:\n    type: redis\n    connection_string: a:1,b:2\n", "one"),
+    ],
+)
+def test_unsupported_feast_settings_are_named(tmp_path: Path, online: str, message: str) -> None:
+    _write_project(tmp_path, "p", online=online)
+    with pytest.raises(ConfigError, match=message):
+        fs.load_config(tmp_path)
+
+
+def test_redis_connection_string_options_map_to_a_url(tmp_path: Path) -> None:
+    _write_project(
+        tmp_path,
+        "p",
+        online="online_store:\n    type: redis\n"
+        "    connection_string: cache:6380,password=s3cr/t,ssl=true,db=2\n",
+    )
+    assert fs.load_config(tmp_path).online_store.url == "rediss://:s3cr%2Ft@cache:6380/2"
+    (tmp_path / "feature_store.yaml").write_text("project: p\nauth:\n    type: oidc\n")
+    with pytest.raises(ConfigError, match="oidc"):
+        fs.load_config(tmp_path)
+
+
+def test_the_cli_plans_and_applies_a_feast_project(project: tuple[Path, str]) -> None:
+    root, name = project
+    exe = shutil.which("featurestore")
+    assert exe is not None
+    defs = (
+        "from datetime import timedelta\n"
+        "from featurestore import Entity, FeatureView, Field, FileSource, Float32, Project\n"
+        f"project = Project(name={name!r})\n"
+        "driver = Entity(name='driver', join_keys=['driver_id'])\n"
+        "src = FileSource(name='stats_source', path='data/stats.parquet',\n"
+        "    timestamp_field='event_timestamp', field_mapping={'raw_rate': 'conv_rate'})\n"
+        "stats = FeatureView(name='stats', entities=[driver], ttl=timedelta(0), source=src,\n"
+        "    schema=[Field(name='conv_rate', dtype=Float32)], version='latest')\n"
+    )
+    (root / "definitions.py").write_text(defs)
+    planned = subprocess.run([exe, "plan"], cwd=root, capture_output=True, text=True, timeout=120)
+    assert planned.returncode == 0, planned.stderr
+    assert "stats_source" in planned.stdout
+    applied = subprocess.run([exe, "apply"], cwd=root, capture_output=True, text=True, timeout=120)
+    assert applied.returncode == 0, applied.stderr
+    with fs.FeatureStore(repo_path=root) as store:
+        assert store.registry().get_entity("driver").value_type == fs.Int64
+        assert _rows(store) == 9
