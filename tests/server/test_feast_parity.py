@@ -104,6 +104,16 @@ def _same(ours: Any, theirs: Any) -> None:
             "feature_service": "driver_activity",
             "entities": {"driver_id": [1003, 1007], "val_to_add": [1, 2]},
         },
+        {
+            "feature_service": "driver_activity",
+            "entities": {"driver_id": [1004], "val_to_add": [3]},
+            "include_feature_view_version_metadata": True,
+        },
+        {
+            "features": FEATURES[:1],
+            "entities": {"driver_id": [1005]},
+            "include_feature_view_version_metadata": True,
+        },
     ],
 )
 def test_same_answer_as_feast(served: Served, feast_client: Any, body: dict[str, Any]) -> None:
@@ -117,6 +127,7 @@ def test_same_answer_as_feast(served: Served, feast_client: Any, body: dict[str,
     their_names, our_names = t["metadata"]["feature_names"], o["metadata"]["feature_names"]
     assert sorted(our_names) == sorted(their_names)
     assert our_names[0] == their_names[0] == "driver_id"
+    assert o["metadata"].get("feature_view_metadata") == t["metadata"].get("feature_view_metadata")
     theirs_by_name = dict(zip(their_names, t["results"], strict=True))
     for name, ours_col in zip(our_names, o["results"], strict=True):
         their_col = theirs_by_name[name]
@@ -140,3 +151,47 @@ def test_unknown_entity_differs_from_feast_only_in_status(
     # Feast 0.67 with Redis reports PRESENT for a key it never stored; we say so.
     assert t["results"][1]["statuses"] == ["PRESENT"]
     assert o["results"][1]["statuses"] == ["NOT_FOUND"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/get-online-features",
+            {
+                "features": ["nope:conv_rate"],
+                "entities": {"driver_id": [1001]},
+                "include_feature_view_version_metadata": False,
+            },
+        ),
+        (
+            "/get-online-features",
+            {
+                "feature_service": "nope",
+                "entities": {"driver_id": [1001]},
+                "include_feature_view_version_metadata": False,
+            },
+        ),
+        (
+            "/push",
+            {
+                "push_source_name": "nope",
+                "df": {"driver_id": [1001]},
+                "allow_registry_cache": True,
+                "to": "online",
+            },
+        ),
+    ],
+)
+def test_unknown_names_are_feasts_errors(
+    served: Served, feast_client: Any, path: str, body: dict[str, Any]
+) -> None:
+    import json
+
+    theirs = feast_client.post(path, json=body)
+    with served.client() as http:
+        ours = http.post(path, json=body)
+    assert theirs.status_code >= 400 and ours.status_code >= 400, (theirs.text, ours.text)
+    t, o = json.loads(theirs.json()), json.loads(ours.json())
+    assert (o["module"], o["class"]) == (t["module"], t["class"]), (t, o)
+    assert "nope" in o["message"]

@@ -57,6 +57,15 @@ FOREIGN = [
 ]
 
 
+WRITES = (
+    "/push",
+    "/write-to-online-store",
+    "/get-online-features",
+    "/materialize",
+    "/materialize-incremental",
+)
+
+
 def _conv_rate(http: httpx.Client) -> object:
     r = http.post("/get-online-features", json=LOOKUP)
     assert r.status_code == 200, r.text
@@ -78,13 +87,13 @@ def test_keyless_server_refuses_cross_site_writes(served: Served) -> None:
         before = _conv_rate(http)
         assert before != 0.75
         for content_type in NOT_JSON:
-            for path in ("/push", "/get-online-features", "/materialize-incremental"):
+            for path in WRITES:
                 r = http.post(path, **_raw(content_type))  # type: ignore[arg-type]
                 tried += 1
                 assert r.status_code == 415, (path, content_type, r.text)
                 assert r.json()["error"]["code"] == "unsupported_media_type"
         for headers in FOREIGN:
-            for path in ("/push", "/get-online-features", "/materialize-incremental"):
+            for path in WRITES:
                 r = http.post(path, **_raw("application/json", headers))  # type: ignore[arg-type]
                 tried += 1
                 assert r.status_code == 403, (path, headers, r.text)
@@ -95,7 +104,7 @@ def test_keyless_server_refuses_cross_site_writes(served: Served) -> None:
         ok = http.post("/push", **_raw("application/json; charset=utf-8"))  # type: ignore[arg-type]
         assert ok.status_code == 200, ok.text
         assert _conv_rate(http) == 0.75
-    assert tried == len(NOT_JSON) * 3 + len(FOREIGN) * 3
+    assert tried == (len(NOT_JSON) + len(FOREIGN)) * len(WRITES)
 
 
 def test_allowed_origins_may_write(project: Path, serve_app: type) -> None:
