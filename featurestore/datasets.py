@@ -97,6 +97,11 @@ def save(repo: repos.Repository, job: RetrievalJob, name: str) -> SavedDataset:
         raise ValidationError(
             f"dataset name {name!r}: use letters, digits, '_' and '-', starting with a letter"
         )
+    if job.uncommitted:
+        raise ValidationError(
+            f"dataset {name!r}: the training set reads uncommitted writes of a branch, so it "
+            "could not be rebuilt later; commit them, then build and save it again"
+        )
     base = f"{_PREFIX}{name}/"
     if (
         DATASETS_BRANCH in [b.id for b in repo.branches()]

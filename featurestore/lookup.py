@@ -7,6 +7,7 @@ are asked for, so a lookup of a few entities costs little more than the round tr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +18,7 @@ import pyarrow as pa
 from featurestore.entity_keys import check_key_values, key_types
 from featurestore.errors import ValidationError
 from featurestore.features import FeaturePlan, internal_name
+from featurestore.types import JsonType
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -122,6 +124,8 @@ class OnlineResponse:
     commits: Mapping[str, pa.Array]
     found: Mapping[str, pa.Array]
     """Per feature, whether a row was stored for the entity (and not expired)."""
+    json_features: frozenset[str] = frozenset()
+    """Features of type ``Json``: JSON text in Arrow, parsed by ``to_dict`` (as Feast's)."""
 
     @property
     def feature_names(self) -> list[str]:
@@ -139,6 +143,8 @@ class OnlineResponse:
         """Columns as lists: the entity keys, then each feature (Feast's shape)."""
         out = _pylists(self.entity_columns)
         features = _pylists(self.features)
+        for name in self.json_features:
+            features[name] = [None if v is None else json.loads(v) for v in features[name]]
         if not include_event_timestamps:
             out.update(features)
             return out
@@ -160,6 +166,12 @@ class OnlineResponse:
         from featurestore.retrieval import to_pandas
 
         return to_pandas(self.to_arrow(include_metadata))
+
+    def to_df(self, include_event_timestamps: bool = False) -> pd.DataFrame:
+        """Feast's frame: entity keys, then each feature (and its ``__ts`` if asked)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.to_dict(include_event_timestamps))
 
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -200,6 +212,8 @@ class _Prepared:
     """Output name -> index of the read it comes from; empty with on-demand views."""
     readers: dict[int, tuple[object, online.PreparedRead]]
     """id(store) -> (store, its prepared reads of this plan)."""
+    json_outputs: frozenset[str] = frozenset()
+    """Output names of the requested features of type ``Json``."""
 
     def reader(self, store: online.RedisOnlineStore) -> online.PreparedRead:
         """The prepared reads of this plan on ``store``, made on first use."""
@@ -226,9 +240,13 @@ def _prepare(plan: FeaturePlan) -> _Prepared:
         return cached[1]
     reads = []
     types: dict[str, pa.DataType] = {}
+    json_columns: set[str] = set()
     for name, wanted in plan.stored.items():
         view = plan.views[name]
         declared = {f.name: f.dtype.to_arrow() for f in view.features}
+        json_columns.update(
+            internal_name(name, f.name) for f in view.features if isinstance(f.dtype, JsonType)
+        )
         schema = pa.schema([(f, declared[f]) for f in wanted])
         columns = tuple(internal_name(name, f) for f in wanted)
         reads.append(_ViewRead(name, tuple(view.join_keys), wanted, columns, schema, view.ttl))
@@ -236,6 +254,8 @@ def _prepare(plan: FeaturePlan) -> _Prepared:
     for odfv in plan.on_demand:
         for out_field in odfv.features:
             types[internal_name(odfv.name, out_field.name)] = out_field.dtype.to_arrow()
+            if isinstance(out_field.dtype, JsonType):
+                json_columns.add(internal_name(odfv.name, out_field.name))
     order = tuple(
         (internal_name(v, f), out) for (v, f), out in zip(plan.refs, plan.output_names, strict=True)
     )
@@ -263,6 +283,7 @@ def _prepare(plan: FeaturePlan) -> _Prepared:
         outputs=stored,
         read_of={out: i for i, _, out in stored},
         readers={},
+        json_outputs=frozenset(out for col, out in order if col in json_columns),
     )
     if len(_prepared) > 1024:
         _prepared.clear()
@@ -383,6 +404,7 @@ def read_online(
         event_timestamps=Columns({out: ts[c] for c, out in order}, prepared.ts_types),
         commits=Columns({out: commits[c] for c, out in order}, prepared.commit_types),
         found=Columns({out: found[c] for c, out in order}, prepared.found_types),
+        json_features=prepared.json_outputs,
     )
 
 
@@ -408,4 +430,5 @@ def _response(
             _ByView(read_of, [[t is not None for t in times] for times in ts]),
             prepared.found_types,
         ),
+        json_features=prepared.json_outputs,
     )

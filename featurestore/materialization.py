@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MaterializeResult",
     "ViewState",
+    "clear_online",
     "materialize_view",
     "materialize_view_incremental",
     "read_states",
@@ -309,3 +310,15 @@ def materialize_view_incremental(
         only=pa.array(sorted(touched), pa.binary()),
         progress=progress,
     )
+
+
+def clear_online(store: online.OnlineStore, views: list[str]) -> int:
+    """Remove every online value of ``views`` and their materialization records.
+
+    The next ``materialize_incremental`` of a view starts over with a full run. Returns
+    the number of keys removed.
+    """
+    removed = sum(store.delete_table(view) for view in views)
+    if views:
+        removed += store.delete(STATE_TABLE, [_state_key(v) for v in views])
+    return removed

@@ -64,6 +64,8 @@ class RetrievalJob:
     _result: pa.Table | None = field(default=None, repr=False)
     entity_rows: int | None = field(default=None, repr=False)
     """How many entity rows the build joins (None: read from a date range, not known yet)."""
+    uncommitted: bool = False
+    """Whether it reads a branch's uncommitted writes (``commit_id`` is then the head)."""
 
     def to_arrow(self, *, progress: Progress | None = None) -> pa.Table:
         """Build the training set (once; later calls return the same table).
@@ -77,8 +79,18 @@ class RetrievalJob:
             report(progress, what, self._result.num_rows, self._result.num_rows)
         return self._result
 
-    def to_pandas(self) -> pd.DataFrame:
-        return to_pandas(self.to_arrow())
+    def to_pandas(self, *, progress: Progress | None = None) -> pd.DataFrame:
+        return to_pandas(self.to_arrow(progress=progress))
+
+    def to_df(
+        self, validation_reference: None = None, timeout: int | None = None
+    ) -> pd.DataFrame:
+        """Feast's name for ``to_pandas`` (``validation_reference`` is not supported)."""
+        if validation_reference is not None:
+            raise ValidationError(
+                "validation_reference is not supported; check the frame after to_df()"
+            )
+        return self.to_pandas()
 
     def to_polars(self) -> pl.DataFrame:
         import polars as pl

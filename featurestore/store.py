@@ -675,9 +675,7 @@ class FeatureStore:
 
         ``progress`` is called per view with the rows written so far and their total.
         """
-        return self._materialize(
-            start_date, end_date, feature_views, ref, False, on_rows, progress
-        )
+        return self._materialize(start_date, end_date, feature_views, ref, False, on_rows, progress)
 
     def materialize_incremental(
         self,

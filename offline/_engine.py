@@ -294,6 +294,9 @@ class Engine:
             if spec.exclude_created_after:
                 m = f"m{i}"
                 conds = [*on, f"{f}.__fs_e <= e.{ident(_TS)}", f"{f}.__fs_cr <= e.{ident(_TS)}"]
+                if spec.created_ts:
+                    # a row without a created time was not known at any t (Feast drops it)
+                    conds.append(f"{f}.__fs_cr > '-infinity'::TIMESTAMPTZ")
                 if lower:
                     conds.append(lower)
                 packed = ", ".join(f"'c{j}': {f}.__fs_c{j}" for j in range(len(spec.columns)))
