@@ -2,7 +2,9 @@
 
 An integer key (``Int32``, ``Int64``) takes whole numbers of its width only: a boolean
 is not an integer, and a float is refused even when its value is whole (``5.0``), as
-Feast refuses it, because it names another entity than the integer would. A ``String``
+Feast refuses it, because it names another entity than the integer would. At lookup, a
+whole number written as text (``"1001"``) is read as that integer, as Feast's server
+reads it; any other text is refused. A ``String``
 key takes strings, a ``Bytes`` key bytes. A join key whose type is unknown takes any
 integer that fits in 64 bits, string or bytes. Nulls are refused everywhere: every entity
 needs a key. Every refusal is a ``ValidationError`` naming the key, the row and the value.
@@ -23,7 +25,7 @@ from featurestore.frames import check_times
 if TYPE_CHECKING:
     from featurestore.definitions import FeatureView
 
-__all__ = ["check_key_column", "check_key_values", "check_rows", "key_types"]
+__all__ = ["cast_key_strings", "check_key_column", "check_key_values", "check_rows", "key_types"]
 
 _RANGES = {pa.int32(): (-(2**31), 2**31 - 1), pa.int64(): (-(2**63), 2**63 - 1)}
 _ANY_INT = (-(2**63), 2**63 - 1)
@@ -92,6 +94,22 @@ def _as_int(value: object) -> int | None:
     if type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"):
         return None
     return operator.index(value)  # type: ignore[call-overload, no-any-return]
+
+
+def cast_key_strings(name: str, values: Sequence[Any], dtype: pa.DataType | None) -> Sequence[Any]:
+    """Whole numbers written as text (``"1001"``) as ints for an integer key, as Feast's
+    server reads them; ``values`` itself when there is nothing to cast. Other strings are
+    left for ``check_key_values`` to refuse."""
+    if dtype is None or not pa.types.is_integer(dtype) or not any(type(v) is str for v in values):
+        return values
+    out: list[Any] = []
+    for value in values:
+        if type(value) is str:
+            text = value.strip()
+            if text.lstrip("+-").isdigit() and text.count("-") + text.count("+") <= 1:
+                value = int(text)
+        out.append(value)
+    return out
 
 
 def check_key_values(name: str, values: Sequence[Any], dtype: pa.DataType | None) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 
-from featurestore.entity_keys import check_key_values, key_types
+from featurestore.entity_keys import cast_key_strings, check_key_values, key_types
 from featurestore.errors import ValidationError
 from featurestore.features import FeaturePlan, internal_name
 from featurestore.types import JsonType
@@ -349,7 +349,10 @@ def read_online(
     n = counts.pop() if counts else 0
     types = prepared.key_types
     for key in join_keys:
-        check_key_values(key, columns[key], types.get(key))
+        keys_given = cast_key_strings(key, columns[key], types.get(key))
+        if keys_given is not columns[key]:
+            columns = {**columns, key: keys_given}
+        check_key_values(key, keys_given, types.get(key))
     keys = {names: _encode(names, columns, n) for names in prepared.key_sets}
     if isinstance(store, online_pkg.RedisOnlineStore):
         results = prepared.reader(store).read_columns(

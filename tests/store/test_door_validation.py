@@ -27,7 +27,20 @@ from tests.store_online.conftest import make_store
 NOW = datetime.now(UTC).replace(microsecond=0)
 TS = pa.timestamp("us", tz="UTC")
 
-BAD_KEYS: list[Any] = [1.5, True, False, 1e30, 2**70, -(2**63) - 1, 5.0, "1", b"1", np.bool_(True)]
+BAD_KEYS: list[Any] = [
+    1.5,
+    True,
+    False,
+    1e30,
+    2**70,
+    -(2**63) - 1,
+    5.0,
+    "x1",
+    "1.5",
+    str(2**70),
+    b"1",
+    np.bool_(True),
+]
 
 
 def _rows(ids: list[Any], at: datetime = NOW, **extra: Any) -> dict[str, Any]:
@@ -76,6 +89,15 @@ def test_a_lookup_with_a_key_of_the_wrong_type_or_range_is_refused(
         store.get_online_features(defs.FEATURES, [{"driver_id": key}])
     with pytest.raises(fs.ValidationError, match="join key 'driver_id'"):
         store.get_online_features(defs.FEATURES, {"driver_id": [1] * 40 + [key]})
+
+
+def test_a_whole_number_in_text_is_read_as_the_integer_key(store: fs.FeatureStore) -> None:
+    """As Feast's server reads it: "1" names driver 1; "x1" is refused, naming the row."""
+    got = store.get_online_features(defs.FEATURES, {"driver_id": ["1", " 2", 1]}).to_dict()
+    assert got["driver_id"] == [1, 2, 1]
+    assert got["trips"] == [7, 7, 7]
+    with pytest.raises(fs.ValidationError, match=r"join key 'driver_id'.*row 1 has 'x1'"):
+        store.get_online_features(defs.FEATURES, {"driver_id": ["1", "x1"]})
 
 
 def test_integer_keys_of_any_integer_type_are_looked_up(store: fs.FeatureStore) -> None:
