@@ -46,7 +46,7 @@ from featurestore.frames import (
     rows_to_columns,
     to_arrow,
 )
-from featurestore.key_types import prepare_definitions
+from featurestore.inference import prepare_definitions
 from featurestore.progress import Progress, report
 from featurestore.registry import Plan, Registry, load_registry, plan, stage_registry
 from featurestore.trust import CodeTrust

@@ -325,3 +325,37 @@ def test_the_cli_plans_and_applies_a_feast_project(project: tuple[Path, str]) ->
     with fs.FeatureStore(repo_path=root) as store:
         assert store.registry().get_entity("driver").value_type == fs.Int64
         assert _rows(store) == 9
+
+
+def test_a_view_without_schema_gets_its_features_from_the_file(
+    project: tuple[Path, str],
+) -> None:
+    root, _name = project
+    driver = fs.Entity(name="driver", join_keys=["driver_id"])
+    view = fs.FeatureView(
+        name="everything",
+        entities=[driver],
+        source=fs.FileSource(
+            name="stats_source",
+            path="data/stats.parquet",
+            timestamp_field="event_timestamp",
+            created_timestamp_column="created",
+            field_mapping={"raw_rate": "conv_rate"},
+        ),
+    )
+    with fs.FeatureStore(repo_path=root) as store:
+        store.apply([view])
+        store.commit("apply")
+        applied = store.registry().get_feature_view("everything")
+        file = pq.read_schema(root / "data" / "stats.parquet")
+        expected = [
+            ("conv_rate" if n == "raw_rate" else n)
+            for n in file.names
+            if n not in ("driver_id", "event_timestamp", "created")
+        ]
+        assert list(applied.feature_names) == expected
+        assert applied.features[0].dtype == fs.Float32
+        assert _rows(store) == 9
+        before = store.registry().hash
+        store.apply([view])
+        assert store.registry().hash == before

@@ -1,6 +1,11 @@
-"""Join key types inferred at ``apply`` for entities defined without ``value_type``.
+"""What ``apply`` infers from the data, as Feast does: join key types and features.
 
-Feast lets ``Entity(name=..., join_keys=[...])`` leave the key type out and infers it
+Features: a feature view whose schema lists no features (Feast lets ``schema`` be left
+out) gets one ``Field`` per column of its source's data that is not a join key or a
+timestamp column, typed from the ``FileSource``'s Parquet schema (else the existing
+table's schema).
+
+Join keys: Feast lets ``Entity(name=..., join_keys=[...])`` leave the key type out and infers it
 from the data when definitions are applied. So does ``apply`` here, per join key, from
 the first of: a field of that name in a view's schema, the column of that name in the
 view's existing table, the Parquet schema of the view's ``FileSource`` (after its
@@ -31,7 +36,13 @@ from featurestore.types import DataType, from_arrow
 if TYPE_CHECKING:
     from featurestore.store import FeatureStore
 
-__all__ = ["TableSchema", "check_project", "infer_join_key_types", "prepare_definitions"]
+__all__ = [
+    "TableSchema",
+    "check_project",
+    "infer_features",
+    "infer_join_key_types",
+    "prepare_definitions",
+]
 
 TableSchema = Callable[[str], pa.Schema | None]
 """The schema of an existing table by name, or None when the table does not exist."""
@@ -45,6 +56,50 @@ def check_project(objects: Iterable[object], project: str) -> None:
                 f"the definitions declare Project(name={obj.name!r}) but this project is "
                 f"{project!r} (from its configuration file); rename one so they agree"
             )
+
+
+def _source_schema(
+    view: FeatureView, table_schema: TableSchema, project_dir: Path
+) -> tuple[pa.Schema, str] | None:
+    """The columns of a view's source data and where they were read, if known."""
+    table = view.source.batch_source
+    if isinstance(table, FileSource):
+        return file_schema(table, project_dir), f"file {table.path!r}"
+    stored = table_schema(table.table)
+    if stored is not None:
+        return stored, f"table {table.table!r}"
+    return None
+
+
+def infer_features(
+    objects: Iterable[object], table_schema: TableSchema, project_dir: Path
+) -> list[object]:
+    """``objects`` with each view that lists no features given its source's columns."""
+    out: list[object] = []
+    for obj in objects:
+        if not isinstance(obj, FeatureView) or obj.features or obj.aggregations:
+            out.append(obj)
+            continue
+        found = _source_schema(obj, table_schema, project_dir)
+        if found is None:
+            out.append(obj)
+            continue
+        schema, where = found
+        source = obj.source.batch_source
+        skip = {*obj.join_keys, source.timestamp_field, source.created_timestamp_column}
+        fields = list(obj.schema)
+        for column in schema:
+            if column.name in skip:
+                continue
+            try:
+                fields.append(Field(name=column.name, dtype=from_arrow(column.type)))
+            except DefinitionError as e:
+                raise DefinitionError(
+                    f"feature view {obj.name!r} lists no features, and column {column.name!r} "
+                    f"of {where} cannot be one: {e}. List the view's features in its schema"
+                ) from e
+        out.append(dataclasses.replace(obj, schema=tuple(fields)))
+    return out
 
 
 def _key_type(
@@ -168,4 +223,5 @@ def prepare_definitions(
         with translated():
             return store.tables.schema(b, table)
 
+    items = infer_features(items, table_schema, store.config.project_dir)
     return infer_join_key_types(items, table_schema, store.config.project_dir)
