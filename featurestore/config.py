@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -106,6 +106,41 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, object]:
     return out
 
 
+# Settings the environment sets: the path of the setting, and the variable.
+_ENV_SETTINGS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("storage",), "FEATURESTORE_STORAGE"),
+    (("metadata_url",), "FEATURESTORE_METADATA_URL"),
+    (("online_store", "url"), "REDIS_URL"),
+    (("server", "api_keys"), "FEATURESTORE_API_KEYS"),
+)
+
+
+def _invalid_settings(
+    path: Path, error: ValidationError, env: Mapping[str, str], raw: Mapping[str, Any]
+) -> str:
+    """One line naming each invalid setting and where it came from: the file, or the
+    environment variable that set it."""
+    said = []
+    for err in error.errors():
+        loc = tuple(str(part) for part in err["loc"])
+        where = f"{path}: {'.'.join(loc)}"
+        secret = "api_keys" in loc
+        for prefix, var in _ENV_SETTINGS:
+            value: Any = raw
+            for part in prefix:
+                value = value.get(part) if isinstance(value, Mapping) else None
+            set_here = var != "REDIS_URL" or value == env.get(var)
+            if loc[: len(prefix)] == prefix and env.get(var) and value is not None and set_here:
+                where = f"the environment variable {var} ({'.'.join(loc)})"
+        message = str(err["msg"])
+        if err["type"] == "extra_forbidden":
+            message = "unknown setting (remove it, or check its spelling)"
+        elif not secret and "input" in err and not isinstance(err["input"], dict | list):
+            message += f" (got {err['input']!r})"
+        said.append(f"{where}: {message}")
+    return "invalid settings: " + "; ".join(said)
+
+
 def load_config(project_dir: str | Path = ".", env: Mapping[str, str] | None = None) -> StoreConfig:
     """Read ``featurestore.yaml`` in ``project_dir`` and apply environment overrides."""
     from featurestore.errors import ConfigError
@@ -145,4 +180,4 @@ def load_config(project_dir: str | Path = ".", env: Mapping[str, str] | None = N
     try:
         return StoreConfig.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(f"{path} has invalid settings:\n{e}") from e
+        raise ConfigError(_invalid_settings(path, e, env, raw)) from e

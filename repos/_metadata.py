@@ -82,10 +82,47 @@ protected = sa.Table(
 )
 
 
+_POSTGRES_DRIVERS = ("psycopg", "psycopg2", "psycopg_binary")
+
+
+def _create_engine(url: str) -> Engine:
+    """``sa.create_engine``; an unknown database or a driver that is not installed is an
+    ``InvalidNameError`` saying what to install or write instead."""
+    from repos.errors import InvalidNameError
+
+    try:
+        return sa.create_engine(url, pool_pre_ping=True)
+    except ModuleNotFoundError as e:
+        shown = _shown(url)
+        missing = (e.name or "").split(".")[0]
+        if missing in _POSTGRES_DRIVERS:
+            raise InvalidNameError(
+                f"the metadata URL{shown} needs the PostgreSQL driver {missing}, which is not "
+                "installed: pip install 'featurestore[postgres]' (and use postgresql+psycopg://)"
+            ) from None
+        raise InvalidNameError(
+            f"the metadata URL{shown} needs the Python module {missing or e}, which is not "
+            "installed: install it, or use sqlite:///PATH or postgresql+psycopg://..."
+        ) from None
+    except (sa.exc.NoSuchModuleError, sa.exc.ArgumentError) as e:
+        raise InvalidNameError(
+            f"invalid metadata URL{_shown(url)}: use sqlite:///PATH or "
+            f"postgresql+psycopg://USER@HOST/DB ({' '.join(str(e).split())})"
+        ) from None
+
+
+def _shown(url: str) -> str:
+    """`` 'url'`` with its password hidden, for messages ("" if it does not parse)."""
+    try:
+        return " " + repr(sa.engine.make_url(url).render_as_string(hide_password=True))
+    except Exception:
+        return ""
+
+
 def make_engine(url: str) -> Engine:
     """An engine; SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` for writers."""
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True)
+        return _create_engine(url)
     engine = sa.create_engine(url, connect_args={"timeout": 60})
 
     @sa.event.listens_for(engine, "connect")

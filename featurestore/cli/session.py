@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,11 +28,24 @@ def fail(message: str) -> typer.Exit:
     return error_exit(message)
 
 
+# Settings the environment can override, and words an error about each one holds.
+_FROM_ENV = (
+    ("FEATURESTORE_METADATA_URL", "metadata"),
+    ("FEATURESTORE_STORAGE", "repository"),
+    ("REDIS_URL", "Redis"),
+    ("FEATURESTORE_API_KEYS", "api_keys"),
+)
+
+
 def describe(error: BaseException) -> str:
-    """The error's message, prefixed by its type when the message alone is unclear."""
+    """The error's message, prefixed by its type when the message alone is unclear, and
+    naming the environment variable that set the value when one did."""
     text = str(error) or type(error).__name__
     if isinstance(error, OSError) and error.filename is not None and error.strerror:
         return f"{error.strerror}: {error.filename}"
+    for var, words in _FROM_ENV:
+        if os.environ.get(var) and words in text and var not in text:
+            text += f" (set by the environment variable {var})"
     return text
 
 

@@ -17,6 +17,7 @@ from featurestore.cli.app import RepoOpt, app, error_exit, project_dir, short
 from featurestore.cli.output import change_json, commit_json, emit_json
 from featurestore.cli.render import changes_table, columns_table, log_table, plan_table
 from featurestore.cli.render import console as _console
+from featurestore.cli.session import describe
 from featurestore.config import CONFIG_FILE, load_config
 from featurestore.datasets import is_internal, refuse_internal
 from featurestore.errors import FeatureStoreError
@@ -43,7 +44,7 @@ def _open(project: Path | None) -> Iterator[Repository]:
         finally:
             repo.close()
     except (ReposError, FeatureStoreError) as e:
-        raise _fail(str(e)) from None
+        raise _fail(describe(e)) from None
 
 
 _table = columns_table
