@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import repos
     from featurestore.registry import Registry
 
-__all__ = ["FileImport", "file_schema", "plan_file_imports", "read_file_source"]
+__all__ = ["FileImport", "file_schema", "file_sha256", "plan_file_imports", "read_file_source"]
 
 RECORD_PREFIX: Final = "_featurestore/file_sources/"
 
@@ -73,8 +73,8 @@ def file_schema(source: FileSource, project_dir: Path) -> pa.Schema:
     return apply_field_mapping(schema.empty_table(), source).schema
 
 
-def read_file_source(source: FileSource, project_dir: Path) -> tuple[pa.Table, str]:
-    """The source's rows (``field_mapping`` applied) and the sha256 of its files."""
+def file_sha256(source: FileSource, project_dir: Path) -> str:
+    """The sha256 of the source's files: their names (in a folder) and bytes."""
     location = _location(source, project_dir)
     files = _files(location) if location.exists() else []
     if not files:
@@ -87,13 +87,22 @@ def read_file_source(source: FileSource, project_dir: Path) -> tuple[pa.Table, s
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
         digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def read_file_source(source: FileSource, project_dir: Path) -> pa.Table:
+    """The source's rows, with its ``field_mapping`` applied."""
+    location = _location(source, project_dir)
+    files = _files(location) if location.exists() else []
+    if not files:
+        raise _missing(source, location)
     try:
         table = pq.read_table(location if location.is_dir() else files[0])
     except (pa.ArrowInvalid, OSError) as e:
         raise DefinitionError(
             f"FileSource {source.name!r}: {str(location)!r} could not be read as Parquet: {e}"
         ) from e
-    return apply_field_mapping(table, source), digest.hexdigest()
+    return apply_field_mapping(table, source)
 
 
 @dataclass(frozen=True)
@@ -111,10 +120,21 @@ class FileImport:
         if self.replace:
             tables.delete_where(branch, self.table, "true")
         tables.write(branch, self.table, self.rows, mode="append")
-        record = {"path": self.source.path, "sha256": self.sha256, "rows": self.rows.num_rows}
+        record = {
+            "path": self.source.path,
+            "sha256": self.sha256,
+            "fingerprint": _fingerprint(self.sha256, self.source, self.rows.schema),
+            "rows": self.rows.num_rows,
+        }
         branch.object(RECORD_PREFIX + self.source.name + ".json").upload(
             json.dumps(record, sort_keys=True).encode()
         )
+
+
+def _fingerprint(sha256: str, source: FileSource, schema: pa.Schema) -> str:
+    """What an import depends on: the file's bytes, the field mapping and the columns read."""
+    what = json.dumps([sha256, dict(source.field_mapping), schema.names], sort_keys=True)
+    return hashlib.sha256(what.encode()).hexdigest()
 
 
 def _recorded(branch: repos.Branch, name: str) -> str | None:
@@ -122,7 +142,7 @@ def _recorded(branch: repos.Branch, name: str) -> str | None:
     if not obj.exists():
         return None
     try:
-        value = json.loads(obj.read()).get("sha256")
+        value = json.loads(obj.read()).get("fingerprint")
     except (ValueError, AttributeError):
         return None
     return value if isinstance(value, str) else None
@@ -148,10 +168,11 @@ def plan_file_imports(
     for source in registry.data_sources:
         if not isinstance(source, FileSource) or source.table not in schemas:
             continue
-        rows, sha = read_file_source(source, project_dir)
-        if _recorded(branch, source.name) == sha:
-            continue
         schema = schemas[source.table]
+        sha = file_sha256(source, project_dir)
+        if _recorded(branch, source.name) == _fingerprint(sha, source, schema):
+            continue
+        rows = read_file_source(source, project_dir)
         absent = [n for n in schema.names if n not in rows.column_names]
         if absent:
             raise SchemaError(

@@ -7,6 +7,7 @@ oracle for the inferred join key types.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import uuid
@@ -359,3 +360,24 @@ def test_a_view_without_schema_gets_its_features_from_the_file(
         before = store.registry().hash
         store.apply([view])
         assert store.registry().hash == before
+
+
+def test_a_changed_field_mapping_imports_the_file_again(project: tuple[Path, str]) -> None:
+    root, name = project
+    table = _stats(5)
+    table = table.append_column("alt_rate", pa.array([50.0] * 5, pa.float32()))
+    pq.write_table(table, root / "data" / "stats.parquet")
+    defs = _definitions(name)
+    with fs.FeatureStore(repo_path=root) as store:
+        store.apply(defs)
+        store.commit("apply")
+        view, source = defs[3], defs[2]
+        assert isinstance(view, fs.FeatureView) and isinstance(source, fs.FileSource)
+        remapped = dataclasses.replace(
+            view, source=dataclasses.replace(source, field_mapping={"alt_rate": "conv_rate"})
+        )
+        store.apply([remapped.source, remapped])
+        store.commit("remap")
+        rates = store.sql("SELECT DISTINCT conv_rate AS r FROM stats_source").column("r")
+        assert rates.to_pylist() == [50.0]
+        assert _rows(store) == 5
