@@ -373,10 +373,15 @@ def test_a_changed_field_mapping_imports_the_file_again(project: tuple[Path, str
         store.commit("apply")
         view, source = defs[3], defs[2]
         assert isinstance(view, fs.FeatureView) and isinstance(source, fs.FileSource)
-        remapped = dataclasses.replace(
-            view, source=dataclasses.replace(source, field_mapping={"alt_rate": "conv_rate"})
+        remapped_source = fs.FileSource(
+            name=source.name,
+            path=source.path,
+            timestamp_field=source.timestamp_field,
+            created_timestamp_column=source.created_timestamp_column,
+            field_mapping={"alt_rate": "conv_rate"},
         )
-        store.apply([remapped.source, remapped])
+        remapped = dataclasses.replace(view, source=remapped_source)
+        store.apply([remapped_source, remapped])
         store.commit("remap")
         rates = store.sql("SELECT DISTINCT conv_rate AS r FROM stats_source").column("r")
         assert rates.to_pylist() == [50.0]
