@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from featurestore.errors import NotFoundError
+from featurestore.definitions import PushSource
 from featurestore.server._calls import check_view, jsonable, serving_registry
 from featurestore.server._errors import HTTPError
 from featurestore.server._frames import frame
@@ -130,11 +130,15 @@ def parse_push(body: object, max_rows: int) -> Push:
 
 def push(store: FeatureStore, request: Push) -> dict[str, Any]:
     """Push the rows; answer how many went where."""
-    registry = serving_registry(store)
-    try:
-        registry.get_data_source(request.source)
-    except NotFoundError as e:
-        raise HTTPError(404, "not_found", str(e), "PushSourceNotFoundException") from None
+    sources = serving_registry(store).data_sources_by_name
+    if not isinstance(sources.get(request.source), PushSource):
+        pushes = sorted(n for n, s in sources.items() if isinstance(s, PushSource))
+        raise HTTPError(
+            404,
+            "not_found",
+            f"no push source {request.source!r} is applied; known: {', '.join(pushes) or '(none)'}",
+            "PushSourceNotFoundException",
+        )
     store.push(request.source, request.table, to=request.to)  # type: ignore[arg-type]
     return {"push_source_name": request.source, "rows": request.table.num_rows, "to": request.to}
 

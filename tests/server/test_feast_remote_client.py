@@ -30,7 +30,7 @@ import yaml
 from featurestore import FeatureStore
 from featurestore.project import load_definitions
 from featurestore.server import create_app
-from tests.server.conftest import NOW, _Thread, _write_project
+from tests.server.conftest import NOW, READER, WRITER, _Thread, _write_project, keyed_store
 
 pytest.importorskip("feast")
 
@@ -114,7 +114,9 @@ class Remote:
     feast: Any
 
 
-def _feast_repo(root: Path, data_path: Path, online: dict[str, Any]) -> Path:
+def _feast_repo(
+    root: Path, data_path: Path, online: dict[str, Any], auth: dict[str, Any] | None = None
+) -> Path:
     """A Feast repository with Feast's definitions, registered by ``feast apply``."""
     root.mkdir(parents=True)
     (root / "definitions.py").write_text(FEAST_DEFINITIONS.replace("DATA_PATH", str(data_path)))
@@ -126,6 +128,8 @@ def _feast_repo(root: Path, data_path: Path, online: dict[str, Any]) -> Path:
         "offline_store": {"type": "duckdb"},
         "entity_key_serialization_version": 3,
     }
+    if auth is not None:
+        config["auth"] = auth
     (root / "feature_store.yaml").write_text(yaml.safe_dump(config))
     feast_cli = shutil.which("feast", path=str(Path(sys.executable).parent)) or "feast"
     done = subprocess.run(
@@ -407,3 +411,34 @@ def test_error_bodies_serve_both_clients(remote: Remote) -> None:
     assert detail["class"] == "FeatureViewNotFoundException"
     assert detail["error"] == ours.json()["error"]
     assert detail["message"] == ours.json()["error"]["message"]
+
+
+def test_feasts_sdk_sends_our_api_key(
+    remote: Remote, data_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from feast import FeatureStore as FeastStore
+
+    from featurestore.config import ApiKey
+
+    keyed = keyed_store(
+        remote.store.config.project_dir,
+        api_keys=(ApiKey(key=READER, role="reader"), ApiKey(key=WRITER, role="writer")),
+    )
+    # Feast's client sends `Authorization: Bearer <token>` read from this variable.
+    auth = {"type": "oidc", "token_env_var": "FEATURESTORE_API_KEY"}
+    try:
+        with _Thread(create_app(keyed)) as url:
+            online = {"type": "remote", "path": url}
+            repo = _feast_repo(tmp_path / "feast", data_path, online, auth=auth)
+            monkeypatch.setenv("FEATURESTORE_API_KEY", READER)
+            feast = FeastStore(repo_path=str(repo))
+            theirs = feast.get_online_features(FEATURES, _rows(LOOKED_UP)).to_dict()
+            assert theirs == _ours(remote.store, LOOKED_UP)
+            # A reader may not write; Feast's client raises, naming the status.
+            with pytest.raises(RuntimeError, match="403"):
+                feast.write_to_online_store("driver_hourly_stats", _fresh_rows([1015], NOW, 0.5))
+            monkeypatch.setenv("FEATURESTORE_API_KEY", "not-a-key-0001")
+            with pytest.raises(RuntimeError, match="401"):
+                FeastStore(repo_path=str(repo)).get_online_features(FEATURES, _rows([1001]))
+    finally:
+        keyed.close()
