@@ -20,14 +20,16 @@ from repos.errors import (
     ReadOnlyReferenceError,
     ReposError,
 )
-from repos.models import Change, Commit, GCResult, HookEvent, ObjectInfo
+from repos.models import Change, ChangeList, Commit, CommitLog, GCResult, HookEvent, ObjectInfo
 from repos.refs import Branch, Reference, StoredObject, Tag
 from repos.repository import Repository
 
 __all__ = [
     "Branch",
     "Change",
+    "ChangeList",
     "Commit",
+    "CommitLog",
     "ConflictError",
     "EmptyCommitError",
     "GCResult",

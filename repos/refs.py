@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
-from repos.models import Change, Commit, ObjectInfo
+from repos.models import ChangeList, Commit, CommitLog, ObjectInfo
 
 if TYPE_CHECKING:
     from repos.repository import Repository
@@ -73,14 +73,14 @@ class Reference:
         max_amount: int | None = None,
         prefixes: Sequence[str] | None = None,
         first_parent: bool = False,
-    ) -> Iterator[Commit]:
+    ) -> CommitLog:
         """Commits reachable from this ref, newest first; ``prefixes`` keeps only commits
         that changed a path under one of them (compared with their first parent)."""
-        return self._repo._log(self.id, max_amount, prefixes, first_parent)
+        return CommitLog(self._repo._log(self.id, max_amount, prefixes, first_parent))
 
-    def diff(self, other_ref: str | Reference | Commit, prefix: str = "") -> Iterator[Change]:
+    def diff(self, other_ref: str | Reference | Commit, prefix: str = "") -> ChangeList:
         """Committed changes from this ref to ``other_ref`` (``added``: only in other)."""
-        return self._repo._diff(self.id, _ref_id(other_ref), prefix)
+        return ChangeList(self._repo._diff(self.id, _ref_id(other_ref), prefix))
 
 
 class Branch(Reference):
@@ -100,9 +100,9 @@ class Branch(Reference):
         """A ref pinned to the branch's current commit."""
         return Reference(self._repo, self._repo._resolve(self.id))
 
-    def uncommitted(self, prefix: str = "") -> Iterator[Change]:
+    def uncommitted(self, prefix: str = "") -> ChangeList:
         """Staged changes against the head commit, sorted by path."""
-        return self._repo._uncommitted(self.id, prefix)
+        return ChangeList(self._repo._uncommitted(self.id, prefix))
 
     def reset(self) -> None:
         """Drop every uncommitted change."""

@@ -1,6 +1,6 @@
 """Error messages in the command line's own words: the library's messages name Python
 arguments and methods (``allow_empty=True``, ``repo.tags()``); a command names its
-options and commands instead."""
+options and commands instead, and leaves out DuckDB's class names and query echo."""
 
 from __future__ import annotations
 
@@ -35,6 +35,18 @@ _WORDS: Final[tuple[tuple[str, str], ...]] = (
     (r"invalid max_amount", "invalid --max"),
     (r"pass entity_df, or both start_date and end_date", "pass an entity file"),
     (r"\bpartial=True\b", "--partial"),
+    # DuckDB's own words: its error class names, the echoed query and system tables.
+    (r"(?s)\s*LINE \d+:.*$", ""),
+    (r'!? ?Did you mean "(pg_|duckdb_|information_schema|sqlite_)[^"]*"\?', ""),
+    (
+        r"Table with name (\S+) does not exist!?",
+        r"no table named \1 (each table is named as in `featurestore list sources`)",
+    ),
+    (
+        r"\b(Parser|Catalog|Binder|Conversion|Invalid Input|Not implemented|Out of Range"
+        r"|Constraint|Permission) Error: ",
+        "",
+    ),
 )
 
 
