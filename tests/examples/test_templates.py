@@ -159,3 +159,24 @@ def test_template_refuses_a_folder_holding_its_files(tmp_path: Path) -> None:
         create_from_template("driver_stats", tmp_path, project="p")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["definitions.py"]
     assert (tmp_path / "definitions.py").read_text() == "# mine\n"
+
+
+def test_driver_stats_push_updates_the_view_online(stores: _Stores) -> None:
+    project = stores.project
+    create_from_template("driver_stats", project, project="drivers")
+    store = stores.open()
+    store.apply(load_definitions(project), partial=False)
+    store.ingest("driver_stats", project / "driver_stats.parquet")
+    store.commit("sample data")
+    now = datetime.now(UTC).replace(microsecond=0)
+    store.materialize(None, now)
+    refs = ["driver_hourly_stats:avg_daily_trips"]
+    before = store.get_online_features(refs, [{"driver_id": 1001}]).to_dict()["avg_daily_trips"]
+    pushed = before[0] + 1
+    fresh = pd.DataFrame(
+        {"driver_id": [1001], "event_timestamp": [now], "created": [now],
+         "conv_rate": [0.5], "acc_rate": [0.5], "avg_daily_trips": [pushed]}
+    )  # fmt: skip
+    store.push("driver_stats_push_source", fresh)
+    after = store.get_online_features(refs, [{"driver_id": 1001}]).to_dict()
+    assert after["avg_daily_trips"] == [pushed]

@@ -31,6 +31,14 @@ driver_stats_source = TableSource(
     created_timestamp_column="created",
 )
 
+# Fresh observations pushed by an application; kept in driver_stats_source's table.
+driver_stats_push_source = PushSource(
+    name="driver_stats_push_source",
+    batch_source=driver_stats_source,
+)
+
+# Fed by the push source, as Feast's push-fed views are: a push updates it online, and
+# training sets and materialization read the push source's table.
 driver_hourly_stats = FeatureView(
     name="driver_hourly_stats",
     entities=[driver],
@@ -40,13 +48,8 @@ driver_hourly_stats = FeatureView(
         Field(name="acc_rate", dtype=Float32),
         Field(name="avg_daily_trips", dtype=Int64),
     ],
-    source=driver_stats_source,
+    source=driver_stats_push_source,
     tags={"team": "driver_performance"},
-)
-
-driver_stats_push_source = PushSource(
-    name="driver_stats_push_source",
-    batch_source=driver_stats_source,
 )
 
 vals_to_add = RequestSource(
