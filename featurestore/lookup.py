@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 
+from featurestore.display import html_table, text_table
 from featurestore.entity_keys import cast_key_strings, check_key_values, key_types
 from featurestore.errors import ValidationError
 from featurestore.features import FeaturePlan, internal_name
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["OnlineResponse", "Status"]
 
-Status = Literal["PRESENT", "NOT_FOUND", "NULL_VALUE"]
+Status = Literal["PRESENT", "NOT_FOUND", "NULL_VALUE", "OUTSIDE_MAX_AGE"]
 
 
 class Columns(Mapping[str, pa.Array]):
@@ -110,12 +111,13 @@ class _ByView(Mapping[str, list[Any]]):
         return len(self._index)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class OnlineResponse:
     """Features of the requested entities; per feature its values, event times and commits.
 
-    Missing or expired values are null with status ``NOT_FOUND``; the commit of each value
-    names the offline data it was materialized from (null for pushed values).
+    Missing values are null with status ``NOT_FOUND``; values older than their view's ttl
+    are null with status ``OUTSIDE_MAX_AGE`` (as Feast's). The commit of each value names
+    the offline data it was materialized from (null for pushed values).
     """
 
     entity_columns: Mapping[str, pa.Array]
@@ -126,18 +128,25 @@ class OnlineResponse:
     """Per feature, whether a row was stored for the entity (and not expired)."""
     json_features: frozenset[str] = frozenset()
     """Features of type ``Json``: JSON text in Arrow, parsed by ``to_dict`` (as Feast's)."""
+    expired: Mapping[str, Sequence[bool]] = field(default_factory=dict)
+    """Per feature of a view with a ttl, whether the stored value was older than the ttl."""
 
     @property
     def feature_names(self) -> list[str]:
         return list(self.features)
 
     def statuses(self, name: str) -> list[Status]:
+        """Per entity row: PRESENT, NULL_VALUE (stored null), NOT_FOUND or OUTSIDE_MAX_AGE."""
         found = _pylist(self.found, name)
         values = _pylist(self.features, name)
-        return [
+        out: list[Status] = [
             "NOT_FOUND" if not f else ("PRESENT" if v is not None else "NULL_VALUE")
             for f, v in zip(found, values, strict=True)
         ]
+        expired = self.expired.get(name)
+        if expired is not None:
+            out = ["OUTSIDE_MAX_AGE" if e else s for s, e in zip(out, expired, strict=True)]
+        return out
 
     def to_dict(self, include_event_timestamps: bool = False) -> dict[str, list[Any]]:
         """Columns as lists: the entity keys, then each feature (Feast's shape)."""
@@ -166,6 +175,18 @@ class OnlineResponse:
         from featurestore.retrieval import to_pandas
 
         return to_pandas(self.to_arrow(include_metadata))
+
+    def _caption(self) -> str:
+        n = len(next(iter(self.entity_columns.values()))) if self.entity_columns else 0
+        names = list(self.features)
+        return f"OnlineResponse: {n} entity row(s), {len(names)} feature(s)"
+
+    def __repr__(self) -> str:
+        return f"{self._caption()}\n{text_table(self.to_dict())}"
+
+    def _repr_html_(self) -> str:
+        statuses = {name: self.statuses(name) for name in self.features}
+        return html_table(self.to_dict(), self._caption(), statuses=statuses)
 
     def to_df(self, include_event_timestamps: bool = False) -> pd.DataFrame:
         """Feast's frame: entity keys, then each feature (and its ``__ts`` if asked)."""
@@ -223,7 +244,8 @@ class _Prepared:
         import online as online_pkg
 
         reader = store.prepare_read(
-            [online_pkg.ReadRequest(r.name, (), r.schema, r.ttl) for r in self.reads]
+            # no cutoff in the store: ``_expire`` applies the ttl, telling expired from missing
+            [online_pkg.ReadRequest(r.name, (), r.schema, None) for r in self.reads]
         )
         if len(self.readers) > 16:
             self.readers.clear()
@@ -361,24 +383,28 @@ def read_online(
     else:
         requests = [
             online_pkg.ReadRequest(
-                table=r.name, keys=keys[r.join_keys], schema=r.schema, ttl=r.ttl, now=now
+                table=r.name, keys=keys[r.join_keys], schema=r.schema, ttl=None, now=now
             )
             for r in prepared.reads
         ]
         results = [t.to_pydict() for t in store.read(requests)]
+    expired = _expire(prepared.reads, results, now)
     if prepared.outputs:
-        return _response(prepared, columns, results)
+        return _response(prepared, columns, results, expired)
     values: dict[str, Any] = {}
     ts: dict[str, Any] = {}
     commits: dict[str, Any] = {}
     found: dict[str, Any] = {}
-    for r, result in zip(prepared.reads, results, strict=True):
+    old: dict[str, list[bool]] = {}
+    for r, result, too_old in zip(prepared.reads, results, expired, strict=True):
         event_ts = result[online_pkg.EVENT_TS_COLUMN]
         commit = result[online_pkg.COMMIT_COLUMN]
         present = [t is not None for t in event_ts]
         for f, col in zip(r.features, r.columns, strict=True):
             values[col] = result[f]
             ts[col], commits[col], found[col] = event_ts, commit, present
+            if too_old is not None:
+                old[col] = too_old
     if plan.on_demand:
         no_ts, no_commit, all_found = [None] * n, [None] * n, [True] * n
         for odfv in plan.on_demand:
@@ -408,11 +434,46 @@ def read_online(
         commits=Columns({out: commits[c] for c, out in order}, prepared.commit_types),
         found=Columns({out: found[c] for c, out in order}, prepared.found_types),
         json_features=prepared.json_outputs,
+        expired={out: old[c] for c, out in order if c in old},
     )
 
 
+def _expire(
+    reads: Sequence[_ViewRead], results: list[dict[str, list[Any]]], now: datetime | None
+) -> list[list[bool] | None]:
+    """Apply each view's ttl to its rows in place: a row older than ``now - ttl`` reads
+    null (values, time, commit); per read, which rows that was (None: no ttl)."""
+    import online as online_pkg
+
+    out: list[list[bool] | None] = []
+    at: datetime | None = None
+    for r, result in zip(reads, results, strict=True):
+        if r.ttl is None:
+            out.append(None)
+            continue
+        if at is None:
+            at = datetime.now(UTC) if now is None else now
+            at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+        cutoff = at - r.ttl
+        event_ts = result[online_pkg.EVENT_TS_COLUMN]
+        too_old = [t is not None and t < cutoff for t in event_ts]
+        if any(too_old):
+            commits = result[online_pkg.COMMIT_COLUMN]
+            lists = [result[f] for f in r.features]
+            for i, old in enumerate(too_old):
+                if old:
+                    event_ts[i] = commits[i] = None
+                    for values in lists:
+                        values[i] = None
+        out.append(too_old)
+    return out
+
+
 def _response(
-    prepared: _Prepared, columns: Mapping[str, Sequence[Any]], results: list[dict[str, list[Any]]]
+    prepared: _Prepared,
+    columns: Mapping[str, Sequence[Any]],
+    results: list[dict[str, list[Any]]],
+    expired: list[list[bool] | None],
 ) -> OnlineResponse:
     """The response of a plan without on-demand views: lists shared per view, not copied."""
     import online as online_pkg
@@ -434,4 +495,7 @@ def _response(
             prepared.found_types,
         ),
         json_features=prepared.json_outputs,
+        expired={
+            out: too_old for i, _, out in prepared.outputs if (too_old := expired[i]) is not None
+        },
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -28,6 +28,7 @@ __all__ = [
     "MaterializeResult",
     "ViewState",
     "clear_online",
+    "key_lifetime",
     "materialize_view",
     "materialize_view_incremental",
     "read_states",
@@ -68,6 +69,16 @@ class ViewState:
     commit_id: str
     watermark: datetime
     files: tuple[str, ...]
+
+
+def key_lifetime(ttl: timedelta | None) -> timedelta | None:
+    """How long after its event time the online store keeps a value: twice the ttl.
+
+    Lookups refuse values older than the ttl; keeping them one more ttl lets a lookup
+    tell an expired value (``OUTSIDE_MAX_AGE``) from one never stored (``NOT_FOUND``),
+    as Feast does, before Redis drops the key.
+    """
+    return None if ttl is None else 2 * ttl
 
 
 def _state_key(view: str) -> bytes:
@@ -251,7 +262,7 @@ def materialize_view(
     written = stale = done = 0
     for w in writes:
         result = store.write(
-            view.name, w.keys, w.values, w.event_ts, commit=commit_id, ttl=view.ttl
+            view.name, w.keys, w.values, w.event_ts, commit=commit_id, ttl=key_lifetime(view.ttl)
         )
         written += result.written
         stale += result.stale

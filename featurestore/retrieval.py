@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from featurestore.display import LIMIT, html_table, text_table
 from featurestore.errors import ValidationError
 from featurestore.features import FeaturePlan, internal_name
 from featurestore.frames import as_utc_timestamps
@@ -53,7 +54,7 @@ def entity_timestamp_column(schema: pa.Schema) -> str:
     )
 
 
-@dataclass
+@dataclass(repr=False)
 class RetrievalJob:
     """A lazy training-set build; nothing runs until ``to_arrow`` / ``to_pandas`` / ``to_polars``."""
 
@@ -79,12 +80,41 @@ class RetrievalJob:
             report(progress, what, self._result.num_rows, self._result.num_rows)
         return self._result
 
+    def _caption(self) -> str:
+        state = (
+            f"{self._result.num_rows} rows"
+            if self._result is not None
+            else "not built yet: to_df() / to_arrow() builds it"
+        )
+        where = f"commit {self.commit_id[:12]}" + (
+            " + uncommitted writes" if self.uncommitted else ""
+        )
+        return f"RetrievalJob: {len(self.feature_refs)} feature(s) at {where}; {state}"
+
+    def __repr__(self) -> str:
+        refs = ", ".join(self.feature_refs)
+        head = f"{self._caption()}\n  features: {refs}"
+        if self._result is None:
+            return head
+        return f"{head}\n{text_table(self._result.slice(0, LIMIT).to_pydict())}" + (
+            f"\n... {self._result.num_rows - LIMIT} more rows"
+            if self._result.num_rows > LIMIT
+            else ""
+        )
+
+    def _repr_html_(self) -> str:
+        if self._result is None:
+            return html_table({"feature": list(self.feature_refs)}, self._caption())
+        return html_table(self._result.slice(0, LIMIT).to_pydict(), self._caption()) + (
+            f"<p>... {self._result.num_rows - LIMIT} more rows</p>"
+            if self._result.num_rows > LIMIT
+            else ""
+        )
+
     def to_pandas(self, *, progress: Progress | None = None) -> pd.DataFrame:
         return to_pandas(self.to_arrow(progress=progress))
 
-    def to_df(
-        self, validation_reference: None = None, timeout: int | None = None
-    ) -> pd.DataFrame:
+    def to_df(self, validation_reference: None = None, timeout: int | None = None) -> pd.DataFrame:
         """Feast's name for ``to_pandas`` (``validation_reference`` is not supported)."""
         if validation_reference is not None:
             raise ValidationError(

@@ -21,6 +21,7 @@ from featurestore.definitions import FeatureView, PushSource
 from featurestore.entity_keys import check_key_column, check_rows, key_types
 from featurestore.errors import NotFoundError, SchemaError, ValidationError
 from featurestore.frames import DataLike, as_utc_timestamps, check_times, to_arrow
+from featurestore.materialization import key_lifetime
 
 if TYPE_CHECKING:
     from featurestore.registry import Registry
@@ -191,7 +192,9 @@ def _apply(
         if rows is not None:
             store.tables.write(branch, table, rows, mode="append")
         for w in online_writes:
-            store.online_store.write(w.view.name, w.keys, w.values, w.event_ts, ttl=w.view.ttl)
+            store.online_store.write(
+                w.view.name, w.keys, w.values, w.event_ts, ttl=key_lifetime(w.view.ttl)
+            )
 
 
 def _view(registry: Registry, name: str, what: str) -> FeatureView:

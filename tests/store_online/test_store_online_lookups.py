@@ -36,7 +36,7 @@ def rows(
 @pytest.fixture
 def served(new_store: Callable[..., fs.FeatureStore]) -> tuple[fs.FeatureStore, datetime, str]:
     """Drivers 1-3 materialized at ``now``: 1 fresh, 2 fresh with null trips, 3 expired
-    (its event time is 2 hours old, ttl 1 hour)."""
+    (its event time is 90 minutes old, ttl 1 hour; the store keeps it for 2 hours)."""
     store = new_store()
     store.apply(definitions(ttl=HOUR))
     now = datetime.now(UTC).replace(microsecond=0)
@@ -44,7 +44,7 @@ def served(new_store: Callable[..., fs.FeatureStore]) -> tuple[fs.FeatureStore, 
         "stats_src",
         rows(
             [1, 2, 3],
-            [now - 60 * US, now - 30 * US, now - 2 * HOUR],
+            [now - 60 * US, now - 30 * US, now - HOUR - HOUR / 2],
             [0.5, 0.25, 0.75],
             [7, None, 9],
         ),
@@ -64,8 +64,10 @@ def test_expired_unknown_and_null_values(served: tuple[fs.FeatureStore, datetime
         "trips": [7, None, None, None],
         "city": ["c1", "c2", None, None],
     }
-    assert response.statuses("conv_rate") == ["PRESENT", "PRESENT", "NOT_FOUND", "NOT_FOUND"]
-    assert response.statuses("trips") == ["PRESENT", "NULL_VALUE", "NOT_FOUND", "NOT_FOUND"]
+    # expired (3) and never stored (4) read null, with distinct statuses as in Feast
+    expired = "OUTSIDE_MAX_AGE"
+    assert response.statuses("conv_rate") == ["PRESENT", "PRESENT", expired, "NOT_FOUND"]
+    assert response.statuses("trips") == ["PRESENT", "NULL_VALUE", expired, "NOT_FOUND"]
     assert response.commits["trips"].to_pylist() == [commit, commit, None, None]
     assert response.to_arrow().schema.field("trips").type == pa.int64()
 
@@ -81,7 +83,7 @@ def test_ttl_is_measured_against_now(new_store: Callable[..., fs.FeatureStore]) 
         store.get_online_features(["stats:trips"], {"driver_id": [1]}, now=n) for n in (t, t + US)
     ]
     assert [r.to_dict()["trips"] for r in at] == [[1], [None]]
-    assert at[1].statuses("trips") == ["NOT_FOUND"]
+    assert at[1].statuses("trips") == ["OUTSIDE_MAX_AGE"]
 
 
 def test_metadata_names_event_times_and_commits(
