@@ -4,6 +4,9 @@ The registry is stored as one canonical JSON object, ``_featurestore/registry.js
 in the repository. ``stage_registry`` stages it on a branch and the caller commits,
 so a commit carries data and definitions together and any ref restores both.
 
+A ``Project`` given with the definitions (Feast's) is kept under ``project``, written
+only when there is one.
+
 Canonical JSON: keys sorted, no spaces, UTF-8, every object list sorted by name;
 ``Registry.hash`` is the sha256 of it. On-demand functions are stored as their source
 code, nothing is pickled, and loading runs none of it: a loaded view compiles its
@@ -195,14 +198,15 @@ class Registry:
 
     def __init__(self, objects: Iterable[object] = ()) -> None:
         items = list(objects)
-        projects = {to_dict(o)["name"]: o for o in items if isinstance(o, Project)}
-        if len({repr(to_dict(p)) for p in projects.values()}) > 1:
+        projects = [o for o in items if isinstance(o, Project)]
+        if len({json.dumps(to_dict(p), sort_keys=True) for p in projects}) > 1:
             raise DefinitionError(
                 f"the definitions hold {len(projects)} different Project objects "
-                f"({', '.join(sorted(projects))}); a project has one, keep one"
+                f"({', '.join(sorted({p.name for p in projects}))}); a project has one, "
+                "keep one"
             )
         self._load(collect(o for o in items if not isinstance(o, Project)))
-        object.__setattr__(self, "project", next(iter(projects.values()), None))
+        object.__setattr__(self, "project", projects[0] if projects else None)
 
     @classmethod
     def from_dict(

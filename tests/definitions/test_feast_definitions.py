@@ -176,3 +176,9 @@ def test_field_mapping_renames_raw_columns() -> None:
     assert fs.definitions.apply_field_mapping(data, source).column_names == ["x", "ts"]
     with pytest.raises(DefinitionError, match="already has a column 'x'"):
         fs.definitions.apply_field_mapping(pa.table({"raw": [1], "x": [2]}), source)
+
+
+def test_two_different_projects_are_refused() -> None:
+    with pytest.raises(DefinitionError, match="different Project"):
+        Registry([fs.Project(name="a"), fs.Project(name="a", description="other")])
+    assert Registry([fs.Project(name="a"), fs.Project(name="a")]).project == fs.Project(name="a")
