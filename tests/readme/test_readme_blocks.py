@@ -20,7 +20,8 @@ made by an earlier block or in the checkout. The conventions:
   any value and ``, ...]`` for more items.
 - ``yaml`` blocks are ``featurestore.yaml`` files: each must load with
   ``featurestore.config.load_config``.
-- Blocks without a language (trees, layouts) are text, not code.
+- Blocks without a language (trees, layouts) are text, not code; indented (unfenced)
+  lines such as a command's synopsis are prose.
 - The blocks that install featurestore or run the test suite are not run here: the test
   command (``pip install -e '.[test]' && python -m pytest -q``, and the Development
   block's lint, types and tests) must be exactly what ``.ci/run`` runs, and the first
