@@ -16,10 +16,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
+import feast
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import drop_prefix
+from feast.repo_config import RepoConfig
 from feast.type_map import pa_to_feast_value_type
 
 import featurestore as fs
@@ -328,6 +330,39 @@ def test_the_cli_plans_and_applies_a_feast_project(project: tuple[Path, str]) ->
         assert _rows(store) == 9
 
 
+def _feast_inferred(root: Path, names: list[str]) -> list[fs.types.DataType]:
+    """The types Feast's FileSource gives the columns of the project's stats file."""
+    config = RepoConfig(
+        project="p",
+        registry=str(root / "feast-registry.db"),
+        provider="local",
+        repo_path=root,
+        entity_key_serialization_version=3,
+    )
+    source = feast.FileSource(
+        path=str(root / "data" / "stats.parquet"),
+        timestamp_field="event_timestamp",
+        field_mapping={"raw_rate": "conv_rate"},
+    )
+    to_value_type = source.source_datatype_to_feast_value_type()
+    arrow = {
+        source.field_mapping.get(n, n): t
+        for n, t in source.get_table_column_names_and_types(config)
+    }
+    file = pq.read_schema(root / "data" / "stats.parquet")
+    out: list[fs.types.DataType] = []
+    for name in names:
+        value_type = to_value_type(arrow[name])
+        if value_type.name == "STRUCT":
+            raw = {v: k for k, v in source.field_mapping.items()}.get(name, name)
+            out.append(fs.types.from_arrow(file.field(raw).type))  # Feast: STRUCT of those fields
+        else:
+            converted = from_value_type(fs.ValueType[value_type.name])
+            assert converted is not None
+            out.append(converted)
+    return out
+
+
 def test_a_view_without_schema_gets_its_features_from_the_file(
     project: tuple[Path, str],
 ) -> None:
@@ -355,7 +390,7 @@ def test_a_view_without_schema_gets_its_features_from_the_file(
             if n not in ("driver_id", "event_timestamp", "created")
         ]
         assert list(applied.feature_names) == expected
-        assert applied.features[0].dtype == fs.Float32
+        assert [f.dtype for f in applied.features] == _feast_inferred(root, expected)
         assert _rows(store) == 9
         before = store.registry().hash
         store.apply([view])
