@@ -1,8 +1,7 @@
 """Feast-style definitions applied for real: key types inferred, FileSources imported.
 
 Each test writes real Parquet files and a Feast ``feature_store.yaml`` into a temporary
-project folder and applies with a real repository; Feast's own type mapping is the
-oracle for the inferred join key types.
+project folder and applies with a real repository.
 """
 
 from __future__ import annotations
@@ -12,134 +11,41 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
-import feast
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import drop_prefix
-from feast.repo_config import RepoConfig
-from feast.type_map import pa_to_feast_value_type
+from feast_project import T0, definitions, row_count, stats_table, write_project
 
 import featurestore as fs
 from featurestore.errors import ConfigError, DefinitionError, SchemaError
 from featurestore.file_sources import RECORD_PREFIX
-from featurestore.types import from_value_type
-
-T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=3)
-
-
-def _stats(n: int, key_type: pa.DataType = pa.int64(), rate_shift: float = 0.0) -> pa.Table:
-    return pa.table(
-        {
-            "event_timestamp": pa.array([T0 + timedelta(hours=i) for i in range(n)], pa.timestamp("ns", tz="UTC")),
-            "driver_id": pa.array([1001 + i % 3 for i in range(n)]).cast(key_type),
-            "raw_rate": pa.array([i / 10 + rate_shift for i in range(n)], pa.float32()),
-            "created": pa.array([datetime(2024, 6, 1)] * n, pa.timestamp("us")),
-            "meta": pa.array([{"vehicle": "truck", "rating": str(i)} for i in range(n)]),
-            "profile": pa.array([{"name": f"d{i}", "age": str(20 + i)} for i in range(n)]),
-            "unused": pa.array(range(n), pa.int64()),
-        }
-    )  # fmt: skip
-
-
-SQLITE = "online_store:\n    type: sqlite\n    path: data/online_store.db\n"
-
-
-def _write_project(root: Path, project: str, online: str = SQLITE) -> None:
-    (root / "data").mkdir(parents=True, exist_ok=True)
-    (root / "feature_store.yaml").write_text(
-        f"project: {project}\nregistry: data/registry.db\nprovider: local\n{online}"
-        "entity_key_serialization_version: 3\nauth:\n    type: no_auth\n"
-    )
-
-
-def _definitions(project: str) -> list[object]:
-    driver = fs.Entity(name="driver", join_keys=["driver_id"])
-    source = fs.FileSource(
-        name="stats_source",
-        path="data/stats.parquet",
-        timestamp_field="event_timestamp",
-        created_timestamp_column="created",
-        field_mapping={"raw_rate": "conv_rate"},
-    )
-    view = fs.FeatureView(
-        name="stats",
-        entities=[driver],
-        ttl=timedelta(days=30),
-        schema=[
-            fs.Field(name="conv_rate", dtype=fs.Float32),
-            fs.Field(name="meta", dtype=fs.Map),
-            fs.Field(name="profile", dtype=fs.Struct({"name": fs.String, "age": fs.String})),
-        ],
-        source=source,
-        enable_validation=True,
-        version="latest",
-    )
-    return [fs.Project(name=project, description="test"), driver, source, view]
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     name = f"p{uuid.uuid4().hex[:10]}"
-    _write_project(tmp_path, name)
-    pq.write_table(_stats(9), tmp_path / "data" / "stats.parquet")
+    write_project(tmp_path, name)
+    pq.write_table(stats_table(9), tmp_path / "data" / "stats.parquet")
     yield tmp_path, name
-
-
-def _rows(store: fs.FeatureStore, ref: str = "main") -> int:
-    return int(store.sql("SELECT count(*) AS n FROM stats_source", ref=ref).column("n")[0].as_py())
-
-
-def test_apply_infers_the_key_type_as_feast_does_and_imports_the_file(
-    project: tuple[Path, str],
-) -> None:
-    root, name = project
-    with fs.FeatureStore(repo_path=root) as store:
-        assert store.config.storage_location == str((root / ".featurestore/repository").resolve())
-        store.apply(_definitions(name))
-        store.commit("apply")
-        entity = store.registry().get_entity("driver")
-        feast_type = pa_to_feast_value_type(
-            str(pq.read_schema(root / "data/stats.parquet").field("driver_id").type)
-        )
-        assert entity.value_type == from_value_type(fs.ValueType[feast_type.name]) == fs.Int64
-        assert _rows(store) == 9
-        schema = store.tables.schema("main", "stats_source")
-        assert schema.field("meta").type == fs.Map.to_arrow()
-        assert "unused" not in schema.names and "conv_rate" in schema.names
-        table = store.sql(
-            "SELECT conv_rate, meta, profile FROM stats_source ORDER BY event_timestamp"
-        )
-        first = table.slice(0, 1).to_pylist()[0]
-        assert first["meta"] == [("vehicle", "truck"), ("rating", "0")]
-        assert first["profile"] == {"name": "d0", "age": "20"}
-        assert registry_hash_is_stable(store, name)
-
-
-def registry_hash_is_stable(store: fs.FeatureStore, name: str) -> bool:
-    """A second apply of the same definitions and file stages nothing."""
-    before = store.registry().hash
-    store.apply(_definitions(name))
-    branch = store.repository.branch("main")
-    return store.registry().hash == before and list(branch.uncommitted()) == []
 
 
 def test_a_changed_file_is_imported_again_as_a_new_commit(project: tuple[Path, str]) -> None:
     root, name = project
     with fs.FeatureStore(repo_path=root) as store:
-        store.apply(_definitions(name))
+        store.apply(definitions(name))
         first = store.commit("apply")
-        pq.write_table(_stats(4, rate_shift=100.0), root / "data" / "stats.parquet")
-        store.apply(_definitions(name))
+        pq.write_table(stats_table(4, rate_shift=100.0), root / "data" / "stats.parquet")
+        store.apply(definitions(name))
         changed = sorted(c.path for c in store.repository.branch("main").uncommitted())
         assert RECORD_PREFIX + "stats_source.json" in changed
         second = store.commit("file changed")
-        assert _rows(store, first.id) == 9
-        assert _rows(store, second.id) == 4
+        assert row_count(store, first.id) == 9
+        assert row_count(store, second.id) == 4
         rates = store.sql("SELECT min(conv_rate) AS r FROM stats_source").column("r")[0].as_py()
         assert rates == pytest.approx(100.0)
 
@@ -147,7 +53,7 @@ def test_a_changed_file_is_imported_again_as_a_new_commit(project: tuple[Path, s
 def test_the_inferred_type_is_what_lookups_check(project: tuple[Path, str]) -> None:
     root, name = project
     with fs.FeatureStore(repo_path=root) as store:
-        store.apply(_definitions(name))
+        store.apply(definitions(name))
         store.commit("apply")
         entity_df = pa.table(
             {
@@ -163,7 +69,7 @@ def test_the_inferred_type_is_what_lookups_check(project: tuple[Path, str]) -> N
 
 
 def test_a_key_nothing_types_is_a_clear_error(tmp_path: Path) -> None:
-    _write_project(tmp_path, "untyped")
+    write_project(tmp_path, "untyped")
     driver = fs.Entity(name="driver", join_keys=["driver_id"])
     view = fs.FeatureView(
         name="pushed",
@@ -181,8 +87,8 @@ def test_a_key_nothing_types_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_one_key_with_two_types_is_refused(project: tuple[Path, str]) -> None:
     root, name = project
-    pq.write_table(_stats(3, key_type=pa.string()), root / "data" / "other.parquet")
-    defs = _definitions(name)
+    pq.write_table(stats_table(3, key_type=pa.string()), root / "data" / "other.parquet")
+    defs = definitions(name)
     other = fs.FeatureView(
         name="other",
         entities=[defs[1]],  # type: ignore[list-item]
@@ -225,7 +131,7 @@ def test_project_name_is_checked_and_entityless_views_are_refused(
     root, name = project
     with fs.FeatureStore(repo_path=root) as store:
         with pytest.raises(DefinitionError, match="Project"):
-            store.apply([fs.Project(name="someone_else"), *_definitions(name)[1:]])
+            store.apply([fs.Project(name="someone_else"), *definitions(name)[1:]])
         lonely = fs.FeatureView(
             name="global_stats",
             schema=[fs.Field(name="x", dtype=fs.Int64)],
@@ -238,9 +144,9 @@ def test_project_name_is_checked_and_entityless_views_are_refused(
 def test_field_mapping_is_honoured_by_ingest(project: tuple[Path, str]) -> None:
     root, name = project
     with fs.FeatureStore(repo_path=root) as store:
-        store.apply(_definitions(name))
+        store.apply(definitions(name))
         store.commit("apply")
-        raw = _stats(1, rate_shift=7.0).drop_columns(["unused"])
+        raw = stats_table(1, rate_shift=7.0).drop_columns(["unused"])
         raw = raw.set_column(
             0, "event_timestamp", pa.array([T0 + timedelta(days=3)], pa.timestamp("ns", tz="UTC"))
         )
@@ -253,16 +159,16 @@ def test_field_mapping_is_honoured_by_ingest(project: tuple[Path, str]) -> None:
 def test_map_and_struct_values_come_back_online_as_dicts(tmp_path: Path, redis_url: str) -> None:
     name = f"p{uuid.uuid4().hex[:10]}"
     url = urlparse(redis_url)
-    _write_project(
+    write_project(
         tmp_path,
         name,
         online=f"online_store:\n    type: redis\n    connection_string: {url.hostname}:{url.port}\n",
     )
-    pq.write_table(_stats(6), tmp_path / "data" / "stats.parquet")
+    pq.write_table(stats_table(6), tmp_path / "data" / "stats.parquet")
     try:
         with fs.FeatureStore(repo_path=tmp_path) as store:
             assert store.config.online_store.url == f"redis://{url.hostname}:{url.port}"
-            store.apply(_definitions(name))
+            store.apply(definitions(name))
             store.commit("apply")
             store.materialize(T0 - timedelta(days=1), T0 + timedelta(days=1))
             response = store.get_online_features(
@@ -287,13 +193,13 @@ def test_map_and_struct_values_come_back_online_as_dicts(tmp_path: Path, redis_u
     ],
 )
 def test_unsupported_feast_settings_are_named(tmp_path: Path, online: str, message: str) -> None:
-    _write_project(tmp_path, "p", online=online)
+    write_project(tmp_path, "p", online=online)
     with pytest.raises(ConfigError, match=message):
         fs.load_config(tmp_path)
 
 
 def test_redis_connection_string_options_map_to_a_url(tmp_path: Path) -> None:
-    _write_project(
+    write_project(
         tmp_path,
         "p",
         online="online_store:\n    type: redis\n"
@@ -327,82 +233,15 @@ def test_the_cli_plans_and_applies_a_feast_project(project: tuple[Path, str]) ->
     assert applied.returncode == 0, applied.stderr
     with fs.FeatureStore(repo_path=root) as store:
         assert store.registry().get_entity("driver").value_type == fs.Int64
-        assert _rows(store) == 9
-
-
-def _feast_inferred(root: Path, names: list[str]) -> list[fs.types.DataType]:
-    """The types Feast's FileSource gives the columns of the project's stats file."""
-    config = RepoConfig(
-        project="p",
-        registry=str(root / "feast-registry.db"),
-        provider="local",
-        repo_path=root,
-        entity_key_serialization_version=3,
-    )
-    source = feast.FileSource(
-        path=str(root / "data" / "stats.parquet"),
-        timestamp_field="event_timestamp",
-        field_mapping={"raw_rate": "conv_rate"},
-    )
-    to_value_type = source.source_datatype_to_feast_value_type()
-    arrow = {
-        source.field_mapping.get(n, n): t
-        for n, t in source.get_table_column_names_and_types(config)
-    }
-    file = pq.read_schema(root / "data" / "stats.parquet")
-    out: list[fs.types.DataType] = []
-    for name in names:
-        value_type = to_value_type(arrow[name])
-        if value_type.name == "STRUCT":
-            raw = {v: k for k, v in source.field_mapping.items()}.get(name, name)
-            out.append(fs.types.from_arrow(file.field(raw).type))  # Feast: STRUCT of those fields
-        else:
-            converted = from_value_type(fs.ValueType[value_type.name])
-            assert converted is not None
-            out.append(converted)
-    return out
-
-
-def test_a_view_without_schema_gets_its_features_from_the_file(
-    project: tuple[Path, str],
-) -> None:
-    root, _name = project
-    driver = fs.Entity(name="driver", join_keys=["driver_id"])
-    view = fs.FeatureView(
-        name="everything",
-        entities=[driver],
-        source=fs.FileSource(
-            name="stats_source",
-            path="data/stats.parquet",
-            timestamp_field="event_timestamp",
-            created_timestamp_column="created",
-            field_mapping={"raw_rate": "conv_rate"},
-        ),
-    )
-    with fs.FeatureStore(repo_path=root) as store:
-        store.apply([view])
-        store.commit("apply")
-        applied = store.registry().get_feature_view("everything")
-        file = pq.read_schema(root / "data" / "stats.parquet")
-        expected = [
-            ("conv_rate" if n == "raw_rate" else n)
-            for n in file.names
-            if n not in ("driver_id", "event_timestamp", "created")
-        ]
-        assert list(applied.feature_names) == expected
-        assert [f.dtype for f in applied.features] == _feast_inferred(root, expected)
-        assert _rows(store) == 9
-        before = store.registry().hash
-        store.apply([view])
-        assert store.registry().hash == before
+        assert row_count(store) == 9
 
 
 def test_a_changed_field_mapping_imports_the_file_again(project: tuple[Path, str]) -> None:
     root, name = project
-    table = _stats(5)
+    table = stats_table(5)
     table = table.append_column("alt_rate", pa.array([50.0] * 5, pa.float32()))
     pq.write_table(table, root / "data" / "stats.parquet")
-    defs = _definitions(name)
+    defs = definitions(name)
     with fs.FeatureStore(repo_path=root) as store:
         store.apply(defs)
         store.commit("apply")
@@ -420,4 +259,4 @@ def test_a_changed_field_mapping_imports_the_file_again(project: tuple[Path, str
         store.commit("remap")
         rates = store.sql("SELECT DISTINCT conv_rate AS r FROM stats_source").column("r")
         assert rates.to_pylist() == [50.0]
-        assert _rows(store) == 5
+        assert row_count(store) == 5
