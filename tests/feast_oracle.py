@@ -27,7 +27,13 @@ FULL_NAMES = ["driver_stats__trips", "driver_stats__rate", "customer_stats__spen
 
 
 def feast_historical_features(
-    tmp: Path, drivers: Path, customers: Path, entity_df: pd.DataFrame, *, driver_ttl: timedelta
+    tmp: Path,
+    drivers: Path,
+    customers: Path,
+    entity_df: pd.DataFrame,
+    *,
+    driver_ttl: timedelta,
+    filter_by_created_timestamp: bool = False,
 ) -> pd.DataFrame:
     """Feast's training frame for ``REFS`` with full feature names.
 
@@ -71,7 +77,10 @@ def feast_historical_features(
         warnings.simplefilter("ignore")
         store.apply([driver, customer, dview, cview])
         job = store.get_historical_features(
-            entity_df=entity_df, features=REFS, full_feature_names=True
+            entity_df=entity_df,
+            features=REFS,
+            full_feature_names=True,
+            filter_by_created_timestamp=filter_by_created_timestamp,
         )
         frame: pd.DataFrame = job.to_df()
         return frame
