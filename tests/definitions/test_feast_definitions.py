@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import feast
-import feast.types as ft
 import pyarrow as pa
 import pytest
 
 import featurestore as fs
 from featurestore.errors import DefinitionError
 from featurestore.registry import Registry
-from featurestore.types import from_arrow, parse_type
+from featurestore.types import parse_type
 
 
 def _sample() -> list[object]:
@@ -66,16 +64,6 @@ def _sample() -> list[object]:
     return [project, driver, stats, labels, service]
 
 
-def test_feast_types_have_feast_arrow_types() -> None:
-    assert fs.Map.to_arrow() == ft.from_feast_to_pyarrow_type(ft.Map)
-    struct = fs.Struct({"name": fs.String, "age": fs.Int64})
-    feast_struct = ft.Struct({"name": ft.String, "age": ft.Int64})
-    assert struct.to_arrow() == feast_struct.to_pyarrow_type()
-    assert pa.types.is_string(fs.Json.to_arrow())
-    assert from_arrow(struct.to_arrow()) == struct
-    assert from_arrow(fs.Map.to_arrow()) == fs.Map
-
-
 @pytest.mark.parametrize(
     "dtype",
     [
@@ -87,16 +75,6 @@ def test_feast_types_have_feast_arrow_types() -> None:
 )
 def test_new_types_round_trip_through_their_string_form(dtype: fs.types.DataType) -> None:
     assert parse_type(str(dtype)) == dtype
-
-
-def test_value_type_matches_feast_numbers_and_types() -> None:
-    for member in fs.ValueType:
-        assert feast.ValueType[member.name].value == member.value
-    driver = fs.Entity(name="driver", value_type=fs.ValueType.INT64)
-    assert driver.value_type == fs.Int64
-    assert fs.Entity(name="d", value_type=fs.ValueType.UNKNOWN).value_type is None
-    with pytest.raises(DefinitionError, match="NULL"):
-        fs.Entity(name="d", value_type=fs.ValueType.NULL)
 
 
 def test_registry_round_trip_keeps_feast_arguments() -> None:
@@ -165,11 +143,6 @@ def test_unsupported_conflict_policy_is_a_clear_error() -> None:
         )
 
 
-def test_push_mode_names_its_target() -> None:
-    assert [m.target for m in fs.PushMode] == ["online", "offline", "online_and_offline"]
-    assert [m.value for m in fs.PushMode] == [m.value for m in feast.data_source.PushMode]
-
-
 def test_field_mapping_renames_raw_columns() -> None:
     source = fs.TableSource(name="t", timestamp_field="ts", field_mapping={"raw": "x"})
     data = pa.table({"raw": [1], "ts": [2]})
@@ -182,3 +155,11 @@ def test_two_different_projects_are_refused() -> None:
     with pytest.raises(DefinitionError, match="different Project"):
         Registry([fs.Project(name="a"), fs.Project(name="a", description="other")])
     assert Registry([fs.Project(name="a"), fs.Project(name="a")]).project == fs.Project(name="a")
+
+
+def test_value_types_give_featurestore_types() -> None:
+    assert fs.Entity(name="driver", value_type=fs.ValueType.INT64).value_type == fs.Int64
+    assert fs.Entity(name="d", value_type=fs.ValueType.UNKNOWN).value_type is None
+    with pytest.raises(DefinitionError, match="NULL"):
+        fs.Entity(name="d", value_type=fs.ValueType.NULL)
+    assert [m.target for m in fs.PushMode] == ["online", "offline", "online_and_offline"]
