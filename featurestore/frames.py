@@ -36,9 +36,7 @@ def to_arrow(data: DataLike, *, what: str = "data") -> pa.Table:
             raise ValidationError(f"{what}: {path!r} is not a readable Parquet file: {e}") from e
     if isinstance(data, Mapping):
         try:
-            return pa.table(
-                {str(k): list(v) if not isinstance(v, pa.Array) else v for k, v in data.items()}
-            )
+            return pa.table(_broadcast(data))
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as e:
             raise ValidationError(
                 f"{what}: columns could not be read as Arrow ({e}): give each column values of "
@@ -60,6 +58,35 @@ def to_arrow(data: DataLike, *, what: str = "data") -> pa.Table:
         f"{what}: expected a pandas or polars DataFrame, an Arrow table, a Parquet path or "
         f"a dict of columns, got {type(data).__name__}"
     )
+
+
+def _is_column(value: Any) -> bool:
+    """Whether a mapping's value is a column of values (not one value for every row)."""
+    if isinstance(value, str | bytes | Mapping):
+        return False
+    return isinstance(value, Sequence | pa.Array | pa.ChunkedArray) or hasattr(value, "__array__")
+
+
+def _broadcast(data: Mapping[Any, Any]) -> dict[str, Any]:
+    """Columns of a mapping; a single value (``"rate": 0.5``) is repeated for every row,
+    as pandas does for ``DataFrame({"id": [1, 2], "rate": 0.5})``."""
+    lengths = {len(v) for v in data.values() if _is_column(v)}
+    n = lengths.pop() if len(lengths) == 1 else (1 if not lengths else None)
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        if isinstance(v, pa.Array | pa.ChunkedArray):
+            out[str(k)] = v
+        elif _is_column(v):
+            out[str(k)] = list(v)
+        elif n is None:
+            raise ValidationError(
+                f"column {k!r} holds one value but the other columns differ in length "
+                f"({sorted(len(x) for x in data.values() if _is_column(x))}); give every "
+                "column the same number of values"
+            )
+        else:
+            out[str(k)] = [v] * n
+    return out
 
 
 def rows_to_columns(
