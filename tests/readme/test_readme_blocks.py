@@ -18,7 +18,8 @@ made by an earlier block or in the checkout. The conventions:
   for each ``$..._KEY`` the block uses (``READER_KEY``: a reader key). Its ``# `` comment
   lines are the documented answer: the answer must match it, where ``[...]`` stands for
   any value and ``, ...]`` for more items.
-- ``yaml`` blocks are ``featurestore.yaml`` files: each must load with
+- ``yaml`` blocks are ``featurestore.yaml`` files (Feast's ``feature_store.yaml`` when
+  the text just before the block names that file): each must load with
   ``featurestore.config.load_config``.
 - Blocks without a language (trees, layouts) are text, not code; indented (unfenced)
   lines such as a command's synopsis are prose.
@@ -46,7 +47,8 @@ from typing import Any
 import pytest
 import yaml
 
-from featurestore.config import load_config
+from featurestore.config import CONFIG_FILE, load_config
+from featurestore.feast_config import FEAST_CONFIG_FILE
 from tests.readme.ci_commands import ci_commands, covered, parts
 from tests.readme.markdown_blocks import Block, commands, comment_text, read_blocks
 from tests.readme.runners import (
@@ -167,7 +169,8 @@ class _Reader:
     def config(self, block: Block) -> None:
         folder = self.logs / f"yaml-{block.line}"
         folder.mkdir()
-        (folder / "featurestore.yaml").write_text(block.code)
+        feast = FEAST_CONFIG_FILE in block.prose_before
+        (folder / (FEAST_CONFIG_FILE if feast else CONFIG_FILE)).write_text(block.code)
         config = load_config(folder, env={})
         assert config.project == yaml.safe_load(block.code)["project"], block.where
 
