@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pyarrow as pa
 
 from featurestore.boundary import translated
+from featurestore.casts import cast_columns
 from featurestore.config import CONFIG_FILE, StoreConfig, load_config
 from featurestore.definitions import (
     DataSource,
@@ -487,6 +488,14 @@ class FeatureStore:
         )
         if mode != "append" and not keys:
             keys = _natural_keys(registry, table_name)
+        with translated():
+            stored = self.tables.schema(name, table_name)
+        # float64 for Float32, whole floats for integers, ...; times are the table's to check
+        arrow = cast_columns(
+            arrow,
+            [f for f in stored if not pa.types.is_timestamp(f.type)],
+            what=f"data for {table_name!r}",
+        )
         what = f"ingest {table_name}"
         report(progress, what, 0, arrow.num_rows)
         with translated():

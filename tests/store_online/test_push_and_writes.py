@@ -269,3 +269,24 @@ def test_results_show_themselves(served: fs.FeatureStore) -> None:
     built = job.to_df()
     assert repr(job).splitlines()[0].endswith("1 rows") and "<table>" in job._repr_html_()
     assert built.equals(job.to_pandas())
+
+
+def test_ingest_casts_as_leniently_and_as_safely(served: fs.FeatureStore) -> None:
+    frame = pd.DataFrame(
+        {
+            "driver_id": [7, 8],
+            "event_ts": [NOW, NOW],
+            "created": [NOW, NOW],
+            "trips": [3.0, None],  # pandas' float64 for an integer column with a gap
+            "rate": [0.5, 0.25],  # float64 for Float32
+            "small": [1, 2],  # int64 for Int32
+        }
+    )
+    served.ingest("stats", frame)
+    rows = served.sql("select trips, rate, small from stats where driver_id >= 7 order by 1")
+    assert rows.to_pylist() == [
+        {"trips": 3, "rate": 0.5, "small": 1},
+        {"trips": None, "rate": 0.25, "small": 2},
+    ]
+    with pytest.raises(fs.SchemaError, match="column 'trips' row 1 holds 2.5"):
+        served.ingest("stats", frame.assign(trips=[3.0, 2.5]))
