@@ -21,7 +21,7 @@ from featurestore.boundary import translated
 from featurestore.config import CONFIG_FILE, load_config
 from featurestore.errors import ConfigError
 
-__all__ = ["TEMPLATES", "Template", "create_from_template", "examples_dir"]
+__all__ = ["TEMPLATES", "Template", "create_from_template", "examples_dir", "next_steps"]
 
 
 @dataclass(frozen=True)
@@ -133,3 +133,15 @@ def create_from_template(
             cfg.storage_location, cfg.metadata_url, default_branch=cfg.default_branch, exist_ok=True
         ).close()
     return written
+
+
+def next_steps(template: str, path: str | Path) -> str:
+    """The commands that load a new ``template`` project at ``path`` (as typed)."""
+    import shlex
+
+    chosen = TEMPLATES[template]
+    where, data = shlex.quote(str(path)), shlex.quote(str(Path(path) / chosen.data_file))
+    return (
+        f"featurestore apply -r {where} && featurestore ingest {chosen.source} {data} "
+        f"--commit -m 'sample data' -r {where}"
+    )

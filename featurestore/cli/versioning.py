@@ -72,7 +72,7 @@ def init(
     ] = None,
 ) -> None:
     """Create a project folder with featurestore.yaml and an empty repository."""
-    path = path.resolve()
+    given, path = path, path.resolve()
     name = project or re.sub(r"\W", "_", path.name) or "featurestore"
     if name[0].isdigit():
         name = "_" + name
@@ -96,6 +96,9 @@ def init(
     typer.echo(f"Initialized project {cfg.project!r} in {path} (storage {cfg.storage_location})")
     if template is not None:
         typer.echo(f"From template {template}: {', '.join(p.name for p in written)}")
+        from featurestore.templates import next_steps
+
+        typer.echo(f"Load its sample data: {next_steps(template, given)}")
 
 
 @branch_app.command("create")

@@ -77,6 +77,7 @@ def test_template_project_works_at_once(template: str, stores: _Stores) -> None:
     for name in (*chosen.copied, "featurestore.yaml", chosen.data_file, chosen.entities_file):
         assert (project / name).is_file(), name
         assert name in output
+    assert f"featurestore ingest {chosen.source} {project / chosen.data_file}" in output
     data = pq.read_table(project / chosen.data_file)
     last = max(data.column("event_timestamp").to_pylist())
     assert before - timedelta(minutes=5) <= last <= datetime.now(UTC), "data ends now"
