@@ -29,7 +29,14 @@ if TYPE_CHECKING:
     import repos
     from featurestore.registry import Registry
 
-__all__ = ["FileImport", "file_schema", "file_sha256", "plan_file_imports", "read_file_source"]
+__all__ = [
+    "FileImport",
+    "file_schema",
+    "file_sha256",
+    "plan_file_imports",
+    "read_file_source",
+    "staged_file_imports",
+]
 
 RECORD_PREFIX: Final = "_featurestore/file_sources/"
 
@@ -199,3 +206,12 @@ def _join_keys(registry: Registry, source: FileSource) -> list[str]:
         for k in v.join_keys
     }
     return sorted(keys)
+
+
+def staged_file_imports(branch: repos.Branch) -> list[str]:
+    """The sources whose files an uncommitted ``apply`` on ``branch`` imported."""
+    return sorted(
+        c.path[len(RECORD_PREFIX) : -len(".json")]
+        for c in branch.uncommitted()
+        if c.path.startswith(RECORD_PREFIX) and c.path.endswith(".json")
+    )

@@ -12,6 +12,7 @@ from featurestore.cli.app import EXIT_BREAKING, RepoOpt, app, project_dir, short
 from featurestore.cli.output import emit_json
 from featurestore.cli.render import code_diffs, console, say, spinner
 from featurestore.cli.session import fail, open_store
+from featurestore.file_sources import staged_file_imports
 from featurestore.project import load_definitions
 
 BranchOpt = Annotated[
@@ -92,19 +93,23 @@ def apply(
         with spinner("Applying definitions..."):
             result = store.apply(objects, branch=branch, partial=False)
         name = branch or store.config.default_branch
-        if not result.has_changes:
+        imported = staged_file_imports(store.repository.branch(name))
+        if not result.has_changes and not imported:
             say(f"No changes: the definitions on {name} are up to date.")
             return
-        console.print(result.to_rich())
+        if result.has_changes:
+            console.print(result.to_rich())
         for block in code_diffs(result):
             console.print(block, soft_wrap=True)
+        if imported:
+            say(f"Imported the changed file(s) of {', '.join(imported)}")
         if no_commit:
             say(f"Staged on {name}; commit with `featurestore commit -b {name} -m ...`")
             return
         summary = (
             f"{len(result.added)} added, {len(result.changed)} changed, "
             f"{len(result.removed)} removed"
-        )
+        ) + (f"; files of {', '.join(imported)} imported" if imported else "")
         c = store.commit(message or f"apply definitions: {summary}", branch=name)
         say(f"Committed {short(c.id)} on {name}: {c.message}")
 

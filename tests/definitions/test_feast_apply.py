@@ -234,6 +234,13 @@ def test_the_cli_plans_and_applies_a_feast_project(project: tuple[Path, str]) ->
     with fs.FeatureStore(repo_path=root) as store:
         assert store.registry().get_entity("driver").value_type == fs.Int64
         assert row_count(store) == 9
+    pq.write_table(stats_table(5), root / "data" / "stats.parquet")
+    again = subprocess.run([exe, "apply"], cwd=root, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "stats_source" in again.stdout and "Committed" in again.stdout
+    with fs.FeatureStore(repo_path=root) as store:
+        assert row_count(store) == 5
+        assert list(store.repository.branch("main").uncommitted()) == []
 
 
 def test_a_changed_field_mapping_imports_the_file_again(project: tuple[Path, str]) -> None:
