@@ -179,7 +179,7 @@ class Plan:
             table.add_row(f"[{styles[e.action]}]{e.action}[/]", e.kind, e.name, shown)
         caption = f"{len(self.added)} to add, {len(self.changed)} to change, {len(self.removed)} to remove"
         if self.breaking:
-            caption += " | breaking: " + "; ".join(self.breaking)
+            caption += f" | {len(self.breaking)} breaking change(s), refused"
         table.caption = caption
         return table
 

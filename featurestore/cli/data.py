@@ -61,9 +61,9 @@ def ingest(
         raise fail("--message is used only with --commit; add --commit")
     with open_store(repo) as store:
         name = branch or store.config.default_branch
-        with spinner(f"Reading {file}..."):
-            data = read_table(file, _target_schema(store, source, name))
         try:
+            with spinner(f"Reading {file}..."):
+                data = read_table(file, _target_schema(store, source, name))
             with RowBars() as bars:
                 result = store.ingest(
                     source,
@@ -145,7 +145,7 @@ def get_historical(
             exclude_created_after=exclude_created_after,
         )
         try:
-            with RowBars() as bars:
+            with RowBars(f"joining {entities.num_rows} entity rows") as bars:
                 table = job.to_arrow(progress=bars)
             out.parent.mkdir(parents=True, exist_ok=True)
             job.to_parquet(str(out))

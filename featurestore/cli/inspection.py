@@ -106,7 +106,8 @@ def protect(
     as_json: JsonOpt = False,
     repo: RepoOpt = None,
 ) -> None:
-    """Protect branches matching a pattern: no direct commits or deletes, only merges in.
+    """Protect branches matching a pattern: no direct writes, commits or deletes; changes
+    come in by merge.
 
     With no PATTERN, list the protected patterns.
     """
@@ -130,4 +131,4 @@ def protect(
             say(f"Branches matching {pattern!r} are no longer protected")
         else:
             r.protect_branch(pattern)
-            say(f"Protected branches matching {pattern!r}: commit on another branch and merge in")
+            say(f"Protected branches matching {pattern!r}: write on another branch and merge it in")

@@ -51,7 +51,7 @@ def materialize(
         start_at, end_at = parse_when(start), parse_when(end)
         if start_at > end_at:
             raise fail(f"START {start_at.isoformat()} is after END {end_at.isoformat()}")
-        bars = RowBars()
+        bars = RowBars("reading the rows to materialize")
         try:
             with bars:
                 results = store.materialize(
@@ -72,7 +72,7 @@ def materialize_incremental(
     """Materialize what is new since each view's last run, up to END."""
     with open_store(repo) as store:
         end_at = parse_when(end)
-        bars = RowBars()
+        bars = RowBars("reading what is new since the last run")
         try:
             with bars:
                 results = store.materialize_incremental(

@@ -77,21 +77,25 @@ def read_table(path: Path, schema: pa.Schema | None = None) -> pa.Table:
             f"cannot read {path}: unknown file type {suffix or '(none)'!r}; "
             f"use one of {', '.join(DATA_SUFFIXES)}"
         )
-    if not path.is_file():
+    if not path.exists() or path.is_dir():
         raise ValidationError(f"no file at {path}")
+    # A named pipe cannot seek: read what streams in first, then parse it.
+    source: Path | pa.BufferReader = (
+        path if path.is_file() else pa.BufferReader(pa.py_buffer(path.read_bytes()))
+    )
     if suffix in (".parquet", ".pq"):
         import pyarrow.parquet as pq
 
-        return pq.read_table(path)
+        return pq.read_table(source)
     if suffix == ".csv":
         import pyarrow.csv as csv
 
         types = {f.name: f.type for f in schema} if schema is not None else None
-        return csv.read_csv(path, convert_options=csv.ConvertOptions(column_types=types))
+        return csv.read_csv(source, convert_options=csv.ConvertOptions(column_types=types))
     if suffix in (".json", ".jsonl"):
         import pyarrow.json as pj
 
-        return pj.read_json(path, parse_options=pj.ParseOptions(explicit_schema=schema))
+        return pj.read_json(source, parse_options=pj.ParseOptions(explicit_schema=schema))
     import pyarrow.feather as feather
 
-    return feather.read_table(path)
+    return feather.read_table(source)

@@ -246,7 +246,7 @@ class RowBars:
     and those that reported ``done == total``, for saying what an interrupt kept.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, waiting: str | None = None, output: Console | None = None) -> None:
         self._bars = Progress(
             TextColumn("{task.description}"),
             BarColumn(bar_width=None),
@@ -254,14 +254,19 @@ class RowBars:
             TextColumn("rows"),
             RateColumn(),
             TimeRemainingColumn(compact=True),
-            console=err_console,
+            console=output or err_console,
             transient=True,
         )
         self._tasks: dict[str, TaskID] = {}
         self.started: list[str] = []
         self.finished: list[str] = []
+        # Until the first step reports (its rows are being read), say what is under way.
+        self._waiting = None if waiting is None else self._bars.add_task(waiting, total=None)
 
     def __call__(self, what: str, done: int, total: int | None) -> None:
+        if self._waiting is not None:
+            self._bars.remove_task(self._waiting)
+            self._waiting = None
         if what not in self._tasks:
             self._tasks[what] = self._bars.add_task(what, total=total)
             self.started.append(what)
