@@ -77,9 +77,13 @@ def _is_setup(block: Block) -> bool:
     )
 
 
+_MORE = "<more items>"
+
+
 def _documented(text: str) -> Any:
-    """The documented answer of a comment, ``[...]`` as None (any), ``, ...]`` dropped."""
-    text = re.sub(r",\s*\.\.\.\s*\]", "]", text.replace("[...]", "null"))
+    """The documented answer of a comment: ``[...]`` is None (any value), and a list
+    ending ``, ...]`` ends with ``_MORE`` (any further items)."""
+    text = re.sub(r",\s*\.\.\.\s*\]", f', "{_MORE}"]', text.replace("[...]", "null"))
     return json.loads(text)
 
 
@@ -91,10 +95,12 @@ def _matches(actual: Any, documented: Any) -> bool:
             k in actual and _matches(actual[k], v) for k, v in documented.items()
         )
     if isinstance(documented, list):
+        more = bool(documented) and documented[-1] == _MORE
+        shown = documented[:-1] if more else documented
         return (
             isinstance(actual, list)
-            and len(actual) >= len(documented)
-            and all(_matches(a, d) for a, d in zip(actual, documented, strict=False))
+            and (len(actual) >= len(shown) if more else len(actual) == len(shown))
+            and all(_matches(a, d) for a, d in zip(actual, shown, strict=False))
         )
     return bool(actual == documented)
 
