@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from featurestore.boundary import translated
+from featurestore.definitions import FeatureService
 from featurestore.display import LIMIT, html_table, text_table
 from featurestore.errors import ValidationError
-from featurestore.features import FeaturePlan, internal_name
-from featurestore.frames import as_utc_timestamps
+from featurestore.features import FeaturePlan, internal_name, plan_features
+from featurestore.frames import DataLike, as_utc_timestamps, to_arrow
 from featurestore.progress import Progress, report
 
 if TYPE_CHECKING:
@@ -20,8 +22,9 @@ if TYPE_CHECKING:
     import polars as pl
 
     import offline
+    from featurestore.store import FeatureStore
 
-__all__ = ["RetrievalJob", "entity_timestamp_column", "to_pandas"]
+__all__ = ["RetrievalJob", "entity_timestamp_column", "historical_job", "read_point", "to_pandas"]
 
 ENTITY_TS = "event_timestamp"
 
@@ -133,6 +136,73 @@ class RetrievalJob:
         import pyarrow.parquet as pq
 
         pq.write_table(self.to_arrow(), path)
+
+
+def historical_job(
+    store: FeatureStore,
+    entity_df: DataLike | None,
+    features: Sequence[str] | FeatureService,
+    full_feature_names: bool,
+    ref: str | None,
+    *,
+    start_date: datetime | None,
+    end_date: datetime | None,
+    exclude_created_after: bool,
+) -> RetrievalJob:
+    """The lazy training-set build of ``FeatureStore.get_historical_features``.
+
+    Its files are listed now (objects are immutable), so the job stays pinned to what
+    ``ref`` held at this call whatever is written later.
+    """
+    commit, at, uncommitted = read_point(store, ref)
+    registry = store.registry(at)
+    fplan = plan_features(features, registry, full_feature_names=full_feature_names)
+    if entity_df is None:
+        if start_date is None or end_date is None:
+            raise ValidationError("pass entity_df, or both start_date and end_date")
+        prepared: tuple[pa.Table, str] | None = None
+    else:
+        prepared = prepare_entities(to_arrow(entity_df, what="entity_df"), fplan)
+    with translated():
+        files = {v: store.tables.files(at, fplan.views[v].source.table) for v in fplan.views}
+
+    def run() -> pa.Table:
+        with translated():
+            if prepared is None:
+                assert start_date is not None and end_date is not None
+                rows = entities_in_range(fplan, files, store.engine, start_date, end_date)
+                entities, ts = prepare_entities(rows, fplan)
+            else:
+                entities, ts = prepared
+            return join_features(
+                entities,
+                ts,
+                fplan,
+                files,
+                store.engine,
+                full_feature_names=full_feature_names,
+                exclude_created_after=exclude_created_after,
+            )
+
+    refs = tuple(f"{v}:{f}" for v, f in fplan.refs)
+    rows = None if prepared is None else prepared[0].num_rows
+    return RetrievalJob(commit, refs, registry.hash, run, entity_rows=rows, uncommitted=uncommitted)
+
+
+def read_point(store: FeatureStore, ref: str | None) -> tuple[str, str, bool]:
+    """(commit id, what to read, whether it holds uncommitted writes) for ``ref``.
+
+    A branch with staged changes is read as the branch (its writes included); any
+    other ref is read at the commit it names now.
+    """
+    name = ref or store.config.default_branch
+    commit = store.resolve(name)
+    with translated():
+        if name in {b.id for b in store.repository.branches()}:
+            staged = next(iter(store.repository.branch(name).uncommitted()), None)
+            if staged is not None:
+                return commit, name, True
+    return commit, commit, False
 
 
 def prepare_entities(entities: pa.Table, plan: FeaturePlan) -> tuple[pa.Table, str]:

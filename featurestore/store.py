@@ -11,8 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
@@ -20,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Literal
 import pyarrow as pa
 
 from featurestore.boundary import translated
-from featurestore.casts import cast_columns
 from featurestore.config import CONFIG_FILE, StoreConfig, load_config
 from featurestore.definitions import (
     DataSource,
@@ -30,12 +28,9 @@ from featurestore.definitions import (
     OnDemandFeatureView,
     PushSource,
 )
-from featurestore.definitions.sources import map_table_fields
-from featurestore.entity_keys import check_rows
 from featurestore.errors import (
     ConfigError,
     ConflictError,
-    DefinitionError,
     NotFoundError,
     SchemaError,
     ValidationError,
@@ -45,11 +40,12 @@ from featurestore.file_sources import plan_file_imports
 from featurestore.frames import (
     DataLike,
     rows_to_columns,
-    to_arrow,
 )
 from featurestore.inference import prepare_definitions
-from featurestore.progress import Progress, report
+from featurestore.progress import Progress
 from featurestore.registry import Plan, Registry, load_registry, plan, stage_registry
+from featurestore.serving import ViewStatus
+from featurestore.source_tables import natural_keys, table_of, tables_needed
 from featurestore.trust import CodeTrust
 
 if TYPE_CHECKING:
@@ -64,26 +60,6 @@ if TYPE_CHECKING:
 __all__ = ["FeatureStore", "ViewStatus"]
 
 PushTarget = Literal["online", "offline", "online_and_offline"]
-
-
-@dataclass(frozen=True)
-class ViewStatus:
-    """Which commit a view serves online, how far it lags its branch, up to when."""
-
-    view: str
-    branch: str | None
-    commit_id: str | None
-    watermark: datetime | None
-    branch_head: str | None
-    commits_behind: int | None
-
-    @property
-    def up_to_date(self) -> bool:
-        return self.commit_id is not None and self.commit_id == self.branch_head
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class FeatureStore:
@@ -339,7 +315,7 @@ class FeatureStore:
         with translated():
             b = self.repository.branch(name)
             existing = set(self.tables.tables(b))
-            needed = _tables_needed(result.registry)
+            needed = tables_needed(result.registry)
             # Check every table before creating any, so a refused apply stages nothing.
             for source, schema in needed:
                 if source in existing:
@@ -445,23 +421,6 @@ class FeatureStore:
 
     # -- offline data ---------------------------------------------------------------------
 
-    def _table_of(self, registry: Registry, source: str | FeatureView | PushSource) -> str:
-        if isinstance(source, FeatureView):
-            return source.source.table
-        if isinstance(source, PushSource):
-            return source.batch_source.table
-        sources = registry.data_sources_by_name
-        if source in sources:
-            found = sources[source]
-            return found.batch_source.table if isinstance(found, PushSource) else found.table  # type: ignore[union-attr]
-        views = registry.feature_views_by_name
-        if source in views:
-            return views[source].source.table
-        raise NotFoundError(
-            f"no source or feature view named {source!r} is applied; known sources: "
-            f"{sorted(sources)}. Run `featurestore apply` first"
-        )
-
     def ingest(
         self,
         source: str | FeatureView | PushSource,
@@ -476,32 +435,9 @@ class FeatureStore:
 
         ``progress`` hears ``(f"ingest {table}", rows done, rows given)``.
         """
-        if mode not in ("append", "upsert", "delete"):
-            raise ValidationError(f"mode={mode!r}: use 'append', 'upsert' or 'delete'")
-        name = self._branch_name(branch)
-        table_name = self._table_of(self.registry(name), source)
-        arrow = to_arrow(data, what=f"data for {table_name!r}")
-        registry = self.registry(name)
-        arrow = map_table_fields(arrow, registry.data_sources, table_name)
-        check_rows(
-            arrow, registry.feature_views, table_name, f"data for {table_name!r}", typed=False
-        )
-        if mode != "append" and not keys:
-            keys = _natural_keys(registry, table_name)
-        with translated():
-            stored = self.tables.schema(name, table_name)
-        # float64 for Float32, whole floats for integers, ...; times are the table's to check
-        arrow = cast_columns(
-            arrow,
-            [f for f in stored if not pa.types.is_timestamp(f.type)],
-            what=f"data for {table_name!r}",
-        )
-        what = f"ingest {table_name}"
-        report(progress, what, 0, arrow.num_rows)
-        with translated():
-            result = self.tables.write(name, table_name, arrow, mode=mode, keys=keys)
-        report(progress, what, arrow.num_rows, arrow.num_rows)
-        return result
+        from featurestore import source_tables
+
+        return source_tables.ingest(self, source, data, branch, mode, keys, progress)
 
     def commit(
         self,
@@ -525,8 +461,8 @@ class FeatureStore:
         """
         name = self._branch_name(branch)
         registry = self.registry(name)
-        table = self._table_of(registry, source)
-        sort = list(_natural_keys(registry, table))
+        table = table_of(registry, source)
+        sort = list(natural_keys(registry, table))
         with translated():
             b = self.repository.branch(name)
             if next(iter(b.uncommitted()), None) is not None:
@@ -579,60 +515,16 @@ class FeatureStore:
         """
         from featurestore import retrieval
 
-        exclude = exclude_created_after or filter_by_created_timestamp
-        commit, at, uncommitted = self._read_point(ref)
-        registry = self.registry(at)
-        fplan = plan_features(features, registry, full_feature_names=full_feature_names)
-        if entity_df is None:
-            if start_date is None or end_date is None:
-                raise ValidationError("pass entity_df, or both start_date and end_date")
-            prepared: tuple[pa.Table, str] | None = None
-        else:
-            prepared = retrieval.prepare_entities(to_arrow(entity_df, what="entity_df"), fplan)
-        with translated():
-            # the objects are immutable: listing them now pins the job to this state
-            files = {v: self.tables.files(at, fplan.views[v].source.table) for v in fplan.views}
-
-        def run() -> pa.Table:
-            with translated():
-                if prepared is None:
-                    assert start_date is not None and end_date is not None
-                    rows = retrieval.entities_in_range(
-                        fplan, files, self.engine, start_date, end_date
-                    )
-                    entities, ts = retrieval.prepare_entities(rows, fplan)
-                else:
-                    entities, ts = prepared
-                return retrieval.join_features(
-                    entities,
-                    ts,
-                    fplan,
-                    files,
-                    self.engine,
-                    full_feature_names=full_feature_names,
-                    exclude_created_after=exclude,
-                )
-
-        refs = tuple(f"{v}:{f}" for v, f in fplan.refs)
-        rows = None if prepared is None else prepared[0].num_rows
-        return retrieval.RetrievalJob(
-            commit, refs, registry.hash, run, entity_rows=rows, uncommitted=uncommitted
+        return retrieval.historical_job(
+            self,
+            entity_df,
+            features,
+            full_feature_names,
+            ref,
+            start_date=start_date,
+            end_date=end_date,
+            exclude_created_after=exclude_created_after or filter_by_created_timestamp,
         )
-
-    def _read_point(self, ref: str | None) -> tuple[str, str, bool]:
-        """(commit id, what to read, whether it holds uncommitted writes) for ``ref``.
-
-        A branch with staged changes is read as the branch (its writes included); any
-        other ref is read at the commit it names now.
-        """
-        name = ref or self.config.default_branch
-        commit = self.resolve(name)
-        with translated():
-            if name in {b.id for b in self.repository.branches()}:
-                staged = next(iter(self.repository.branch(name).uncommitted()), None)
-                if staged is not None:
-                    return commit, name, True
-        return commit, commit, False
 
     def create_saved_dataset(self, job: RetrievalJob, name: str) -> SavedDataset:
         """Keep a training set in the repository with its commit, refs and definitions hash."""
@@ -656,20 +548,6 @@ class FeatureStore:
 
     # -- online ---------------------------------------------------------------------------
 
-    def _online_views(
-        self, registry: Registry, feature_views: Sequence[str | FeatureView] | None
-    ) -> list[FeatureView]:
-        views = registry.feature_views_by_name
-        if feature_views is None:
-            return [v for v in views.values() if v.online]
-        out = []
-        for v in feature_views:
-            name = v.name if isinstance(v, FeatureView) else v
-            if name not in views:
-                raise NotFoundError(f"no feature view {name!r} is applied; known: {sorted(views)}")
-            out.append(views[name])
-        return out
-
     def materialize(
         self,
         start_date: datetime | None,
@@ -684,7 +562,11 @@ class FeatureStore:
 
         ``progress`` is called per view with the rows written so far and their total.
         """
-        return self._materialize(start_date, end_date, feature_views, ref, False, on_rows, progress)
+        from featurestore import serving
+
+        return serving.materialize(
+            self, start_date, end_date, feature_views, ref, False, on_rows, progress
+        )
 
     def materialize_incremental(
         self,
@@ -696,71 +578,11 @@ class FeatureStore:
         progress: Progress | None = None,
     ) -> list[MaterializeResult]:
         """Materialize what is new since each view's last run, up to ``end_date``."""
-        return self._materialize(None, end_date, feature_views, ref, True, on_rows, progress)
+        from featurestore import serving
 
-    def _materialize(
-        self,
-        start_date: datetime | None,
-        end_date: datetime,
-        feature_views: Sequence[str | FeatureView] | None,
-        ref: str | None,
-        incremental: bool,
-        on_rows: Callable[[int], None] | None,
-        progress: Progress | None = None,
-    ) -> list[MaterializeResult]:
-        from featurestore import materialization as m
-
-        branch = ref or self.config.default_branch
-        commit = self.resolve(branch)
-        registry = self.registry(commit)
-        views = self._online_views(registry, feature_views)
-        end = _utc(end_date)
-        start = _utc(start_date) if start_date is not None else None
-        results = []
-        with translated():
-            states = (
-                m.read_states(self.online_store, [v.name for v in views]) if incremental else {}
-            )
-            for view in views:
-                files = self.tables.files(commit, view.source.table)
-                state = states.get(view.name)
-                full = True
-                if state is not None and not view.is_aggregation:
-                    old, new = set(state.files), set(files)
-                    if old <= new:
-                        full = False
-                        written, stale = m.materialize_view_incremental(
-                            view,
-                            sorted(old),
-                            sorted(new - old),
-                            state.watermark,
-                            self.engine,
-                            self.online_store,
-                            commit_id=commit,
-                            end=end,
-                            on_rows=on_rows,
-                            progress=progress,
-                        )
-                        start = state.watermark
-                if full:
-                    written, stale = m.materialize_view(
-                        view,
-                        files,
-                        self.engine,
-                        self.online_store,
-                        commit_id=commit,
-                        start=start,
-                        end=end,
-                        on_rows=on_rows,
-                        progress=progress,
-                    )
-                m.write_state(
-                    self.online_store, m.ViewState(view.name, branch, commit, end, tuple(files))
-                )
-                results.append(
-                    m.MaterializeResult(view.name, branch, commit, start, end, written, stale, full)
-                )
-        return results
+        return serving.materialize(
+            self, None, end_date, feature_views, ref, True, on_rows, progress
+        )
 
     def teardown(self) -> int:
         """Remove the project's online data: every view's values and materialization records.
@@ -778,33 +600,9 @@ class FeatureStore:
 
     def online_status(self) -> list[ViewStatus]:
         """For every online view: the branch and commit it serves, and how far it lags."""
-        from featurestore import materialization as m
+        from featurestore import serving
 
-        registry = self._serving_registry()
-        views = [v.name for v in registry.feature_views if v.online]
-        with translated():
-            states = m.read_states(self.online_store, views)
-            out = []
-            for name in views:
-                state = states.get(name)
-                if state is None:
-                    out.append(ViewStatus(name, None, None, None, None, None))
-                    continue
-                try:
-                    head = self.repository.ref(state.branch).resolve()
-                except LookupError:
-                    head = None
-                behind = None
-                if head is not None:
-                    behind = 0
-                    for c in self.repository.ref(head).log(first_parent=True):
-                        if c.id == state.commit_id:
-                            break
-                        behind += 1
-                out.append(
-                    ViewStatus(name, state.branch, state.commit_id, state.watermark, head, behind)
-                )
-            return out
+        return serving.online_status(self)
 
     def get_online_features(
         self,
@@ -914,40 +712,3 @@ class FeatureStore:
         except Exception:
             out["online_store"] = False
         return out
-
-
-def _tables_needed(registry: Registry) -> list[tuple[str, pa.Schema]]:
-    """Each source table the views read, with the columns they need (keys, times, fields)."""
-    out: dict[str, dict[str, pa.Field]] = {}
-    for view in registry.feature_views:
-        src = view.source
-        table = src.table
-        cols = out.setdefault(table, {})
-        typed = {f.name for f in view.entity_columns}
-        untyped = [k for k in view.join_keys if k not in typed]
-        if untyped:
-            raise DefinitionError(
-                f"feature view {view.name!r}: the type of join key(s) {untyped} is unknown; "
-                "give the Entity a value_type or add a Field for it to the view's schema"
-            )
-        for f in view.entity_columns:
-            cols.setdefault(f.name, f.to_arrow())
-        cols.setdefault(
-            src.timestamp_field, pa.field(src.timestamp_field, pa.timestamp("us", tz="UTC"))
-        )
-        if src.created_timestamp_column:
-            cols.setdefault(
-                src.created_timestamp_column,
-                pa.field(src.created_timestamp_column, pa.timestamp("us", tz="UTC")),
-            )
-        for f in view.raw_columns:
-            cols.setdefault(f.name, f.to_arrow())
-    return [(t, pa.schema(list(cols.values()))) for t, cols in out.items()]
-
-
-def _natural_keys(registry: Registry, table: str) -> tuple[str, ...]:
-    """The row key of a source table: its views' join keys and the event time."""
-    for view in registry.feature_views:
-        if view.source.table == table:
-            return (*view.join_keys, view.source.timestamp_field)
-    return ()

@@ -1,0 +1,153 @@
+"""What the online store serves: materialization runs over views, and their status.
+
+``FeatureStore.materialize`` / ``materialize_incremental`` and ``online_status`` forward
+here. A run resolves the branch to a commit, writes each view's rows from that commit
+(incrementally when the files read last time are still there) and records the commit
+and watermark it served (``featurestore.materialization``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from featurestore import materialization as m
+from featurestore.boundary import translated
+from featurestore.definitions import FeatureView
+from featurestore.errors import NotFoundError
+from featurestore.progress import Progress
+
+if TYPE_CHECKING:
+    from featurestore.registry import Registry
+    from featurestore.store import FeatureStore
+
+__all__ = ["ViewStatus", "materialize", "online_status", "online_views"]
+
+
+@dataclass(frozen=True)
+class ViewStatus:
+    """Which commit a view serves online, how far it lags its branch, up to when."""
+
+    view: str
+    branch: str | None
+    commit_id: str | None
+    watermark: datetime | None
+    branch_head: str | None
+    commits_behind: int | None
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.commit_id is not None and self.commit_id == self.branch_head
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def online_views(
+    registry: Registry, feature_views: Sequence[str | FeatureView] | None
+) -> list[FeatureView]:
+    """The views named (default: every online view), or NotFoundError naming the unknown."""
+    views = registry.feature_views_by_name
+    if feature_views is None:
+        return [v for v in views.values() if v.online]
+    out = []
+    for v in feature_views:
+        name = v.name if isinstance(v, FeatureView) else v
+        if name not in views:
+            raise NotFoundError(f"no feature view {name!r} is applied; known: {sorted(views)}")
+        out.append(views[name])
+    return out
+
+
+def materialize(
+    store: FeatureStore,
+    start_date: datetime | None,
+    end_date: datetime,
+    feature_views: Sequence[str | FeatureView] | None,
+    ref: str | None,
+    incremental: bool,
+    on_rows: Callable[[int], None] | None,
+    progress: Progress | None = None,
+) -> list[m.MaterializeResult]:
+    """Run materialization of ``feature_views`` (default: every online view) from ``ref``."""
+    branch = ref or store.config.default_branch
+    commit = store.resolve(branch)
+    registry = store.registry(commit)
+    views = online_views(registry, feature_views)
+    end = _utc(end_date)
+    start = _utc(start_date) if start_date is not None else None
+    results = []
+    with translated():
+        states = m.read_states(store.online_store, [v.name for v in views]) if incremental else {}
+        for view in views:
+            files = store.tables.files(commit, view.source.table)
+            state = states.get(view.name)
+            full = True
+            if state is not None and not view.is_aggregation:
+                old, new = set(state.files), set(files)
+                if old <= new:
+                    full = False
+                    written, stale = m.materialize_view_incremental(
+                        view,
+                        sorted(old),
+                        sorted(new - old),
+                        state.watermark,
+                        store.engine,
+                        store.online_store,
+                        commit_id=commit,
+                        end=end,
+                        on_rows=on_rows,
+                        progress=progress,
+                    )
+                    start = state.watermark
+            if full:
+                written, stale = m.materialize_view(
+                    view,
+                    files,
+                    store.engine,
+                    store.online_store,
+                    commit_id=commit,
+                    start=start,
+                    end=end,
+                    on_rows=on_rows,
+                    progress=progress,
+                )
+            m.write_state(
+                store.online_store, m.ViewState(view.name, branch, commit, end, tuple(files))
+            )
+            results.append(
+                m.MaterializeResult(view.name, branch, commit, start, end, written, stale, full)
+            )
+    return results
+
+
+def online_status(store: FeatureStore) -> list[ViewStatus]:
+    """For every online view: the branch and commit it serves, and how far it lags."""
+    registry = store._serving_registry()
+    views = [v.name for v in registry.feature_views if v.online]
+    with translated():
+        states = m.read_states(store.online_store, views)
+        out = []
+        for name in views:
+            state = states.get(name)
+            if state is None:
+                out.append(ViewStatus(name, None, None, None, None, None))
+                continue
+            try:
+                head = store.repository.ref(state.branch).resolve()
+            except LookupError:
+                head = None
+            behind = None
+            if head is not None:
+                behind = 0
+                for c in store.repository.ref(head).log(first_parent=True):
+                    if c.id == state.commit_id:
+                        break
+                    behind += 1
+            out.append(
+                ViewStatus(name, state.branch, state.commit_id, state.watermark, head, behind)
+            )
+        return out
