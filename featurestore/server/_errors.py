@@ -1,14 +1,15 @@
 """HTTP errors and the mapping of featurestore errors to status codes.
 
 The error classes know nothing of HTTP; this module decides what each one means
-for a client. Every error body has the same shape::
+for a client. An error body has this shape::
 
     {"error": {"code": "not_found", "message": "..."}}
 
-A request in the form Feast's SDK sends (see ``_feast_form``) is answered in Feast's
-error form instead: a JSON *string* holding ``{"module", "class", "message"}``, which
-Feast's client turns into its own exception class (``FeatureViewNotFoundException``...).
-That string holds our ``error`` object too, so one parser reads both::
+A request in the form Feast's SDK sends (a body naming one of Feast's SDK fields,
+``_app.FEAST_SDK_FIELDS``) is answered in Feast's error form instead: a JSON *string*
+holding ``{"module", "class", "message"}``, which Feast's client turns into its own
+exception class (``FeatureViewNotFoundException``...). That string holds our ``error``
+object too, so one parser reads both::
 
     "{\"module\": \"feast.errors\", \"class\": \"FeatureViewNotFoundException\",
       \"message\": \"...\", \"error\": {\"code\": \"not_found\", \"message\": \"...\"}}"

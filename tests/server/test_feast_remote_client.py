@@ -29,7 +29,7 @@ import yaml
 
 from featurestore import FeatureStore
 from featurestore.project import load_definitions
-from featurestore.server import create_app
+from featurestore.server import OfflineServer, create_app
 from tests.server.conftest import NOW, READER, WRITER, _Thread, _write_project, keyed_store
 
 pytest.importorskip("feast")
@@ -115,7 +115,11 @@ class Remote:
 
 
 def _feast_repo(
-    root: Path, data_path: Path, online: dict[str, Any], auth: dict[str, Any] | None = None
+    root: Path,
+    data_path: Path,
+    online: dict[str, Any],
+    auth: dict[str, Any] | None = None,
+    offline: dict[str, Any] | None = None,
 ) -> Path:
     """A Feast repository with Feast's definitions, registered by ``feast apply``."""
     root.mkdir(parents=True)
@@ -125,7 +129,7 @@ def _feast_repo(
         "provider": "local",
         "registry": str(root / "registry.db"),
         "online_store": online,
-        "offline_store": {"type": "duckdb"},
+        "offline_store": offline or {"type": "duckdb"},
         "entity_key_serialization_version": 3,
     }
     if auth is not None:
@@ -442,3 +446,137 @@ def test_feasts_sdk_sends_our_api_key(
                 FeastStore(repo_path=str(repo)).get_online_features(FEATURES, _rows([1001]))
     finally:
         keyed.close()
+
+
+# -- offline_store: type: remote (Arrow Flight) ------------------------------------------
+
+
+@dataclass
+class RemoteOffline:
+    """Our Flight server over the materialized project, and Feast's SDK pointed at it."""
+
+    server: OfflineServer
+    feast: Any
+
+
+@pytest.fixture(scope="module")
+def offline_remote(
+    remote: Remote, tmp_path_factory: pytest.TempPathFactory, data_path: Path
+) -> Iterator[RemoteOffline]:
+    from feast import FeatureStore as FeastStore
+
+    server = OfflineServer(remote.store, "grpc+tcp://127.0.0.1:0")
+    try:
+        root = tmp_path_factory.mktemp("offline") / "feast"
+        online = {"type": "remote", "path": remote.url}
+        offline = {"type": "remote", "host": "127.0.0.1", "port": server.port}
+        repo = _feast_repo(root, data_path, online, offline=offline)
+        yield RemoteOffline(server, FeastStore(repo_path=str(repo)))
+    finally:
+        server.shutdown()
+
+
+def _entity_df(drivers: list[int], at: datetime) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "driver_id": drivers,
+            "event_timestamp": [at - timedelta(hours=i) for i in range(len(drivers))],
+            "label": list(range(len(drivers))),
+        }
+    )
+
+
+def _same_frames(ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
+    keys = ["driver_id", "event_timestamp"]
+    ours = ours.sort_values(keys).reset_index(drop=True)
+    theirs = theirs.sort_values(keys).reset_index(drop=True)[list(ours.columns)]
+    pd.testing.assert_frame_equal(ours, theirs, check_dtype=False)
+
+
+def test_historical_features_through_feasts_remote_offline_store(
+    offline_remote: RemoteOffline, remote: Remote, oracle: Any
+) -> None:
+    entity_df = _entity_df(LOOKED_UP * 3, NOW - timedelta(hours=5))
+    theirs = offline_remote.feast.get_historical_features(entity_df, FEATURES).to_df()
+    ours = remote.store.get_historical_features(entity_df, FEATURES).to_df()
+    assert sorted(theirs.columns) == sorted(ours.columns)
+    _same_frames(ours, theirs)
+    assert theirs["conv_rate"].notna().sum() > len(entity_df) // 2  # real values
+    feasts = oracle.get_historical_features(entity_df, FEATURES).to_df()
+    _same_frames(ours, feasts)
+
+
+def test_historical_features_of_a_service_with_full_names(
+    offline_remote: RemoteOffline, remote: Remote, oracle: Any
+) -> None:
+    entity_df = _entity_df(LOOKED_UP, NOW - timedelta(hours=2)).assign(val_to_add=3)
+    service = offline_remote.feast.get_feature_service("driver_activity")
+    theirs = offline_remote.feast.get_historical_features(
+        entity_df, service, full_feature_names=True
+    ).to_df()
+    assert "driver_hourly_stats__conv_rate" in theirs.columns
+    feasts = oracle.get_historical_features(
+        entity_df, oracle.get_feature_service("driver_activity"), full_feature_names=True
+    ).to_df()
+    _same_frames(theirs[list(feasts.columns)], feasts)
+
+
+def test_offline_errors_raise_feasts_own_exceptions(offline_remote: RemoteOffline) -> None:
+    from feast.errors import FeastError, FeatureViewNotFoundException
+
+    entity_df = _entity_df([1001], NOW)
+    with pytest.raises(FeatureViewNotFoundException, match="only_in_feast"):
+        offline_remote.feast.get_historical_features(entity_df, ["only_in_feast:conv_rate"]).to_df()
+    with pytest.raises(FeastError, match="driver_id"):
+        offline_remote.feast.get_historical_features(
+            entity_df.drop(columns=["driver_id"]), FEATURES
+        ).to_df()
+
+
+def test_feasts_materialize_reads_our_tables_and_writes_our_online_store(
+    fresh: Remote, remote: Remote, data_path: Path, tmp_path: Path
+) -> None:
+    from feast import FeatureStore as FeastStore
+
+    server = OfflineServer(fresh.store, "grpc+tcp://127.0.0.1:0")
+    try:
+        online = {"type": "remote", "path": fresh.url}
+        offline = {"type": "remote", "host": "127.0.0.1", "port": server.port}
+        repo = _feast_repo(tmp_path / "both", data_path, online, offline=offline)
+        feast = FeastStore(repo_path=str(repo))
+        drivers = [d for d in range(1001, 1021) if d not in WRITTEN]
+        assert feast.get_online_features(FEATURES, _rows(drivers)).to_dict()["conv_rate"] == (
+            [None] * len(drivers)
+        )
+        feast.materialize(START, END, ["driver_hourly_stats"])
+        theirs = feast.get_online_features(FEATURES, _rows(drivers)).to_dict()
+        assert theirs == _ours(fresh.store, drivers) == _ours(remote.store, drivers)
+    finally:
+        server.shutdown()
+
+
+def test_feasts_offline_push_is_staged_on_our_branch(
+    fresh: Remote, data_path: Path, tmp_path: Path
+) -> None:
+    from feast import FeatureStore as FeastStore
+    from feast.data_source import PushMode
+
+    server = OfflineServer(fresh.store, "grpc+tcp://127.0.0.1:0")
+    try:
+        online = {"type": "remote", "path": fresh.url}
+        offline = {"type": "remote", "host": "127.0.0.1", "port": server.port}
+        repo = _feast_repo(tmp_path / "both", data_path, online, offline=offline)
+        feast = FeastStore(repo_path=str(repo))
+        at = (NOW + timedelta(minutes=5)).replace(microsecond=0)
+        feast.push("driver_stats_push_source", _fresh_rows([1099], at, 0.625), to=PushMode.OFFLINE)
+        assert list(fresh.store.repository.branch("main").uncommitted())
+        entity_df = pd.DataFrame({"driver_id": [1099], "event_timestamp": [at]})
+        ours = fresh.store.get_historical_features(entity_df, FEATURES).to_df()
+        assert ours["conv_rate"].tolist() == [0.625]
+        theirs = feast.get_historical_features(entity_df, FEATURES).to_df()
+        assert theirs["conv_rate"].tolist() == [0.625]
+        # Offline only: nothing was written online.
+        online_now = feast.get_online_features(FEATURES, _rows([1099])).to_dict()
+        assert online_now["conv_rate"] == [None]
+    finally:
+        server.shutdown()
