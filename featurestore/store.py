@@ -609,14 +609,18 @@ class FeatureStore:
         features: Sequence[str] | FeatureService,
         entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
         full_feature_names: bool = False,
+        include_feature_view_version_metadata: bool = False,
         *,
         now: datetime | None = None,
     ) -> OnlineResponse:
         """Features of many entities from the online store in one round trip.
 
         Entity rows hold the join keys and any request data on-demand views need.
-        Missing or expired values are null; ``now`` is the time ttl is measured
-        against (default: the current time).
+        Missing values are null (``NOT_FOUND``), and so are values older than their
+        view's ttl (``OUTSIDE_MAX_AGE``); ``now`` is the time ttl is measured against
+        (default: the current time). ``include_feature_view_version_metadata`` is
+        accepted for Feast's callers: the response's ``commits`` name the data each
+        value came from (the HTTP service adds Feast's version metadata).
         """
         from featurestore.lookup import read_online
 
