@@ -7,8 +7,8 @@ project folder and applies with a real repository.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -213,8 +213,8 @@ def test_redis_connection_string_options_map_to_a_url(tmp_path: Path) -> None:
 
 def test_the_cli_plans_and_applies_a_feast_project(project: tuple[Path, str]) -> None:
     root, name = project
-    exe = shutil.which("featurestore")
-    assert exe is not None
+    # the console script installed next to this interpreter, as a user's shell finds it
+    exe = str(Path(sys.executable).parent / "featurestore")
     defs = (
         "from datetime import timedelta\n"
         "from featurestore import Entity, FeatureView, Field, FileSource, Float32, Project\n"
