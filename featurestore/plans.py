@@ -34,6 +34,8 @@ def _show(value: Any) -> str:
     """A stored value as a plan prints it: compact JSON, cut to ``_SHOWN`` characters."""
     if value is None:
         return "(none)"
+    if value == "":
+        return '""'
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
     text = " ".join(text.split()) if "\n" in text else text
     return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
