@@ -164,9 +164,11 @@ def push(
     ]
     data = _frame(df, what)
     data = _event_times(data, source.batch_source.timestamp_field, what)
-    data = _typed_keys(data, views, what)
     table = source.batch_source.table
-    check_rows(data, views, table, what, typed=True)
+    # keys and times are checked for every view over the table: offline rows feed them all
+    readers = [v for v in registry.feature_views if v.source.table == table]
+    data = _typed_keys(data, readers, what)
+    check_rows(data, readers, table, what, typed=True)
     online_writes = []
     if target != "offline":
         online_writes = [_online_write(v, data, what) for v in views if v.online]
@@ -229,9 +231,10 @@ def write_offline(store: FeatureStore, view_name: str, df: DataLike, branch: str
     view = _view(registry, view_name, what)
     data = _frame(df, what)
     data = _event_times(data, view.source.timestamp_field, what)
-    data = _typed_keys(data, [view], what)
     table = view.source.table
-    check_rows(data, [view], table, what, typed=True)
+    readers = [v for v in registry.feature_views if v.source.table == table]
+    data = _typed_keys(data, readers, what)
+    check_rows(data, readers, table, what, typed=True)
     rows = _offline_rows(store, name, table, data, _view_columns(view), what)
     _apply(store, name, table, rows, [])
     return int(data.num_rows)
