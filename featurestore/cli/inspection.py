@@ -121,10 +121,9 @@ def protect(
             elif not patterns:
                 say("No protected branches")
             else:
-                table = columns_table("Protected branches", "pattern")
+                say("Protected branch patterns:")
                 for p in patterns:
-                    table.add_row(p)
-                console.print(table)
+                    say(f"  {p}")
             return
         if remove:
             r.unprotect_branch(pattern)

@@ -210,20 +210,20 @@ def status_table(statuses: Sequence[ViewStatus]) -> Table:
 
 
 def materialize_table(results: Sequence[MaterializeResult]) -> Table:
-    """Rows written per view, from which commit, over which interval."""
+    """Rows written per view, from which branch and commit, over which interval (UTC)."""
+    branches = sorted({r.branch for r in results})
     out = columns_table(
-        "Materialized", "view", "branch", "commit", "from", "to", "rows written", "stale", "run",
+        f"Materialized from {', '.join(branches)}" if branches else "Materialized",
+        "view", "commit", "interval (UTC)", "rows", "run",
         fixed=("view", "commit"),
     )  # fmt: skip
     for r in results:
+        start = text(r.start)[:16] if r.start is not None else "[dim]the beginning[/]"
         out.add_row(
             r.view,
-            r.branch,
             short(r.commit_id),
-            text(r.start) if r.start is not None else "[dim]beginning[/]",
-            text(r.end),
-            str(r.rows_written),
-            str(r.rows_stale),
+            f"{start}\nto {text(r.end)[:16]}",
+            f"{r.rows_written} written\n{r.rows_stale} stale",
             "full" if r.full else "incremental",
         )
     return out
