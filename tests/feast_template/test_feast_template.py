@@ -158,7 +158,7 @@ def _same(a: Any, b: Any) -> bool:
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, pd.Timestamp | pd.Timestamp) or hasattr(a, "tzinfo"):
+    if isinstance(a, pd.Timestamp) or hasattr(a, "tzinfo"):
         return bool(pd.Timestamp(a) == pd.Timestamp(b))
     return bool(a == b)
 
