@@ -288,5 +288,5 @@ def test_ingest_casts_as_leniently_and_as_safely(served: fs.FeatureStore) -> Non
         {"trips": 3, "rate": 0.5, "small": 1},
         {"trips": None, "rate": 0.25, "small": 2},
     ]
-    with pytest.raises(fs.SchemaError, match="column 'trips' row 1 holds 2.5"):
+    with pytest.raises(fs.SchemaError, match=r"column 'trips' row 1 holds 2\.5"):
         served.ingest("stats", frame.assign(trips=[3.0, 2.5]))
