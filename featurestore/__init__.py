@@ -42,6 +42,7 @@ from featurestore.errors import (
 )
 from featurestore.lookup import OnlineResponse
 from featurestore.materialization import MaterializeResult
+from featurestore.progress import Progress
 from featurestore.registry import Plan, Registry
 from featurestore.retrieval import RetrievalJob
 from featurestore.store import FeatureStore, ViewStatus
@@ -96,6 +97,7 @@ __all__ = [
     "OnDemandFeatureView",
     "OnlineResponse",
     "Plan",
+    "Progress",
     "Project",
     "PushMode",
     "PushSource",
