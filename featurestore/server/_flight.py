@@ -116,7 +116,9 @@ class OfflineServer(fl.FlightServerBase):  # type: ignore[misc]
 
     # -- helpers ---------------------------------------------------------------------
 
-    def _check(self, context: fl.ServerCallContext, role: Role) -> None:
+    def _check(self, context: fl.ServerCallContext, role: Role, reader: Any) -> None:
+        """Refuse a call without a key of ``role``, after draining (not keeping) its
+        upload: Feast's client reads the error only once its upload is sent."""
         if not self.keyring.enabled:
             return
         headers = context.get_middleware("headers")
@@ -125,6 +127,11 @@ class OfflineServer(fl.FlightServerBase):  # type: ignore[misc]
         try:
             self.keyring.check(authorization, api_key, role)
         except HTTPError as e:
+            while True:
+                try:
+                    reader.read_chunk()
+                except StopIteration:
+                    break
             raise fl.FlightError(e.feast_body()) from None
 
     @staticmethod
@@ -239,7 +246,7 @@ class OfflineServer(fl.FlightServerBase):  # type: ignore[misc]
         writer: fl.MetadataRecordBatchWriter,
     ) -> None:
         """One read: the command, the uploaded entity rows, the answer on one stream."""
-        self._check(context, "reader")
+        self._check(context, "reader", reader)
         try:
             command = self._command(descriptor)
             uploaded = reader.read_all()
@@ -279,10 +286,10 @@ class OfflineServer(fl.FlightServerBase):  # type: ignore[misc]
             raise self._failed(e) from None
         api = command["api"]
         if api in _NO_OPS:
-            self._check(context, "reader")
+            self._check(context, "reader", reader)
             reader.read_all()
             return
-        self._check(context, "writer")
+        self._check(context, "writer", reader)
         try:
             table = reader.read_all()
             if api != "offline_write_batch":

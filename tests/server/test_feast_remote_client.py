@@ -580,3 +580,95 @@ def test_feasts_offline_push_is_staged_on_our_branch(
         assert online_now["conv_rate"] == [None]
     finally:
         server.shutdown()
+
+
+def test_the_offline_server_checks_keys_by_role(
+    remote: Remote, data_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from feast import FeatureStore as FeastStore
+    from feast.data_source import PushMode
+    from feast.errors import FeastPermissionError
+
+    from featurestore.config import ApiKey
+
+    keyed = keyed_store(
+        remote.store.config.project_dir,
+        api_keys=(ApiKey(key=READER, role="reader"), ApiKey(key=WRITER, role="writer")),
+    )
+    server = OfflineServer(keyed, "grpc+tcp://127.0.0.1:0")
+    try:
+        online = {"type": "remote", "path": remote.url}
+        offline = {"type": "remote", "host": "127.0.0.1", "port": server.port}
+        auth = {"type": "oidc", "token_env_var": "FEATURESTORE_API_KEY"}
+        monkeypatch.setenv("FEATURESTORE_API_KEY", READER)  # `feast apply` checks sources
+        repo = _feast_repo(tmp_path / "feast", data_path, online, auth=auth, offline=offline)
+        entity_df = _entity_df(LOOKED_UP, NOW - timedelta(hours=1))
+        expected = remote.store.get_historical_features(entity_df, FEATURES).to_df()
+        feast = FeastStore(repo_path=str(repo))
+        _same_frames(expected, feast.get_historical_features(entity_df, FEATURES).to_df())
+        before = list(keyed.repository.branch("main").uncommitted())
+        with pytest.raises(FeastPermissionError, match="writer"):
+            feast.write_to_offline_store(
+                "driver_hourly_stats", _fresh_rows([1098], NOW, 0.5), allow_registry_cache=False
+            )
+        with pytest.raises(FeastPermissionError, match="writer"):
+            feast.push(
+                "driver_stats_push_source", _fresh_rows([1098], NOW, 0.5), to=PushMode.OFFLINE
+            )
+        assert list(keyed.repository.branch("main").uncommitted()) == before
+        monkeypatch.setenv("FEATURESTORE_API_KEY", "not-a-key-0001")
+        with pytest.raises(FeastPermissionError, match="not valid"):
+            FeastStore(repo_path=str(repo)).get_historical_features(entity_df, FEATURES).to_df()
+    finally:
+        server.shutdown()
+        keyed.close()
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[str]) -> None:
+    """Until something listens on ``port`` (the process started), or it exits."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[1]
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"nothing listens on port {port}")
+
+
+def test_serve_offline_runs_as_a_process_and_refuses_public_without_keys(
+    remote: Remote, data_path: Path, tmp_path: Path
+) -> None:
+    import socket
+
+    from feast import FeatureStore as FeastStore
+
+    from featurestore.errors import ConfigError
+    from featurestore.server import serve_offline
+
+    project = remote.store.config.project_dir
+    with pytest.raises(ConfigError, match="no API keys"):
+        serve_offline(project, host="0.0.0.0", port=0)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code = f"from featurestore.server import serve_offline; serve_offline({str(project)!r}, port={port})"
+    process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_port(port, process)
+        online = {"type": "remote", "path": remote.url}
+        offline = {"type": "remote", "host": "127.0.0.1", "port": port}
+        repo = _feast_repo(tmp_path / "feast", data_path, online, offline=offline)
+        entity_df = _entity_df(LOOKED_UP, NOW - timedelta(hours=3))
+        expected = remote.store.get_historical_features(entity_df, FEATURES).to_df()
+        _same_frames(
+            expected,
+            FeastStore(repo_path=str(repo)).get_historical_features(entity_df, FEATURES).to_df(),
+        )
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=30)
+    assert "Traceback" not in err, err
