@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -46,4 +47,14 @@ def main(args: list[str] | None = None) -> None:
     except (getattr(click.exceptions, "Abort", typer.Abort), typer.Abort, KeyboardInterrupt):
         typer.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    except Exception as e:  # a bug: still one line, unless asked for the traceback
+        if os.environ.get("FEATURESTORE_TRACEBACK"):
+            raise
+        said = " ".join(str(e).split())
+        typer.echo(
+            f"error: unexpected {type(e).__name__}: {said} (this is a bug; rerun with "
+            "FEATURESTORE_TRACEBACK=1 to see where, and report it)",
+            err=True,
+        )
+        sys.exit(EXIT_ERROR)
     sys.exit(status if isinstance(status, int) else 0)

@@ -15,7 +15,7 @@ from featurestore.cli.app import RepoOpt, app
 from featurestore.cli.interrupts import interrupted, kept_online
 from featurestore.cli.options import FeaturesOpt, FullNamesOpt, ServiceOpt
 from featurestore.cli.parsing import parse_entity_row, parse_when, split_names
-from featurestore.cli.render import RowBars, console, materialize_table, status_table, text
+from featurestore.cli.render import RowBars, console, materialize_table, say, status_table, text
 from featurestore.cli.session import fail, open_store
 from featurestore.lookup import OnlineResponse
 
@@ -105,6 +105,9 @@ def status(
             for s in statuses
         ]
         typer.echo(json.dumps(rows, indent=2))
+        return
+    if not statuses:
+        say("No online views: apply a feature view with online=True first")
         return
     console.print(status_table(statuses))
 

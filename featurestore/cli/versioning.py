@@ -342,6 +342,9 @@ def tag_list(as_json: JsonOpt = False, repo: RepoOpt = None) -> None:
         if as_json:
             emit_json(rows)
             return
+        if not rows:
+            typer.echo("No tags: create one with `featurestore tag create NAME REF`")
+            return
         _console.print(table)
 
 

@@ -121,6 +121,13 @@ def test_show_commit_ls_and_cat(fs: Run, applied: FeatureStore) -> None:
     assert "not found" in fs("cat", "nope", "notes/hello.txt", code=1).stderr
 
 
+def test_empty_listings_say_so(fs: Run) -> None:
+    assert fs("tag", "list").stdout.startswith("No tags")
+    assert json.loads(fs("tag", "list", "--json").stdout) == []
+    assert fs("status").stdout.startswith("No online views")
+    assert fs("list", "services").stdout.strip() == "No feature services at main"
+
+
 def test_protect_lists_adds_and_removes_patterns(fs: Run, store: FeatureStore) -> None:
     assert fs("protect").stdout.strip() == "No protected branches"
     fs("protect", "release-*")
