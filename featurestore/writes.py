@@ -171,7 +171,10 @@ def push(
     check_rows(data, readers, table, what, typed=True)
     online_writes = []
     if target != "offline":
-        online_writes = [_online_write(v, data, what) for v in views if v.online]
+        # windowed views are rebuilt from the offline rows by materialize, not pushed
+        online_writes = [
+            _online_write(v, data, what) for v in views if v.online and not v.is_aggregation
+        ]
     rows = None
     if target != "online":
         needed = list(dict.fromkeys(c for v in views for c in _view_columns(v)))

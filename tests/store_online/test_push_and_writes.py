@@ -290,3 +290,28 @@ def test_ingest_casts_as_leniently_and_as_safely(served: fs.FeatureStore) -> Non
     ]
     with pytest.raises(fs.SchemaError, match=r"column 'trips' row 1 holds 2\.5"):
         served.ingest("stats", frame.assign(trips=[3.0, 2.5]))
+
+
+def test_a_push_feeding_a_windowed_view_writes_the_plain_views(
+    new_store: Callable[..., fs.FeatureStore],
+) -> None:
+    """A windowed view over the push source is rebuilt by materialize, not refused."""
+    store = new_store()
+    objects = definitions()
+    driver, push = objects[0], objects[2]
+    assert isinstance(driver, Entity) and isinstance(push, PushSource)
+    windowed = FeatureView(
+        name="rate_windows",
+        entities=[driver],
+        source=push,
+        schema=[Field(name="rate", dtype=Float32)],
+        aggregations=[
+            fs.Aggregation(column="rate", function="sum", time_window=timedelta(hours=1))
+        ],
+    )
+    store.apply([*objects, windowed])
+    store.commit("definitions")
+    store.push("stats_push", _rows([1], NOW, 0.5), to="online_and_offline")
+    assert _online(store, FRESH, [1])["rate"] == [0.5]
+    with pytest.raises(fs.ValidationError, match="materialize"):
+        store.write_to_online_store("rate_windows", _rows([1], NOW, 0.5))
