@@ -5,8 +5,9 @@ Feast's SDK configured with ``offline_store: type: remote`` sends each read as o
 "feature_refs": [...], "full_feature_names": ..., "start_date"?, "end_date"?}``) as the
 descriptor, the entity rows as the uploaded table, the training set as the answer.
 Writes (``offline_write_batch``, a push with ``to=PushMode.OFFLINE``) arrive as
-``do_put``. Here a read is a point-in-time join of the default branch (its uncommitted
-writes included, as every branch read); a write is staged on it.
+``do_put``. Here a read is a point-in-time join at the server's ref (by default the
+default branch, its uncommitted writes included, as every branch read; a tag or commit
+pins every training set); a write is staged on that branch.
 
 Errors carry Feast's detail (``{"module", "class", "message"}``, see ``_errors``) in the
 Flight error's message, which Feast's client raises as its own exception class. Keys are
@@ -107,11 +108,19 @@ def _names(command: dict[str, Any], field: str, schema: pa.Schema, one: bool = F
 
 
 class OfflineServer(fl.FlightServerBase):  # type: ignore[misc]
-    """Feast's remote offline store protocol over ``store``'s default branch."""
+    """Feast's remote offline store protocol over ``store`` at ``ref``."""
 
-    def __init__(self, store: FeatureStore, location: str = "grpc+tcp://127.0.0.1:8815") -> None:
+    def __init__(
+        self,
+        store: FeatureStore,
+        location: str = "grpc+tcp://127.0.0.1:8815",
+        ref: str | None = None,
+    ) -> None:
         super().__init__(location, middleware={"headers": _HeadersFactory()})
         self.store = store
+        self.ref = ref
+        """What reads see (a branch, tag or commit; None: the default branch) and where
+        writes are staged (a branch only)."""
         self.keyring = Keyring(store.config.server.api_keys)
 
     # -- helpers ---------------------------------------------------------------------
@@ -166,7 +175,7 @@ class OfflineServer(fl.FlightServerBase):  # type: ignore[misc]
                 "validation_error",
                 "entity rows as SQL are not taken here: send them as a DataFrame",
             )
-        registry = self.store.registry()
+        registry = self.store.registry(self.ref)
         for ref in refs:
             check_view(registry, ref.partition(":")[0])
         full = bool(command.get("full_feature_names", False))
@@ -174,6 +183,7 @@ class OfflineServer(fl.FlightServerBase):  # type: ignore[misc]
             _entity_rows(uploaded),
             refs,
             full_feature_names=full,
+            ref=self.ref,
             start_date=_time(command, "start_date"),
             end_date=_time(command, "end_date"),
         )
@@ -183,7 +193,7 @@ class OfflineServer(fl.FlightServerBase):  # type: ignore[misc]
         """The table behind source ``name`` (a push source's batch table); 404 if none."""
         from featurestore.definitions import PushSource
 
-        sources = self.store.registry().data_sources_by_name
+        sources = self.store.registry(self.ref).data_sources_by_name
         source = sources.get(name) if isinstance(name, str) else None
         if isinstance(source, PushSource):
             source = source.batch_source
@@ -204,14 +214,14 @@ class OfflineServer(fl.FlightServerBase):  # type: ignore[misc]
         except ValueError:
             proto = None
         table = self._table_of(proto.get("name") if isinstance(proto, dict) else None)
-        schema = self.store.sql(f"SELECT * FROM {_quoted(table)} LIMIT 0").schema
+        schema = self.store.sql(f"SELECT * FROM {_quoted(table)} LIMIT 0", self.ref).schema
         return pa.table({"name": schema.names, "type": [str(t) for t in schema.types]})
 
     def _pull(self, command: dict[str, Any], latest: bool) -> pa.Table:
         """A source's rows in ``[start_date, end_date]`` (each key's latest with
         ``latest``), as Feast's materialization reads them."""
         table = self._table_of(command.get("data_source_name"))
-        schema = self.store.sql(f"SELECT * FROM {_quoted(table)} LIMIT 0").schema
+        schema = self.store.sql(f"SELECT * FROM {_quoted(table)} LIMIT 0", self.ref).schema
         keys = _names(command, "join_key_columns", schema)
         features = _names(command, "feature_name_columns", schema)
         (ts,) = _names(command, "timestamp_field", schema, one=True)
@@ -236,7 +246,7 @@ class OfflineServer(fl.FlightServerBase):  # type: ignore[misc]
                 f"SELECT {columns} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {partition} "
                 f"ORDER BY {order}) AS _latest FROM ({query})) WHERE _latest = 1"
             )
-        return self.store.sql(query)
+        return self.store.sql(query, self.ref)
 
     def do_exchange(
         self,
@@ -300,7 +310,7 @@ class OfflineServer(fl.FlightServerBase):  # type: ignore[misc]
             rows = _entity_rows(table)
             if rows is None:
                 raise HTTPError(400, "bad_request", "`offline_write_batch` needs rows")
-            self.store.write_to_offline_store(views[0], rows)
+            self.store.write_to_offline_store(views[0], rows, branch=self.ref)
         except Exception as e:
             raise self._failed(e) from None
 
@@ -314,9 +324,14 @@ def serve_offline(
     host: str = "127.0.0.1",
     port: int = DEFAULT_OFFLINE_PORT,
     *,
+    ref: str | None = None,
     allow_public_without_keys: bool = False,
 ) -> None:
     """Serve Feast's remote offline store protocol until interrupted.
+
+    Reads see ``ref`` (a tag or commit pins every training set to it; default: the
+    default branch with its uncommitted writes); writes are staged on ``ref`` when it is
+    a branch.
 
     Beyond loopback with no API keys it refuses (``ConfigError``) unless
     ``allow_public_without_keys``, as ``serve`` does.
@@ -335,7 +350,7 @@ def serve_offline(
     store = (
         store_or_path if isinstance(store_or_path, FeatureStore) else FeatureStore(config=config)
     )
-    server = OfflineServer(store, f"grpc+tcp://{host}:{port}")
+    server = OfflineServer(store, f"grpc+tcp://{host}:{port}", ref)
     log.info("serving Feast's remote offline store protocol on %s:%s", host, server.port)
     try:
         server.serve()

@@ -672,3 +672,33 @@ def test_serve_offline_runs_as_a_process_and_refuses_public_without_keys(
         process.terminate()
         _, err = process.communicate(timeout=30)
     assert "Traceback" not in err, err
+
+
+def test_an_offline_server_at_a_commit_pins_reads_and_refuses_writes(
+    fresh: Remote, data_path: Path, tmp_path: Path
+) -> None:
+    from feast import FeatureStore as FeastStore
+    from feast.errors import FeastError
+
+    commit = fresh.store.resolve()
+    at = (NOW + timedelta(minutes=5)).replace(microsecond=0)
+    server = OfflineServer(fresh.store, "grpc+tcp://127.0.0.1:0", ref=commit)
+    try:
+        online = {"type": "remote", "path": fresh.url}
+        offline = {"type": "remote", "host": "127.0.0.1", "port": server.port}
+        feast = FeastStore(
+            repo_path=str(_feast_repo(tmp_path / "f", data_path, online, offline=offline))
+        )
+        with pytest.raises(FeastError, match="branch"):
+            feast.write_to_offline_store("driver_hourly_stats", _fresh_rows([1097], at, 0.5))
+        # A write staged on the branch after the commit is not seen at the commit.
+        fresh.store.write_to_offline_store("driver_hourly_stats", _fresh_rows([1097], at, 0.5))
+        entity_df = pd.DataFrame({"driver_id": [1097, 1001], "event_timestamp": [at, at]})
+        theirs = feast.get_historical_features(entity_df, FEATURES).to_df()
+        pinned = fresh.store.get_historical_features(entity_df, FEATURES, ref=commit).to_df()
+        _same_frames(pinned, theirs)
+        assert theirs.sort_values("driver_id")["conv_rate"].isna().tolist() == [False, True]
+        on_branch = fresh.store.get_historical_features(entity_df, FEATURES).to_df()
+        assert on_branch.sort_values("driver_id")["conv_rate"].tolist()[1] == 0.5
+    finally:
+        server.shutdown()
