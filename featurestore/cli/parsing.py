@@ -91,7 +91,10 @@ def read_table(path: Path, schema: pa.Schema | None = None) -> pa.Table:
         import pyarrow.csv as csv
 
         types = {f.name: f.type for f in schema} if schema is not None else None
-        return csv.read_csv(source, convert_options=csv.ConvertOptions(column_types=types))
+        try:
+            return csv.read_csv(source, convert_options=csv.ConvertOptions(column_types=types))
+        except pa.ArrowInvalid as e:
+            raise _csv_error(path, str(e), types) from None
     if suffix in (".json", ".jsonl"):
         import pyarrow.json as pj
 
@@ -99,3 +102,22 @@ def read_table(path: Path, schema: pa.Schema | None = None) -> pa.Table:
     import pyarrow.feather as feather
 
     return feather.read_table(source)
+
+
+def _csv_error(path: Path, message: str, types: dict[str, pa.DataType] | None) -> ValidationError:
+    """Arrow's CSV error said with the column's name and the type the table wants."""
+    import re
+
+    found = re.match(r"In CSV column #(\d+): CSV conversion error to (\w+): (.*)", message)
+    if found is None or not path.is_file():
+        return ValidationError(f"cannot read {path}: {message}")
+    index, wanted, what = int(found[1]), found[2], found[3]
+    with path.open(encoding="utf-8", errors="replace") as f:
+        header = f.readline().rstrip("\r\n").split(",")
+    name = header[index].strip('"') if index < len(header) else f"#{index + 1}"
+    if types is not None and name in types:
+        wanted = str(types[name])
+    return ValidationError(
+        f"cannot read {path}: column {name!r} holds {wanted} values, but it has an {what}; "
+        "fix the file and ingest it again"
+    )
