@@ -187,6 +187,11 @@ def test_errors_speak_the_cli_s_words(fs: Run, applied: FeatureStore) -> None:
     assert "exist_ok" not in err and "already exists" in err
     err = fs("tag", "delete", "v9", code=1).stderr
     assert "featurestore tag list" in err
+    bad = fs.project / "bad.csv"
+    bad.write_text("driver_id,event_timestamp,created,conv_rate,acc_rate,avg_daily_trips\n"
+                   "1001,2025-01-01T00:00:00Z,2025-01-01T00:00:00Z,0.5,lots,3\n")  # fmt: skip
+    err = fs("ingest", "driver_stats", bad, code=1).stderr
+    assert "column 'acc_rate'" in err and "'lots'" in err and "CSV column #" not in err
 
     err = fs("log", code=1, env={"FEATURESTORE_API_KEYS": "short:boss"}).stderr
     assert "environment variable FEATURESTORE_API_KEYS" in err and "featurestore.yaml" not in err
