@@ -302,6 +302,13 @@ class OfflineServer(fl.FlightServerBase):  # type: ignore[misc]
         self._check(context, "writer", reader)
         try:
             table = reader.read_all()
+            if api == "persist":
+                raise HTTPError(
+                    422,
+                    "validation_error",
+                    "saving a retrieval as a dataset is done with featurestore itself "
+                    "(FeatureStore.create_saved_dataset), which records the commit it read",
+                )
             if api != "offline_write_batch":
                 raise HTTPError(422, "validation_error", f"`{api}` is not served here")
             views = command.get("feature_view_names")

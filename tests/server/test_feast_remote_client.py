@@ -521,8 +521,11 @@ def test_historical_features_of_a_service_with_full_names(
     _same_frames(theirs[list(feasts.columns)], feasts)
 
 
-def test_offline_errors_raise_feasts_own_exceptions(offline_remote: RemoteOffline) -> None:
+def test_offline_errors_raise_feasts_own_exceptions(
+    offline_remote: RemoteOffline, tmp_path: Path
+) -> None:
     from feast.errors import FeastError, FeatureViewNotFoundException
+    from feast.infra.offline_stores.file_source import SavedDatasetFileStorage
 
     entity_df = _entity_df([1001], NOW)
     with pytest.raises(FeatureViewNotFoundException, match="only_in_feast"):
@@ -531,6 +534,10 @@ def test_offline_errors_raise_feasts_own_exceptions(offline_remote: RemoteOfflin
         offline_remote.feast.get_historical_features(
             entity_df.drop(columns=["driver_id"]), FEATURES
         ).to_df()
+    job = offline_remote.feast.get_historical_features(entity_df, FEATURES)
+    storage = SavedDatasetFileStorage(path=str(tmp_path / "saved.parquet"))
+    with pytest.raises(FeastError, match="create_saved_dataset"):
+        offline_remote.feast.create_saved_dataset(from_=job, name="x", storage=storage)
 
 
 def test_feasts_materialize_reads_our_tables_and_writes_our_online_store(
