@@ -267,9 +267,9 @@ class RowBars:
         if self._waiting is not None:
             self._bars.remove_task(self._waiting)
             self._waiting = None
-        if what not in self._tasks:
-            self._tasks[what] = self._bars.add_task(what, total=total)
+        if what not in self.started:  # recorded before it shows, so an interrupt names it
             self.started.append(what)
+            self._tasks[what] = self._bars.add_task(what, total=total)
         self._bars.update(self._tasks[what], completed=done, total=total)
         if total is not None and done >= total and what not in self.finished:
             self.finished.append(what)
