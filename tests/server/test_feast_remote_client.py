@@ -32,8 +32,6 @@ from featurestore.project import load_definitions
 from featurestore.server import OfflineServer, create_app
 from tests.server.conftest import NOW, READER, WRITER, _Thread, _write_project, keyed_store
 
-pytest.importorskip("feast")
-
 STATS = ["conv_rate", "acc_rate", "avg_daily_trips"]
 FEATURES = [f"driver_hourly_stats:{f}" for f in STATS]
 LOOKED_UP = [1001, 1002, 1003, 1007, 1020]
