@@ -707,3 +707,16 @@ def test_an_offline_server_at_a_commit_pins_reads_and_refuses_writes(
         assert on_branch.sort_values("driver_id")["conv_rate"].tolist()[1] == 0.5
     finally:
         server.shutdown()
+
+
+def test_materialize_everything_up_to_now_as_feast_means_it(fresh: Remote, remote: Remote) -> None:
+    before = datetime.now(UTC)
+    body = {"disable_event_timestamp": True, "feature_views": None}
+    with httpx.Client(base_url=fresh.url, timeout=60) as http:
+        r = http.post("/materialize", json=body)
+    assert r.status_code == 200, r.text
+    (result,) = r.json()["results"]
+    assert datetime.fromisoformat(result["start"]) == datetime(1970, 1, 1, tzinfo=UTC)
+    assert datetime.fromisoformat(result["end"]) >= before
+    drivers = [d for d in range(1001, 1021) if d not in WRITTEN]
+    assert _ours(fresh.store, drivers) == _ours(remote.store, drivers)
