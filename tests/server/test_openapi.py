@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.server.conftest import Served
+from featurestore import FeatureStore
+from featurestore.project import load_definitions
+from featurestore.server import create_app
+from tests.server.conftest import Served, _write_project
 
 PATHS = {
     "/get-online-features",
@@ -52,3 +59,36 @@ def test_no_server_errors(served: Served) -> None:
     assert failures == []
     # schemathesis leaves out the document itself.
     assert set(seen) == PATHS - MATERIALIZING - {"/openapi.json"}
+
+
+def test_no_server_errors_from_materialize(
+    tmp_path: Path, redis_url: str, data: pa.Table, serve_app: type
+) -> None:
+    """The materializing endpoints, fuzzed against a project of their own."""
+    _write_project(tmp_path, redis_url, f"fuzz{uuid.uuid4().hex[:8]}")
+    with FeatureStore.init(tmp_path, exist_ok=True) as store:
+        store.apply(load_definitions(tmp_path))
+        store.ingest("driver_stats", data.slice(0, 200))
+        store.commit("a first load")
+    store = FeatureStore(repo_path=tmp_path)
+    failures: list[str] = []
+    seen: set[str] = set()
+    try:
+        with serve_app(create_app(store)) as url:
+            schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
+
+            @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+            def check(case: schemathesis.Case) -> None:
+                response = case.call(base_url=url)
+                seen.add(case.path)
+                if response.status_code >= 500:
+                    failures.append(f"{case.method} {case.path} -> {response.status_code}")
+
+            for result in schema.get_all_operations():
+                operation = result.ok()
+                if operation.path in MATERIALIZING:
+                    given(case=operation.as_strategy())(check)()
+    finally:
+        store.close()
+    assert failures == []
+    assert seen == MATERIALIZING
