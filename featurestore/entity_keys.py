@@ -8,6 +8,9 @@ reads it; any other text is refused. A ``String``
 key takes strings, a ``Bytes`` key bytes. A join key whose type is unknown takes any
 integer that fits in 64 bits, string or bytes. Nulls are refused everywhere: every entity
 needs a key. Every refusal is a ``ValidationError`` naming the key, the row and the value.
+
+A feature view without entities holds one global row per time; online it is stored
+under one key, Feast's ``__dummy_id = ""`` (``GLOBAL_KEY``), which every entity row reads.
 """
 
 from __future__ import annotations
@@ -25,7 +28,38 @@ from featurestore.frames import check_times
 if TYPE_CHECKING:
     from featurestore.definitions import FeatureView
 
-__all__ = ["cast_key_strings", "check_key_column", "check_key_values", "check_rows", "key_types"]
+__all__ = [
+    "GLOBAL_KEY",
+    "cast_key_strings",
+    "check_key_column",
+    "check_key_values",
+    "check_rows",
+    "encode_key_columns",
+    "global_keys",
+    "key_types",
+]
+
+GLOBAL_KEY = "__dummy_id"
+"""The online key name of a view without entities (Feast's), with the value ``""``."""
+
+
+def global_keys(n: int) -> list[bytes]:
+    """The stored key of a view without entities, once for each of ``n`` rows."""
+    import online
+
+    return [online.encode_entity_key([GLOBAL_KEY], [""])] * n
+
+
+def encode_key_columns(
+    names: Sequence[str], columns: Sequence[pa.Array | pa.ChunkedArray], n: int
+) -> list[bytes]:
+    """The stored key of each of ``n`` rows; the global key when there are no join keys."""
+    import online
+
+    if not names:
+        return global_keys(n)
+    return online.encode_entity_keys(list(names), list(columns))
+
 
 _RANGES = {pa.int32(): (-(2**31), 2**31 - 1), pa.int64(): (-(2**63), 2**63 - 1)}
 _ANY_INT = (-(2**63), 2**63 - 1)

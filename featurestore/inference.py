@@ -204,13 +204,6 @@ def prepare_definitions(
     """
     items = list(objects)
     check_project(items, store.config.project)
-    for obj in items:
-        if isinstance(obj, FeatureView) and not obj.entities:
-            raise DefinitionError(
-                f"feature view {obj.name!r} has no entities; views without entities (one "
-                "global row, as Feast allows) are not supported: give it an Entity and a "
-                "key column with one constant value in its source"
-            )
     if not any(isinstance(o, Entity | FeatureView) for o in items):
         return items
     with translated():

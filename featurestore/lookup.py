@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pyarrow as pa
 
 from featurestore.display import html_table, text_table
-from featurestore.entity_keys import cast_key_strings, check_key_values, key_types
+from featurestore.entity_keys import cast_key_strings, check_key_values, global_keys, key_types
 from featurestore.errors import ValidationError
 from featurestore.features import FeaturePlan, internal_name
 from featurestore.types import JsonType
@@ -317,6 +317,8 @@ def _encode(names: tuple[str, ...], columns: Mapping[str, Sequence[Any]], n: int
     """The stored key of each entity row for the join keys ``names``."""
     import online as online_pkg
 
+    if not names:  # a view without entities: one global row for every entity row
+        return global_keys(n)
     lists = [columns[k] for k in names]
     if n <= _FEW_KEYS and all(
         len({type(v) for v in values}) == 1 and type(values[0]) in (int, str) for values in lists

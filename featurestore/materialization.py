@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from featurestore.definitions import FeatureView
+from featurestore.entity_keys import encode_key_columns
 from featurestore.errors import SchemaError, ValidationError
 from featurestore.frames import check_times
 from featurestore.progress import Progress, report
@@ -202,7 +203,7 @@ def _check_batch(
         return None
     keys = list(view.join_keys)
     try:
-        encoded = online_pkg.encode_entity_keys(keys, [batch.column(k) for k in keys])
+        encoded = encode_key_columns(keys, [batch.column(k) for k in keys], batch.num_rows)
     except online_pkg.OnlineError as e:
         raise ValidationError(
             f"{what}: {e}. Fix those rows on the branch (ingest with mode='upsert' or "
@@ -293,7 +294,6 @@ def materialize_view_incremental(
     late row that ties a served row on event time loses to a greater created time,
     exactly as in a full run (the online store orders by event time only).
     """
-    import online as online_pkg
 
     keys = list(view.join_keys)
     src = view.source
@@ -305,7 +305,9 @@ def materialize_view_incremental(
             files, keys, src.timestamp_field, src.created_timestamp_column, [], start=start, end=end
         ):
             if batch.num_rows:
-                touched.update(online_pkg.encode_entity_keys(keys, [batch.column(k) for k in keys]))
+                touched.update(
+                    encode_key_columns(keys, [batch.column(k) for k in keys], batch.num_rows)
+                )
     if not touched:
         report(progress, f"materialize {view.name}", 0, 0)
         return 0, 0

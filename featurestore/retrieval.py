@@ -373,7 +373,7 @@ def entities_in_range(
             f"these have {sorted(keysets)}: pass entity rows instead"
         )
     (keys,) = keysets
-    cols = ", ".join(f'"{k}"' for k in keys)
+    cols = "".join(f'"{k}", ' for k in keys)  # none for views without entities
     lo, hi = _ts_literal(start), _ts_literal(end)
     selects, tables = [], {}
     for i, (name, view) in enumerate(plan.views.items()):
@@ -382,9 +382,9 @@ def entities_in_range(
         tables[f"t{i}"] = files[name]
         ts = f'CAST("{view.source.timestamp_field}" AS TIMESTAMPTZ)'
         selects.append(
-            f"SELECT {cols}, {ts} AS {ENTITY_TS} FROM t{i} WHERE {ts} BETWEEN {lo} AND {hi}"
+            f"SELECT {cols}{ts} AS {ENTITY_TS} FROM t{i} WHERE {ts} BETWEEN {lo} AND {hi}"
         )
     if not selects:
         raise ValidationError("the requested views hold no rows yet; ingest and commit first")
-    query = f"SELECT DISTINCT * FROM ({' UNION ALL '.join(selects)}) ORDER BY {cols}, {ENTITY_TS}"
+    query = f"SELECT DISTINCT * FROM ({' UNION ALL '.join(selects)}) ORDER BY {cols}{ENTITY_TS}"
     return engine.sql(query, tables)

@@ -18,7 +18,7 @@ import pyarrow as pa
 from featurestore.boundary import translated
 from featurestore.casts import cast_column, cast_columns
 from featurestore.definitions import FeatureView, PushSource
-from featurestore.entity_keys import check_key_column, check_rows, key_types
+from featurestore.entity_keys import check_key_column, check_rows, encode_key_columns, key_types
 from featurestore.errors import NotFoundError, SchemaError, ValidationError
 from featurestore.frames import DataLike, as_utc_timestamps, check_times, to_arrow
 from featurestore.materialization import key_lifetime
@@ -83,7 +83,6 @@ def _typed_keys(data: pa.Table, views: list[FeatureView], what: str) -> pa.Table
 
 
 def _online_write(view: FeatureView, data: pa.Table, what: str) -> _OnlineWrite:
-    import online
 
     if view.is_aggregation:
         raise ValidationError(
@@ -100,8 +99,8 @@ def _online_write(view: FeatureView, data: pa.Table, what: str) -> _OnlineWrite:
     fields = [f.to_arrow() for f in view.features]
     values = cast_columns(data.select([f.name for f in fields]), fields, what=what)
     with translated():
-        keys = online.encode_entity_keys(
-            list(view.join_keys), [data.column(k) for k in view.join_keys]
+        keys = encode_key_columns(
+            view.join_keys, [data.column(k) for k in view.join_keys], data.num_rows
         )
     return _OnlineWrite(view, keys, values, data.column(view.source.timestamp_field))
 

@@ -311,9 +311,8 @@ class Engine:
                 ]
             else:
                 ctes.append(f"{f}k AS (SELECT *, {{'a': __fs_e, 'b': __fs_cr}} AS __fs_k FROM {f})")
-                joins.append(
-                    f"ASOF LEFT JOIN {f}k {f} ON {' AND '.join(on)} AND e.__fs_k >= {f}.__fs_k"
-                )
+                cond = " AND ".join([*on, f"e.__fs_k >= {f}.__fs_k"])
+                joins.append(f"ASOF LEFT JOIN {f}k {f} ON {cond}")
                 for j, out in enumerate(spec.columns):
                     col = f"{f}.__fs_c{j}"
                     selects.append(
@@ -468,11 +467,12 @@ class Engine:
             extra.append(f"{_ts(created_ts)} AS {ident(created_ts)}")
         sel = [ident(k) for k in keys]
         sel += [f"{ident(src)} AS {ident(out)}" for out, src in cols.items()]
+        # no keys: one global row per time, the latest of all rows wins
+        partition = f"PARTITION BY {', '.join(ident(k) for k in keys)} " if keys else ""
         query = (
             f"SELECT {', '.join(sel + extra)} FROM {_source(files)} "
             f"WHERE {' AND '.join(conds)} "
-            f"QUALIFY row_number() OVER (PARTITION BY {', '.join(ident(k) for k in keys)} "
-            f"ORDER BY {', '.join(order)}) = 1"
+            f"QUALIFY row_number() OVER ({partition}ORDER BY {', '.join(order)}) = 1"
         )
         return _stream(self.cursor(), query, files=files)
 

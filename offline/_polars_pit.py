@@ -83,8 +83,8 @@ def polars_as_of_join(
             right,
             left_on=ts,
             right_on="__fs_e",
-            by_left=list(spec.keys),
-            by_right=jk,
+            by_left=list(spec.keys) or None,
+            by_right=jk or None,
             strategy="backward",
             check_sortedness=False,
         )

@@ -13,8 +13,8 @@ AggFunction = Literal["count", "sum", "mean", "min", "max", "stddev", "last"]
 _FUNCTIONS: frozenset[str] = frozenset(get_args(AggFunction))
 
 
-def _frozen_map(value: Mapping[str, str], what: str) -> Mapping[str, str]:
-    if not value:
+def _frozen_map(value: Mapping[str, str], what: str, *, empty: bool = False) -> Mapping[str, str]:
+    if not value and not empty:
         raise ValueError(f"{what} is empty; give at least one entry")
     return dict(value)
 
@@ -23,7 +23,8 @@ def _frozen_map(value: Mapping[str, str], what: str) -> Mapping[str, str]:
 class AsOfSpec:
     """One table to join point-in-time onto the entity rows.
 
-    ``keys`` maps entity columns to table columns, ``columns`` maps output names to
+    ``keys`` maps entity columns to table columns (none: the table holds one global
+    row per time, joined to every entity row), ``columns`` maps output names to
     table columns. For each entity row at t the row with the greatest event time e,
     ``t - ttl <= e <= t``, wins; ties on e go to the greatest created time.
     """
@@ -38,7 +39,7 @@ class AsOfSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "files", tuple(self.files))
-        object.__setattr__(self, "keys", _frozen_map(self.keys, "AsOfSpec.keys"))
+        object.__setattr__(self, "keys", _frozen_map(self.keys, "AsOfSpec.keys", empty=True))
         object.__setattr__(self, "columns", _frozen_map(self.columns, "AsOfSpec.columns"))
         if self.ttl is not None and self.ttl < timedelta(0):
             raise ValueError(f"AsOfSpec.ttl must not be negative, got {self.ttl}")

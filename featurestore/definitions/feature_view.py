@@ -79,6 +79,9 @@ class FeatureView:
     the aggregation outputs, computed from the raw rows of the source, and ``schema``
     lists the raw columns they read.
     ``ttl``: how far back a value stays valid (None or 0: forever; else at least 1 ms).
+    Without ``entities`` (Feast's ``entities=[]``) the view holds one global row per
+    time: training sets join it to every entity row by time, and lookups return its
+    latest value for every entity row.
 
     Feast's ``offline``, ``org``, ``enable_validation`` and ``version`` are kept in the
     registry: rows are always checked against the schema when written (what Feast's
@@ -174,6 +177,11 @@ class FeatureView:
         aggs = as_tuple(aggregations, f"{what} aggregations")
         check_instances(aggs, (Aggregation,), f"{what} aggregations")
         check_unique((a.name for a in aggs), f"{what} aggregations")
+        if aggs and not ents:
+            raise DefinitionError(
+                f"{what}: a windowed view (aggregations) needs entities to aggregate per "
+                "entity; give it entities, or drop aggregations for one global row per time"
+            )
         by_name = {f.name: f for f in fields}
         for agg in aggs:
             if agg.column in key_types:

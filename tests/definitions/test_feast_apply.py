@@ -125,20 +125,12 @@ def test_a_missing_file_and_missing_columns_stage_nothing(project: tuple[Path, s
         assert list(store.repository.branch("main").uncommitted()) == []
 
 
-def test_project_name_is_checked_and_entityless_views_are_refused(
-    project: tuple[Path, str],
-) -> None:
+def test_project_name_is_checked(project: tuple[Path, str]) -> None:
     root, name = project
     with fs.FeatureStore(repo_path=root) as store:
         with pytest.raises(DefinitionError, match="Project"):
             store.apply([fs.Project(name="someone_else"), *definitions(name)[1:]])
-        lonely = fs.FeatureView(
-            name="global_stats",
-            schema=[fs.Field(name="x", dtype=fs.Int64)],
-            source=fs.TableSource(name="g", timestamp_field="ts"),
-        )
-        with pytest.raises(DefinitionError, match="no entities"):
-            store.apply([lonely])
+        assert list(store.repository.branch("main").uncommitted()) == []
 
 
 def test_field_mapping_is_honoured_by_ingest(project: tuple[Path, str]) -> None:
