@@ -87,16 +87,19 @@ class PlanEntry:
     fields: tuple[FieldChange, ...] = ()
     """Each changed attribute with its old and new values (``changes`` names their paths)."""
 
-    def to_json(self) -> Json:
-        """The entry as JSON-ready data."""
-        return {
+    def to_json(self, values: bool = True) -> Json:
+        """The entry as JSON-ready data; ``values=False`` leaves out the old and new values
+        (a definition may hold a local path, which a server must not hand out)."""
+        out: Json = {
             "kind": self.kind,
             "name": self.name,
             "action": self.action,
             "changes": list(self.changes),
-            "fields": [f.to_json() for f in self.fields],
             "source_diff": self.source_diff,
         }
+        if values:
+            out["fields"] = [f.to_json() for f in self.fields]
+        return out
 
     def __repr__(self) -> str:
         said = f"PlanEntry({self.action} {self.kind} {self.name!r}"
@@ -159,10 +162,11 @@ class Plan:
         """The entries that change code: added or changed on-demand functions."""
         return tuple(e for e in self.entries if e.source_diff)
 
-    def to_json(self) -> Json:
-        """The plan as JSON-ready data (entries with their source diffs, breaking reasons)."""
+    def to_json(self, values: bool = True) -> Json:
+        """The plan as JSON-ready data (entries with their source diffs, breaking reasons);
+        ``values=False`` leaves out each changed field's old and new value."""
         return {
-            "entries": [e.to_json() for e in self.entries],
+            "entries": [e.to_json(values) for e in self.entries],
             "breaking": list(self.breaking),
         }
 

@@ -169,7 +169,10 @@ def diff(store: FeatureStore, left: str, right: str, prefix: str | None) -> dict
         changes = list(store.repository.ref(left).diff(right, prefix=prefix or ""))
         body = {"left": left, "right": right, "changes": jsonable(changes)}
         if any(c.path == REGISTRY_PATH for c in changes):  # code changes as source diffs
-            body["definitions"] = diff_definitions(store.repository, left, right).to_json()
+            # changed paths without their values: a definition may hold a local path
+            body["definitions"] = diff_definitions(store.repository, left, right).to_json(
+                values=False
+            )
     return body
 
 
