@@ -143,3 +143,23 @@ def test_protect_lists_adds_and_removes_patterns(fs: Run, store: FeatureStore) -
     fs("branch", "delete", "release-1")
     assert "not protected" in fs("protect", "nope", "--remove", code=1).stderr
     assert "PATTERN" in fs("protect", "--remove", code=1).stderr
+
+
+NEW_COMMANDS = (
+    "branch reset", "show commit", "ls", "cat", "protect", "compact", "list entities",
+    "list views", "list services", "list sources", "list datasets",
+)  # fmt: skip
+
+
+def test_the_new_commands_have_help() -> None:
+    from typer.testing import CliRunner
+
+    from featurestore.cli import app, commands  # noqa: F401  (registers the commands)
+
+    runner = CliRunner()
+    for command in NEW_COMMANDS:
+        result = runner.invoke(app, [*command.split(), "--help"])
+        assert result.exit_code == 0 and "Usage" in result.output, (command, result.output)
+    top = runner.invoke(app, ["--help"]).output
+    assert all(name in top for name in ("show", "ls", "cat", "protect", "compact", "list"))
+    assert "--version" in top and "--repo" in top
