@@ -644,23 +644,33 @@ class FeatureStore:
         self,
         push_source_name: str,
         df: DataLike,
-        to: PushTarget | Any = "online",
-        branch: str | None = None,
-        *,
         allow_registry_cache: bool = True,
+        to: PushTarget | Any = "online",
         transform_on_write: bool = True,
+        *,
+        branch: str | None = None,
     ) -> int:
         """Take fresh observations for the views whose source is ``push_source_name``.
 
-        ``to``: ``"online"`` (monotonic writes), ``"offline"`` (appended once to the push
-        source's batch table on ``branch``, staged: every read of that branch sees them
-        before a commit) or ``"online_and_offline"``; ``PushMode`` members work too.
-        ``allow_registry_cache`` and ``transform_on_write`` are accepted for Feast's
-        callers and change nothing (definitions are read per call; on-demand views are
-        computed at read). Returns the number of rows taken.
+        Feast's positional order. ``to``: ``"online"`` (monotonic writes), ``"offline"``
+        (appended once to the push source's batch table on ``branch``, staged: every read
+        of that branch sees them before a commit) or ``"online_and_offline"``;
+        ``PushMode`` members work too. ``allow_registry_cache`` and
+        ``transform_on_write`` are accepted for Feast's callers and change nothing
+        (definitions are read per call; on-demand views are computed at read). Returns
+        the number of rows taken.
         """
         from featurestore import writes
 
+        for flag, value in (
+            ("allow_registry_cache", allow_registry_cache),
+            ("transform_on_write", transform_on_write),
+        ):
+            if not isinstance(value, bool):
+                raise ValidationError(
+                    f"push: {flag} must be True or False, not {value!r}; pass the target "
+                    "by keyword, to=..., as Feast's signature has allow_registry_cache third"
+                )
         return writes.push(self, push_source_name, df, to, branch)
 
     def write_to_online_store(

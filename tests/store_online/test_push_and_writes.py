@@ -155,6 +155,26 @@ def test_to_takes_push_modes_strings_and_look_alike_enums(served: fs.FeatureStor
         served.push("stats_push", _rows([13], NOW, 0.5), to="everywhere")
 
 
+def test_push_takes_feasts_positional_order(served: fs.FeatureStore) -> None:
+    import inspect
+
+    feast = pytest.importorskip("feast")
+    ours = list(inspect.signature(fs.FeatureStore.push).parameters)
+    theirs = list(inspect.signature(feast.FeatureStore.push).parameters)
+    assert ours[: len(theirs)] == theirs
+    # push(name, df, allow_registry_cache, to): Feast's order, to third after the flag
+    served.push("stats_push", _rows([20], NOW, 0.5), True, fs.PushMode.OFFLINE)
+    count = served.sql("select count(*) as n from stats where driver_id = 20")
+    assert count.column("n").to_pylist() == [1]
+    assert _online(served, FRESH, [20])["rate"] == [None]
+    # the old order (to third) is refused, saying to pass it by keyword; nothing written
+    with pytest.raises(fs.ValidationError, match="to=") as refused:
+        served.push("stats_push", _rows([21], NOW, 0.5), "offline")  # type: ignore[arg-type]
+    assert "allow_registry_cache" in str(refused.value)
+    count = served.sql("select count(*) as n from stats where driver_id = 21")
+    assert count.column("n").to_pylist() == [0]
+
+
 def test_write_to_online_and_offline_store(served: fs.FeatureStore) -> None:
     frame = pd.DataFrame(
         {"driver_id": [2], "event_ts": [NOW], "created": [NOW], "trips": [8], "rate": [0.0625]}
