@@ -15,9 +15,9 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
-from conftest import ENTRY, EXAMPLE, Run
 
 from featurestore import FeatureStore
+from tests.cli.conftest import ENTRY, EXAMPLE, Run
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

@@ -9,7 +9,6 @@ import io
 import re
 from datetime import timedelta
 
-from conftest import Run
 from rich.console import Console
 
 from featurestore import FeatureStore, FeatureView
@@ -18,6 +17,7 @@ from featurestore.cli.render import RowBars
 from featurestore.project import load_definitions
 from featurestore.registry import plan
 from repos import ChangeList, CommitLog
+from tests.cli.conftest import Run
 
 NAMES = ("driver_hourly_stats", "conv_rate_plus_val", "driver_stats_push_source", "avg_daily_trips")
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import Run
-
 import featurestore
 from featurestore import FeatureStore
 from featurestore.datasets import DATASETS_BRANCH
+from tests.cli.conftest import Run
 
 
 def test_version_and_the_global_repo_option(fs: Run, applied: FeatureStore, tmp_path: Path) -> None:
