@@ -141,21 +141,36 @@ def _invalid_settings(
     return "invalid settings: " + "; ".join(said)
 
 
-def load_config(project_dir: str | Path = ".", env: Mapping[str, str] | None = None) -> StoreConfig:
-    """Read ``featurestore.yaml`` in ``project_dir`` and apply environment overrides."""
+def load_config(
+    project_dir: str | Path = ".",
+    env: Mapping[str, str] | None = None,
+    config_file: str | Path | None = None,
+) -> StoreConfig:
+    """Read ``featurestore.yaml`` in ``project_dir`` and apply environment overrides.
+
+    ``config_file`` (Feast's ``fs_yaml_file``) names the file to read instead: a file
+    named ``featurestore.yaml`` is read as this project's settings, any other as
+    Feast's ``feature_store.yaml``; ``project_dir`` stays the project folder.
+    """
     from featurestore.errors import ConfigError
     from featurestore.feast_config import FEAST_CONFIG_FILE, from_feast_config
 
     env = os.environ if env is None else env
     root = Path(project_dir).resolve()
-    path = root / CONFIG_FILE
-    feast = not path.is_file() and (root / FEAST_CONFIG_FILE).is_file()
-    if feast:
-        path = root / FEAST_CONFIG_FILE
-    elif not path.is_file():
-        raise ConfigError(
-            f"no {CONFIG_FILE} in {root}: run `featurestore init {root}` to create one"
-        )
+    if config_file is not None:
+        path = Path(config_file).resolve()
+        if not path.is_file():
+            raise ConfigError(f"the configuration file {path} does not exist; check the path")
+        feast = path.name != CONFIG_FILE
+    else:
+        path = root / CONFIG_FILE
+        feast = not path.is_file() and (root / FEAST_CONFIG_FILE).is_file()
+        if feast:
+            path = root / FEAST_CONFIG_FILE
+        elif not path.is_file():
+            raise ConfigError(
+                f"no {CONFIG_FILE} in {root}: run `featurestore init {root}` to create one"
+            )
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:

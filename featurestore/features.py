@@ -89,6 +89,13 @@ def plan_features(
             stored.setdefault(view_name, {})[feature] = None
     fvs = registry.feature_views_by_name
     views = {name: fvs[name] for name in stored}
+    served: list[FeatureView | OnDemandFeatureView] = [*views.values(), *on_demand.values()]
+    disabled = sorted(view.name for view in served if not view.enabled)
+    if disabled:
+        raise ValidationError(
+            f"feature view(s) {disabled} are disabled (enabled=False) and serve no features; "
+            "apply them with enabled=True, or request other features"
+        )
     names = tuple(internal_name(v, f) if full_feature_names else f for v, f in refs)
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})

@@ -39,6 +39,7 @@ from featurestore.definitions.serialization import (
     entity_from_dict,
     field_from_dict,
     logging_config_from_dict,
+    on_demand_extras_from_dict,
     project_from_dict,
     source_from_dict,
     to_dict,
@@ -317,6 +318,7 @@ class Registry:
                 owner=d["owner"],
                 trust=trust,
                 origin=origin,
+                **on_demand_extras_from_dict(d),
             )
         odfvs = {k: v for k, v in sorted(built.items()) if isinstance(v, OnDemandFeatureView)}
         views: dict[str, FeatureView | OnDemandFeatureView] = {**fvs, **odfvs}
@@ -330,6 +332,7 @@ class Registry:
                 tags=d["tags"],
                 owner=d["owner"],
                 logging_config=logging_config_from_dict(d.get("logging_config")),
+                precompute_online=d.get("precompute_online", False),
             )
         object.__setattr__(self, "entities", tuple(entities.values()))
         object.__setattr__(self, "data_sources", tuple(sources.values()))

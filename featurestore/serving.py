@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from featurestore import materialization as m
 from featurestore.boundary import translated
 from featurestore.definitions import FeatureView
-from featurestore.errors import NotFoundError
+from featurestore.errors import NotFoundError, ValidationError
 from featurestore.progress import Progress
 
 if TYPE_CHECKING:
@@ -49,15 +49,21 @@ def _utc(value: datetime) -> datetime:
 def online_views(
     registry: Registry, feature_views: Sequence[str | FeatureView] | None
 ) -> list[FeatureView]:
-    """The views named (default: every online view), or NotFoundError naming the unknown."""
+    """The views named (default: every enabled online view), or NotFoundError naming the
+    unknown; a disabled view (``enabled=False``) named is refused."""
     views = registry.feature_views_by_name
     if feature_views is None:
-        return [v for v in views.values() if v.online]
+        return [v for v in views.values() if v.online and v.enabled]
     out = []
     for v in feature_views:
         name = v.name if isinstance(v, FeatureView) else v
         if name not in views:
             raise NotFoundError(f"no feature view {name!r} is applied; known: {sorted(views)}")
+        if not views[name].enabled:
+            raise ValidationError(
+                f"feature view {name!r} is disabled (enabled=False); apply it with "
+                "enabled=True to materialize it"
+            )
         out.append(views[name])
     return out
 

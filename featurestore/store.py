@@ -65,8 +65,27 @@ PushTarget = Literal["online", "offline", "online_and_offline"]
 class FeatureStore:
     """A feature repository: definitions, versioned offline tables and the online store."""
 
-    def __init__(self, repo_path: str | Path = ".", *, config: StoreConfig | None = None) -> None:
-        self.config = config if config is not None else load_config(repo_path)
+    def __init__(
+        self,
+        repo_path: str | Path | None = ".",
+        config: StoreConfig | None = None,
+        fs_yaml_file: str | Path | None = None,
+        embedding_provider: None = None,
+    ) -> None:
+        """Open the project at ``repo_path`` (Feast's arguments, in Feast's order).
+
+        ``fs_yaml_file`` names the configuration file to read instead of the one in
+        ``repo_path`` (see ``load_config``); ``embedding_provider`` (vector search) is
+        not supported and must be None.
+        """
+        if embedding_provider is not None:
+            raise ConfigError(
+                "embedding_provider is not supported: there is no vector search here; leave it out"
+            )
+        if fs_yaml_file is not None and config is not None:
+            raise ConfigError("pass config or fs_yaml_file, not both")
+        root = "." if repo_path is None else repo_path
+        self.config = config if config is not None else load_config(root, config_file=fs_yaml_file)
         self._lock = threading.RLock()
         self._repo: repos.Repository | None = None
         self._tables: offline.TableStore | None = None

@@ -27,6 +27,8 @@ class FeatureService:
 
     That every referenced view and feature exists is checked when it is applied.
     ``logging_config`` (Feast's) is kept in the registry; no feature logs are written.
+    ``precompute_online`` (Feast's) is kept too: lookups read each view's stored values
+    in one round trip, so there is nothing to precompute.
     """
 
     name: str
@@ -35,6 +37,7 @@ class FeatureService:
     tags: FrozenDict[str, str]
     owner: str
     logging_config: LoggingConfig | None
+    precompute_online: bool
 
     def __init__(
         self,
@@ -45,6 +48,7 @@ class FeatureService:
         tags: Mapping[str, str] | None = None,
         owner: str = "",
         logging_config: LoggingConfig | None = None,
+        precompute_online: bool = False,
     ) -> None:
         check_name(name, "FeatureService name")
         what = f"FeatureService {name!r}"
@@ -71,6 +75,11 @@ class FeatureService:
                 f"{what}: logging_config must be a LoggingConfig, not {logging_config!r}"
             )
         object.__setattr__(self, "logging_config", logging_config)
+        if not isinstance(precompute_online, bool):
+            raise DefinitionError(
+                f"{what}: precompute_online must be True or False, not {precompute_online!r}"
+            )
+        object.__setattr__(self, "precompute_online", precompute_online)
 
     @property
     def feature_refs(self) -> tuple[str, ...]:

@@ -87,7 +87,9 @@ class FeatureView:
     registry: rows are always checked against the schema when written (what Feast's
     ``enable_validation=True`` asks for), offline rows always live in the repository
     (``offline``), and ``version`` is a label: the versions of the data and of the
-    definitions are commits.
+    definitions are commits. ``enabled=False`` (Feast's) keeps a view applied but out
+    of service: training sets, lookups and a materialization naming it are refused, and
+    a materialization of all views passes it over.
     """
 
     name: str
@@ -104,6 +106,7 @@ class FeatureView:
     org: str
     enable_validation: bool
     version: str
+    enabled: bool
 
     def __init__(
         self,
@@ -122,9 +125,24 @@ class FeatureView:
         org: str = "",
         enable_validation: bool = False,
         version: str = "latest",
+        sink_source: object = None,
+        mode: object = None,
+        enabled: bool = True,
     ) -> None:
         check_name(name, "FeatureView name")
         what = f"{type(self).__name__} {name!r}"
+        if sink_source is not None:
+            raise DefinitionError(
+                f"{what}: sink_source (where Feast writes a derived view's output) is not "
+                "supported: views read a TableSource or PushSource; compute derived features "
+                "with on_demand_feature_view, or ingest them into a table"
+            )
+        if mode is not None:
+            raise DefinitionError(
+                f"{what}: mode={mode!r} asks for a transformation inside a feature view, "
+                "which is not supported; leave mode out and transform with "
+                "on_demand_feature_view"
+            )
         ents = as_tuple(entities, f"{what} entities")
         check_instances(ents, (Entity,), f"{what} entities")
         check_unique((e.name for e in ents), f"{what} entities")
@@ -171,6 +189,7 @@ class FeatureView:
             ("online", online),
             ("offline", offline),
             ("enable_validation", enable_validation),
+            ("enabled", enabled),
         ):
             if not isinstance(value, bool):
                 raise DefinitionError(f"{what}: {flag} must be True or False, not {value!r}")
@@ -215,6 +234,7 @@ class FeatureView:
         object.__setattr__(self, "org", check_text(org, f"{what} org"))
         object.__setattr__(self, "enable_validation", enable_validation)
         object.__setattr__(self, "version", check_text(version, f"{what} version"))
+        object.__setattr__(self, "enabled", enabled)
 
     @property
     def join_keys(self) -> tuple[str, ...]:

@@ -19,12 +19,17 @@ class Field:
     """A column of a feature view, request source or on-demand view.
 
     ``dtype`` is a featurestore type (``Float32``, ``Array(Int64)``) or an Arrow type.
+    Feast's ``vector_index``, ``vector_length`` and ``vector_search_metric`` are kept
+    in the registry; no vector index is built (there is no vector search here).
     """
 
     name: str
     dtype: DataType
     description: str
     tags: FrozenDict[str, str]
+    vector_index: bool
+    vector_length: int
+    vector_search_metric: str | None
 
     def __init__(
         self,
@@ -33,8 +38,25 @@ class Field:
         dtype: DataType | pa.DataType,
         description: str = "",
         tags: Mapping[str, str] | None = None,
+        vector_index: bool = False,
+        vector_length: int = 0,
+        vector_search_metric: str | None = None,
     ) -> None:
         check_name(name, "Field name")
+        if not isinstance(vector_index, bool):
+            raise DefinitionError(
+                f"Field {name!r}: vector_index must be True or False, not {vector_index!r}"
+            )
+        if (
+            isinstance(vector_length, bool)
+            or not isinstance(vector_length, int)
+            or (vector_length < 0)
+        ):
+            raise DefinitionError(
+                f"Field {name!r}: vector_length must be a whole number >= 0, not {vector_length!r}"
+            )
+        if vector_search_metric is not None:
+            check_text(vector_search_metric, f"Field {name!r} vector_search_metric")
         if isinstance(dtype, pa.DataType):
             dtype = from_arrow(dtype)
         if not isinstance(dtype, DataType):
@@ -48,6 +70,9 @@ class Field:
             self, "description", check_text(description, f"Field {name!r} description")
         )
         object.__setattr__(self, "tags", check_tags(tags, f"Field {name!r} tags"))
+        object.__setattr__(self, "vector_index", vector_index)
+        object.__setattr__(self, "vector_length", vector_length)
+        object.__setattr__(self, "vector_search_metric", vector_search_metric)
 
     def to_arrow(self) -> pa.Field:
         """The Arrow field of this column (nullable)."""

@@ -61,6 +61,7 @@ class LabelView(FeatureView):
         labeler_field: str = "labeler",
         conflict_policy: ConflictPolicy = ConflictPolicy.LAST_WRITE_WINS,
         reference_feature_view: str | None = None,
+        enabled: bool = True,
     ) -> None:
         super().__init__(
             name=name,
@@ -77,6 +78,7 @@ class LabelView(FeatureView):
             org=org,
             enable_validation=enable_validation,
             version=version,
+            enabled=enabled,
         )
         what = f"LabelView {name!r}"
         check_name(labeler_field, f"{what} labeler_field")

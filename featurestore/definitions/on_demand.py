@@ -27,6 +27,7 @@ from featurestore.definitions._checks import (
     check_text,
     check_unique,
 )
+from featurestore.definitions.entity import Entity
 from featurestore.definitions.feature_view import FeatureView, FeatureViewProjection, project
 from featurestore.definitions.field import Field
 from featurestore.definitions.sources import RequestSource
@@ -64,6 +65,16 @@ class OnDemandFeatureView:
     Built without ``udf`` (as a registry load does), the view holds only
     ``udf_source``; ``trust`` decides whether that source may run when the view is
     computed, and ``origin`` (the ref it was read at) goes into the refusal.
+
+    Feast's arguments: ``singleton=True`` (``mode="python"`` only) calls the function
+    once per row with a dict of single values, returning a dict of single values.
+    ``write_to_online_store`` is kept: features are always computed when read, with
+    the same function on the same stored inputs, so they equal what a write-time
+    transform would have stored. ``entities`` (kept by name), ``input_schema``,
+    ``track_metrics``, ``version`` and ``org`` are kept in the registry.
+    ``enabled=False`` keeps the view applied but out of service (requests for its
+    features are refused). ``aggregations`` are refused: aggregate in a
+    ``FeatureView``.
     """
 
     name: str
@@ -74,6 +85,14 @@ class OnDemandFeatureView:
     description: str = ""
     tags: FrozenDict[str, str] = field(default_factory=FrozenDict)
     owner: str = ""
+    entities: tuple[str, ...] = ()
+    input_schema: tuple[Field, ...] = ()
+    write_to_online_store: bool = False
+    singleton: bool = False
+    track_metrics: bool = False
+    version: str = "latest"
+    org: str = ""
+    enabled: bool = True
     _function: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
     _trust: TrustCheck | None = field(default=None, compare=False, repr=False)
     _origin: str | None = field(default=None, compare=False, repr=False)
@@ -92,9 +111,42 @@ class OnDemandFeatureView:
         owner: str = "",
         trust: TrustCheck | None = None,
         origin: str | None = None,
+        entities: Sequence[Entity | str] | None = None,
+        input_schema: Sequence[Field] | None = None,
+        write_to_online_store: bool = False,
+        singleton: bool = False,
+        track_metrics: bool = False,
+        aggregations: Sequence[object] | None = None,
+        version: str = "latest",
+        org: str = "",
+        enabled: bool = True,
     ) -> None:
         check_name(name, "on-demand view name")
         what = f"on-demand view {name!r}"
+        if aggregations:
+            raise DefinitionError(
+                f"{what}: aggregations in an on-demand view are not supported; aggregate "
+                "in a FeatureView (aggregations=[...]) and read it from this view"
+            )
+        for flag, value in (
+            ("write_to_online_store", write_to_online_store),
+            ("singleton", singleton),
+            ("track_metrics", track_metrics),
+            ("enabled", enabled),
+        ):
+            if not isinstance(value, bool):
+                raise DefinitionError(f"{what}: {flag} must be True or False, not {value!r}")
+        if singleton and mode != "python":
+            raise DefinitionError(
+                f"{what}: singleton=True needs mode='python' (the function takes one row's "
+                "values as a dict); drop singleton or use mode='python'"
+            )
+        ents = as_tuple(entities or (), f"{what} entities")
+        check_instances(ents, (Entity, str), f"{what} entities")
+        entity_names = tuple(e.name if isinstance(e, Entity) else e for e in ents)
+        check_unique(entity_names, f"{what} entities")
+        inputs_declared = as_tuple(input_schema or (), f"{what} input_schema")
+        check_instances(inputs_declared, (Field,), f"{what} input_schema")
         raw = as_tuple(sources, f"{what} sources")
         if not raw:
             raise DefinitionError(f"{what} has no sources: list feature views or request sources")
@@ -137,6 +189,14 @@ class OnDemandFeatureView:
         object.__setattr__(self, "description", check_text(description, f"{what} description"))
         object.__setattr__(self, "tags", check_tags(tags, f"{what} tags"))
         object.__setattr__(self, "owner", check_text(owner, f"{what} owner"))
+        object.__setattr__(self, "entities", entity_names)
+        object.__setattr__(self, "input_schema", inputs_declared)
+        object.__setattr__(self, "write_to_online_store", write_to_online_store)
+        object.__setattr__(self, "singleton", singleton)
+        object.__setattr__(self, "track_metrics", track_metrics)
+        object.__setattr__(self, "version", check_text(version, f"{what} version"))
+        object.__setattr__(self, "org", check_text(org, f"{what} org"))
+        object.__setattr__(self, "enabled", enabled)
         object.__setattr__(self, "_function", udf)
         object.__setattr__(self, "_trust", trust)
         object.__setattr__(self, "_origin", origin)
@@ -229,6 +289,24 @@ class OnDemandFeatureView:
                 f"{', '.join(missing)} that its schema declares; return every schema column"
             )
 
+    def _call_python(self, columns: dict[str, list[Any]]) -> object:
+        """The python-mode function on columns; with ``singleton`` once per row."""
+        if not self.singleton:
+            return self.udf(columns)
+        n = len(next(iter(columns.values()))) if columns else 0
+        out: dict[str, list[Any]] = {f.name: [] for f in self.schema}
+        for i in range(n):
+            row = self.udf({c: values[i] for c, values in columns.items()})
+            if not isinstance(row, Mapping):
+                raise DefinitionError(
+                    f"on-demand view {self.name!r} (singleton=True) must return a dict of "
+                    f"values for each row, not {type(row).__name__}"
+                )
+            self._check_outputs(row.keys())
+            for name, values in out.items():
+                values.append(row[name])
+        return out
+
     def transform(self, df: pd.DataFrame) -> pd.DataFrame:
         """Run the function on ``df`` (one row per input row); the schema's columns, in order."""
         import pandas as pd
@@ -242,7 +320,7 @@ class OnDemandFeatureView:
                     f"not {type(out).__name__}"
                 )
         else:
-            result = self.udf({c: df[c].tolist() for c in self.input_columns})
+            result = self._call_python({c: df[c].tolist() for c in self.input_columns})
             if not isinstance(result, Mapping):
                 raise DefinitionError(
                     f"on-demand view {self.name!r} (mode='python') must return a dict of "
@@ -268,7 +346,7 @@ class OnDemandFeatureView:
             frame = pd.DataFrame({c: list(inputs[c]) for c in self.input_columns})
             out = self.transform(frame)
             return {c: out[c].tolist() for c in out.columns}
-        result = self.udf({c: list(inputs[c]) for c in self.input_columns})
+        result = self._call_python({c: list(inputs[c]) for c in self.input_columns})
         if not isinstance(result, Mapping):
             raise DefinitionError(
                 f"on-demand view {self.name!r} (mode='python') must return a dict of lists, "
@@ -290,8 +368,30 @@ def on_demand_feature_view(
     description: str = "",
     tags: Mapping[str, str] | None = None,
     owner: str = "",
+    entities: Sequence[Entity | str] | None = None,
+    input_schema: Sequence[Field] | None = None,
+    aggregations: Sequence[object] | None = None,
+    org: str = "",
+    write_to_online_store: bool = False,
+    singleton: bool = False,
+    track_metrics: bool = False,
+    explode: bool = False,
+    version: str = "latest",
 ) -> Callable[[Callable[..., Any]], OnDemandFeatureView]:
-    """Turn a function into an ``OnDemandFeatureView`` named after it (or ``name``)."""
+    """Turn a function into an ``OnDemandFeatureView`` named after it (or ``name``).
+
+    Feast's arguments mean what ``OnDemandFeatureView`` says; ``explode=True`` (rows
+    split into several output rows) is refused: a view returns one row per input row.
+    """
+    if explode:
+        raise DefinitionError(
+            f"on-demand view {name or '(unnamed)'}: explode=True is not supported; an "
+            "on-demand view returns one row per input row"
+        )
+    if mode not in _MODES:
+        raise DefinitionError(
+            f"on-demand view {name or '(unnamed)'}: mode must be 'pandas' or 'python', not {mode!r}"
+        )
 
     def decorate(fn: Callable[..., Any]) -> OnDemandFeatureView:
         view_name = name if name is not None else getattr(fn, "__name__", "")
@@ -305,6 +405,14 @@ def on_demand_feature_view(
             description=description or (inspect.getdoc(fn) or ""),
             tags=tags,
             owner=owner,
+            entities=entities,
+            input_schema=input_schema,
+            write_to_online_store=write_to_online_store,
+            singleton=singleton,
+            track_metrics=track_metrics,
+            aggregations=aggregations,
+            version=version,
+            org=org,
         )
 
     return decorate

@@ -7,6 +7,7 @@ source), so a set of dicts is resolved as a whole by ``featurestore.registry``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from featurestore.definitions.aggregation import Aggregation
@@ -27,6 +28,8 @@ __all__ = [
     "entity_from_dict",
     "field_from_dict",
     "logging_config_from_dict",
+    "on_demand_extras",
+    "on_demand_extras_from_dict",
     "project_from_dict",
     "source_from_dict",
     "to_dict",
@@ -40,6 +43,7 @@ _VIEW_DEFAULTS: dict[str, Any] = {
     "org": "",
     "enable_validation": False,
     "version": "latest",
+    "enabled": True,
 }
 """Feast's view arguments, written only when they differ from these defaults, so that
 registries of views that do not use them keep their bytes and hash."""
@@ -92,8 +96,67 @@ def logging_config_from_dict(d: Mapping[str, Any] | None) -> LoggingConfig | Non
     )
 
 
+_PROJECT_TIMES = ("created_timestamp", "last_updated_timestamp")
+
+
 def project_from_dict(d: Mapping[str, Any]) -> Project:
-    return Project(name=d["name"], description=d["description"], tags=d["tags"], owner=d["owner"])
+    times = {k: datetime.fromisoformat(d[k]) for k in _PROJECT_TIMES if k in d}
+    return Project(
+        name=d["name"], description=d["description"], tags=d["tags"], owner=d["owner"], **times
+    )
+
+
+_FIELD_DEFAULTS: dict[str, Any] = {
+    "vector_index": False,
+    "vector_length": 0,
+    "vector_search_metric": None,
+}
+"""Feast's vector arguments of a Field, written only when set (registries keep their hash)."""
+
+
+_PUSH_DEFAULTS: dict[str, Any] = {"owner": ""}
+_REQUEST_DEFAULTS: dict[str, Any] = {"owner": "", "timestamp_field": None}
+
+
+_ON_DEMAND_DEFAULTS: dict[str, Any] = {
+    "entities": (),
+    "input_schema": (),
+    "write_to_online_store": False,
+    "singleton": False,
+    "track_metrics": False,
+    "version": "latest",
+    "org": "",
+    "enabled": True,
+}
+"""Feast's on-demand view arguments, written only when set (registries keep their hash)."""
+
+
+def on_demand_extras(v: OnDemandFeatureView) -> Json:
+    """The serialized Feast arguments of an on-demand view that differ from the defaults."""
+    out = _non_default(v, _ON_DEMAND_DEFAULTS)
+    if "entities" in out:
+        out["entities"] = list(v.entities)
+    if "input_schema" in out:
+        out["input_schema"] = [_field(f) for f in v.input_schema]
+    return out
+
+
+def on_demand_extras_from_dict(d: Mapping[str, Any]) -> Json:
+    """The keyword arguments of ``on_demand_extras`` read back."""
+    out = _given(d, _ON_DEMAND_DEFAULTS)
+    if "input_schema" in out:
+        out["input_schema"] = [field_from_dict(f) for f in out["input_schema"]]
+    return out
+
+
+def _non_default(obj: object, defaults: Mapping[str, Any]) -> Json:
+    """The attributes of ``obj`` named in ``defaults`` whose values differ from them."""
+    return {k: getattr(obj, k) for k, d in defaults.items() if getattr(obj, k) != d}
+
+
+def _given(d: Mapping[str, Any], defaults: Mapping[str, Any]) -> Json:
+    """The keys of ``defaults`` present in the serialized ``d``."""
+    return {k: d[k] for k in defaults if k in d}
 
 
 def _field(f: Field) -> Json:
@@ -102,12 +165,17 @@ def _field(f: Field) -> Json:
         "dtype": str(f.dtype),
         "description": f.description,
         "tags": dict(f.tags),
+        **_non_default(f, _FIELD_DEFAULTS),
     }
 
 
 def field_from_dict(d: Mapping[str, Any]) -> Field:
     return Field(
-        name=d["name"], dtype=parse_type(d["dtype"]), description=d["description"], tags=d["tags"]
+        name=d["name"],
+        dtype=parse_type(d["dtype"]),
+        description=d["description"],
+        tags=d["tags"],
+        **_given(d, _FIELD_DEFAULTS),
     )
 
 
@@ -160,9 +228,15 @@ def source_from_dict(
             field_mapping=d["field_mapping"],
         )
     if kind == "push":
-        return PushSource(**common, batch_source=tables[d["batch_source"]])
+        return PushSource(
+            **common, batch_source=tables[d["batch_source"]], **_given(d, _PUSH_DEFAULTS)
+        )
     if kind == "request":
-        return RequestSource(**common, schema=[field_from_dict(f) for f in d["schema"]])
+        return RequestSource(
+            **common,
+            schema=[field_from_dict(f) for f in d["schema"]],
+            **_given(d, _REQUEST_DEFAULTS),
+        )
     raise ValueError(f"unknown source kind {kind!r}")
 
 
@@ -183,6 +257,7 @@ def to_dict(obj: object) -> Json:
             "description": obj.description,
             "tags": dict(obj.tags),
             "owner": obj.owner,
+            **{k: t.isoformat() for k in _PROJECT_TIMES if (t := getattr(obj, k)) is not None},
         }
     if isinstance(obj, FileSource):
         return {
@@ -215,6 +290,7 @@ def to_dict(obj: object) -> Json:
             "batch_source": obj.batch_source.name,
             "description": obj.description,
             "tags": dict(obj.tags),
+            **_non_default(obj, _PUSH_DEFAULTS),
         }
     if isinstance(obj, RequestSource):
         return {
@@ -223,6 +299,7 @@ def to_dict(obj: object) -> Json:
             "schema": [_field(f) for f in obj.schema],
             "description": obj.description,
             "tags": dict(obj.tags),
+            **_non_default(obj, _REQUEST_DEFAULTS),
         }
     if isinstance(obj, FeatureView):
         return {
@@ -261,6 +338,7 @@ def to_dict(obj: object) -> Json:
             "description": obj.description,
             "tags": dict(obj.tags),
             "owner": obj.owner,
+            **on_demand_extras(obj),
         }
     if isinstance(obj, FeatureService):
         out: Json = {
@@ -272,5 +350,7 @@ def to_dict(obj: object) -> Json:
         }
         if obj.logging_config is not None:
             out["logging_config"] = _logging_config(obj.logging_config)
+        if obj.precompute_online:
+            out["precompute_online"] = True
         return out
     raise TypeError(f"not a definition: {obj!r}")

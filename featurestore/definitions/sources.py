@@ -173,7 +173,15 @@ class FileSource(TableSource):
         owner: str | None = "",
         event_timestamp_column: str | None = "",
         table: str | None = None,
+        s3_endpoint_override: str | None = None,
+        connection_ref: Any = None,
     ) -> None:
+        if s3_endpoint_override or connection_ref is not None:
+            given = "s3_endpoint_override" if s3_endpoint_override else "connection_ref"
+            raise DefinitionError(
+                f"FileSource {path!r}: {given} is for files in object stores, which are not "
+                "read here; copy the Parquet file into the project folder and give its path"
+            )
         if not isinstance(path, str) or not path.strip():
             raise DefinitionError(
                 f"FileSource path must be a non-empty string (a Parquet file or folder), "
@@ -220,6 +228,7 @@ class PushSource:
     batch_source: TableSource
     description: str
     tags: FrozenDict[str, str]
+    owner: str
 
     def __init__(
         self,
@@ -228,6 +237,7 @@ class PushSource:
         batch_source: TableSource,
         description: str | None = "",
         tags: Mapping[str, str] | None = None,
+        owner: str | None = "",
     ) -> None:
         check_name(name, "PushSource name")
         description = description or ""
@@ -241,6 +251,7 @@ class PushSource:
             self, "description", check_text(description, f"PushSource {name!r} description")
         )
         object.__setattr__(self, "tags", check_tags(tags, f"PushSource {name!r} tags"))
+        object.__setattr__(self, "owner", check_text(owner or "", f"PushSource {name!r} owner"))
 
     @property
     def timestamp_field(self) -> str:
@@ -257,20 +268,28 @@ class PushSource:
 
 @dataclass(frozen=True, init=False)
 class RequestSource:
-    """Values that arrive with each request (training: columns of the entity frame)."""
+    """Values that arrive with each request (training: columns of the entity frame).
+
+    Feast's ``timestamp_field`` and ``owner`` are kept in the registry; request values
+    are taken as they come with each row, so no time column is read from them.
+    """
 
     name: str
     schema: tuple[Field, ...]
     description: str
     tags: FrozenDict[str, str]
+    timestamp_field: str | None
+    owner: str
 
     def __init__(
         self,
         *,
         name: str,
         schema: Iterable[Field],
-        description: str = "",
+        timestamp_field: str | None = None,
+        description: str | None = "",
         tags: Mapping[str, str] | None = None,
+        owner: str | None = "",
     ) -> None:
         check_name(name, "RequestSource name")
         what = f"RequestSource {name!r}"
@@ -281,8 +300,16 @@ class RequestSource:
         check_unique((f.name for f in fields), f"{what} schema")
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "schema", fields)
-        object.__setattr__(self, "description", check_text(description, f"{what} description"))
+        object.__setattr__(
+            self, "description", check_text(description or "", f"{what} description")
+        )
         object.__setattr__(self, "tags", check_tags(tags, f"{what} tags"))
+        object.__setattr__(
+            self,
+            "timestamp_field",
+            None if not timestamp_field else check_name(timestamp_field, f"{what} timestamp_field"),
+        )
+        object.__setattr__(self, "owner", check_text(owner or "", f"{what} owner"))
 
 
 DataSource = TableSource | FileSource | PushSource | RequestSource

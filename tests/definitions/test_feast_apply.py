@@ -259,3 +259,22 @@ def test_a_changed_field_mapping_imports_the_file_again(project: tuple[Path, str
         rates = store.sql("SELECT DISTINCT conv_rate AS r FROM stats_source").column("r")
         assert rates.to_pylist() == [50.0]
         assert row_count(store) == 5
+
+
+def test_fs_yaml_file_names_the_configuration_to_read(project: tuple[Path, str]) -> None:
+    root, name = project
+    elsewhere = root / "configs"
+    elsewhere.mkdir()
+    (root / "feature_store.yaml").rename(elsewhere / "staging.yaml")
+    with pytest.raises(ConfigError, match="featurestore init"):
+        fs.FeatureStore(repo_path=root)
+    with fs.FeatureStore(repo_path=str(root), fs_yaml_file=elsewhere / "staging.yaml") as store:
+        assert store.config.project == name
+        assert store.config.project_dir == root.resolve()
+        store.apply(definitions(name))  # relative FileSource paths resolve from repo_path
+        store.commit("apply")
+        assert row_count(store, store.resolve()) == 9
+    with pytest.raises(ConfigError, match="does not exist"):
+        fs.FeatureStore(repo_path=root, fs_yaml_file=root / "nope.yaml")
+    with pytest.raises(ConfigError, match="embedding_provider"):
+        fs.FeatureStore(repo_path=root, embedding_provider=object())  # type: ignore[arg-type]

@@ -198,10 +198,14 @@ def views(draw: st.DrawFn) -> list[object]:
                 st.none(), st.integers(1000, 10**9).map(lambda us: timedelta(microseconds=us))
             )
         )
+        # a windowed view aggregates per entity, so it has at least one
+        view_entities = draw(
+            st.lists(st.sampled_from(ents), min_size=1 if aggs else 0, max_size=n, unique=True)
+        )
         out.append(
             FeatureView(
                 name=f"view{v}",
-                entities=draw(st.lists(st.sampled_from(ents), min_size=0, max_size=n, unique=True)),
+                entities=view_entities,
                 schema=fields,
                 source=source,
                 ttl=ttl,
