@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import drop_prefix
+from tests.conftest import drop_prefix
 from feast_project import T0, definitions, row_count, stats_table, write_project
 
 import featurestore as fs
