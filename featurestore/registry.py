@@ -19,6 +19,8 @@ and added on-demand functions as unified source diffs, so a review sees the code
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -63,6 +65,7 @@ __all__ = [
     "check_breaking",
     "diff_definitions",
     "load_registry",
+    "merge_partial",
     "plan",
     "stage_registry",
 ]
@@ -117,6 +120,68 @@ def _embedded(obj: object) -> list[object]:
     if isinstance(obj, OnDemandFeatureView):
         return list(obj.request_sources)
     return []
+
+
+def _key(obj: object) -> tuple[str, str] | None:
+    """(section, name) of a definition; views and on-demand views share one namespace."""
+    try:
+        section: str = _section_of(obj)
+    except DefinitionError:
+        return None  # a Project, or something ``collect`` refuses with its own message
+    if section == "on_demand_feature_views":
+        section = "feature_views"
+    return section, str(getattr(obj, "name", ""))
+
+
+def _rebind(obj: object, given: Mapping[tuple[str, str], object]) -> object:
+    """``obj`` with the definitions it embeds replaced by the given ones of their names."""
+
+    def fresh(inner: Any) -> Any:
+        key = _key(inner)
+        return given[key] if key is not None and key in given else _rebind(inner, given)
+
+    if isinstance(obj, FeatureView):
+        entities = tuple(fresh(e) for e in obj.entities)
+        source = fresh(obj.source)
+        if entities != obj.entities or source is not obj.source:
+            return dataclasses.replace(obj, entities=entities, source=source)
+    elif isinstance(obj, PushSource):
+        batch = fresh(obj.batch_source)
+        if batch is not obj.batch_source:
+            return dataclasses.replace(obj, batch_source=batch)
+    elif isinstance(obj, OnDemandFeatureView):
+        sources = tuple(fresh(s) if isinstance(s, RequestSource) else s for s in obj.sources)
+        if sources != obj.sources:
+            out = copy.copy(obj)
+            object.__setattr__(out, "sources", sources)
+            return out
+    return obj
+
+
+def merge_partial(stored: Iterable[object], objects: Iterable[object]) -> list[object]:
+    """The definitions of a partial ``apply`` (Feast's): the stored ones, less those named
+    like a given one (or one a given object embeds), then the given ones.
+
+    The given objects win: a stored view that embeds a source, entity or request source
+    given anew (a view re-applied with a changed source, say) reads the given one.
+    """
+    items = list(objects)
+    given: dict[tuple[str, str], object] = {}
+    stack = list(items)
+    while stack:
+        obj = stack.pop()
+        key = _key(obj)
+        if key is None:
+            continue
+        given.setdefault(key, obj)
+        stack.extend(_embedded(obj))
+    # the objects given directly win over ones embedded in other given objects
+    for obj in items:
+        key = _key(obj)
+        if key is not None:
+            given[key] = obj
+    kept = [_rebind(o, given) for o in stored if _key(o) not in given]
+    return kept + items
 
 
 def collect(objects: Iterable[object]) -> dict[Section, dict[str, Json]]:

@@ -43,7 +43,14 @@ from featurestore.frames import (
 )
 from featurestore.inference import prepare_definitions
 from featurestore.progress import Progress
-from featurestore.registry import Plan, Registry, load_registry, plan, stage_registry
+from featurestore.registry import (
+    Plan,
+    Registry,
+    load_registry,
+    merge_partial,
+    plan,
+    stage_registry,
+)
 from featurestore.serving import ViewStatus
 from featurestore.source_tables import natural_keys, table_of, tables_needed
 from featurestore.trust import CodeTrust
@@ -316,13 +323,7 @@ class FeatureStore:
         current = self.registry(name)
         objects = list(objects)
         if partial:
-            given = {(type(o).__name__, getattr(o, "name", None)) for o in objects}
-            kept = [
-                o
-                for o in current.objects
-                if (type(o).__name__, getattr(o, "name", None)) not in given
-            ]
-            objects = kept + objects
+            objects = merge_partial(current.objects, objects)
         objects = prepare_definitions(self, objects, name)
         result = plan(current, objects)
         if result.breaking:

@@ -12,6 +12,7 @@ import store_defs
 from store_data import h
 
 from featurestore import (
+    DefinitionError,
     FeatureStore,
     FeatureView,
     Field,
@@ -135,3 +136,56 @@ def test_apply_is_idempotent(store: FeatureStore) -> None:
     again = store.apply(store_defs.ALL)
     assert not again.has_changes
     assert list(store.repository.branch("main").uncommitted()) == []
+
+
+def test_a_partial_apply_replaces_embedded_definitions_as_feast_does(store: FeatureStore) -> None:
+    """The objects given win: a view re-applied with a changed source replaces the stored
+    source, and the other stored views over that source (and entity) read the new ones."""
+    rates = FeatureView(
+        name="driver_rates",
+        entities=[store_defs.driver],
+        schema=[Field(name="rate", dtype=Float64)],
+        source=store_defs.driver_source,
+    )
+    store.apply([*store_defs.ALL, rates])
+    store.commit("definitions")
+    described = TableSource(
+        name="driver_stats",
+        timestamp_field="event_timestamp",
+        created_timestamp_column="created",
+        description="hourly driver stats",
+        tags={"team": "ops"},
+    )
+    driver = store_defs.driver
+    noted = type(driver)(
+        name=driver.name,
+        join_keys=list(driver.join_keys),
+        value_type=driver.value_type,
+        description="a driver",
+    )
+    changed = FeatureView(
+        name="driver_stats",
+        entities=[noted],
+        ttl=store_defs.driver_stats.ttl,
+        schema=list(store_defs.driver_stats.schema),
+        source=described,
+    )
+    store.apply([changed])
+    registry = store.registry("main")
+    assert registry.data_sources_by_name["driver_stats"] == described
+    assert registry.entities_by_name["driver"].description == "a driver"
+    kept = registry.feature_views_by_name["driver_rates"]
+    assert kept.source == described and kept.entities[0].description == "a driver"
+    # nothing else was dropped
+    names = {o.name for o in registry.objects}
+    assert names >= {"customer_stats", "driver_trips", "driver_extras", "driver_service", "bonus"}
+    # a conflict among the given objects themselves is still refused
+    other = TableSource(name="driver_stats", timestamp_field="event_timestamp")
+    clash = FeatureView(
+        name="driver_rates",
+        entities=[driver],
+        schema=[Field(name="rate", dtype=Float64)],
+        source=other,
+    )
+    with pytest.raises(DefinitionError, match="two different"):
+        store.apply([changed, clash])
