@@ -177,7 +177,8 @@ class OnlineResponse:
         return to_pandas(self.to_arrow(include_metadata))
 
     def _caption(self) -> str:
-        n = len(next(iter(self.entity_columns.values()))) if self.entity_columns else 0
+        columns = self.entity_columns or self.features
+        n = len(next(iter(columns.values()))) if columns else 0
         names = list(self.features)
         return f"OnlineResponse: {n} entity row(s), {len(names)} feature(s)"
 
@@ -352,10 +353,13 @@ def read_online(
     columns: Mapping[str, Sequence[Any]],
     store: online.OnlineStore,
     now: datetime | None = None,
+    *,
+    rows: int | None = None,
 ) -> OnlineResponse:
     """Read every view of ``plan`` in one call, then compute its on-demand features.
 
-    ``now`` is the time ttl is measured against (default: the current time).
+    ``now`` is the time ttl is measured against (default: the current time); ``rows``
+    counts the entity rows when they have no columns (views without entities only).
     """
     import online as online_pkg
 
@@ -370,7 +374,7 @@ def read_online(
     counts = {len(v) for v in columns.values()}
     if len(counts) > 1:
         raise ValidationError(f"entity rows: columns have different lengths {sorted(counts)}")
-    n = counts.pop() if counts else 0
+    n = counts.pop() if counts else (rows or 0)
     types = prepared.key_types
     for key in join_keys:
         keys_given = cast_key_strings(key, columns[key], types.get(key))

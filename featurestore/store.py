@@ -655,10 +655,12 @@ class FeatureStore:
             fplan = plan_features(features, registry, full_feature_names=full_feature_names)
             self._plans[key] = fplan
         columns = rows_to_columns(entity_rows)
-        if not columns or not any(len(v) for v in columns.values()):
+        # rows without columns ({}) are rows too when only views without entities are read
+        keyless = 0 if isinstance(entity_rows, Mapping) or fplan.join_keys else len(entity_rows)
+        if not keyless and (not columns or not any(len(v) for v in columns.values())):
             raise ValidationError("no entity rows given; pass at least one row of join keys")
         with translated():
-            return read_online(fplan, columns, self.online_store, now)
+            return read_online(fplan, columns, self.online_store, now, rows=keyless or None)
 
     def push(
         self,

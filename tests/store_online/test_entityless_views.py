@@ -192,6 +192,11 @@ def test_lookups_return_the_latest_global_row_for_every_entity(
     for name in ("demand", "surge", "count"):
         assert got[name] == column(theirs, name, [0, 1, 2]), name
     assert got["demand"] == [7.5, 7.5, 7.5]
+    # rows without columns read a global view too (Feast's entity_rows=[{}])
+    bare = market_store.get_online_features(["market:demand"], [{}, {}], now=at)
+    assert bare.to_dict() == {"demand": [7.5, 7.5]}
+    with pytest.raises(fs.ValidationError, match="no entity rows"):
+        market_store.get_online_features(["market:demand", "trips:count"], [{}], now=at)
     # past the ttl the global value is expired for everyone, as offline
     later = market_store.get_online_features(
         ["market:demand"], {"driver_id": [1, 2]}, now=at + TTL + timedelta(hours=1)
