@@ -320,10 +320,18 @@ class TableStore:
                     rows += t.num_rows
                     yield t
 
-            items = _write_parts(tmp, self._prefix(name), counted(), meta.schema, None)
-            if rows == 0:
+            items: dict[str, bytes | os.PathLike[str]] = dict(
+                _write_parts(tmp, self._prefix(name), counted(), meta.schema, None)
+            )
+            # A part is named after its bytes: one already on the branch holds exactly these
+            # rows (an append run again), so it is neither staged nor counted again.
+            present = [path for path in items if b.object(path).exists()]
+            for path in present:
+                local = items.pop(path)
+                rows -= _rows_in(local)
+            if rows == 0 or not items:
                 return WriteResult(0, 0, (), ())
-            self._stage(b, dict(items), [])
+            self._stage(b, items, [])
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return WriteResult(rows, 0, tuple(items), ())
@@ -413,6 +421,12 @@ class TableStore:
                 )
         if items or gone:
             b.stage(upload=items, delete=[p for p in removed if p in gone])
+
+
+def _rows_in(part: bytes | os.PathLike[str]) -> int:
+    """The row count a written part file holds, from its Parquet footer."""
+    source = pa.BufferReader(part) if isinstance(part, bytes) else os.fspath(part)
+    return int(pq.ParquetFile(source).metadata.num_rows)
 
 
 def _connect() -> duckdb.DuckDBPyConnection:

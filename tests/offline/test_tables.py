@@ -236,3 +236,17 @@ def test_time_travel_reads_at_a_tag_do_not_change(
     sql = engine.sql("SELECT sum(rate) AS s FROM stats", {"stats": store.files("v1", "stats")})
     assert sql.column("s").to_pylist() == [60]
     engine.close()
+
+
+def test_appending_rows_already_on_the_branch_reports_nothing_written(
+    store: TableStore, repo: repos.Repository
+) -> None:
+    first = store.write("main", "stats", rows([1, 2, 3]))
+    assert first.rows_written == 3 and len(first.files_added) == 1
+    repo.branch("main").commit("rows")
+    again = store.write("main", "stats", rows([1, 2, 3]))
+    assert (again.rows_written, again.files_added) == (0, ())
+    assert list(repo.branch("main").uncommitted()) == []
+    assert sum(content(store, "main").values()) == 3
+    other = store.write("main", "stats", rows([4]))
+    assert other.rows_written == 1 and len(other.files_added) == 1
