@@ -73,10 +73,18 @@ def ingest(
         what=f"data for {table_name!r}",
     )
     what = f"ingest {table_name}"
-    report(progress, what, 0, arrow.num_rows)
+    total = arrow.num_rows
+    report(progress, what, 0, total)
     with translated():
-        result = store.tables.write(name, table_name, arrow, mode=mode, keys=keys)
-    report(progress, what, arrow.num_rows, arrow.num_rows)
+        result = store.tables.write(
+            name,
+            table_name,
+            arrow,
+            mode=mode,
+            keys=keys,
+            on_rows=None if progress is None else lambda n: report(progress, what, n, total),
+        )
+    report(progress, what, total, total)
     return result
 
 

@@ -16,7 +16,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeAlias
@@ -52,6 +52,7 @@ _NAME = re.compile(r"^\w[-\w]*$")
 _KEYS = b"offline.keys"
 _SORT = b"offline.sort_by"
 _ROW_GROUP = 128 * 1024
+_APPEND_SLICE = 4 * _ROW_GROUP
 BranchLike: TypeAlias = str | repos.Branch
 RefLike: TypeAlias = str | repos.Reference | repos.Commit
 
@@ -203,8 +204,12 @@ class TableStore:
         data: Data,
         mode: Literal["append", "upsert", "delete"] = "append",
         keys: Sequence[str] | None = None,
+        on_rows: Callable[[int], None] | None = None,
     ) -> WriteResult:
         """Append, upsert by key or delete by key; staged on ``branch``, not committed.
+
+        ``on_rows(n)`` is told how many rows an append has written so far, as it goes
+        (nothing is staged until every row is written and checked).
 
         The data is checked against the schema before anything is staged. Upsert
         replaces the rows whose keys appear in ``data`` (the last of duplicate keys
@@ -215,7 +220,7 @@ class TableStore:
         meta = self._meta(b, name)
         src = as_arrow(data)
         if mode == "append":
-            return self._append(b, name, meta, src)
+            return self._append(b, name, meta, src, on_rows)
         if mode not in ("upsert", "delete"):
             raise OfflineError(f"unknown write mode {mode!r}; use append, upsert or delete")
         k = tuple(keys) if keys else meta.keys
@@ -307,7 +312,12 @@ class TableStore:
     # -- internals ----------------------------------------------------------------------
 
     def _append(
-        self, b: repos.Branch, name: str, meta: _Table, src: pa.Table | pa.RecordBatchReader
+        self,
+        b: repos.Branch,
+        name: str,
+        meta: _Table,
+        src: pa.Table | pa.RecordBatchReader,
+        on_rows: Callable[[int], None] | None = None,
     ) -> WriteResult:
         check_schema(src.schema, meta.schema)
         tmp = self.repo.scratch()
@@ -317,8 +327,14 @@ class TableStore:
             def counted() -> Iterator[pa.Table]:
                 nonlocal rows
                 for t in conformed_batches(src, meta.schema, meta.keys):
-                    rows += t.num_rows
-                    yield t
+                    # Slices of whole row groups: the same bytes as the table written at
+                    # once, so a part's name does not depend on how it was fed.
+                    for start in range(0, t.num_rows, _APPEND_SLICE):
+                        piece = t.slice(start, _APPEND_SLICE)
+                        yield piece
+                        rows += piece.num_rows
+                        if on_rows is not None:
+                            on_rows(rows)
 
             items: dict[str, bytes | os.PathLike[str]] = dict(
                 _write_parts(tmp, self._prefix(name), counted(), meta.schema, None)

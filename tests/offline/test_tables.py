@@ -250,3 +250,31 @@ def test_appending_rows_already_on_the_branch_reports_nothing_written(
     assert sum(content(store, "main").values()) == 3
     other = store.write("main", "stats", rows([4]))
     assert other.rows_written == 1 and len(other.files_added) == 1
+
+
+def test_a_large_append_reports_rows_as_it_writes_and_names_its_part_by_the_whole(
+    store: TableStore, repo: repos.Repository, tmp_path: Path
+) -> None:
+    import hashlib
+
+    n = 600_000
+    big = pa.table(
+        {
+            "driver": pa.array(range(n), pa.int64()),
+            "ts": pa.array([T0] * n, SCHEMA.field("ts").type),
+            "rate": pa.array(range(n), pa.int64()),
+            "note": pa.array(["x"] * n),
+        },
+        schema=SCHEMA,
+    )
+    seen: list[int] = []
+    result = store.write("main", "stats", big, on_rows=seen.append)
+    assert seen == [4 * 128 * 1024, n] and result.rows_written == n
+    # the part holds the same bytes as the table written in one go, so its content name
+    # does not depend on how the rows were fed
+    whole = tmp_path / "whole.parquet"
+    with pq.ParquetWriter(whole, SCHEMA, compression="snappy") as w:
+        w.write_table(big, row_group_size=128 * 1024)
+    digest = hashlib.sha256(whole.read_bytes()).hexdigest()
+    (path,) = result.files_added
+    assert path.endswith(f"part-{digest[:32]}.parquet")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import store_data
 
@@ -56,3 +57,16 @@ def test_sql_on_a_branch_sees_staged_rows_and_a_commit_does_not(store: FeatureSt
     count = "SELECT count(*) AS n FROM driver_stats"
     assert store.sql(count).column("n").to_pylist() == [15]
     assert store.sql(count, ref=first.id).column("n").to_pylist() == [10]
+
+
+def test_ingest_reports_its_rows_as_they_are_written(store: FeatureStore) -> None:
+    rows = store_data.driver_rows()
+    big = pd.concat([rows] * (600_000 // len(rows) + 1), ignore_index=True)
+    big["trips"] = range(len(big))  # distinct rows, however many copies
+    seen: list[tuple[str, int, int | None]] = []
+    store.ingest("driver_stats", big, progress=lambda *a: seen.append(a))
+    assert {what for what, _, _ in seen} == {"ingest driver_stats"}
+    done = [d for _, d, _ in seen]
+    assert done == sorted(done) and done[0] == 0 and done[-1] == len(big)
+    assert any(0 < d < len(big) for d in done)  # a step between start and end
+    assert all(total == len(big) for _, _, total in seen)
