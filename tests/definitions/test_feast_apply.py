@@ -18,12 +18,12 @@ from urllib.parse import urlparse
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from tests.conftest import drop_prefix
 from feast_project import T0, definitions, row_count, stats_table, write_project
 
 import featurestore as fs
 from featurestore.errors import ConfigError, DefinitionError, SchemaError
 from featurestore.file_sources import RECORD_PREFIX
+from tests.conftest import drop_prefix
 
 
 @pytest.fixture
