@@ -26,6 +26,20 @@ REFS = ["driver_stats:trips", "driver_stats:rate", "customer_stats:spend"]
 FULL_NAMES = ["driver_stats__trips", "driver_stats__rate", "customer_stats__spend"]
 
 
+def local_feast_store(tmp: Path, project: str) -> feast.FeatureStore:
+    """A Feast store on its duckdb offline store, keeping its registry and online store in ``tmp``."""
+    config = RepoConfig(
+        project=project,
+        registry=str(tmp / "registry.db"),
+        provider="local",
+        offline_store=DuckDBOfflineStoreConfig(),
+        online_store=SqliteOnlineStoreConfig(path=str(tmp / "online.db")),
+        entity_key_serialization_version=3,
+        repo_path=str(tmp),
+    )
+    return feast.FeatureStore(config=config)
+
+
 def feast_historical_features(
     tmp: Path,
     drivers: Path,
@@ -40,16 +54,7 @@ def feast_historical_features(
     ``drivers`` holds driver_id, event_timestamp, created, trips, rate; ``customers`` holds
     customer_id, event_timestamp, spend. Feast keeps its registry and online store in ``tmp``.
     """
-    config = RepoConfig(
-        project="parity",
-        registry=str(tmp / "registry.db"),
-        provider="local",
-        offline_store=DuckDBOfflineStoreConfig(),
-        online_store=SqliteOnlineStoreConfig(path=str(tmp / "online.db")),
-        entity_key_serialization_version=3,
-        repo_path=str(tmp),
-    )
-    store = feast.FeatureStore(config=config)
+    store = local_feast_store(tmp, "parity")
     driver = feast.Entity(name="driver", join_keys=["driver_id"], value_type=feast.ValueType.INT64)
     customer = feast.Entity(
         name="customer", join_keys=["customer_id"], value_type=feast.ValueType.STRING

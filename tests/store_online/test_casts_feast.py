@@ -22,11 +22,9 @@ import pytest
 pytest.importorskip("feast")
 import feast
 from feast.data_source import PushMode
-from feast.infra.offline_stores.duckdb import DuckDBOfflineStoreConfig
-from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
-from feast.repo_config import RepoConfig
 
 import featurestore as fs
+from tests.feast_oracle import local_feast_store
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 REFS = ["fv:rate", "fv:small"]
@@ -42,16 +40,7 @@ def _feast(tmp: Path) -> feast.FeatureStore:
         }
     ).astype({"rate": "float32", "small": "int32"})
     seed.to_parquet(tmp / "d.parquet")
-    config = RepoConfig(
-        project="casts",
-        registry=str(tmp / "registry.db"),
-        provider="local",
-        offline_store=DuckDBOfflineStoreConfig(),
-        online_store=SqliteOnlineStoreConfig(path=str(tmp / "online.db")),
-        entity_key_serialization_version=3,
-        repo_path=str(tmp),
-    )
-    store = feast.FeatureStore(config=config)
+    store = local_feast_store(tmp, "casts")
     driver = feast.Entity(name="driver", join_keys=["driver_id"], value_type=feast.ValueType.INT64)
     source = feast.FileSource(
         name="src", path=str(tmp / "d.parquet"), timestamp_field="event_timestamp"

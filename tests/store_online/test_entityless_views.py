@@ -21,7 +21,7 @@ import pytest
 
 import featurestore as fs
 from featurestore import Entity, FeatureView, Field, Float64, Int64, PushSource, TableSource
-from tests.feast_oracle import plain_value
+from tests.feast_oracle import local_feast_store, plain_value
 
 feast = pytest.importorskip("feast")
 
@@ -92,22 +92,9 @@ def ours_definitions(market_source: TableSource | PushSource) -> list[object]:
 
 def feast_frame(tmp: Path, entity_df: pd.DataFrame, *, created_filter: bool) -> pd.DataFrame:
     """Feast's training frame for ``REFS`` over the same rows."""
-    from feast.infra.offline_stores.duckdb import DuckDBOfflineStoreConfig
-    from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
-    from feast.repo_config import RepoConfig
-
     pq.write_table(market_rows(), tmp / "market.parquet")
     pq.write_table(trip_rows(), tmp / "trips.parquet")
-    config = RepoConfig(
-        project="entityless",
-        registry=str(tmp / "registry.db"),
-        provider="local",
-        offline_store=DuckDBOfflineStoreConfig(),
-        online_store=SqliteOnlineStoreConfig(path=str(tmp / "online.db")),
-        entity_key_serialization_version=3,
-        repo_path=str(tmp),
-    )
-    store = feast.FeatureStore(config=config)
+    store = local_feast_store(tmp, "entityless")
     driver = feast.Entity(name="driver", join_keys=["driver_id"], value_type=feast.ValueType.INT64)
     market = feast.FeatureView(
         name="market",
