@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -118,13 +118,13 @@ def _encode_list(arr: pa.Array) -> pa.Array:
         if not valid[i]:
             out.append(None)
             continue
-        out.append(
-            b"".join(
-                b"\x00" if c is None else b"\x01" + varint(len(c)) + c
-                for c in children[offsets[i] : offsets[i + 1]]
-            )
-        )
+        out.append(_framed(children[offsets[i] : offsets[i + 1]]))
     return pa.array(out, pa.large_binary())
+
+
+def _framed(values: Iterable[bytes | None]) -> bytes:
+    """Encoded values one after another: ``0`` for a null, else ``1``, a length, the bytes."""
+    return b"".join(b"\x00" if v is None else b"\x01" + varint(len(v)) + v for v in values)
 
 
 def _encode_struct(arr: pa.Array) -> pa.Array:
@@ -135,11 +135,7 @@ def _encode_struct(arr: pa.Array) -> pa.Array:
         if not valid[i]:
             out.append(None)
             continue
-        out.append(
-            b"".join(
-                b"\x00" if c[i] is None else b"\x01" + varint(len(c[i])) + c[i] for c in children
-            )
-        )
+        out.append(_framed(c[i] for c in children))
     return pa.array(out, pa.large_binary())
 
 
