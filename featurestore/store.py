@@ -305,10 +305,26 @@ class FeatureStore:
         self._plans.clear()
         return registry
 
-    def plan(self, objects: Iterable[object], branch: str | None = None) -> Plan:
-        """What applying ``objects`` as the full set of definitions would change."""
-        name = self._branch_name(branch)
-        return plan(self.registry(name), prepare_definitions(self, list(objects), name))
+    def plan(
+        self, objects: Iterable[object], branch: str | None = None, *, partial: bool = True
+    ) -> Plan:
+        """What ``apply(objects, branch, partial=partial)`` would change; changes nothing.
+
+        As for ``apply``, ``partial=True`` adds or replaces the given objects and keeps the
+        rest; ``partial=False`` takes them as the full set (``featurestore plan``).
+        """
+        return self._planned(objects, self._branch_name(branch), partial)[1]
+
+    def _planned(
+        self, objects: Iterable[object], branch: str, partial: bool
+    ) -> tuple[list[object], Plan]:
+        """The definitions an apply would stage on ``branch``, and its plan."""
+        current = self.registry(branch)
+        given = list(objects)
+        if partial:
+            given = merge_partial(current.objects, given)
+        prepared = prepare_definitions(self, given, branch)
+        return prepared, plan(current, prepared)
 
     def apply(
         self, objects: Iterable[object], branch: str | None = None, *, partial: bool = True
@@ -320,12 +336,7 @@ class FeatureStore:
         would break stored data (a type change of an existing column) is refused.
         """
         name = self._branch_name(branch)
-        current = self.registry(name)
-        objects = list(objects)
-        if partial:
-            objects = merge_partial(current.objects, objects)
-        objects = prepare_definitions(self, objects, name)
-        result = plan(current, objects)
+        objects, result = self._planned(objects, name, partial)
         if result.breaking:
             raise SchemaError(
                 "these changes would break data already stored: "

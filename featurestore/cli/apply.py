@@ -53,7 +53,7 @@ def plan(
     """
     with open_store(repo) as store:
         objects = _definitions(definitions or project_dir(repo))
-        result = store.plan(objects, branch=branch)
+        result = store.plan(objects, branch=branch, partial=False)
     if as_json:
         emit_json(result.to_json())
     elif not result.has_changes:

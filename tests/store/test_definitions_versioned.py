@@ -57,7 +57,7 @@ def test_branch_changes_features_and_data_together_then_merges(store: FeatureSto
     old_hash = store.registry("main").hash
     store.repository.branch("ratings").create("main")
 
-    shown = store.plan(_new_definitions(), branch="ratings")
+    shown = store.plan(_new_definitions(), branch="ratings", partial=False)
     assert {(e.kind, e.name) for e in shown.added} >= {
         ("feature view", "driver_ratings"),
         ("data source", "driver_ratings"),
@@ -122,7 +122,7 @@ def test_breaking_type_change_is_refused_and_stages_nothing(store: FeatureStore)
         schema=[Field(name="trips", dtype=String), Field(name="rate", dtype=Float64)],
         source=store_defs.driver_source,
     )
-    shown = store.plan([*_new_definitions()[:-3], broken])
+    shown = store.plan([*_new_definitions()[:-3], broken], partial=False)
     assert shown.breaking and "trips" in " ".join(shown.breaking)
     with pytest.raises(SchemaError, match="trips"):
         store.apply([broken, ratings_source, ratings])
@@ -189,3 +189,13 @@ def test_a_partial_apply_replaces_embedded_definitions_as_feast_does(store: Feat
     )
     with pytest.raises(DefinitionError, match="two different"):
         store.apply([changed, clash])
+
+
+def test_plan_shows_what_the_same_apply_would_do(store: FeatureStore) -> None:
+    partial = store.plan([longer_ttl])  # as store.apply([longer_ttl]): the rest stays
+    assert [e.name for e in partial.changed] == ["driver_stats"] and partial.removed == ()
+    full = store.plan([longer_ttl], partial=False)  # as featurestore plan: the full set
+    assert {e.name for e in full.removed} >= {"customer_stats"}
+    applied = store.apply([longer_ttl])
+    assert [e.name for e in applied.changed] == [e.name for e in partial.changed]
+    assert applied.removed == partial.removed == ()
