@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MaterializeResult",
     "ViewState",
+    "clear_all_online",
     "clear_online",
     "key_lifetime",
     "materialize_view",
@@ -328,10 +329,18 @@ def materialize_view_incremental(
 def clear_online(store: online.OnlineStore, views: list[str]) -> int:
     """Remove every online value of ``views`` and their materialization records.
 
-    The next ``materialize_incremental`` of a view starts over with a full run. Returns
-    the number of keys removed.
+    The records go first: a run killed part way leaves views with no record (served as
+    never materialized, and the next ``materialize_incremental`` starts over with a full
+    run), never a record claiming values that are gone. Returns the number of keys
+    removed.
     """
-    removed = sum(store.delete_table(view) for view in views)
-    if views:
-        removed += store.delete(STATE_TABLE, [_state_key(v) for v in views])
-    return removed
+    if not views:
+        return 0
+    removed = store.delete(STATE_TABLE, [_state_key(v) for v in views])
+    return removed + sum(store.delete_table(view) for view in views)
+
+
+def clear_all_online(store: online.OnlineStore) -> int:
+    """Remove every online key of the project: all views' values, defined or not, and
+    every materialization record (records first, as in ``clear_online``)."""
+    return store.delete_table(STATE_TABLE) + store.delete_all()

@@ -14,16 +14,24 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from featurestore import materialization as m
-from featurestore.boundary import translated
+from featurestore.boundary import redact, translated
 from featurestore.definitions import FeatureView
-from featurestore.errors import NotFoundError, ValidationError
+from featurestore.errors import FeatureStoreError, NotFoundError, ValidationError
 from featurestore.progress import Progress
 
 if TYPE_CHECKING:
     from featurestore.registry import Registry
     from featurestore.store import FeatureStore
 
-__all__ = ["ViewStatus", "materialize", "online_status", "online_views"]
+__all__ = [
+    "DroppedViews",
+    "ViewStatus",
+    "clear_dropped_views",
+    "dropped_views",
+    "materialize",
+    "online_status",
+    "online_views",
+]
 
 
 @dataclass(frozen=True)
@@ -87,12 +95,13 @@ def materialize(
     start = _utc(start_date) if start_date is not None else None
     results = []
     with translated():
-        states = m.read_states(store.online_store, [v.name for v in views]) if incremental else {}
+        states = m.read_states(store.online_store, [v.name for v in views])
         for view in views:
             files = store.tables.files(commit, view.source.table)
             state = states.get(view.name)
+            view_start = start
             full = True
-            if state is not None and not view.is_aggregation:
+            if incremental and state is not None and not view.is_aggregation:
                 old, new = set(state.files), set(files)
                 if old <= new:
                     full = False
@@ -108,15 +117,20 @@ def materialize(
                         on_rows=on_rows,
                         progress=progress,
                     )
-                    start = state.watermark
+                    view_start = state.watermark
             if full:
+                if state is not None and not _reachable(store, state.commit_id, commit):
+                    # Recorded from a commit this one does not contain (history rewritten,
+                    # view re-created): its values may be newer than this commit's data,
+                    # and monotonic writes would keep them. Start from nothing.
+                    m.clear_online(store.online_store, [view.name])
                 written, stale = m.materialize_view(
                     view,
                     files,
                     store.engine,
                     store.online_store,
                     commit_id=commit,
-                    start=start,
+                    start=view_start,
                     end=end,
                     on_rows=on_rows,
                     progress=progress,
@@ -125,9 +139,88 @@ def materialize(
                 store.online_store, m.ViewState(view.name, branch, commit, end, tuple(files))
             )
             results.append(
-                m.MaterializeResult(view.name, branch, commit, start, end, written, stale, full)
+                m.MaterializeResult(
+                    view.name, branch, commit, view_start, end, written, stale, full
+                )
             )
     return results
+
+
+@dataclass(frozen=True)
+class DroppedViews:
+    """What a commit that removed or re-created views did to their online data.
+
+    ``cleared``: views whose values and record were removed (their record named this
+    branch); ``kept``: views whose record names another branch, left alone;
+    ``unreachable``: why the online store could not be checked (None when it was).
+    """
+
+    cleared: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()
+    unreachable: str | None = None
+
+
+def _key_shape(view: FeatureView) -> tuple[object, ...]:
+    """What a view's online values are stored under: join keys and their types, features."""
+    return (
+        tuple((f.name, str(f.to_arrow().type)) for f in view.entity_columns),
+        tuple(view.join_keys),
+        tuple((f.name, str(f.to_arrow().type)) for f in view.features),
+    )
+
+
+def dropped_views(before: Registry, after: Registry) -> list[str]:
+    """Online views of ``before`` that ``after`` removes, or re-creates with other keys or
+    feature types (values stored under the old definition no longer fit)."""
+    now = after.feature_views_by_name
+    return sorted(
+        v.name
+        for v in before.feature_views
+        if v.online and (v.name not in now or _key_shape(now[v.name]) != _key_shape(v))
+    )
+
+
+def clear_dropped_views(
+    store: FeatureStore, branch: str, parent: str | None, commit: str
+) -> DroppedViews:
+    """After ``commit`` on ``branch``: clear the online data of the views it drops.
+
+    Only views whose materialization record names ``branch`` are cleared (their values
+    came from this branch's history); a view served from another branch is kept. When
+    the online store cannot be reached the commit stands, and the returned
+    ``unreachable`` says so (``FeatureStore.commit`` warns with it).
+    """
+    from featurestore.registry import REGISTRY_PATH
+
+    if parent is None:
+        return DroppedViews()
+    with translated():
+        repo = store.repository
+        old, new = repo.ref(parent).object(REGISTRY_PATH), repo.ref(commit).object(REGISTRY_PATH)
+        if not old.exists() or (new.exists() and old.read() == new.read()):
+            return DroppedViews()
+    names = dropped_views(store.registry(parent), store.registry(commit))
+    if not names:
+        return DroppedViews()
+    try:
+        with translated():
+            states = m.read_states(store.online_store, names)
+            ours = [n for n in names if n in states and states[n].branch == branch]
+            kept = tuple(n for n in names if n in states and states[n].branch != branch)
+            m.clear_online(store.online_store, ours)
+    except FeatureStoreError as e:
+        return DroppedViews(
+            unreachable=f"committed {commit[:12]} on {branch!r}, but the online data of "
+            f"removed or re-created view(s) {', '.join(names)} could not be cleared: {redact(str(e))}. "
+            "Lookups may still answer their old values; once the online store answers, run "
+            "`featurestore teardown` (or FeatureStore.teardown()) and materialize again"
+        )
+    return DroppedViews(cleared=tuple(ours), kept=kept)
+
+
+def _reachable(store: FeatureStore, recorded: str, commit: str) -> bool:
+    """Whether ``recorded`` is ``commit`` or one of its ancestors."""
+    return recorded == commit or any(c.id == recorded for c in store.repository.ref(commit).log())
 
 
 def online_status(store: FeatureStore) -> list[ViewStatus]:

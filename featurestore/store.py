@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -477,11 +478,24 @@ class FeatureStore:
         metadata: Mapping[str, str] | None = None,
         allow_empty: bool = False,
     ) -> repos.Commit:
-        """Commit everything staged on ``branch``: data and definitions together."""
+        """Commit everything staged on ``branch``: data and definitions together.
+
+        When the commit removes a view (or re-creates it with other keys or feature
+        types), its online values and materialization record are cleared if that record
+        names ``branch``, as Feast's apply removes the online tables of removed views; if
+        the online store cannot be reached, the commit stands and a warning says what to do.
+        """
+        from featurestore import serving
+
+        name = self._branch_name(branch)
         with translated():
-            return self.repository.branch(self._branch_name(branch)).commit(
+            c = self.repository.branch(name).commit(
                 message, metadata=metadata, allow_empty=allow_empty
             )
+        dropped = serving.clear_dropped_views(self, name, next(iter(c.parents), None), c.id)
+        if dropped.unreachable is not None:
+            warnings.warn(dropped.unreachable, RuntimeWarning, stacklevel=2)
+        return c
 
     def compact(self, source: str, branch: str | None = None) -> repos.Commit | None:
         """Rewrite a table's small objects into large ones sorted by (keys, event time).
@@ -618,16 +632,15 @@ class FeatureStore:
     def teardown(self) -> int:
         """Remove the project's online data: every view's values and materialization records.
 
-        Views defined on any branch are cleared. The versioned offline data, commits and
-        definitions stay; materialize again to serve. Feast's ``teardown`` removes its
-        online tables the same way. Returns the number of online keys removed.
+        Every key under the project's prefix goes, of views defined on any branch or on
+        none (removed ones too). The versioned offline data, commits and definitions
+        stay; materialize again to serve. Feast's ``teardown`` removes its online tables
+        the same way. Returns the number of online keys removed.
         """
         from featurestore import materialization as m
-        from featurestore.catalog import view_names
 
-        names = view_names(self.registry(b.id) for b in self.branches())
         with translated():
-            return m.clear_online(self.online_store, names)
+            return m.clear_all_online(self.online_store)
 
     def online_status(self) -> list[ViewStatus]:
         """For every online view: the branch and commit it serves, and how far it lags."""

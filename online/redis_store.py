@@ -599,7 +599,13 @@ class RedisOnlineStore:
 
     def delete_table(self, table: str) -> int:
         """Remove every key of `table` (SCAN + UNLINK); returns how many were removed."""
-        pattern = self._table_prefix(table) + b"*"
+        return self._delete_matching(self._table_prefix(table) + b"*")
+
+    def delete_all(self) -> int:
+        """Remove every key under this store's prefix, of every table; returns how many."""
+        return self._delete_matching(f"{self.key_prefix}:*".encode())
+
+    def _delete_matching(self, pattern: bytes) -> int:
         cursor: bytes | int = 0
         removed = 0
         while True:

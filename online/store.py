@@ -74,6 +74,10 @@ class OnlineStore(Protocol):
         """Remove every key of a table; returns how many there were."""
         ...
 
+    def delete_all(self) -> int:
+        """Remove every key of every table under this store's prefix; returns how many."""
+        ...
+
     def ping(self) -> bool:
         """Whether the backend answers."""
         ...

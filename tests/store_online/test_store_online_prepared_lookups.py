@@ -37,6 +37,9 @@ class ArrowOnly:
     def delete_table(self, table: str) -> int:
         return self.store.delete_table(table)
 
+    def delete_all(self) -> int:
+        return self.store.delete_all()
+
     def ping(self) -> bool:
         return self.store.ping()
 

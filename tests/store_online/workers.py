@@ -38,3 +38,18 @@ def materialize_then_hang(path: str, end: datetime, wrote: Event) -> None:
 
     with fs.FeatureStore(path) as store:
         store.materialize(None, end, on_rows=on_rows)
+
+
+def materialize_ref_then_hang(
+    path: str, url: str, ref: str, end: datetime, view: str, wrote: Event
+) -> None:
+    """Materialize ``view`` from ``ref`` (online store at ``url``); after the first batch
+    is written, signal ``wrote`` and wait to be killed."""
+
+    def on_rows(_: int) -> None:
+        wrote.set()
+        time.sleep(120)
+
+    config = fs.load_config(path, env={"REDIS_URL": url})
+    with fs.FeatureStore(path, config=config) as store:
+        store.materialize(None, end, [view], ref=ref, on_rows=on_rows)
