@@ -9,13 +9,16 @@ such data is accepted when every value survives the cast:
 - whole floats for integers (``3.0`` -> ``3``; ``3.5`` is refused), integers for floats,
 - numeric strings for numbers (``"12"`` -> ``12``; ``"abc"`` is refused),
 - ISO-8601 strings, dates and naive times for timestamps (naive times are UTC),
-- dicts for ``Map`` and ``Struct`` columns, whatever their key order.
+- dicts for ``Map`` and ``Struct`` columns, whatever their key order, and the JSON
+  text of such an object (what Feast's SDK sends for them over HTTP); a ``Struct`` row
+  naming a field the struct lacks is refused rather than cut. ``Json`` stays text.
 
 A refused cast raises ``SchemaError`` naming the column, the first bad row and its value.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 
@@ -24,6 +27,7 @@ import pyarrow.compute as pc
 
 from featurestore.errors import SchemaError
 from featurestore.frames import as_utc_timestamps
+from featurestore.types import from_arrow
 
 __all__ = ["cast_column", "cast_columns"]
 
@@ -37,10 +41,14 @@ def _first_bad(column: pa.ChunkedArray | pa.Array, ok: pa.ChunkedArray | pa.Arra
     return int(indices[0].as_py()) if len(indices) else -1
 
 
+def _shown(value: object) -> str:
+    """``value`` as written in a message, cut to 60 characters."""
+    return repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+
+
 def _refuse(what: str, name: str, row: int, value: object, dtype: pa.DataType, why: str) -> None:
-    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
     raise SchemaError(
-        f"{what}: column {name!r} row {row} holds {shown}, which is not a {dtype} value "
+        f"{what}: column {name!r} row {row} holds {_shown(value)}, which is not a {dtype} value "
         f"({why}); fix that row or declare the field with a wider type"
     )
 
@@ -137,24 +145,28 @@ def cast_column(
         or pa.types.is_boolean(src)
     ):
         return _numbers(column, dtype, name, what)
-    nested = (pa.types.is_map(dtype) or pa.types.is_struct(dtype)) and (
-        pa.types.is_struct(src) or pa.types.is_map(src) or pa.types.is_list(src)
-    )
-    if nested:
-        try:
-            return column.cast(dtype)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-            pass
+    target_nested = pa.types.is_map(dtype) or pa.types.is_struct(dtype)
+    if target_nested and (pa.types.is_string(src) or pa.types.is_large_string(src)):
+        return _objects(_parse_objects(column, dtype, name, what), dtype, name, what)
+    if target_nested and (pa.types.is_struct(src) or pa.types.is_map(src) or pa.types.is_list(src)):
+        # Arrow's struct cast drops fields the target lacks; those rows are checked instead
+        dropped = (
+            pa.types.is_struct(src)
+            and pa.types.is_struct(dtype)
+            and any(dtype.get_field_index(f.name) < 0 for f in src)
+        )
+        if not dropped:
+            try:
+                return column.cast(dtype)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+                pass
         values = column.to_pylist()
         if pa.types.is_map(dtype) and pa.types.is_struct(src):
             # pandas makes structs of dicts; a map keeps only the keys each row has
             values = [
                 None if v is None else {k: x for k, x in v.items() if x is not None} for v in values
             ]
-        try:
-            return pa.array(values, type=dtype)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as e:
-            raise SchemaError(f"{what}: column {name!r} does not fit {dtype}: {e}") from e
+        return _objects(values, dtype, name, what)
     try:
         return column.cast(dtype)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
@@ -162,6 +174,62 @@ def cast_column(
             f"{what}: column {name!r} holds {src} values, which do not fit {dtype} ({e}); "
             "send values of the declared type"
         ) from e
+
+
+def _wanted(dtype: pa.DataType) -> str:
+    """What a row of a ``Map`` or ``Struct`` column must hold, in a user's words."""
+    if pa.types.is_map(dtype):
+        return 'an object of text keys to text values, such as {"key": "value"}'
+    fields = ", ".join(f"{f.name} ({from_arrow(f.type)})" for f in dtype)
+    return f"an object with the fields {fields}"
+
+
+def _parse_objects(
+    column: pa.ChunkedArray | pa.Array, dtype: pa.DataType, name: str, what: str
+) -> list[object]:
+    """JSON text (what Feast's SDK sends for ``Map`` and ``Struct``) parsed row by row."""
+    values: list[object] = []
+    for row, text in enumerate(column.to_pylist()):
+        if text is None:
+            values.append(None)
+            continue
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        if not isinstance(value, dict):
+            raise SchemaError(
+                f"{what}: column {name!r} row {row} holds {_shown(text)}, which is not the "
+                f"JSON text of an object; send {_wanted(dtype)} (as an object or its JSON text)"
+            )
+        values.append(value)
+    return values
+
+
+def _objects(values: list[object], dtype: pa.DataType, name: str, what: str) -> pa.Array:
+    """Dicts (or nulls) as a ``Map`` or ``Struct`` column, refusing any row that does not fit."""
+    known = {f.name for f in dtype} if pa.types.is_struct(dtype) else None
+    for row, value in enumerate(values):
+        if known is not None and isinstance(value, dict):
+            extra = sorted(k for k, v in value.items() if k not in known and v is not None)
+            if extra:
+                raise SchemaError(
+                    f"{what}: column {name!r} row {row} holds the field(s) {', '.join(extra)}, "
+                    f"which {from_arrow(dtype)} does not have; send {_wanted(dtype)}"
+                )
+    try:
+        return pa.array(values, type=dtype)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+        pass
+    for row, value in enumerate(values):
+        try:
+            pa.array([value], type=dtype)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+            raise SchemaError(
+                f"{what}: column {name!r} row {row} holds {_shown(value)}, which does not fit "
+                f"{from_arrow(dtype)}; send {_wanted(dtype)}"
+            ) from None
+    raise SchemaError(f"{what}: column {name!r} does not fit {from_arrow(dtype)}")
 
 
 def _parse_times(column: pa.ChunkedArray | pa.Array, name: str, what: str) -> pa.Array:

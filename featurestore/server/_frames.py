@@ -2,8 +2,9 @@
 
 Feast builds ``pandas.DataFrame(request.df)``, so a column may be a list of values, an
 object of row index -> value (what ``DataFrame.to_dict()`` writes), or one value that
-every row shares. Timestamps arrive as ISO 8601 text and become UTC timestamps (naive
-text is UTC).
+every row shares. A ``Map`` or ``Struct`` value may be a JSON object or its JSON text
+(what Feast's SDK sends); the store's casts read either. Timestamps arrive as ISO 8601
+text and become UTC timestamps (naive text is UTC).
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ def _bad(message: str) -> HTTPError:
 
 
 def _value_ok(value: object) -> bool:
-    """A JSON scalar, or a list of them (an array feature)."""
-    if isinstance(value, _SCALARS):
+    """A JSON scalar, an object (a ``Map`` or ``Struct`` value), or a list of scalars."""
+    if isinstance(value, (*_SCALARS, dict)):
         return True
     return isinstance(value, list) and all(isinstance(v, _SCALARS) for v in value)
 
@@ -55,8 +56,8 @@ def _lists(df: dict[str, Any], what: str) -> dict[str, list[Any]]:
             length = len(column)
             if not all(_value_ok(v) for v in column):
                 raise _bad(
-                    f"`{what}.{name}` must hold only strings, numbers, booleans, null "
-                    "or lists of them"
+                    f"`{what}.{name}` must hold only strings, numbers, booleans, null, "
+                    "objects (for Map and Struct features) or lists of scalars"
                 )
             out[name] = column
         elif isinstance(column, _SCALARS):
