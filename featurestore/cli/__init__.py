@@ -26,22 +26,27 @@ def main(args: list[str] | None = None) -> None:
     """Entry point of the ``featurestore`` console script.
 
     Usage errors (an unknown option, a missing argument) print one line on stderr and
-    exit 1, like every other error; Ctrl-C exits 130.
+    exit 1, like every other error; a bare command group prints its help once and exits
+    0; Ctrl-C exits 130.
     """
     from featurestore.cli import commands  # noqa: F401  (registers the commands)
+    from featurestore.cli.usage import plain_flags, usage_message
 
     click = _click()
+    command = typer.main.get_command(app)
+    plain_flags(command)
     try:
-        status = app(args=args, prog_name="featurestore", standalone_mode=False)
+        status = command.main(args=args, prog_name="featurestore", standalone_mode=False)
     except click.exceptions.ClickException as e:
-        ctx = getattr(e, "ctx", None)
-        if type(e).__name__ == "NoArgsIsHelpError" and ctx is not None:
-            typer.echo(ctx.get_help())
+        if type(e).__name__ == "NoArgsIsHelpError":
+            # The rich help was printed while the error was made; a plain one is its text.
+            if e.format_message().strip():
+                typer.echo(e.format_message())
             sys.exit(0)
-        message = " ".join(e.format_message().split())
         if isinstance(e, click.exceptions.UsageError):
-            where = ctx.command_path if ctx is not None else "featurestore"
-            message += f" (see `{where} --help`)"
+            message = usage_message(e)
+        else:
+            message = " ".join(e.format_message().split())
         typer.echo(f"error: {message}", err=True)
         sys.exit(EXIT_ERROR)
     except (getattr(click.exceptions, "Abort", typer.Abort), typer.Abort, KeyboardInterrupt):

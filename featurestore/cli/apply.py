@@ -14,6 +14,8 @@ from featurestore.cli.render import code_diffs, console, say, spinner
 from featurestore.cli.session import fail, open_store
 from featurestore.file_sources import staged_file_imports
 from featurestore.project import load_definitions
+from featurestore.store import FeatureStore
+from repos import ReposError
 
 BranchOpt = Annotated[
     str | None,
@@ -36,6 +38,30 @@ def _definitions(folder: Path) -> list[object]:
             "entities and feature views there, or pass --definitions DIR"
         )
     return objects
+
+
+REGISTRY_FOLDER = "_featurestore/"
+"""Where the definitions live in the repository; staged changes there are apply's own."""
+
+
+def staged_data(store: FeatureStore, branch: str) -> str | None:
+    """The branch's uncommitted data changes (rows ingested or pushed without a commit),
+    said by folder: ``2 staged change(s) under tables/driver_stats/``; None when none.
+
+    ``apply`` commits everything staged on the branch, so it names what it also commits.
+    """
+    try:
+        changes = list(store.repository.branch(branch).uncommitted())
+    except ReposError:  # a branch apply is about to create holds nothing staged
+        return None
+    folders: dict[str, int] = {}
+    for change in changes:
+        folder = change.path.rpartition("/")[0] + "/"
+        if not change.path.startswith(REGISTRY_FOLDER):
+            folders[folder] = folders.get(folder, 0) + 1
+    if not folders:
+        return None
+    return ", ".join(f"{n} staged change(s) under {f}" for f, n in sorted(folders.items()))
 
 
 @app.command()
@@ -90,9 +116,10 @@ def apply(
     """
     with open_store(repo) as store:
         objects = _definitions(definitions or project_dir(repo))
+        name = branch or store.config.default_branch
+        unrelated = staged_data(store, name)
         with spinner("Applying definitions..."):
             result = store.apply(objects, branch=branch, partial=False)
-        name = branch or store.config.default_branch
         imported = staged_file_imports(store.repository.branch(name))
         if not result.has_changes and not imported:
             say(f"No changes: the definitions on {name} are up to date.")
@@ -104,14 +131,23 @@ def apply(
         if imported:
             say(f"Imported the changed file(s) of {', '.join(imported)}")
         if no_commit:
-            say(f"Staged on {name}; commit with `featurestore commit -b {name} -m ...`")
+            also = f" (with {unrelated} staged before this apply)" if unrelated else ""
+            say(f"Staged on {name}{also}; commit with `featurestore commit -b {name} -m ...`")
             return
         summary = (
             f"{len(result.added)} added, {len(result.changed)} changed, "
             f"{len(result.removed)} removed"
         ) + (f"; files of {', '.join(imported)} imported" if imported else "")
-        c = store.commit(message or f"apply definitions: {summary}", branch=name)
+        text = message or f"apply definitions: {summary}"
+        if unrelated:
+            text += f"; also committed {unrelated}"
+        c = store.commit(text, branch=name)
         say(f"Committed {short(c.id)} on {name}: {c.message}")
+        if unrelated:
+            say(
+                f"Also committed {unrelated}: data staged on {name} before this apply "
+                "(ingested or pushed without a commit)"
+            )
 
 
 @app.command()

@@ -15,7 +15,7 @@ from featurestore.cli.interrupts import interrupted, kept_on_branch
 from featurestore.cli.options import FeaturesOpt, FullNamesOpt, ServiceOpt
 from featurestore.cli.output import OUTPUT_SUFFIXES, emit_json, rows_json, write_table
 from featurestore.cli.parsing import read_table, split_names
-from featurestore.cli.render import RowBars, arrow_table, console, say, spinner
+from featurestore.cli.render import RowBars, arrow_table, console, counted, say, spinner
 from featurestore.cli.session import fail, open_store
 from featurestore.definitions import PushSource, TableSource
 from featurestore.store import FeatureStore
@@ -153,7 +153,8 @@ def get_historical(
             raise interrupted(f"no training set was written to {out}") from None
         console.print(arrow_table(table, title=f"Training set at {ref or 'main'}", max_rows=5))
         say(
-            f"Wrote {table.num_rows} rows x {table.num_columns} columns to {out} "
+            f"Wrote {counted(table.num_rows, 'row')} x {counted(table.num_columns, 'column')} "
+            f"to {out} "
             f"(commit {short(job.commit_id)}, definitions {job.definitions_hash[:12]})"
         )
 
@@ -188,7 +189,8 @@ def sql(
             table = store.sql(query, ref=ref)
         if output is not None:
             write_table(table, output)
-            say(f"Wrote {table.num_rows} rows x {table.num_columns} columns to {output}")
+            rows, columns = counted(table.num_rows, "row"), counted(table.num_columns, "column")
+            say(f"Wrote {rows} x {columns} to {output}")
             return
     if as_json:
         emit_json(rows_json(table))

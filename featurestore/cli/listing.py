@@ -85,7 +85,8 @@ def list_views(ref: RefOpt = None, as_json: JsonOpt = False, repo: RepoOpt = Non
     def row(v: Json) -> Sequence[str]:
         features = "\n".join(f["name"] for f in v["schema"])
         if v["kind"] == "on-demand":
-            return (v["name"], "(on-demand)", features, "\n".join(s["name"] for s in v["sources"]))
+            reads = "\n".join(s["name"] for s in v["sources"])
+            return (f"{v['name']}\n(on-demand)", "-", features, reads)
         reads = f"{v['source']}\nttl {v['ttl'] or 'none'}"
         return (v["name"], "\n".join(v["entities"]) or "-", features, reads)
 
@@ -117,9 +118,9 @@ def list_sources(ref: RefOpt = None, as_json: JsonOpt = False, repo: RepoOpt = N
 
     def row(s: Json) -> Sequence[str]:
         if s["kind"] == "table":
-            times = s["timestamp_field"]
+            times = f"event time {s['timestamp_field']}"
             if s["created_timestamp_column"]:
-                times += f", created {s['created_timestamp_column']}"
+                times += f"; created time {s['created_timestamp_column']}"
             return (s["name"], "table", f"table {s['table']} ({times})")
         if s["kind"] == "push":
             return (s["name"], "push", f"into {s['batch_source']}")

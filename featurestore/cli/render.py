@@ -38,6 +38,7 @@ __all__ = [
     "code_diffs",
     "columns_table",
     "console",
+    "counted",
     "err_console",
     "log_table",
     "materialize_table",
@@ -52,13 +53,9 @@ _LONGEST_WORD = 40
 """A column is kept at least as wide as its longest word, up to this many characters."""
 
 
-def fit_words(table: Table, width: int) -> Table:
-    """Lay the columns out so that rich wraps cells between words, never inside one.
-
-    When the table is wider than ``width`` but every column's longest word (a no-wrap
-    column's longest line) fits, each column gets that much plus a share of the room
-    left; otherwise rich's own layout stays (a too long word then folds).
-    """
+def _bounds(table: Table) -> tuple[list[int], list[int]]:
+    """Each column's narrowest width that breaks no word (a no-wrap column's longest
+    line), and its widest line."""
     mins, maxs = [], []
     for column in table.columns:
         header = column.header if isinstance(column.header, str) else ""
@@ -71,9 +68,47 @@ def fit_words(table: Table, width: int) -> Table:
         word = max(len(w) for line in lines for w in [*line.split(), ""])
         mins.append(longest if column.no_wrap else min(word, _LONGEST_WORD))
         maxs.append(longest)
-    room = width - (3 * len(table.columns) + (1 if table.show_edge else -1))
-    if sum(maxs) <= room or sum(mins) > room:
+    return mins, maxs
+
+
+def _room(table: Table, width: int) -> int:
+    """The characters left for cells once the frame and padding are drawn."""
+    return width - (3 * len(table.columns) + (1 if table.show_edge else -1))
+
+
+def _stacked(table: Table) -> Table:
+    """The table one record at a time, a line per column (``column  value``): for rows
+    whose names cannot sit side by side at this width without breaking one."""
+    out = Table(title=table.title, caption=table.caption, show_header=False)
+    out.add_column("column", no_wrap=True, style="bold")
+    out.add_column("value", overflow="fold")
+    cells = [list(column.cells) for column in table.columns]
+    for row in range(table.row_count):
+        for column, values in zip(table.columns, cells, strict=True):
+            header = column.header if isinstance(column.header, str) else ""
+            out.add_row(header, values[row], end_section=row < table.row_count - 1
+                        and column is table.columns[-1])  # fmt: skip
+    return out
+
+
+def fit_words(table: Table, width: int) -> Table:
+    """Lay the columns out so that rich wraps cells between words, never inside one.
+
+    When the table is wider than ``width`` but every column's longest word (a no-wrap
+    column's longest line) fits, each column gets that much plus a share of the room
+    left; when they fit only without the outer frame, the frame goes; when not even
+    then, the table is shown one record at a time (see ``_stacked``).
+    """
+    mins, maxs = _bounds(table)
+    if sum(maxs) <= _room(table, width):
         return table
+    if sum(mins) > _room(table, width) and table.show_edge:
+        table.show_edge = False  # the frame's two columns go to the cells
+    room = _room(table, width)
+    if sum(maxs) <= room:
+        return table
+    if sum(mins) > room:
+        return table if len(table.columns) <= 2 else fit_words(_stacked(table), width)
     extra, slack = room - sum(mins), [hi - lo for lo, hi in zip(mins, maxs, strict=True)]
     widths = [lo + extra * s // sum(slack) for lo, s in zip(mins, slack, strict=True)]
     for column, w in zip(table.columns, widths, strict=True):
@@ -85,10 +120,8 @@ class _Console(Console):
     """A console that fits every table's columns to their words before printing."""
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
-        for o in objects:
-            if isinstance(o, Table):
-                fit_words(o, self.width)
-        super().print(*objects, **kwargs)
+        fitted = [fit_words(o, self.width) if isinstance(o, Table) else o for o in objects]
+        super().print(*fitted, **kwargs)
 
 
 console: Console = _Console()
@@ -103,8 +136,15 @@ def text(value: Any) -> str:
         moment: datetime = value.astimezone(UTC) if value.tzinfo is not None else value
         return moment.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, float):
-        return f"{value:.6g}"
+        shown = f"{value:.6g}"
+        # A float stays a float: 12.0 is shown as 12.0, not as the integer 12.
+        return shown if any(c in shown for c in ".eni") else f"{shown}.0"
     return escape(str(value))
+
+
+def counted(count: int, noun: str) -> str:
+    """``1 row``, ``2 rows``: a count with its noun in the right number."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def say(message: str) -> None:
@@ -122,7 +162,7 @@ def arrow_table(table: pa.Table, title: str | None = None, max_rows: int = 20) -
     if table.num_rows > max_rows:
         out.caption = f"{max_rows} of {table.num_rows} rows"
     else:
-        out.caption = f"{table.num_rows} row{'s' if table.num_rows != 1 else ''}"
+        out.caption = counted(table.num_rows, "row")
     return out
 
 
@@ -193,7 +233,7 @@ def status_table(statuses: Sequence[ViewStatus]) -> Table:
         "commit",
         "watermark (UTC)",
         "behind",
-        fixed=("view", "commit"),
+        fixed=("view", "commit", "watermark (UTC)"),
     )
     for s in statuses:
         if s.commit_id is None:

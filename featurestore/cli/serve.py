@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +11,25 @@ import typer
 
 from featurestore.cli.app import RepoOpt, app, project_dir
 from featurestore.cli.session import CommandError, describe, fail
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail in one line, before anything starts, when ``port`` on ``host`` is taken
+    (binding it as uvicorn will, with address reuse, so a port in TIME_WAIT is free)."""
+    if port == 0:
+        return
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except OSError:
+        return  # an unknown host: uvicorn says so
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise fail(f"port {port} on {host} is in use; pick another with --port") from None
+            raise fail(f"cannot bind {host}:{port}: {e.strerror}") from None
 
 
 @app.command()
@@ -41,7 +62,8 @@ def serve(
 
     try:
         repo = project_dir(repo)
-        load_config(repo)  # fail early, in one line, on a missing or bad config
+        config = load_config(repo)  # fail early, in one line, on a missing or bad config
+        _check_port(host or config.server.host, port or config.server.port)
         run_server(
             repo,
             host=host,

@@ -206,7 +206,7 @@ def commit(
 def log(
     ref: Annotated[str, typer.Argument(help="Branch, tag or commit.")] = "main",
     max_amount: Annotated[
-        int | None, typer.Option("--max", "-n", help="At most N commits.")
+        int | None, typer.Option("--max-count", "-n", help="At most N commits.")
     ] = None,
     prefix: Annotated[
         list[str] | None, typer.Option("--prefix", "-p", help="Only commits touching a prefix.")

@@ -32,7 +32,7 @@ _WORDS: Final[tuple[tuple[str, str], ...]] = (
         "unprotect it first (`featurestore protect --remove PATTERN`)",
     ),
     (r"invalid parent_number", "invalid --parent"),
-    (r"invalid max_amount", "invalid --max"),
+    (r"invalid max_amount", "invalid -n/--max-count"),
     (r"pass entity_df, or both start_date and end_date", "pass an entity file"),
     (r"\bpartial=True\b", "--partial"),
     # DuckDB's own words: its error class names, the echoed query and system tables.
