@@ -190,32 +190,40 @@ def clear_dropped_views(
     the online store cannot be reached the commit stands, and the returned
     ``unreachable`` says so (``FeatureStore.commit`` warns with it).
     """
-    from featurestore.registry import REGISTRY_PATH
-
     if parent is None:
         return DroppedViews()
-    with translated():
-        repo = store.repository
-        old, new = repo.ref(parent).object(REGISTRY_PATH), repo.ref(commit).object(REGISTRY_PATH)
-        if not old.exists() or (new.exists() and old.read() == new.read()):
-            return DroppedViews()
-    names = dropped_views(store.registry(parent), store.registry(commit))
-    if not names:
-        return DroppedViews()
+    names: list[str] = []
     try:
+        names = _dropped_by(store, parent, commit)
+        if not names:
+            return DroppedViews()
         with translated():
             states = m.read_states(store.online_store, names)
             ours = [n for n in names if n in states and states[n].branch == branch]
             kept = tuple(n for n in names if n in states and states[n].branch != branch)
             m.clear_online(store.online_store, ours)
     except FeatureStoreError as e:
+        which = f"removed or re-created view(s) {', '.join(names)}" if names else "views"
         return DroppedViews(
             unreachable=f"committed {commit[:12]} on {branch!r}, but the online data of "
-            f"removed or re-created view(s) {', '.join(names)} could not be cleared: {redact(str(e))}. "
-            "Lookups may still answer their old values; once the online store answers, run "
-            "`featurestore teardown` (or FeatureStore.teardown()) and materialize again"
+            f"{which} could not be cleared: {redact(str(e))}. Lookups may still answer "
+            "their old values; once the online store answers, run `featurestore teardown` "
+            "(or FeatureStore.teardown()) and materialize again"
         )
     return DroppedViews(cleared=tuple(ours), kept=kept)
+
+
+def _dropped_by(store: FeatureStore, parent: str, commit: str) -> list[str]:
+    """The online views ``commit`` drops from its parent's definitions (none when the
+    definitions object did not change, which spares loading both registries)."""
+    from featurestore.registry import REGISTRY_PATH
+
+    with translated():
+        repo = store.repository
+        old, new = repo.ref(parent).object(REGISTRY_PATH), repo.ref(commit).object(REGISTRY_PATH)
+        if not old.exists() or (new.exists() and old.read() == new.read()):
+            return []
+    return dropped_views(store.registry(parent), store.registry(commit))
 
 
 def _reachable(store: FeatureStore, recorded: str, commit: str) -> bool:

@@ -334,7 +334,8 @@ class FeatureStore:
 
         ``partial=True`` adds or replaces the given objects and keeps the rest (Feast's
         ``FeatureStore.apply``); ``partial=False`` makes them the full set. A change that
-        would break stored data (a type change of an existing column) is refused.
+        would break stored data (a type change of an existing column) is refused. Views
+        it removes lose their online data when the apply is committed (see ``commit``).
         """
         name = self._branch_name(branch)
         objects, result = self._planned(objects, name, partial)
