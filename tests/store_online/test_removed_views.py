@@ -29,6 +29,8 @@ import yaml
 import featurestore as fs
 import online
 from featurestore.materialization import read_states
+from featurestore.registry import Registry
+from featurestore.serving import dropped_views
 from tests.conftest import drop_prefix
 from tests.store_online.workers import materialize_ref_then_hang
 
@@ -262,3 +264,27 @@ def test_a_run_killed_after_clearing_does_not_claim_to_be_up_to_date(
         assert read_states(store.online_store, ["weather"])["weather"].commit_id == store.resolve(
             "redo"
         )
+
+
+def _registry(temp_type: object, key_type: fs.ValueType, online: bool = True) -> Registry:
+    city = fs.Entity(name="city", join_keys=["city"], value_type=key_type)
+    key_dtype = fs.String if key_type == fs.ValueType.STRING else fs.Int64
+    source = fs.FileSource(path="files/weather.parquet", timestamp_field="event_ts")
+    weather = fs.FeatureView(
+        name="weather",
+        entities=[city],
+        schema=[fs.Field(name="city", dtype=key_dtype), fs.Field(name="temp", dtype=temp_type)],
+        source=source,
+        online=online,
+    )
+    return Registry([city, source, weather])
+
+
+def test_views_dropped_by_a_change_of_definitions() -> None:
+    same = _registry(fs.Float64, fs.ValueType.STRING)
+    assert dropped_views(same, _registry(fs.Float64, fs.ValueType.STRING)) == []
+    assert dropped_views(same, Registry()) == ["weather"]
+    assert dropped_views(same, _registry(fs.Int64, fs.ValueType.STRING)) == ["weather"]
+    assert dropped_views(same, _registry(fs.Float64, fs.ValueType.INT64)) == ["weather"]
+    offline_only = _registry(fs.Float64, fs.ValueType.STRING, online=False)
+    assert dropped_views(offline_only, Registry()) == []
