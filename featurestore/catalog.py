@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
-from featurestore.registry import Registry
-
 __all__ = ["with_tags"]
 
 T = TypeVar("T")
@@ -24,7 +22,3 @@ def with_tags(objects: Iterable[T], tags: Mapping[str, str] | None) -> list[T]:
         return out
     return [o for o in out if all(getattr(o, "tags", {}).get(k) == v for k, v in tags.items())]
 
-
-def view_names(registries: Iterable[Registry]) -> list[str]:
-    """Every feature view name defined in any of ``registries``, sorted."""
-    return sorted({v.name for r in registries for v in r.feature_views})
