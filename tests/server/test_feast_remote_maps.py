@@ -248,3 +248,25 @@ def test_feasts_materialize_writes_map_and_struct_rows(served: Served, tmp_path:
     assert ours == oracle.get_online_features(BATCH, _rows(drivers)).to_dict()
     assert all(isinstance(m, dict) and m for m in ours["driver_metadata"])
     assert all(set(p) == {"name", "age"} for p in ours["driver_profile"])
+
+
+def test_a_push_online_and_offline_that_does_not_fit_stages_nothing(served: Served) -> None:
+    driver = 1096
+    body = {
+        "push_source_name": "driver_stats_push_source",
+        "df": _body_df(driver, "not an object", {"name": "x", "age": "1"}),
+        "to": "online_and_offline",
+    }
+    before = list(served.store.repository.branch("main").uncommitted())
+    with httpx.Client(base_url=served.url, timeout=30) as http:
+        r = http.post("/push", json=body)
+    assert r.status_code == 422, r.text
+    assert "column 'driver_metadata' row 0" in r.json()["error"]["message"]
+    assert list(served.store.repository.branch("main").uncommitted()) == before
+    assert _read(served, FRESH, [driver])["driver_metadata"] == [None]
+    # the same push with an object is staged offline and served online
+    body["df"] = _body_df(driver, {"vehicle_type": "bike"}, {"name": "x", "age": "1"})
+    with httpx.Client(base_url=served.url, timeout=30) as http:
+        assert http.post("/push", json=body).status_code == 200
+    assert list(served.store.repository.branch("main").uncommitted()) != before
+    assert _read(served, FRESH, [driver])["driver_metadata"] == [{"vehicle_type": "bike"}]
