@@ -83,11 +83,12 @@ def _stacked(table: Table) -> Table:
     out.add_column("column", no_wrap=True, style="bold")
     out.add_column("value", overflow="fold")
     cells = [list(column.cells) for column in table.columns]
+    headers = [c.header if isinstance(c.header, str) else "" for c in table.columns]
     for row in range(table.row_count):
-        for column, values in zip(table.columns, cells, strict=True):
-            header = column.header if isinstance(column.header, str) else ""
-            out.add_row(header, values[row], end_section=row < table.row_count - 1
-                        and column is table.columns[-1])  # fmt: skip
+        for header, values in zip(headers, cells, strict=True):
+            out.add_row(header, values[row])
+        if row < table.row_count - 1:
+            out.add_section()  # a rule between records
     return out
 
 
