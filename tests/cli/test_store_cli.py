@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -23,10 +21,9 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
-import yaml
 from typer.testing import CliRunner
 
-from featurestore import FeatureStore, load_config
+from featurestore import FeatureStore
 from featurestore.cli.app import app
 from featurestore.cli.parsing import parse_entity_row, parse_value, parse_when
 from featurestore.project import load_definitions
@@ -103,32 +100,8 @@ def _generator() -> ModuleType:
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A driver_stats project with its own key prefix and an empty repository."""
-    import repos
-
-    path = tmp_path / "proj"
-    path.mkdir()
-    shutil.copy2(EXAMPLE / "definitions.py", path / "definitions.py")
-    name = f"cli_{uuid.uuid4().hex[:10]}"
-    (path / "featurestore.yaml").write_text(yaml.safe_dump({"project": name, "storage": "data"}))
-    repos.Repository.create(path / "data").close()
-    return path
-
-
-@pytest.fixture
 def cli(project: Path, redis_url: str) -> Cli:
     return Cli(project, redis_url)
-
-
-@pytest.fixture
-def store(project: Path, redis_url: str) -> Iterator[FeatureStore]:
-    """The same project opened in this process, for checking what the commands did."""
-    s = FeatureStore(project, config=load_config(project, env={"REDIS_URL": redis_url}))
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def _apply(store: FeatureStore) -> None:
