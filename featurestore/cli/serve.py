@@ -59,11 +59,14 @@ def serve(
     """
     from featurestore.config import load_config
     from featurestore.server import serve as run_server
+    from featurestore.server._serve import is_loopback
 
     try:
         repo = project_dir(repo)
         config = load_config(repo)  # fail early, in one line, on a missing or bad config
-        _check_port(host or config.server.host, port or config.server.port)
+        bind = host or config.server.host
+        if allow_public_without_keys or config.server.api_keys or is_loopback(bind):
+            _check_port(bind, port or config.server.port)  # else serve refuses first
         run_server(
             repo,
             host=host,
