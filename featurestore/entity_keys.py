@@ -1,8 +1,9 @@
 """Entity keys checked against their join keys' declared types, before they are encoded.
 
 An integer key (``Int32``, ``Int64``) takes whole numbers of its width only: a boolean
-is not an integer, and a float is refused even when its value is whole (``5.0``), as
-Feast refuses it, because it names another entity than the integer would. At lookup, a
+is not an integer, and a float is refused even when its value is whole (``5.0``; Feast's
+server converts it), because a whole float is most often an integer column that went
+through floats, and naming another entity silently is worse than a refusal. At lookup, a
 whole number written as text (``"1001"``) is read as that integer, as Feast's server
 reads it; any other text is refused. A ``String``
 key takes strings, a ``Bytes`` key bytes. A join key whose type is unknown takes any
