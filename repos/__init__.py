@@ -9,6 +9,7 @@ content-addressed objects, with metadata in SQLite or PostgreSQL::
 
 from __future__ import annotations
 
+from repos._resolve import GroupMerge, MergeResolver
 from repos.errors import (
     ConflictError,
     EmptyCommitError,
@@ -33,10 +34,12 @@ __all__ = [
     "ConflictError",
     "EmptyCommitError",
     "GCResult",
+    "GroupMerge",
     "HookEvent",
     "HookRejectedError",
     "InvalidNameError",
     "MergeConflictError",
+    "MergeResolver",
     "NotFoundError",
     "ObjectInfo",
     "ProtectedBranchError",

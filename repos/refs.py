@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, BinaryIO, Literal
 from repos.models import ChangeList, Commit, CommitLog, ObjectInfo
 
 if TYPE_CHECKING:
+    from repos._resolve import MergeResolver
     from repos.repository import Repository
 
 __all__ = ["Branch", "Reference", "StoredObject", "Tag"]
@@ -125,17 +126,20 @@ class Branch(Reference):
         message: str | None = None,
         metadata: Mapping[str, str] | None = None,
         allow_empty: bool = False,
+        resolver: MergeResolver | None = None,
     ) -> Commit:
         """Three-way merge this branch's head into ``destination`` as a two-parent commit.
 
         A source whose every commit the destination already holds raises
-        ``EmptyCommitError`` unless ``allow_empty``.
+        ``EmptyCommitError`` unless ``allow_empty``. With a ``resolver``, each group of
+        paths (``resolver.group``) changed on both sides is merged by ``resolver.resolve``
+        and its answer lands in the same merge commit; other paths merge per path.
         """
         dest = destination.id if isinstance(destination, Reference) else destination
         from repos._names import check_name
 
         return self._repo._merge(
-            self.id, check_name(dest, "branch"), strategy, message, metadata, allow_empty
+            self.id, check_name(dest, "branch"), strategy, message, metadata, allow_empty, resolver
         )
 
     def upload_many(self, items: Mapping[str, bytes | os.PathLike[str]]) -> None:

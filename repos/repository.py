@@ -4,12 +4,14 @@ behind every ref verb (staging, commit, merge, revert, log, diff, GC)."""
 from __future__ import annotations
 
 import fnmatch
+import functools
 import getpass
 import hashlib
 import json
 import os
 import random
 import re
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -45,6 +47,7 @@ from repos._namespace import (
     write_identity,
 )
 from repos._objects import LocalObjectStore, ObjectStore, open_store
+from repos._resolve import GroupMerge, MergeResolver, resolve_groups, two_sided_groups
 from repos._tree import Entry, TreeStore
 from repos.errors import (
     ConflictError,
@@ -957,6 +960,7 @@ class Repository:
         message: str | None,
         metadata: Mapping[str, str] | None,
         allow_empty: bool = False,
+        resolver: MergeResolver | None = None,
     ) -> Commit:
         if strategy not in (None, "source-wins", "dest-wins"):
             raise InvalidNameError(
@@ -981,9 +985,12 @@ class Repository:
         dst_meta = self._commit(head).meta_range_id
         theirs = {p: b for p, _, b in self._tree.diff(base_meta, src_meta)}
         ours = {p: b for p, _, b in self._tree.diff(base_meta, dst_meta)}
+        grouped = two_sided_groups(resolver, theirs, ours) if resolver is not None else {}
         ops: list[tuple[str, Entry | None]] = []
         conflicts: list[str] = []
         for path, new in theirs.items():
+            if path in grouped:
+                continue
             if path in ours:
                 if ours[path] == new or strategy == "dest-wins":
                     continue
@@ -998,21 +1005,44 @@ class Repository:
                 f"{shown}; resolve them on one side or pass strategy='source-wins' or 'dest-wins'",
                 conflicts,
             )
-        changes = []
-        for path, new in ops:
-            old = self._tree.lookup(dst_meta, path)
-            if new is None:
-                changes.append(Change("removed", path, None))
-            else:
-                changes.append(Change("added" if old is None else "changed", path, new[1]))
-        self._run_pre_hooks(
-            HookEvent("pre-merge", dest, tuple(changes), msg, meta_kv, source_ref=source)
-        )
-        with self._intents.operation() as op:
-            new_meta = self._tree.apply(dst_meta, ops)
-            commit, gen = self._new_commit((head, src), msg, meta_kv, new_meta)
-            if not self._cas(dest, head, commit, gen, op=op, sources=[src]):
-                raise ConflictError(f"branch {dest!r} moved during the merge: retry the merge")
+        scratch = self.scratch() if grouped else None
+        try:
+            content: dict[str, bytes | os.PathLike[str] | None] = {}
+            entries: dict[str, Entry | None] = {}
+            if resolver is not None and scratch is not None:
+                content, entries = resolve_groups(
+                    resolver,
+                    grouped,
+                    GroupMerge("", base_id, src, head, {}, {}, strategy),
+                    (theirs, ours),
+                    self._info,
+                    functools.partial(self._tree.lookup, dst_meta),
+                    scratch,
+                )
+                ops += sorted(entries.items())
+            changes = []
+            for path, new in ops:
+                old = self._tree.lookup(dst_meta, path)
+                if new is None:
+                    changes.append(Change("removed", path, None))
+                else:
+                    changes.append(Change("added" if old is None else "changed", path, new[1]))
+            self._run_pre_hooks(
+                HookEvent("pre-merge", dest, tuple(changes), msg, meta_kv, source_ref=source)
+            )
+            with self._intents.operation() as op:
+                stored = self._put_all({p: v for p, v in content.items() if v is not None})
+                if any(entries.get(p) != (c, z) for p, c, z in stored):
+                    raise ConflictError("a merge resolver's file changed while stored: retry")
+                new_meta = self._tree.apply(dst_meta, ops)
+                commit, gen = self._new_commit((head, src), msg, meta_kv, new_meta)
+                if self._before_cas is not None:
+                    self._before_cas()
+                if not self._cas(dest, head, commit, gen, op=op, sources=[src]):
+                    raise ConflictError(f"branch {dest!r} moved during the merge: retry the merge")
+        finally:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
         self._run_post_hooks(
             HookEvent(
                 "post-merge", dest, tuple(changes), msg, meta_kv, source_ref=source, commit=commit
