@@ -23,7 +23,14 @@ from repos._tree import Entry
 from repos.errors import InvalidNameError, MergeConflictError
 from repos.models import ObjectInfo
 
-__all__ = ["Content", "GroupMerge", "MergeResolver", "resolve_groups", "two_sided_groups"]
+__all__ = [
+    "Content",
+    "GroupMerge",
+    "MergeResolver",
+    "Resolved",
+    "resolve_groups",
+    "two_sided_groups",
+]
 
 Content = bytes | os.PathLike[str] | None
 """New content at a path (bytes or a local file), or None to delete it."""
@@ -57,9 +64,20 @@ class MergeResolver(Protocol):
 
     def resolve(self, merge: GroupMerge, scratch: Path) -> Mapping[str, Content]:
         """The merged group as changes on top of the destination's tree: path -> new
-        content (bytes, or a file written under ``scratch``) or None (delete). Raise
+        content (bytes, a file written under ``scratch``, or an existing object's
+        ``physical_address``, which is reused) or None (delete). Raise
         ``repos.MergeConflictError`` to refuse the merge."""
         ...
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The resolvers' answers: content to store (path -> bytes or a file), each changed
+    path's new entry (None: removed), and checksums of objects reused as they are."""
+
+    content: dict[str, bytes | os.PathLike[str]]
+    entries: dict[str, Entry | None]
+    reused: set[str]
 
 
 def two_sided_groups(
@@ -75,16 +93,22 @@ def two_sided_groups(
     return {p: g for p, g in group_of.items() if g in both}
 
 
-def _digest(content: bytes | os.PathLike[str]) -> Entry:
+def _digest(
+    content: bytes | os.PathLike[str], own: Callable[[os.PathLike[str]], Entry | None]
+) -> tuple[Entry, bool]:
+    """The content's (checksum, size), and whether it is already an object of the store."""
     if isinstance(content, bytes):
-        return hashlib.sha256(content).hexdigest(), len(content)
+        return (hashlib.sha256(content).hexdigest(), len(content)), False
+    known = own(content)
+    if known is not None:
+        return known, True
     h = hashlib.sha256()
     size = 0
     with open(content, "rb") as f:
         while chunk := f.read(1 << 20):
             h.update(chunk)
             size += len(chunk)
-    return h.hexdigest(), size
+    return (h.hexdigest(), size), False
 
 
 def _checked(
@@ -127,19 +151,20 @@ def resolve_groups(
     sides: tuple[Mapping[str, Entry | None], Mapping[str, Entry | None]],
     info: Callable[[str, Entry], ObjectInfo],
     current: Callable[[str], Entry | None],
+    own: Callable[[os.PathLike[str]], Entry | None],
     scratch: Path,
-) -> tuple[dict[str, bytes | os.PathLike[str] | None], dict[str, Entry | None]]:
+) -> Resolved:
     """Ask ``resolver`` to merge each group of ``groups`` (path -> group); ``blank``
     holds the merge's commits and strategy, ``sides`` the changes base -> source and
-    base -> destination.
+    base -> destination, ``current`` the destination's entry at a path and ``own`` the
+    entry of a file that is already an object of the store (an ``ObjectInfo``'s
+    ``physical_address``: reused, not copied).
 
-    Returns the content to store (path -> bytes / file, None: delete) and each path's
-    new entry (checksum, size) or None, leaving out paths whose answer equals what
-    ``current`` (the destination) holds. Every group is tried before a conflict is
-    raised, so the error names all of them; one group's conflict is raised as it came.
+    Paths whose answer equals what the destination holds are left out. Every group is
+    tried before a conflict is raised, so the error names all of them; one group's
+    conflict is raised as it came.
     """
-    content: dict[str, bytes | os.PathLike[str] | None] = {}
-    entries: dict[str, Entry | None] = {}
+    out = Resolved({}, {}, set())
     failures: list[MergeConflictError] = []
     theirs, ours = sides
     for i, group in enumerate(sorted(set(groups.values()))):
@@ -155,14 +180,17 @@ def resolve_groups(
             failures.append(e)
             continue
         for path, value in _checked(resolver, group, answer).items():
-            entry = None if value is None else _digest(value)
+            entry, reused = (None, False) if value is None else _digest(value, own)
             if entry == current(path):
                 continue
-            content[path] = value
-            entries[path] = entry
+            out.entries[path] = entry
+            if entry is not None and reused:
+                out.reused.add(entry[0])
+            elif value is not None:
+                out.content[path] = value
     if len(failures) == 1:
         raise failures[0]
     if failures:
         paths = [p for f in failures for p in f.paths]
         raise MergeConflictError("; ".join(str(f) for f in failures), paths) from failures[0]
-    return content, entries
+    return out

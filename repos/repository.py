@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from repos import _metadata as md
+from repos import _rewrite
 from repos._gc import collect
 from repos._graph import commit_id, merge_base, walk
 from repos._guard import (
@@ -47,7 +48,14 @@ from repos._namespace import (
     write_identity,
 )
 from repos._objects import LocalObjectStore, ObjectStore, open_store
-from repos._resolve import GroupMerge, MergeResolver, resolve_groups, two_sided_groups
+from repos._resolve import (
+    GroupMerge,
+    MergeResolver,
+    Resolved,
+    resolve_groups,
+    two_sided_groups,
+)
+from repos._rewrite import Rewrite, Transform
 from repos._tree import Entry, TreeStore
 from repos.errors import (
     ConflictError,
@@ -70,6 +78,8 @@ _HOOK_EVENTS: tuple[str, ...] = get_args(HookEventType)
 _SUFFIX = re.compile(r"(~[0-9]*|\^[0-9]*)$")
 _HEX = re.compile(r"^[0-9a-f]{6,64}$")
 _COMMIT_RETRIES = 100
+_REWRITE_TABLES = "rewrite_tables"
+_HASH_SECRET = "keyed_hash_secret"
 _CHUNK = 500
 
 StagedRow = tuple[str, str | None, int | None]  # path, checksum (None: deletion), size
@@ -127,6 +137,13 @@ class Repository:
                     conn.execute(md.settings.insert().values(key=GC_LOCK, value=""))
             except IntegrityError:
                 pass  # another process added it
+        if _REWRITE_TABLES not in found:  # a repository made before history rewrites
+            try:
+                md.metadata.create_all(engine, tables=[md.rewrites, md.rewritten, md.redacted])
+                with engine.begin() as conn:
+                    conn.execute(md.settings.insert().values(key=_REWRITE_TABLES, value="1"))
+            except sa.exc.SQLAlchemyError:
+                pass  # another process made them
 
     def _claim(self, found: dict[str, str], identity: Identity | None) -> str:
         """This repository's id, checked against the metadata's; a storage or a database
@@ -515,7 +532,7 @@ class Repository:
                         sa.select(md.commits.c.id).where(md.commits.c.id.like(base + "%")).limit(2)
                     ).all()
                 if len(hit) == 1:
-                    return str(hit[0][0])
+                    return self.rewritten(str(hit[0][0])) or str(hit[0][0])
                 if len(hit) > 1:
                     raise NotFoundError(
                         f"commit prefix {base!r} is ambiguous: give more characters"
@@ -589,6 +606,16 @@ class Repository:
                 raise NotFoundError(f"tag {name!r} not found: see repo.tags()")
 
     # -- reads ------------------------------------------------------------------------
+    def _own_object(self, file: os.PathLike[str]) -> Entry | None:
+        """The entry of ``file`` when it is an object of this store (its address)."""
+        name = Path(file).name
+        if len(name) != 64 or self._store.address(name) != os.fspath(file):
+            return None
+        try:
+            return name, os.stat(file).st_size
+        except OSError:
+            return None
+
     def _info(self, path: str, entry: Entry) -> ObjectInfo:
         return ObjectInfo(path, entry[1], entry[0], self._store.address(entry[0]))
 
@@ -1007,19 +1034,19 @@ class Repository:
             )
         scratch = self.scratch() if grouped else None
         try:
-            content: dict[str, bytes | os.PathLike[str] | None] = {}
-            entries: dict[str, Entry | None] = {}
+            done = Resolved({}, {}, set())
             if resolver is not None and scratch is not None:
-                content, entries = resolve_groups(
+                done = resolve_groups(
                     resolver,
                     grouped,
                     GroupMerge("", base_id, src, head, {}, {}, strategy),
                     (theirs, ours),
                     self._info,
                     functools.partial(self._tree.lookup, dst_meta),
+                    self._own_object,
                     scratch,
                 )
-                ops += sorted(entries.items())
+                ops += sorted(done.entries.items())
             changes = []
             for path, new in ops:
                 old = self._tree.lookup(dst_meta, path)
@@ -1031,9 +1058,12 @@ class Repository:
                 HookEvent("pre-merge", dest, tuple(changes), msg, meta_kv, source_ref=source)
             )
             with self._intents.operation() as op:
-                stored = self._put_all({p: v for p, v in content.items() if v is not None})
-                if any(entries.get(p) != (c, z) for p, c, z in stored):
-                    raise ConflictError("a merge resolver's file changed while stored: retry")
+                self._intents.record(sorted(done.reused))
+                stored = self._put_all(done.content)
+                if any(done.entries.get(p) != (c, z) for p, c, z in stored) or not all(
+                    map(self._store.exists, done.reused)
+                ):
+                    raise ConflictError("an object of the merge changed or was collected: retry")
                 new_meta = self._tree.apply(dst_meta, ops)
                 commit, gen = self._new_commit((head, src), msg, meta_kv, new_meta)
                 if self._before_cas is not None:
@@ -1100,6 +1130,52 @@ class Repository:
             HookEvent("post-commit", branch, tuple(changes), msg, meta_kv, commit=commit)
         )
         return commit
+
+    # -- history rewrite ---------------------------------------------------------------
+    def rewrite(
+        self,
+        transform: Transform,
+        prefix: str | Sequence[str] = "",
+        metadata: Mapping[str, str] | None = None,
+    ) -> Rewrite:
+        """Rewrite the whole history: every object under ``prefix`` (one or several) in
+        every commit a branch or tag reaches, and staged on a branch, becomes what
+        ``transform(path, info)`` returns (``KEEP``, None to drop it, new content, or a
+        mapping of path -> content); commits that change get new ids, and every branch and
+        tag, protected or not, moves to them in one transaction. ``metadata`` is recorded
+        with the rewrite (``rewrites()``). Old ids resolve to their new commits
+        (``rewritten``); GC then collects the replaced objects whatever the retention.
+        See ``repos._rewrite`` for what a crash leaves."""
+        return _rewrite.rewrite(self, transform, prefix, metadata)
+
+    def rewritten(self, old_id: str) -> str | None:
+        """The id of the commit a history rewrite replaced commit ``old_id`` with, or None."""
+        return _rewrite.rewritten(self, old_id)
+
+    def rewrites(self) -> list[Rewrite]:
+        """Every history rewrite recorded, oldest first (append-only)."""
+        return _rewrite.rewrites(self)
+
+    def keyed_hash(self, data: bytes) -> str:
+        """HMAC-SHA256 of ``data`` under a random secret of this repository, kept in its
+        metadata database: records can name a value by it without holding the value."""
+        import hmac
+        import secrets
+
+        key = sa.select(md.settings.c.value).where(md.settings.c.key == _HASH_SECRET)
+        with self._engine.connect() as conn:
+            secret = conn.execute(key).scalar_one_or_none()
+        if secret is None:
+            try:
+                with self._write() as conn:
+                    conn.execute(
+                        md.settings.insert().values(key=_HASH_SECRET, value=secrets.token_hex(32))
+                    )
+            except ConflictError:
+                pass  # another writer made it first
+            with self._engine.connect() as conn:
+                secret = conn.execute(key).scalar_one()
+        return hmac.new(bytes.fromhex(str(secret)), data, hashlib.sha256).hexdigest()
 
     # -- garbage collection -------------------------------------------------------------
     def gc(

@@ -91,6 +91,15 @@ class OutsideResolver(KeyValueResolver):
         return {"elsewhere.txt": b"not in the group"}
 
 
+class TheirsResolver(KeyValueResolver):
+    """Answers with the source's objects themselves (their physical addresses)."""
+
+    def resolve(
+        self, merge: GroupMerge, scratch: Path
+    ) -> Mapping[str, bytes | os.PathLike[str] | None]:
+        return {p: None if o is None else Path(o.physical_address) for p, o in merge.theirs.items()}
+
+
 def _objects_on_disk(storage: Path) -> set[str]:
     return {p.name for p in (storage / "objects").rglob("*") if p.is_file()}
 
@@ -250,3 +259,21 @@ def test_killed_mid_merge_leaves_dest_at_its_old_head(storage: Path) -> None:
     repo.gc(retention=timedelta(0), grace=timedelta(0))
     assert everything_reads(repo) > 0
     repo.close()
+
+
+def test_an_answer_may_reuse_stored_objects_without_copying(
+    repo: Repository, storage: Path
+) -> None:
+    _setup(repo)
+    dev, main = repo.branch("dev"), repo.branch("main")
+    dev.object("a.kv").upload(b"k1=dev\n")
+    dev.commit("dev")
+    main.object("a.kv").upload(b"k1=main\n")
+    main.commit("main")
+    before = _objects_on_disk(storage)
+    dev.merge_into("main", resolver=TheirsResolver(repo))
+    assert main.object("a.kv").read() == b"k1=dev\n"
+    assert main.object("a.kv").stat().checksum == dev.object("a.kv").stat().checksum
+    assert len(_objects_on_disk(storage) - before) <= 3, "a tree and a commit's ranges only"
+    repo.gc(retention=timedelta(0), grace=timedelta(0))
+    assert everything_reads(repo) > 0
