@@ -20,6 +20,7 @@ from featurestore.errors import FeatureStoreError, NotFoundError, ValidationErro
 from featurestore.progress import Progress
 
 if TYPE_CHECKING:
+    import online
     from featurestore.registry import Registry
     from featurestore.store import FeatureStore
 
@@ -44,6 +45,8 @@ class ViewStatus:
     watermark: datetime | None
     branch_head: str | None
     commits_behind: int | None
+    namespace: str | None = None
+    """The branch whose online namespace holds it (lookups with ``ref=`` that branch)."""
 
     @property
     def up_to_date(self) -> bool:
@@ -86,7 +89,13 @@ def materialize(
     on_rows: Callable[[int], None] | None,
     progress: Progress | None = None,
 ) -> list[m.MaterializeResult]:
-    """Run materialization of ``feature_views`` (default: every online view) from ``ref``."""
+    """Run materialization of ``feature_views`` (default: every online view) from ``ref``.
+
+    A branch is written to its own namespace (``featurestore.namespaces``); a tag or
+    commit is served by the default branch.
+    """
+    from featurestore.namespaces import materialized_namespace
+
     branch = ref or store.config.default_branch
     commit = store.resolve(branch)
     registry = store.registry(commit)
@@ -94,8 +103,9 @@ def materialize(
     end = _utc(end_date)
     start = _utc(start_date) if start_date is not None else None
     results = []
+    _, target = materialized_namespace(store, branch)
     with translated():
-        states = m.read_states(store.online_store, [v.name for v in views])
+        states = m.read_states(target, [v.name for v in views])
         for view in views:
             files = store.tables.files(commit, view.source.table)
             state = states.get(view.name)
@@ -111,7 +121,7 @@ def materialize(
                         sorted(new - old),
                         state.watermark,
                         store.engine,
-                        store.online_store,
+                        target,
                         commit_id=commit,
                         end=end,
                         on_rows=on_rows,
@@ -123,21 +133,19 @@ def materialize(
                     # Recorded from a commit this one does not contain (history rewritten,
                     # view re-created): its values may be newer than this commit's data,
                     # and monotonic writes would keep them. Start from nothing.
-                    m.clear_online(store.online_store, [view.name])
+                    m.clear_online(target, [view.name])
                 written, stale = m.materialize_view(
                     view,
                     files,
                     store.engine,
-                    store.online_store,
+                    target,
                     commit_id=commit,
                     start=view_start,
                     end=end,
                     on_rows=on_rows,
                     progress=progress,
                 )
-            m.write_state(
-                store.online_store, m.ViewState(view.name, branch, commit, end, tuple(files))
-            )
+            m.write_state(target, m.ViewState(view.name, branch, commit, end, tuple(files)))
             results.append(
                 m.MaterializeResult(
                     view.name, branch, commit, view_start, end, written, stale, full
@@ -185,8 +193,9 @@ def clear_dropped_views(
 ) -> DroppedViews:
     """After ``commit`` on ``branch``: clear the online data of the views it drops.
 
-    Only views whose materialization record names ``branch`` are cleared (their values
-    came from this branch's history); a view served from another branch is kept. When
+    Only views whose materialization record in ``branch``'s namespace names ``branch``
+    are cleared (their values came from this branch's history); a view served there
+    from a tag or commit, and every other namespace, is kept. When
     the online store cannot be reached the commit stands, and the returned
     ``unreachable`` says so (``FeatureStore.commit`` warns with it).
     """
@@ -198,10 +207,13 @@ def clear_dropped_views(
         if not names:
             return DroppedViews()
         with translated():
-            states = m.read_states(store.online_store, names)
+            from featurestore.namespaces import online_for
+
+            target = online_for(store, branch)
+            states = m.read_states(target, names)
             ours = [n for n in names if n in states and states[n].branch == branch]
             kept = tuple(n for n in names if n in states and states[n].branch != branch)
-            m.clear_online(store.online_store, ours)
+            m.clear_online(target, ours)
     except FeatureStoreError as e:
         which = f"removed or re-created view(s) {', '.join(names)}" if names else "views"
         return DroppedViews(
@@ -232,29 +244,56 @@ def _reachable(store: FeatureStore, recorded: str, commit: str) -> bool:
 
 
 def online_status(store: FeatureStore) -> list[ViewStatus]:
-    """For every online view: the branch and commit it serves, and how far it lags."""
+    """For every online view: the branch and commit it serves, and how far it lags.
+
+    The default branch's namespace first (every online view it defines), then each
+    branch namespace that was written (``featurestore.namespaces``), with the views its
+    branch defines, or, for a branch since deleted, those that hold a record there.
+    """
+    from featurestore.namespaces import namespaces, online_for
+
+    default = store.config.default_branch
     registry = store._serving_registry()
-    views = [v.name for v in registry.feature_views if v.online]
+    main_views = [v.name for v in registry.feature_views if v.online]
     with translated():
-        states = m.read_states(store.online_store, views)
-        out = []
-        for name in views:
-            state = states.get(name)
-            if state is None:
-                out.append(ViewStatus(name, None, None, None, None, None))
-                continue
+        out = _status_rows(store, store.online_store, main_views, default, gone=False)
+        for branch in namespaces(store):
             try:
-                head = store.repository.ref(state.branch).resolve()
-            except LookupError:
-                head = None
-            behind = None
-            if head is not None:
-                behind = 0
-                for c in store.repository.ref(head).log(first_parent=True):
-                    if c.id == state.commit_id:
-                        break
-                    behind += 1
-            out.append(
-                ViewStatus(name, state.branch, state.commit_id, state.watermark, head, behind)
-            )
+                views = [v.name for v in store.registry(branch).feature_views if v.online]
+                gone = False
+            except NotFoundError:
+                views, gone = main_views, True
+            out += _status_rows(store, online_for(store, branch), views, branch, gone=gone)
         return out
+
+
+def _status_rows(
+    store: FeatureStore, target: online.OnlineStore, views: list[str], namespace: str, gone: bool
+) -> list[ViewStatus]:
+    """The status of ``views`` in one namespace (``gone``: its branch was deleted, so
+    only views with a record there are shown)."""
+    states = m.read_states(target, views)
+    out = []
+    for name in views:
+        state = states.get(name)
+        if state is None:
+            if not gone:
+                out.append(ViewStatus(name, None, None, None, None, None, namespace))
+            continue
+        try:
+            head = store.repository.ref(state.branch).resolve()
+        except LookupError:
+            head = None
+        behind = None
+        if head is not None:
+            behind = 0
+            for c in store.repository.ref(head).log(first_parent=True):
+                if c.id == state.commit_id:
+                    break
+                behind += 1
+        out.append(
+            ViewStatus(
+                name, state.branch, state.commit_id, state.watermark, head, behind, namespace
+            )
+        )
+    return out

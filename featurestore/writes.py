@@ -191,14 +191,18 @@ def _apply(
     rows: pa.Table | None,
     online_writes: list[_OnlineWrite],
 ) -> None:
-    """Stage the offline rows (if any), then write every view online; all checked before."""
+    """Stage the offline rows (if any), then write every view online (``branch``'s
+    namespace, ``featurestore.namespaces``); all checked before."""
+    from featurestore.namespaces import online_for, register
+
     with translated():
         if rows is not None:
             store.tables.write(branch, table, rows, mode="append")
+        if online_writes:
+            register(store, branch)
+        target = online_for(store, branch)
         for w in online_writes:
-            store.online_store.write(
-                w.view.name, w.keys, w.values, w.event_ts, ttl=key_lifetime(w.view.ttl)
-            )
+            target.write(w.view.name, w.keys, w.values, w.event_ts, ttl=key_lifetime(w.view.ttl))
 
 
 def _view(registry: Registry, name: str, what: str) -> FeatureView:
@@ -213,15 +217,19 @@ def _view(registry: Registry, name: str, what: str) -> FeatureView:
     raise NotFoundError(f"no feature view {name!r} is applied; known: {sorted(views)}")
 
 
-def write_online(store: FeatureStore, view_name: str, df: DataLike) -> int:
-    """Write rows of one view (join keys, event time, features) to the online store."""
-    registry = store._serving_registry()
+def write_online(
+    store: FeatureStore, view_name: str, df: DataLike, branch: str | None = None
+) -> int:
+    """Write rows of one view (join keys, event time, features) to the online store, in
+    ``branch``'s namespace (default: the default branch's)."""
+    name = store._branch_name(branch)
+    registry = store._serving_registry() if branch is None else store.registry(name)
     what = f"write to the online store of {view_name!r}"
     view = _view(registry, view_name, what)
     data = _frame(df, what)
     data = _event_times(data, view.source.timestamp_field, what)
     data = _typed_keys(data, [view], what)
-    _apply(store, "", view.source.table, None, [_online_write(view, data, what)])
+    _apply(store, name, view.source.table, None, [_online_write(view, data, what)])
     return int(data.num_rows)
 
 

@@ -282,6 +282,34 @@ class RedisOnlineStore:
         self._script_loaded = False
         self._plans: dict[tuple[str, pa.Schema], _ReadPlan] = {}
         self._plans_by_id: dict[tuple[str, int], tuple[pa.Schema, _ReadPlan]] = {}
+        self._derived: dict[str, RedisOnlineStore] = {}
+
+    def with_prefix(self, key_prefix: str) -> RedisOnlineStore:
+        """This store under another key prefix, sharing its connections.
+
+        The result reads and writes ``{key_prefix}:{table}:{key}`` over the same pool, so a
+        second prefix costs no connection; it is made once per prefix and kept. Closing
+        either closes the shared connections (both reconnect if used again).
+        """
+        if key_prefix == self.key_prefix:
+            return self
+        derived = self._derived.get(key_prefix)
+        if derived is None:
+            _check_name("key_prefix", key_prefix)
+            derived = object.__new__(RedisOnlineStore)
+            derived.url = self.url
+            derived.key_prefix = key_prefix
+            derived._pool = self._pool
+            derived.where = self.where
+            derived._links = self._links
+            derived._script_loaded = self._script_loaded
+            derived._plans = {}
+            derived._plans_by_id = {}
+            derived._derived = self._derived
+            if len(self._derived) > 1024:
+                self._derived.clear()
+            self._derived[key_prefix] = derived
+        return derived
 
     # -- connection and I/O -------------------------------------------------
 
@@ -604,6 +632,51 @@ class RedisOnlineStore:
     def delete_all(self) -> int:
         """Remove every key under this store's prefix, of every table; returns how many."""
         return self._delete_matching(f"{self.key_prefix}:*".encode())
+
+    def prefixes_after(self, separator: str) -> list[str]:
+        """The key prefixes ``{key_prefix}{separator}X`` that hold keys, sorted (SCAN).
+
+        A walk of the whole keyspace (SCAN matches after reading), for housekeeping, not
+        for the request path.
+        """
+        if not separator or _NAME.fullmatch(separator) is None:
+            raise InvalidInputError(
+                f"separator {separator!r} is not usable in a Redis key; use a character "
+                "other than ':', spaces or any of *?[]\\"
+            )
+        start = f"{self.key_prefix}{separator}".encode()
+        found: set[str] = set()
+        cursor: bytes | int = 0
+        while True:
+            cursor, keys = self._command("SCAN", cursor, "MATCH", start + b"*", "COUNT", 1000)
+            for key in keys:
+                raw = key if isinstance(key, bytes) else str(key).encode()
+                head, colon, _ = raw.partition(b":")
+                if colon and len(head) > len(start):
+                    found.add(head.decode(errors="replace"))
+            if int(cursor) == 0:
+                return sorted(found)
+
+    def add_members(self, name: str, members: Sequence[str]) -> int:
+        """Add ``members`` to the set ``{key_prefix}:{name}`` (bookkeeping); how many were new."""
+        if not members:
+            return 0
+        return int(self._command("SADD", self._set_key(name), *members))
+
+    def remove_members(self, name: str, members: Sequence[str]) -> int:
+        """Remove ``members`` from the set ``{key_prefix}:{name}``; how many were there."""
+        if not members:
+            return 0
+        return int(self._command("SREM", self._set_key(name), *members))
+
+    def members(self, name: str) -> list[str]:
+        """The members of the set ``{key_prefix}:{name}``, sorted (empty when absent)."""
+        got = self._command("SMEMBERS", self._set_key(name))
+        return sorted(m.decode() if isinstance(m, bytes) else str(m) for m in got)
+
+    def _set_key(self, name: str) -> bytes:
+        _check_name("set name", name)
+        return f"{self.key_prefix}:{name}".encode()
 
     def _delete_matching(self, pattern: bytes) -> int:
         cursor: bytes | int = 0

@@ -75,11 +75,13 @@ def online_store(redis_url: str) -> Iterator[online.RedisOnlineStore]:
 
 
 def drop_prefix(redis_url: str, prefix: str) -> None:
-    """Remove every key under ``prefix:`` so tests sharing one server stay apart."""
+    """Remove every key under ``prefix:`` and its branch namespaces ``prefix@B:`` so
+    tests sharing one server stay apart."""
     client = redis.Redis.from_url(redis_url)
     try:
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-        if keys:
-            client.unlink(*keys)
+        for pattern in (f"{prefix}:*", f"{prefix}@*"):
+            keys = list(client.scan_iter(match=pattern, count=1000))
+            if keys:
+                client.unlink(*keys)
     finally:
         client.close()

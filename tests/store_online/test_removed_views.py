@@ -1,6 +1,7 @@
 """A view removed from the definitions and re-added under the same name serves the new
 data, not the old view's online values: a commit that removes a view clears its online
-data (when its record names that branch), ``teardown`` clears every key of the project,
+data in that branch's namespace (when its record names that branch), ``teardown``
+clears every key of the project,
 and a full run from a commit that does not contain the recorded one starts from nothing.
 
 Real repository, real Valkey (``redis_url``), the real console entry point.
@@ -165,22 +166,30 @@ def _apply(store: fs.FeatureStore, root: Path, with_weather: bool, branch: str =
 
 
 def test_a_record_naming_another_branch_is_left_alone(project: Path, redis_url: str) -> None:
+    from featurestore.namespaces import online_for
+
     with _store(project, redis_url) as store:
         _apply(store, project, with_weather=True)
         store.repository.branch("dev").create("main")
         store.materialize_incremental(END, ["weather"], ref="dev")
+        store.materialize_incremental(END, ["weather"], ref=store.resolve("main"))
         _apply(store, project, with_weather=False)
+        # main's namespace served a commit (its record names the commit id): kept
         states = read_states(store.online_store, ["weather"])
-        assert states["weather"].branch == "dev"
+        assert states["weather"].branch != "main"
+        # dev's namespace is dev's alone: a commit on main leaves it
+        dev = online_for(store, "dev")
+        assert read_states(dev, ["weather"])["weather"].branch == "dev"
         key = online.encode_entity_key(["city"], ["paris"])
         schema = pa.schema([("temp", pa.float64())])
-        rows = store.online_store.read([online.ReadRequest("weather", [key], schema)])
+        rows = dev.read([online.ReadRequest("weather", [key], schema)])
         assert rows[0]["temp"].to_pylist() == [12.0]
         # removing it on the branch it was served from clears it
         _apply(store, project, with_weather=False, branch="dev")
-        assert read_states(store.online_store, ["weather"]) == {}
+        assert read_states(dev, ["weather"]) == {}
         prefix = store.config.project
-    assert _keys(redis_url, f"{prefix}:weather:*") == []
+    assert _keys(redis_url, f"{prefix}@dev:weather:*") == []
+    assert _keys(redis_url, f"{prefix}:weather:*") != []
 
 
 def _dead_url() -> str:
@@ -220,7 +229,8 @@ def test_a_full_run_from_a_commit_without_the_recorded_one_serves_its_data(
         store.repository.branch("redo").create(base)
         _write(project, "weather", "temp", 99.0, OLDER)
         _apply(store, project, with_weather=True, branch="redo")
-        (result,) = store.materialize(None, END, ["weather"], ref="redo")
+        # a commit id is served by main's namespace, whose record came from main's history
+        (result,) = store.materialize(None, END, ["weather"], ref=store.resolve("redo"))
         assert result.full
         got = store.get_online_features(["weather:temp"], {"city": ["paris"]}, now=END)
         assert got.to_dict()["temp"] == [99.0]
@@ -228,7 +238,7 @@ def test_a_full_run_from_a_commit_without_the_recorded_one_serves_its_data(
         store.repository.branch("later").create("redo")
         _write(project, "weather", "temp", 5.0, datetime(2026, 10, 1, tzinfo=UTC))
         _apply(store, project, with_weather=True, branch="later")
-        store.materialize(None, END, ["weather"], ref="later")
+        store.materialize(None, END, ["weather"], ref=store.resolve("later"))
         got = store.get_online_features(["weather:temp"], {"city": ["paris"]}, now=END)
         assert got.to_dict()["temp"] == [99.0]
 
@@ -245,7 +255,7 @@ def test_a_run_killed_after_clearing_does_not_claim_to_be_up_to_date(
         _apply(store, project, with_weather=True, branch="redo")
         ctx = mp.get_context("spawn")
         wrote = ctx.Event()
-        args = (str(project), redis_url, "redo", END, "weather", wrote)
+        args = (str(project), redis_url, store.resolve("redo"), END, "weather", wrote)
         child = ctx.Process(target=materialize_ref_then_hang, args=args)
         child.start()
         try:
@@ -257,7 +267,7 @@ def test_a_run_killed_after_clearing_does_not_claim_to_be_up_to_date(
         assert child.exitcode == -signal.SIGKILL
         (status,) = [s for s in store.online_status() if s.view == "weather"]
         assert status.commit_id is None and not status.up_to_date
-        (result,) = store.materialize_incremental(END, ["weather"], ref="redo")
+        (result,) = store.materialize_incremental(END, ["weather"], ref=store.resolve("redo"))
         assert result.full
         got = store.get_online_features(["weather:temp"], {"city": ["paris"]}, now=END)
         assert got.to_dict()["temp"] == [99.0]
