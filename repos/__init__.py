@@ -10,6 +10,7 @@ content-addressed objects, with metadata in SQLite or PostgreSQL::
 from __future__ import annotations
 
 from repos._resolve import GroupMerge, MergeResolver
+from repos._rewrite import KEEP, Rewrite, Transform, TransformResult
 from repos.errors import (
     ConflictError,
     EmptyCommitError,
@@ -26,6 +27,7 @@ from repos.refs import Branch, Reference, StoredObject, Tag
 from repos.repository import Repository
 
 __all__ = [
+    "KEEP",
     "Branch",
     "Change",
     "ChangeList",
@@ -47,6 +49,9 @@ __all__ = [
     "Reference",
     "ReposError",
     "Repository",
+    "Rewrite",
     "StoredObject",
     "Tag",
+    "Transform",
+    "TransformResult",
 ]

@@ -2,7 +2,10 @@
 
 What is kept: every object of every commit a branch or tag reaches, of every commit
 younger than the retention, every staged object, every object with an upload intent
-younger than the grace period, and every object younger than the retention. Each
+younger than the grace period, and every object younger than the retention. An object a
+history rewrite replaced (``repos_redacted``) is kept only while a ref reaches it, it is
+staged or an intent names it: neither its age nor a young unreachable commit holding it
+keeps it (such a commit expires), so what a rewrite removed leaves the disk at once. Each
 batch re-reads the refs, staged rows and intents under the exclusive GC lock before it
 deletes, so a ref, staged row or intent that appeared after the mark is honoured. Commits
 that were unreachable and older than the retention are recorded as expired in the first
@@ -102,6 +105,18 @@ def _protected(conn: sa.Connection, batch: Sequence[str], grace_cutoff: float) -
     return {c for (c,) in staged} | {c for (c,) in intents}
 
 
+def _holds(repo: Repository, commit_id: str, checksums: set[str]) -> bool:
+    """Whether the tree of ``commit_id`` names one of ``checksums`` (False if it is gone)."""
+    tree = repo._tree
+    try:
+        meta = repo._load([commit_id])[commit_id][0].meta_range_id
+        return any(
+            not checksums.isdisjoint(tree.range(r.id).checksums) for r in tree.meta(meta).ranges
+        )
+    except NotFoundError:
+        return False
+
+
 def collect(repo: Repository, retention: timedelta, grace: timedelta) -> GCResult:
     """Delete what nothing keeps (see the module docstring); safe beside any writer."""
     for name, value in (("retention", retention), ("grace", grace)):
@@ -133,9 +148,12 @@ def collect(repo: Repository, retention: timedelta, grace: timedelta) -> GCResul
         }
         dates = dict(conn.execute(sa.select(md.commits.c.id, md.commits.c.creation_date)).all())
         already = {c for (c,) in conn.execute(sa.select(md.expired.c.commit_id))}
+        redacted = {c for (c,) in conn.execute(sa.select(md.redacted.c.checksum))}
     marker = _Marker(repo)
     marker.reach(heads, strict=None)
     young = [c for c, d in dates.items() if datetime.fromisoformat(d) >= young_after]
+    if redacted:
+        young = [c for c in young if c in marker.commits or not _holds(repo, c, redacted)]
     marker.add_commits(sorted(set(young) - already), strict=False)
     static_keep = keep_staged | keep_intents
 
@@ -143,6 +161,8 @@ def collect(repo: Repository, retention: timedelta, grace: timedelta) -> GCResul
     candidates: list[tuple[str, int]] = []
     for checksum, size, mtime in list(repo._store.list()):
         limit = grace_cutoff if checksum.startswith("tmp/") else cutoff
+        if checksum in redacted:  # intents and staged rows still protect it, not its age
+            limit = now
         if checksum not in marker.keep and checksum not in static_keep and mtime <= limit:
             candidates.append((checksum, size))
     removed = freed = 0

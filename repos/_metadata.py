@@ -1,4 +1,4 @@
-"""The metadata database (SQLAlchemy 2 Core): refs, commits, staging, settings."""
+"""The metadata database (SQLAlchemy 2 Core): refs, commits, staging, settings, rewrites."""
 
 from __future__ import annotations
 
@@ -73,6 +73,32 @@ expired = sa.Table(
     "repos_expired",
     metadata,
     sa.Column("commit_id", sa.String(64), primary_key=True),
+)
+
+# History rewrites (``repos._rewrite``): each one, the old -> new commit ids it made (an
+# old id resolves to the newest commit that replaced it), and the objects it replaced, which
+# GC collects whatever their age once nothing reachable names them.
+rewrites = sa.Table(
+    "repos_rewrites",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("created", sa.String(40), nullable=False),
+    sa.Column("metadata", sa.Text, nullable=False),
+    sa.Column("objects", sa.Integer, nullable=False),
+)
+
+rewritten = sa.Table(
+    "repos_rewritten",
+    metadata,
+    sa.Column("old_id", sa.String(64), primary_key=True),
+    sa.Column("new_id", sa.String(64), nullable=False, index=True),
+    sa.Column("rewrite_id", sa.String(32), nullable=False),
+)
+
+redacted = sa.Table(
+    "repos_redacted",
+    metadata,
+    sa.Column("checksum", sa.String(64), primary_key=True),
 )
 
 protected = sa.Table(
