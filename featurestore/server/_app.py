@@ -33,7 +33,7 @@ from featurestore.server._auth import Keyring, Role
 from featurestore.server._cross_site import OriginPolicy, check_json_body
 from featurestore.server._encoding import ARROW_STREAM, JSON, arrow_body, dumps, loads, wants_arrow
 from featurestore.server._errors import HTTPError, from_exception
-from featurestore.server._feast_shape import parse_lookup
+from featurestore.server._feast_shape import REF_HEADER, parse_lookup, with_ref_header
 from featurestore.server._health import HealthChecks
 from featurestore.server._metrics import CONTENT_TYPE_LATEST, Metrics
 from featurestore.server._openapi import openapi_document
@@ -223,7 +223,10 @@ def _endpoint(service: _Service, name: str, role: Role, handler: Handler) -> Any
 
 
 async def _get_online_features(service: _Service, request: Request) -> Response:
-    lookup = parse_lookup(await service.body(request), service.max_entities)
+    lookup = with_ref_header(
+        parse_lookup(await service.body(request), service.max_entities),
+        request.headers.get(REF_HEADER),
+    )
     service.metrics.entities.observe(lookup.rows)
     arrow = wants_arrow(request.headers.get("accept"))
     fn = _calls.lookup_arrow if arrow else _calls.lookup_feast

@@ -95,8 +95,11 @@ def resolve_lookup(
     store: FeatureStore, request: LookupRequest
 ) -> tuple[LookupRequest, list[str] | FeatureService, list[str]]:
     """The request with entity names and text keys as Feast reads them, what to look up,
-    and the stored views read; 404 in Feast's terms for an unknown service or view."""
-    registry = serving_registry(store)
+    and the stored views read; 404 in Feast's terms for an unknown service or view, and
+    for a ``ref`` that is not a branch."""
+    from featurestore.namespaces import serving_registry as registry_of
+
+    registry = registry_of(store, request.ref)
     entities = normalize_entities(request.entities, key_map(registry))
     if entities != request.entities:
         request = dataclasses.replace(request, entities=entities)
@@ -120,7 +123,10 @@ def lookup(store: FeatureStore, request: LookupRequest) -> OnlineResponse:
     """One online read for a parsed lookup request."""
     request, features, _ = resolve_lookup(store, request)
     return store.get_online_features(
-        features, request.entity_rows, full_feature_names=request.full_feature_names
+        features,
+        request.entity_rows,
+        full_feature_names=request.full_feature_names,
+        ref=request.ref,
     )
 
 
@@ -134,7 +140,10 @@ def lookup_feast(store: FeatureStore, request: LookupRequest) -> dict[str, Any]:
     """The lookup in Feast's feature server response shape."""
     request, features, views = resolve_lookup(store, request)
     response = store.get_online_features(
-        features, request.entity_rows, full_feature_names=request.full_feature_names
+        features,
+        request.entity_rows,
+        full_feature_names=request.full_feature_names,
+        ref=request.ref,
     )
     return feast_response(response, request, views)
 

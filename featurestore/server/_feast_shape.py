@@ -7,6 +7,7 @@ for every entity row, a status per value and an event time per value.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +18,15 @@ from featurestore.server._errors import HTTPError
 if TYPE_CHECKING:
     from featurestore.lookup import OnlineResponse
 
-__all__ = ["LookupRequest", "columns", "feast_response", "parse_lookup", "timestamp_text"]
+__all__ = [
+    "REF_HEADER",
+    "LookupRequest",
+    "columns",
+    "feast_response",
+    "parse_lookup",
+    "timestamp_text",
+    "with_ref_header",
+]
 
 EPOCH_TEXT = "1970-01-01T00:00:00Z"
 _SCALARS = (str, int, float, bool, type(None))
@@ -34,6 +43,8 @@ class LookupRequest:
     full_feature_names: bool
     rows: int
     include_feature_view_version_metadata: bool = False
+    ref: str | None = None
+    """The branch to read (``ref`` in the body or the ``X-Featurestore-Ref`` header)."""
 
     @property
     def entity_rows(self) -> dict[str, list[Any]]:
@@ -95,6 +106,9 @@ def parse_lookup(body: object, max_entities: int) -> LookupRequest:
     versions = body.get("include_feature_view_version_metadata", False)
     if not isinstance(versions, bool):
         raise _bad("`include_feature_view_version_metadata` must be true or false")
+    ref = body.get("ref")
+    if ref is not None and (not isinstance(ref, str) or not ref):
+        raise _bad('`ref` must name a branch, e.g. "dev" (leave it out for the default one)')
     return LookupRequest(
         features=tuple(features),
         feature_service=service,
@@ -103,7 +117,32 @@ def parse_lookup(body: object, max_entities: int) -> LookupRequest:
         full_feature_names=full,
         rows=rows,
         include_feature_view_version_metadata=versions,
+        ref=ref,
     )
+
+
+REF_HEADER = "x-featurestore-ref"
+"""The header naming the branch a lookup reads, as the body's ``ref`` does."""
+
+
+def with_ref_header(request: LookupRequest, header: str | None) -> LookupRequest:
+    """``request`` reading the branch the ``X-Featurestore-Ref`` header names, if any;
+    400 ``ref_mismatch`` when the body's ``ref`` names another."""
+    if header is None:
+        return request
+    header = header.strip()
+    if not header:
+        raise _bad("the X-Featurestore-Ref header is empty; name a branch or leave it out")
+    if request.ref is None:
+        return dataclasses.replace(request, ref=header)
+    if request.ref != header:
+        raise HTTPError(
+            400,
+            "ref_mismatch",
+            f"the body's `ref` {request.ref!r} and the X-Featurestore-Ref header {header!r} "
+            "name different branches; give one of them, or the same branch in both",
+        )
+    return request
 
 
 def timestamp_text(value: datetime | None) -> str:

@@ -89,6 +89,14 @@ def openapi_document(title: str = "featurestore") -> dict[str, Any]:
             "include_feature_view_version_metadata": {"type": "boolean", "default": False},
             "request_context": _COLUMNS,
             "request_data": _COLUMNS,
+            "ref": {
+                "type": "string",
+                "description": "The branch whose online namespace and committed definitions "
+                "are read (default: the default branch). The X-Featurestore-Ref header says "
+                "the same; given both, they must agree (400 ref_mismatch). A tag or commit "
+                "is refused (404): materialize it on a branch and look that branch up",
+                "example": "dev",
+            },
         },
     }
     lookup_response = {
@@ -187,6 +195,16 @@ def openapi_document(title: str = "featurestore") -> dict[str, Any]:
             "/get-online-features": {
                 "post": {
                     "summary": "Look up online features (role: reader)",
+                    "parameters": [
+                        {
+                            "name": "X-Featurestore-Ref",
+                            "in": "header",
+                            "required": False,
+                            "description": "The branch to read, as the body's `ref` "
+                            "(which wins when both are given and agree)",
+                            "schema": {"type": "string"},
+                        }
+                    ],
                     "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": lookup_body}},
