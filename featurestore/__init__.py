@@ -7,6 +7,7 @@ commit, and serve the same features online from Redis.
 
 from featurestore.config import StoreConfig, load_config
 from featurestore.datasets import SavedDataset
+from featurestore.definition_merge import DefinitionConflict
 from featurestore.definitions import (
     Aggregation,
     ConflictPolicy,
@@ -23,6 +24,7 @@ from featurestore.definitions import (
     Project,
     PushMode,
     PushSource,
+    RepositoryLoggingDestination,
     RequestSource,
     TableSource,
     on_demand_feature_view,
@@ -34,18 +36,23 @@ from featurestore.errors import (
     CorruptDataError,
     DefinitionError,
     FeatureStoreError,
+    MergeConflictError,
     NotFoundError,
     RefusedError,
     SchemaError,
     UntrustedCodeError,
     ValidationError,
 )
+from featurestore.explain import Explanation
+from featurestore.lineage import Lineage
 from featurestore.lookup import OnlineResponse
 from featurestore.materialization import MaterializeResult
+from featurestore.merging import TableConflict
 from featurestore.progress import Progress
 from featurestore.registry import Plan, Registry
 from featurestore.retrieval import RetrievalJob
 from featurestore.store import FeatureStore, ViewStatus
+from featurestore.table_diff import StoreDiff, TableDiff
 from featurestore.types import (
     Array,
     Bool,
@@ -74,8 +81,10 @@ __all__ = [
     "ConflictError",
     "ConflictPolicy",
     "CorruptDataError",
+    "DefinitionConflict",
     "DefinitionError",
     "Entity",
+    "Explanation",
     "FeatureService",
     "FeatureStore",
     "FeatureStoreError",
@@ -90,9 +99,11 @@ __all__ = [
     "Int64",
     "Json",
     "LabelView",
+    "Lineage",
     "LoggingConfig",
     "Map",
     "MaterializeResult",
+    "MergeConflictError",
     "NotFoundError",
     "OnDemandFeatureView",
     "OnlineResponse",
@@ -103,13 +114,17 @@ __all__ = [
     "PushSource",
     "RefusedError",
     "Registry",
+    "RepositoryLoggingDestination",
     "RequestSource",
     "RetrievalJob",
     "SavedDataset",
     "SchemaError",
     "StoreConfig",
+    "StoreDiff",
     "String",
     "Struct",
+    "TableConflict",
+    "TableDiff",
     "TableSource",
     "UnixTimestamp",
     "UntrustedCodeError",

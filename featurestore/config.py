@@ -26,6 +26,7 @@ __all__ = [
     "DuckDBOfflineConfig",
     "RedisOnlineConfig",
     "ServerConfig",
+    "ServingLogConfig",
     "StoreConfig",
     "load_config",
 ]
@@ -74,6 +75,21 @@ class ServerConfig(_Frozen):
     other than GET; every other request that carries an ``Origin`` is refused."""
 
 
+class ServingLogConfig(_Frozen):
+    """The serving log of feature services with a ``logging_config``.
+
+    Lookups put their records on a queue of at most ``max_queue_rows`` rows (one row
+    per entity and feature; a lookup that does not fit is dropped and counted, never
+    waited for); a background thread commits the queue every ``flush_interval_s``
+    seconds or ``flush_rows`` rows, whichever comes first.
+    """
+
+    enabled: bool = True
+    max_queue_rows: int = Field(default=100_000, ge=1)
+    flush_interval_s: float = Field(default=10.0, gt=0)
+    flush_rows: int = Field(default=10_000, ge=1)
+
+
 class StoreConfig(_Frozen):
     """Everything a ``FeatureStore`` needs, resolved against the project folder."""
 
@@ -85,6 +101,7 @@ class StoreConfig(_Frozen):
     online_store: RedisOnlineConfig = RedisOnlineConfig()
     offline_store: DuckDBOfflineConfig = DuckDBOfflineConfig()
     server: ServerConfig = ServerConfig()
+    serving_log: ServingLogConfig = ServingLogConfig()
     create_repository: bool = False
     """Create the repository on first use (as Feast does; set for ``feature_store.yaml``)."""
 

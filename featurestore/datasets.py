@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from featurestore.errors import ConflictError, NotFoundError, RefusedError, ValidationError
+from featurestore.serving_log import SERVING_LOG_BRANCH
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,8 +36,12 @@ if TYPE_CHECKING:
 __all__ = ["DATASETS_BRANCH", "INTERNAL_BRANCHES", "SavedDataset", "is_internal", "refuse_internal"]
 
 DATASETS_BRANCH = "saved-datasets"
-INTERNAL_BRANCHES = frozenset({DATASETS_BRANCH})
+INTERNAL_BRANCHES = frozenset({DATASETS_BRANCH, SERVING_LOG_BRANCH})
 """Branches the product keeps for itself: hidden from listings, changed only by it."""
+_HOLDS = {
+    DATASETS_BRANCH: "holds every saved dataset; it changes only through create_saved_dataset()",
+    SERVING_LOG_BRANCH: "holds the serving log; only the feature services' logging writes it",
+}
 _PREFIX = "datasets/"
 _NAME = re.compile(r"[A-Za-z][-\w]*")
 """Matched whole (``fullmatch``): ``$`` would also accept a trailing newline."""
@@ -65,7 +70,7 @@ class SavedDataset:
 
 
 def is_internal(branch: str) -> bool:
-    """Whether ``branch`` is one the product keeps for itself (saved datasets)."""
+    """Whether ``branch`` is one the product keeps for itself (saved datasets, serving log)."""
     return branch in INTERNAL_BRANCHES
 
 
@@ -73,9 +78,8 @@ def refuse_internal(branch: str, action: str) -> None:
     """Raise ``RefusedError`` if ``branch`` is internal; ``action`` says what was asked."""
     if is_internal(branch):
         raise RefusedError(
-            f"cannot {action} branch {branch!r}: it is internal and holds every saved "
-            "dataset; it changes only through create_saved_dataset(). Use another branch "
-            "(list them with `featurestore branch list`)"
+            f"cannot {action} branch {branch!r}: it is internal and {_HOLDS[branch]}. Use "
+            "another branch (list them with `featurestore branch list`)"
         )
 
 

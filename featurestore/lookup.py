@@ -130,6 +130,9 @@ class OnlineResponse:
     """Features of type ``Json``: JSON text in Arrow, parsed by ``to_dict`` (as Feast's)."""
     expired: Mapping[str, Sequence[bool]] = field(default_factory=dict)
     """Per feature of a view with a ttl, whether the stored value was older than the ttl."""
+    request_id: str | None = None
+    """The id of this lookup in the serving log (``store.explain(request_id)``): set when
+    it went through a feature service that logs it (see ``featurestore.serving_log``)."""
 
     @property
     def feature_names(self) -> list[str]:

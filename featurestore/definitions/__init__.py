@@ -3,7 +3,11 @@
 from featurestore.definitions.aggregation import AGGREGATION_FUNCTIONS, Aggregation
 from featurestore.definitions.durations import format_duration, parse_duration
 from featurestore.definitions.entity import Entity
-from featurestore.definitions.feature_logging import FileLoggingDestination, LoggingConfig
+from featurestore.definitions.feature_logging import (
+    FileLoggingDestination,
+    LoggingConfig,
+    RepositoryLoggingDestination,
+)
 from featurestore.definitions.feature_service import FeatureService
 from featurestore.definitions.feature_view import FeatureView, FeatureViewProjection
 from featurestore.definitions.field import Field
@@ -39,6 +43,7 @@ __all__ = [
     "Project",
     "PushMode",
     "PushSource",
+    "RepositoryLoggingDestination",
     "RequestSource",
     "TableSource",
     "apply_field_mapping",

@@ -1,4 +1,12 @@
-"""Feast's feature logging settings of a service: accepted and kept, not acted on."""
+"""Where and how often a feature service logs what it serves.
+
+Every destination means the repository: the records go to the serving log, a versioned
+table committed on the internal ``serving-log`` branch (see ``featurestore.serving_log``),
+where ``store.explain`` and ``store.sql(..., ref="serving-log")`` read them.
+``RepositoryLoggingDestination`` says so; Feast's ``FileLoggingDestination`` is accepted
+for Feast's definitions and logs there too (its path is kept in the registry, no files
+are written under it).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +16,19 @@ from dataclasses import dataclass
 from featurestore.definitions._checks import as_tuple, check_text
 from featurestore.errors import DefinitionError
 
-__all__ = ["FileLoggingDestination", "LoggingConfig"]
+__all__ = ["FileLoggingDestination", "LoggingConfig", "RepositoryLoggingDestination"]
+
+
+@dataclass(frozen=True)
+class RepositoryLoggingDestination:
+    """Log into the project's repository: the serving log on the ``serving-log`` branch."""
+
 
 
 @dataclass(frozen=True, init=False)
 class FileLoggingDestination:
-    """A folder for logged features (Feast's ``FileLoggingDestination``)."""
+    """Feast's ``FileLoggingDestination``: accepted, and logs into the repository's
+    serving log like ``RepositoryLoggingDestination`` (``path`` is kept, not written)."""
 
     path: str
     partition_by: tuple[str, ...]
@@ -41,17 +56,25 @@ class FileLoggingDestination:
 class LoggingConfig:
     """Where and how often a service logs the features it serves (Feast's ``LoggingConfig``).
 
-    Kept in the registry with its service; the service does not write feature logs
-    (every served value is traceable through the commit it was materialized from).
+    Kept in the registry with its service. Each online lookup through the service is
+    logged with probability ``sample_rate`` (0: never, 1: every lookup) into the serving
+    log, whichever destination is named (both mean the repository).
     """
 
-    destination: FileLoggingDestination
+    destination: FileLoggingDestination | RepositoryLoggingDestination
     sample_rate: float
 
-    def __init__(self, destination: FileLoggingDestination, sample_rate: float = 1.0) -> None:
-        if not isinstance(destination, FileLoggingDestination):
+    def __init__(
+        self,
+        destination: FileLoggingDestination | RepositoryLoggingDestination | None = None,
+        sample_rate: float = 1.0,
+    ) -> None:
+        if destination is None:
+            destination = RepositoryLoggingDestination()
+        if not isinstance(destination, FileLoggingDestination | RepositoryLoggingDestination):
             raise DefinitionError(
-                f"LoggingConfig destination must be a FileLoggingDestination, not {destination!r}"
+                "LoggingConfig destination must be a RepositoryLoggingDestination or a "
+                f"FileLoggingDestination, not {destination!r}"
             )
         if (
             isinstance(sample_rate, bool)

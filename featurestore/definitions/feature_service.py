@@ -26,7 +26,8 @@ class FeatureService:
     """Features of views (whole views or ``view[[...]]`` projections) served together.
 
     That every referenced view and feature exists is checked when it is applied.
-    ``logging_config`` (Feast's) is kept in the registry; no feature logs are written.
+    With a ``logging_config``, a sample of its online lookups is logged into the
+    repository's serving log (see ``featurestore.serving_log``) for ``store.explain``.
     ``precompute_online`` (Feast's) is kept too: lookups read each view's stored values
     in one round trip, so there is nothing to precompute.
     """

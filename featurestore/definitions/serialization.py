@@ -13,7 +13,11 @@ from typing import Any
 from featurestore.definitions.aggregation import Aggregation
 from featurestore.definitions.durations import format_duration, parse_duration
 from featurestore.definitions.entity import Entity
-from featurestore.definitions.feature_logging import FileLoggingDestination, LoggingConfig
+from featurestore.definitions.feature_logging import (
+    FileLoggingDestination,
+    LoggingConfig,
+    RepositoryLoggingDestination,
+)
 from featurestore.definitions.feature_service import FeatureService
 from featurestore.definitions.feature_view import FeatureView, FeatureViewProjection
 from featurestore.definitions.field import Field
@@ -75,6 +79,8 @@ def view_class_and_extras(d: Mapping[str, Any]) -> tuple[type[FeatureView], Json
 
 
 def _logging_config(c: LoggingConfig) -> Json:
+    if isinstance(c.destination, RepositoryLoggingDestination):
+        return {"destination": {"kind": "repository"}, "sample_rate": c.sample_rate}
     return {
         "destination": {
             "path": c.destination.path,
@@ -88,6 +94,8 @@ def logging_config_from_dict(d: Mapping[str, Any] | None) -> LoggingConfig | Non
     if d is None:
         return None
     dest = d["destination"]
+    if dest.get("kind") == "repository":
+        return LoggingConfig(RepositoryLoggingDestination(), sample_rate=d["sample_rate"])
     return LoggingConfig(
         destination=FileLoggingDestination(
             path=dest["path"], partition_by=dest["partition_by"] or None

@@ -1,0 +1,424 @@
+"""The serving log: what each logged online lookup returned, committed in the repository.
+
+A feature service with a ``logging_config`` logs a sample of its lookups (``sample_rate``).
+A logged lookup gets a request id (``OnlineResponse.request_id``, 32 hex digits of a
+uuid4) and puts one record on a bounded in-memory queue; nothing else happens on the
+request path. A background thread takes the queue every ``flush_interval_s`` seconds or
+``flush_rows`` rows (``serving_log`` in ``featurestore.yaml``) and appends it to the
+table ``serving_log__<service>`` on the internal branch ``serving-log``, one commit per
+flush, so the log is versioned and ``store.sql(..., ref="serving-log")`` reads it.
+``store.close()`` (and the HTTP service's shutdown) flushes what is queued.
+
+Bounded memory: the queue holds at most ``max_queue_rows`` rows (one row per entity row
+and feature; a few hundred bytes each, so the default 100k rows is some tens of MB); a
+lookup whose rows do not fit is not logged (counted in ``dropped``, and it gets no
+request id), and is never waited for. Loss window: a SIGKILL loses what is queued, at
+most one flush interval of lookups (or ``max_queue_rows`` rows). A flush stages each
+service's rows as one change and then commits, so a kill during a flush leaves a batch
+staged whole or not at all; the next flush (of any process) commits a staged batch.
+
+Schema, one row per (lookup, entity row, feature)::
+
+    request_id, requested_at, feature_service, ref, definitions_commit, row,
+    <the service's join keys, typed as declared>, request_data (JSON text),
+    feature, feature_ref, value (JSON text), status, event_timestamp, commit_id
+
+Values are JSON text because one table holds every feature of a service whatever its
+type, so adding or removing a feature, or changing its type, never changes the table's
+schema; DuckDB casts the text (``value::DOUBLE``) or reads it with its JSON functions.
+The join keys are typed columns, so ``WHERE driver_id = 1001`` finds an entity's rows
+(and erasure filters them like any table's). A service whose join keys change logs into
+``serving_log__<service>__<digest>`` (the schema's), leaving the old table as it was.
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import random
+import threading
+import uuid
+import weakref
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    import repos
+    from featurestore.config import ServingLogConfig
+    from featurestore.definitions import FeatureService
+    from featurestore.features import FeaturePlan
+    from featurestore.lookup import OnlineResponse
+    from featurestore.store import FeatureStore
+
+__all__ = [
+    "SERVING_LOG_BRANCH",
+    "TABLE_PREFIX",
+    "ServingLog",
+    "json_text",
+    "log_lookup",
+    "log_tables",
+]
+
+SERVING_LOG_BRANCH = "serving-log"
+TABLE_PREFIX = "serving_log__"
+_TS = pa.timestamp("us", tz="UTC")
+_FIXED_HEAD = (
+    ("request_id", pa.string()),
+    ("requested_at", _TS),
+    ("feature_service", pa.string()),
+    ("ref", pa.string()),
+    ("definitions_commit", pa.string()),
+    ("row", pa.int32()),
+)
+_FIXED_TAIL = (
+    ("request_data", pa.string()),
+    ("feature", pa.string()),
+    ("feature_ref", pa.string()),
+    ("value", pa.string()),
+    ("status", pa.string()),
+    ("event_timestamp", _TS),
+    ("commit_id", pa.string()),
+)
+log = logging.getLogger("featurestore.serving_log")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def json_text(value: Any) -> str | None:
+    """A served value as the JSON text the log stores (None stays null); bytes as base64."""
+    if value is None:
+        return None
+    return json.dumps(value, default=_default, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class _Record:
+    """One logged lookup, as it came back; made into rows by the flush thread."""
+
+    request_id: str
+    requested_at: datetime
+    service: str
+    ref: str
+    definitions_commit: str | None
+    key_types: tuple[tuple[str, pa.DataType | None], ...]
+    features: tuple[tuple[str, str], ...]
+    """(output name, ``view:feature``) of each feature, in response order."""
+    request_data: Mapping[str, list[Any]]
+    response: OnlineResponse
+    entity_rows: int
+
+    @property
+    def rows(self) -> int:
+        return self.entity_rows * len(self.features)
+
+
+def _record_table(records: Sequence[_Record]) -> pa.Table:
+    """The log rows of ``records`` of one service with one schema."""
+    first = records[0]
+    keys = [k for k, _ in first.key_types]
+    cols: dict[str, list[Any]] = {name: [] for name, _ in (*_FIXED_HEAD, *_FIXED_TAIL)}
+    key_cols: dict[str, list[Any]] = {k: [] for k in keys}
+    for r in records:
+        resp = r.response
+        entities = {k: resp.entity_columns[k].to_pylist() for k in keys}
+        request = [
+            json_text({k: v[i] for k, v in r.request_data.items()}) if r.request_data else None
+            for i in range(r.entity_rows)
+        ]
+        for name, ref in r.features:
+            values = resp.features[name].to_pylist()
+            if name in resp.json_features:
+                values = [None if v is None else json.loads(v) for v in values]
+            times = resp.event_timestamps[name].to_pylist()
+            commits = resp.commits[name].to_pylist()
+            statuses = resp.statuses(name)
+            for i in range(r.entity_rows):
+                cols["request_id"].append(r.request_id)
+                cols["requested_at"].append(r.requested_at)
+                cols["feature_service"].append(r.service)
+                cols["ref"].append(r.ref)
+                cols["definitions_commit"].append(r.definitions_commit)
+                cols["row"].append(i)
+                for k in keys:
+                    key_cols[k].append(entities[k][i])
+                cols["request_data"].append(request[i])
+                cols["feature"].append(name)
+                cols["feature_ref"].append(ref)
+                cols["value"].append(json_text(values[i]))
+                cols["status"].append(statuses[i])
+                cols["event_timestamp"].append(times[i])
+                cols["commit_id"].append(commits[i])
+    arrays: dict[str, pa.Array] = {}
+    fields: list[pa.Field] = []
+    for name, dtype in _FIXED_HEAD:
+        arrays[name] = pa.array(cols[name], type=dtype)
+        fields.append(pa.field(name, dtype))
+    for k, dtype in first.key_types:
+        try:
+            array = pa.array(key_cols[k], type=dtype)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            array = pa.array([json_text(v) for v in key_cols[k]], type=pa.string())
+        arrays[k] = array
+        fields.append(pa.field(k, array.type))
+    for name, dtype in _FIXED_TAIL:
+        arrays[name] = pa.array(cols[name], type=dtype)
+        fields.append(pa.field(name, dtype))
+    return pa.Table.from_arrays(list(arrays.values()), schema=pa.schema(fields))
+
+
+def log_tables(tables: Iterable[str]) -> list[str]:
+    """The names among ``tables`` that hold serving log rows."""
+    return [t for t in tables if t.startswith(TABLE_PREFIX)]
+
+
+def _table_for(service: str, schema: pa.Schema, stored: Mapping[str, pa.Schema]) -> str:
+    """The log table of ``service`` for rows of ``schema``: its own, or one named after
+    the schema when its own was made for other join keys."""
+    base = f"{TABLE_PREFIX}{service}"
+    if base not in stored or stored[base].equals(schema):
+        return base
+    digest = hashlib.sha256(schema.serialize().to_pybytes()).hexdigest()[:8]
+    return f"{base}__{digest}"
+
+
+def _log_branch(repo: repos.Repository) -> repos.Branch:
+    """The ``serving-log`` branch, made at the repository's first (empty) commit, so that
+    it holds the log tables and nothing else."""
+    branch = repo.branch(SERVING_LOG_BRANCH)
+    if SERVING_LOG_BRANCH in {b.id for b in repo.branches()}:
+        return branch
+    root = None
+    for c in repo.ref(repo.default_branch).log(first_parent=True):
+        root = c.id
+    assert root is not None
+    return branch.create(root, exist_ok=True)
+
+
+class ServingLog:
+    """The queue of one store's logged lookups and the thread that commits it."""
+
+    def __init__(self, store: FeatureStore, config: ServingLogConfig) -> None:
+        self.config = config
+        self._store = weakref.ref(store)
+        self._queue: deque[_Record] = deque()
+        self._rows = 0
+        self._cond = threading.Condition()
+        self._flushing = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = False
+        self.dropped = 0
+        """Lookups not logged because the queue was full."""
+        self.written_rows = 0
+        """Rows this process has committed (or staged, when its commit failed)."""
+        self.last_error: str | None = None
+        """The last flush failure, if any (the rows stay queued when nothing was staged)."""
+        _LIVE.add(self)
+
+    @property
+    def queued_rows(self) -> int:
+        return self._rows
+
+    def offer(self, record: _Record) -> bool:
+        """Queue ``record`` unless the queue is full; never blocks on a flush."""
+        with self._cond:
+            if self._rows + record.rows > self.config.max_queue_rows:
+                self.dropped += 1
+                return False
+            self._queue.append(record)
+            self._rows += record.rows
+            if self._thread is None or not self._thread.is_alive():
+                self._stop = False
+                self._thread = threading.Thread(
+                    target=self._run, name="featurestore-serving-log", daemon=True
+                )
+                self._thread.start()
+            if self._rows >= self.config.flush_rows:
+                self._cond.notify()
+        return True
+
+    def _take(self) -> list[_Record]:
+        with self._cond:
+            taken = list(self._queue)
+            self._queue.clear()
+            self._rows = 0
+        return taken
+
+    def _run(self) -> None:
+        interval = self.config.flush_interval_s
+        while True:
+            with self._cond:
+                if not self._stop and self._rows < self.config.flush_rows:
+                    self._cond.wait(interval)
+                if self._stop:
+                    return
+            if self._store() is None:
+                return
+            self.flush()
+
+    def flush(self) -> int:
+        """Commit every queued record now; the number of log rows written."""
+        with self._flushing:
+            records = self._take()
+            if not records:
+                return 0
+            store = self._store()
+            if store is None:
+                return 0
+            try:
+                return self._write(store, records)
+            except Exception as e:  # the log must never fail a lookup or a close
+                self.last_error = f"{type(e).__name__}: {e}"
+                log.warning("serving log: flush failed (%s)", self.last_error)
+                return 0
+
+    def _write(self, store: FeatureStore, records: list[_Record]) -> int:
+        import repos as repos_pkg
+
+        groups: dict[tuple[str, pa.Schema], list[_Record]] = {}
+        tables: list[tuple[str, pa.Table]] = []
+        for r in records:
+            groups.setdefault((r.service, _schema_of(r)), []).append(r)
+        for (service, _), group in groups.items():
+            tables.append((service, _record_table(group)))
+        repo = store.repository
+        branch = _log_branch(repo)
+        stored = {
+            name: store.tables.schema(branch, name)
+            for name in log_tables(store.tables.tables(branch))
+        }
+        written = 0
+        pending = list(zip(tables, groups.values(), strict=True))
+        try:
+            while pending:
+                (service, table), _ = pending[0]
+                name = _table_for(service, table.schema, stored)
+                if name not in stored:
+                    stored[name] = store.tables.create_table(branch, name, table.schema)
+                store.tables.write(branch, name, table, mode="append")
+                written += table.num_rows
+                pending.pop(0)
+        except Exception:
+            self._requeue([r for _, group in pending for r in group])
+            raise
+        finally:
+            if written:
+                self.written_rows += written
+                # another process's flush may have committed what this one staged
+                with contextlib.suppress(repos_pkg.EmptyCommitError):
+                    branch.commit(
+                        f"serving log: {written} rows",
+                        metadata={"serving_log_rows": str(written)},
+                    )
+        return written
+
+    def _requeue(self, records: list[_Record]) -> None:
+        """Put back records a failed flush did not stage, as far as the queue has room."""
+        with self._cond:
+            for r in reversed(records):
+                if self._rows + r.rows > self.config.max_queue_rows:
+                    self.dropped += 1
+                    continue
+                self._queue.appendleft(r)
+                self._rows += r.rows
+
+    def close(self) -> None:
+        """Stop the thread and commit what is queued."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+            thread = self._thread
+            self._thread = None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        self.flush()
+
+
+def _schema_of(record: _Record) -> pa.Schema:
+    """The join key part of a record's schema: records with equal ones share a table."""
+    return pa.schema([(k, t if t is not None else pa.string()) for k, t in record.key_types])
+
+
+_LIVE: weakref.WeakSet[ServingLog] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for serving_log in list(_LIVE):
+        serving_log.close()
+
+
+def _key_types(plan: FeaturePlan) -> tuple[tuple[str, pa.DataType | None], ...]:
+    declared: dict[str, pa.DataType | None] = {}
+    for view in plan.views.values():
+        for f in view.entity_columns:
+            declared.setdefault(f.name, f.dtype.to_arrow())
+    return tuple((k, declared.get(k)) for k in plan.join_keys)
+
+
+def log_lookup(
+    store: FeatureStore,
+    service: FeatureService,
+    plan: FeaturePlan,
+    response: OnlineResponse,
+    columns: Mapping[str, list[Any]],
+    now: datetime | None,
+    ref: str | None = None,
+    definitions_commit: str | None = None,
+) -> OnlineResponse:
+    """``response`` with a request id if the lookup through ``service`` is logged.
+
+    Logged when the service has a logging config, the draw falls within its
+    ``sample_rate`` and the queue has room; the record is queued, never written here.
+    """
+    config = service.logging_config
+    settings = store.config.serving_log
+    if config is None or not settings.enabled or config.sample_rate <= 0:
+        return response
+    if config.sample_rate < 1 and random.random() >= config.sample_rate:
+        return response
+    at = datetime.now(UTC) if now is None else now
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    n = len(next(iter(columns.values()))) if columns else 0
+    if not n:
+        first = next(iter(response.features.values()), None)
+        n = len(first) if first is not None else 0
+    requested = set(plan.request_fields)
+    record = _Record(
+        request_id=uuid.uuid4().hex,
+        requested_at=at,
+        service=service.name,
+        ref=ref or store.config.default_branch,
+        definitions_commit=definitions_commit,
+        key_types=_key_types(plan),
+        features=tuple(
+            (out, f"{v}:{f}") for (v, f), out in zip(plan.refs, plan.output_names, strict=True)
+        ),
+        request_data={k: list(v) for k, v in columns.items() if k in requested},
+        response=response,
+        entity_rows=n,
+    )
+    if not store.serving_log.offer(record):
+        return response
+    return replace(response, request_id=record.request_id)

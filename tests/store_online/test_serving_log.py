@@ -1,0 +1,220 @@
+"""The serving log: sampled lookups through a logged service, queued, committed, queryable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pytest
+
+import featurestore as fs
+from featurestore.config import ServingLogConfig
+from featurestore.serving_log import SERVING_LOG_BRANCH
+from tests.store_online.data import TS, US
+from tests.store_online.defs import definitions
+
+HOUR = timedelta(hours=1)
+
+
+def rows(drivers: list[int], events: list[datetime], conv: list[float]) -> pa.Table:
+    return pa.table(
+        {
+            "driver_id": pa.array(drivers, pa.int64()),
+            "event_ts": pa.array(events, TS),
+            "created": pa.array(events, TS),
+            "conv_rate": pa.array(conv, pa.float32()),
+            "acc_rate": pa.array([c / 2 for c in conv], pa.float64()),
+            "trips": pa.array([d * 10 for d in drivers], pa.int64()),
+            "city": pa.array([f"c{d}" for d in drivers], pa.string()),
+        }
+    )
+
+
+def service(rate: float, name: str = "scoring") -> fs.FeatureService:
+    stats = next(o for o in definitions() if isinstance(o, fs.FeatureView))
+    return fs.FeatureService(
+        name=name,
+        features=[stats[["conv_rate", "trips", "city"]]],
+        logging_config=fs.LoggingConfig(fs.RepositoryLoggingDestination(), sample_rate=rate),
+    )
+
+
+def served_store(
+    new_store: Callable[..., fs.FeatureStore], *services: fs.FeatureService
+) -> tuple[fs.FeatureStore, datetime, str]:
+    store = new_store()
+    store.apply([*definitions(ttl=HOUR), *services])
+    now = datetime.now(UTC).replace(microsecond=0)
+    store.ingest("stats_src", rows([1, 2], [now - 60 * US, now - 30 * US], [0.5, 0.25]))
+    commit = store.commit("rows").id
+    store.materialize(None, now)
+    return store, now, commit
+
+
+def test_every_lookup_is_logged_at_rate_one(new_store: Callable[..., fs.FeatureStore]) -> None:
+    store, now, commit = served_store(new_store, service(1.0))
+    svc = store.get_feature_service("scoring")
+    first = store.get_online_features(svc, [{"driver_id": 1}, {"driver_id": 3}], now=now)
+    second = store.get_online_features(svc, [{"driver_id": 2}], now=now)
+    assert first.request_id and second.request_id and first.request_id != second.request_id
+    assert len(first.request_id) == 32 and int(first.request_id, 16) >= 0
+    assert store.serving_log.flush() == 3 * 2 + 3 * 1
+    log = store.sql(
+        "SELECT request_id, row, driver_id, feature, feature_ref, value, status, "
+        "event_timestamp, commit_id, requested_at FROM serving_log__scoring "
+        f"WHERE request_id = '{first.request_id}' ORDER BY row, feature",
+        ref=SERVING_LOG_BRANCH,
+    ).to_pylist()
+    assert [(r["row"], r["driver_id"], r["feature"], r["value"], r["status"]) for r in log] == [
+        (0, 1, "city", '"c1"', "PRESENT"),
+        (0, 1, "conv_rate", "0.5", "PRESENT"),
+        (0, 1, "trips", "10", "PRESENT"),
+        (1, 3, "city", None, "NOT_FOUND"),
+        (1, 3, "conv_rate", None, "NOT_FOUND"),
+        (1, 3, "trips", None, "NOT_FOUND"),
+    ]
+    assert {r["commit_id"] for r in log if r["row"] == 0} == {commit}
+    assert {r["event_timestamp"] for r in log if r["row"] == 0} == {now - 60 * US}
+    assert {r["requested_at"] for r in log} == {now}
+    assert {r["feature_ref"] for r in log} == {"stats:conv_rate", "stats:trips", "stats:city"}
+    # values are JSON text that SQL casts; the join key is a typed column
+    total = store.sql(
+        "SELECT sum(value::DOUBLE) AS s FROM serving_log__scoring WHERE feature = 'trips'",
+        ref=SERVING_LOG_BRANCH,
+    )
+    assert total.column("s").to_pylist() == [30.0]
+    # the log is committed on its own branch: main's head did not move, and the branch
+    # is hidden from users and refused for their writes
+    assert store.resolve() == commit
+    head = store.repository.ref(SERVING_LOG_BRANCH).get_commit()
+    assert head.message.startswith("serving log: 9 rows")
+    assert not list(store.repository.branch(SERVING_LOG_BRANCH).uncommitted())
+    assert SERVING_LOG_BRANCH not in [b.id for b in store.branches()]
+    assert store.tables.tables(SERVING_LOG_BRANCH) == ["serving_log__scoring"]
+    with pytest.raises(fs.RefusedError, match="serving log"):
+        store.commit("mine", branch=SERVING_LOG_BRANCH, allow_empty=True)
+    with pytest.raises(fs.RefusedError, match="serving log"):
+        store.delete_branch(SERVING_LOG_BRANCH)
+
+
+def test_rate_zero_and_plain_features_log_nothing(
+    new_store: Callable[..., fs.FeatureStore],
+) -> None:
+    store, now, _ = served_store(new_store, service(0.0))
+    svc = store.get_feature_service("scoring")
+    assert store.get_online_features(svc, [{"driver_id": 1}], now=now).request_id is None
+    refs = ["stats:conv_rate"]
+    assert store.get_online_features(refs, [{"driver_id": 1}], now=now).request_id is None
+    assert store.serving_log.flush() == 0
+    assert SERVING_LOG_BRANCH not in [b.id for b in store.repository.branches()]
+
+
+def test_a_full_queue_drops_lookups_and_never_blocks(
+    new_store: Callable[..., fs.FeatureStore],
+) -> None:
+    store = new_store()
+    config = store.config.model_copy(
+        update={
+            "serving_log": ServingLogConfig(
+                max_queue_rows=5, flush_rows=1000, flush_interval_s=3600
+            )
+        }
+    )
+    store.close()
+    store = fs.FeatureStore(config=config)
+    try:
+        store.apply([*definitions(ttl=HOUR), service(1.0)])
+        now = datetime.now(UTC).replace(microsecond=0)
+        store.ingest("stats_src", rows([1], [now - US], [0.5]))
+        store.commit("rows")
+        store.materialize(None, now)
+        svc = store.get_feature_service("scoring")
+        ids = [
+            store.get_online_features(svc, [{"driver_id": 1}], now=now).request_id for _ in range(4)
+        ]
+        # 3 rows per lookup, 5 rows of room: the first is queued, the others dropped
+        assert ids[0] is not None and ids[1:] == [None, None, None]
+        assert store.serving_log.dropped == 3
+        assert store.serving_log.queued_rows == 3
+        assert store.serving_log.flush() == 3
+        assert store.get_online_features(svc, [{"driver_id": 1}], now=now).request_id
+    finally:
+        store.close()
+
+
+def test_close_flushes_the_queue(new_store: Callable[..., fs.FeatureStore]) -> None:
+    store, now, _ = served_store(new_store, service(1.0))
+    svc = store.get_feature_service("scoring")
+    rid = store.get_online_features(svc, {"driver_id": [1, 2]}, now=now).request_id
+    store.close()
+    reopened = fs.FeatureStore(config=store.config)
+    try:
+        count = reopened.sql(
+            f"SELECT count(*) AS n FROM serving_log__scoring WHERE request_id = '{rid}'",
+            ref=SERVING_LOG_BRANCH,
+        )
+        assert count.column("n").to_pylist() == [6]
+    finally:
+        reopened.close()
+
+
+def test_the_background_thread_flushes_by_rows(
+    new_store: Callable[..., fs.FeatureStore],
+) -> None:
+    store = new_store()
+    config = store.config.model_copy(
+        update={"serving_log": ServingLogConfig(flush_rows=3, flush_interval_s=3600)}
+    )
+    store.close()
+    store = fs.FeatureStore(config=config)
+    try:
+        store.apply([*definitions(ttl=HOUR), service(1.0)])
+        now = datetime.now(UTC).replace(microsecond=0)
+        store.ingest("stats_src", rows([1], [now - US], [0.5]))
+        store.commit("rows")
+        store.materialize(None, now)
+        svc = store.get_feature_service("scoring")
+        rid = store.get_online_features(svc, [{"driver_id": 1}], now=now).request_id
+        assert rid is not None
+        log = store.serving_log
+        thread = log._thread
+        assert thread is not None
+        for _ in range(2000):  # the thread commits without any flush() or close()
+            if log.written_rows == 3 and not log.queued_rows:
+                break
+            thread.join(0.01)
+        assert log.written_rows == 3
+        found = store.sql(
+            f"SELECT count(*) AS n FROM serving_log__scoring WHERE request_id = '{rid}'",
+            ref=SERVING_LOG_BRANCH,
+        )
+        assert found.column("n").to_pylist() == [3]
+    finally:
+        store.close()
+
+
+def test_feast_file_destination_logs_to_the_repository(
+    new_store: Callable[..., fs.FeatureStore],
+) -> None:
+    stats = next(o for o in definitions() if isinstance(o, fs.FeatureView))
+    feast_style = fs.FeatureService(
+        name="feast_style",
+        features=[stats],
+        logging_config=fs.LoggingConfig(
+            destination=fs.FileLoggingDestination(path="logs"), sample_rate=1.0
+        ),
+    )
+    store, now, _ = served_store(new_store, feast_style)
+    svc = store.get_feature_service("feast_style")
+    assert isinstance(svc.logging_config, fs.LoggingConfig)
+    assert isinstance(svc.logging_config.destination, fs.FileLoggingDestination)
+    assert store.get_online_features(svc, [{"driver_id": 2}], now=now).request_id
+    assert store.serving_log.flush() == 4
+    assert store.tables.tables(SERVING_LOG_BRANCH) == ["serving_log__feast_style"]
+    # the repository destination round-trips through the registry too
+    store.apply([service(0.5)])
+    store.commit("logged service")
+    config = store.get_feature_service("scoring").logging_config
+    assert config is not None and config.sample_rate == 0.5
+    assert isinstance(config.destination, fs.RepositoryLoggingDestination)
