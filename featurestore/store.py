@@ -61,9 +61,13 @@ if TYPE_CHECKING:
     import online
     import repos
     from featurestore.datasets import SavedDataset
+    from featurestore.explain import Explanation
+    from featurestore.lineage import Lineage
     from featurestore.lookup import OnlineResponse
     from featurestore.materialization import MaterializeResult
     from featurestore.retrieval import RetrievalJob
+    from featurestore.serving_log import ServingLog
+    from featurestore.table_diff import StoreDiff
 
 __all__ = ["FeatureStore", "ViewStatus"]
 
@@ -107,6 +111,7 @@ class FeatureStore:
         checking the default branch's head again (0: every call checks; the HTTP service
         sets a second, as Feast's registry cache does, to spare a metadata query)."""
         self._plans: dict[tuple[Any, ...], FeaturePlan] = {}
+        self._serving_log: ServingLog | None = None
         self.code_trust = CodeTrust.of_project(self.config.project_dir)
         """The project's trust list of on-demand code (see ``featurestore.trust``)."""
 
@@ -214,7 +219,10 @@ class FeatureStore:
         return base / "online"
 
     def close(self) -> None:
-        """Release connections; stop the embedded online server if no other process uses it."""
+        """Commit the queued serving log; release connections; stop the embedded online
+        server if no other process uses it."""
+        if self._serving_log is not None:
+            self._serving_log.close()
         with self._lock:
             if self._online is not None:
                 self._online.close()
@@ -261,13 +269,27 @@ class FeatureStore:
         with translated():
             return [b for b in self.repository.branches() if not is_internal(b.id)]
 
-    def delete_branch(self, name: str) -> None:
-        """Delete a branch and its uncommitted changes; internal branches are refused."""
+    def delete_branch(self, name: str) -> int:
+        """Delete a branch and its uncommitted changes; internal branches are refused.
+
+        Then its online namespace is freed (and those of branches deleted without it);
+        returns the online keys removed. If the online store cannot be reached, the
+        branch is still deleted and a warning says how to free its keys later.
+        """
         from featurestore.datasets import refuse_internal
+        from featurestore.namespaces import free_branch
 
         refuse_internal(name, "delete")
         with translated():
             self.repository.branch(name).delete()
+        return free_branch(self, name)
+
+    def collect_online_orphans(self) -> dict[str, int]:
+        """Free the online namespaces of branches that no longer exist (deleted through
+        ``repos`` directly, or a crash after the delete); keys removed per branch."""
+        from featurestore.namespaces import collect_orphans
+
+        return collect_orphans(self)
 
     def resolve(self, ref: str | None = None) -> str:
         """The commit id ``ref`` (a branch, tag, commit or ``ref~N``) points at now."""
@@ -524,6 +546,37 @@ class FeatureStore:
                 b.reset()
                 raise
 
+    def diff(self, left: str, right: str | None = None, table: str | None = None) -> StoreDiff:
+        """What changes from ``left`` to ``right``: each table's rows by natural key
+        (counts first, rows on request), definitions by field, on-demand code as source
+        diffs. ``right=None``: branch ``left``'s uncommitted writes against its head."""
+        from featurestore import table_diff
+
+        return table_diff.diff(self, left, right, table)
+
+    def merge(
+        self,
+        source: str,
+        into: str | None = None,
+        strategy: Literal["source-wins", "dest-wins"] | None = None,
+        message: str | None = None,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        allow_empty: bool = False,
+    ) -> repos.Commit:
+        """Merge branch ``source`` into ``into`` (default: the default branch) as one
+        commit: tables three-way by natural key, definitions by object.
+
+        The same key (or definition) changed differently on both sides raises
+        ``MergeConflictError`` listing them, and nothing changes; ``strategy``
+        ``source-wins`` / ``dest-wins`` takes that side's version of each.
+        """
+        from featurestore import merging
+
+        return merging.merge(
+            self, source, into, strategy, message, metadata=metadata, allow_empty=allow_empty
+        )
+
     def sql(self, query: str, ref: str | None = None) -> pa.Table:
         """Read-only SQL over every table at ``ref``, each under its own name.
 
@@ -606,6 +659,9 @@ class FeatureStore:
     ) -> list[MaterializeResult]:
         """Write each view's latest row per entity in ``[start_date, end_date]`` online.
 
+        A branch ``ref`` is written to that branch's namespace, read by lookups with
+        ``ref=`` it; a tag or commit id is served by the default branch.
+
         ``progress`` is called per view with the rows written so far and their total.
         """
         from featurestore import serving
@@ -634,17 +690,17 @@ class FeatureStore:
         """Remove the project's online data: every view's values and materialization records.
 
         Every key under the project's prefix goes, of views defined on any branch or on
-        none (removed ones too). The versioned offline data, commits and definitions
-        stay; materialize again to serve. Feast's ``teardown`` removes its online tables
-        the same way. Returns the number of online keys removed.
+        none (removed ones too), in every branch's namespace. The versioned offline data,
+        commits and definitions stay; materialize again to serve. Feast's ``teardown``
+        removes its online tables the same way. Returns the number of online keys removed.
         """
-        from featurestore import materialization as m
+        from featurestore import namespaces
 
-        with translated():
-            return m.clear_all_online(self.online_store)
+        return namespaces.teardown(self)
 
     def online_status(self) -> list[ViewStatus]:
-        """For every online view: the branch and commit it serves, and how far it lags."""
+        """For every online view: the branch and commit it serves, and how far it lags;
+        the default branch's namespace first, then each branch namespace written."""
         from featurestore import serving
 
         return serving.online_status(self)
@@ -657,6 +713,7 @@ class FeatureStore:
         include_feature_view_version_metadata: bool = False,
         *,
         now: datetime | None = None,
+        ref: str | None = None,
     ) -> OnlineResponse:
         """Features of many entities from the online store in one round trip.
 
@@ -665,27 +722,69 @@ class FeatureStore:
         view's ttl (``OUTSIDE_MAX_AGE``); ``now`` is the time ttl is measured against
         (default: the current time). ``include_feature_view_version_metadata`` is
         accepted for Feast's callers: the response's ``commits`` name the data each
-        value came from (the HTTP service adds Feast's version metadata).
+        value came from (the HTTP service adds Feast's version metadata). ``ref`` names
+        the branch whose online namespace and committed definitions are read (default:
+        the default branch); a tag or commit is refused (NotFoundError).
         """
         from featurestore.lookup import read_online
 
-        registry = self._serving_registry()
+        if ref is None or ref == self.config.default_branch:
+            registry, plans, target = self._serving_registry(), self._plans, None
+        else:
+            from featurestore.namespaces import serving_for
+
+            branch = serving_for(self, ref)
+            registry, plans, target = branch.registry, branch.plans, branch.online
         key = (
             tuple(features) if not isinstance(features, FeatureService) else features.name,
             isinstance(features, FeatureService),
             full_feature_names,
         )
-        fplan = self._plans.get(key)
+        fplan = plans.get(key)
         if fplan is None:
             fplan = plan_features(features, registry, full_feature_names=full_feature_names)
-            self._plans[key] = fplan
+            plans[key] = fplan
         columns = rows_to_columns(entity_rows)
         # rows without columns ({}) are rows too when only views without entities are read
         keyless = 0 if isinstance(entity_rows, Mapping) or fplan.join_keys else len(entity_rows)
         if not keyless and (not columns or not any(len(v) for v in columns.values())):
             raise ValidationError("no entity rows given; pass at least one row of join keys")
         with translated():
-            return read_online(fplan, columns, self.online_store, now, rows=keyless or None)
+            source = self.online_store if target is None else target
+            response = read_online(fplan, columns, source, now, rows=keyless or None)
+        if isinstance(features, FeatureService):
+            from featurestore.serving_log import log_lookup
+
+            service = registry.feature_services_by_name.get(features.name, features)
+            cached = self._registry_cache
+            commit = cached[0] if cached is not None and cached[1] is registry else None
+            if target is not None:
+                commit = branch.head
+            response = log_lookup(self, service, fplan, response, columns, now, ref, commit)
+        return response
+
+    @property
+    def serving_log(self) -> ServingLog:
+        """The queue of logged lookups (``flush()``, ``dropped``; see ``serving_log``)."""
+        from featurestore.serving_log import ServingLog
+
+        with self._lock:
+            if self._serving_log is None:
+                self._serving_log = ServingLog(self, self.config.serving_log)
+            return self._serving_log
+
+    def explain(self, request_id: str) -> Explanation:
+        """What a logged lookup served, and the same features recomputed point-in-time at
+        its time on the commits it was served from, with the differences marked."""
+        from featurestore.explain import explain
+
+        return explain(self, request_id)
+
+    def lineage(self, dataset: str | SavedDataset) -> Lineage:
+        """The commit, definitions, tables and exact objects a saved dataset was built from."""
+        from featurestore.lineage import lineage
+
+        return lineage(self, dataset)
 
     def push(
         self,
@@ -704,8 +803,9 @@ class FeatureStore:
         of that branch sees them before a commit) or ``"online_and_offline"``;
         ``PushMode`` members work too. ``allow_registry_cache`` and
         ``transform_on_write`` are accepted for Feast's callers and change nothing
-        (definitions are read per call; on-demand views are computed at read). Returns
-        the number of rows taken.
+        (definitions are read per call; on-demand views are computed at read). Online
+        rows go to ``branch``'s namespace (default: the default branch's). Returns the
+        number of rows taken.
         """
         from featurestore import writes
 
@@ -728,19 +828,21 @@ class FeatureStore:
         allow_registry_cache: bool = True,
         *,
         transform_on_write: bool = True,
+        branch: str | None = None,
     ) -> None:
         """Write rows (join keys, event time, features) of one view to the online store.
 
         Feast's method: ``inputs`` is the same as ``df`` (a dict of columns works for
         both); writes are monotonic like a push's. ``allow_registry_cache`` and
-        ``transform_on_write`` change nothing here.
+        ``transform_on_write`` change nothing here. ``branch``: whose online namespace
+        (and definitions) to write (default: the default branch's).
         """
         from featurestore import writes
 
         data = df if df is not None else inputs
         if data is None:
             raise ValidationError("write_to_online_store: pass the rows as df=")
-        writes.write_online(self, feature_view_name, data)
+        writes.write_online(self, feature_view_name, data, branch)
 
     def write_to_offline_store(
         self,
