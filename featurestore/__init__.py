@@ -7,7 +7,6 @@ commit, and serve the same features online from Redis.
 
 from featurestore.config import StoreConfig, load_config
 from featurestore.datasets import SavedDataset
-from featurestore.definition_merge import DefinitionConflict
 from featurestore.definitions import (
     Aggregation,
     ConflictPolicy,
@@ -36,7 +35,6 @@ from featurestore.errors import (
     CorruptDataError,
     DefinitionError,
     FeatureStoreError,
-    MergeConflictError,
     NotFoundError,
     RefusedError,
     SchemaError,
@@ -47,12 +45,10 @@ from featurestore.explain import Explanation
 from featurestore.lineage import Lineage
 from featurestore.lookup import OnlineResponse
 from featurestore.materialization import MaterializeResult
-from featurestore.merging import TableConflict
 from featurestore.progress import Progress
 from featurestore.registry import Plan, Registry
 from featurestore.retrieval import RetrievalJob
 from featurestore.store import FeatureStore, ViewStatus
-from featurestore.table_diff import StoreDiff, TableDiff
 from featurestore.types import (
     Array,
     Bool,
@@ -81,7 +77,6 @@ __all__ = [
     "ConflictError",
     "ConflictPolicy",
     "CorruptDataError",
-    "DefinitionConflict",
     "DefinitionError",
     "Entity",
     "Explanation",
@@ -103,7 +98,6 @@ __all__ = [
     "LoggingConfig",
     "Map",
     "MaterializeResult",
-    "MergeConflictError",
     "NotFoundError",
     "OnDemandFeatureView",
     "OnlineResponse",
@@ -120,11 +114,8 @@ __all__ = [
     "SavedDataset",
     "SchemaError",
     "StoreConfig",
-    "StoreDiff",
     "String",
     "Struct",
-    "TableConflict",
-    "TableDiff",
     "TableSource",
     "UnixTimestamp",
     "UntrustedCodeError",
