@@ -11,10 +11,12 @@ from offline._errors import (
     CorruptTableError,
     OfflineError,
     QueryError,
+    RowConflictError,
     SchemaMismatchError,
     TableExistsError,
     TableNotFoundError,
 )
+from offline._rowdiff import RowChanges, merge_table, row_changes
 from offline._specs import AggFunction, AsOfSpec, WindowAgg, WindowSpec
 from offline._tables import TableStore, WriteResult
 
@@ -25,6 +27,8 @@ __all__ = [
     "Engine",
     "OfflineError",
     "QueryError",
+    "RowChanges",
+    "RowConflictError",
     "SchemaMismatchError",
     "TableExistsError",
     "TableNotFoundError",
@@ -32,4 +36,6 @@ __all__ = [
     "WindowAgg",
     "WindowSpec",
     "WriteResult",
+    "merge_table",
+    "row_changes",
 ]
