@@ -8,6 +8,7 @@ from featurestore.cli import (  # noqa: F401
     inspection,
     listing,
     online,
+    provenance,
     serve,
     versioning,
 )

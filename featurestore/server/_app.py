@@ -232,8 +232,14 @@ async def _get_online_features(service: _Service, request: Request) -> Response:
     fn = _calls.lookup_arrow if arrow else _calls.lookup_feast
     result = await service.call(fn, service.store, lookup, online=True)
     if isinstance(result, pa.Table):
-        return Response(arrow_body(result), media_type=ARROW_STREAM)
-    return _json(result)
+        response = Response(arrow_body(result), media_type=ARROW_STREAM)
+        request_id = (result.schema.metadata or {}).get(b"request_id", b"").decode()
+    else:
+        response = _json(result)
+        request_id = result["metadata"].get("request_id", "")
+    if request_id:  # the lookup was logged: GET /explain/{request_id} explains it
+        response.headers["x-request-id"] = request_id
+    return response
 
 
 async def _push(service: _Service, request: Request) -> Response:
@@ -297,6 +303,11 @@ async def _diff(service: _Service, request: Request) -> Response:
     return _json(await service.call(_calls.diff, service.store, left, right, params.get("prefix")))
 
 
+async def _explain(service: _Service, request: Request) -> Response:
+    request_id = request.path_params["request_id"]
+    return _json(await service.call(_calls.explain, service.store, request_id))
+
+
 async def _online_status(service: _Service, request: Request) -> Response:
     return _json(await service.call(_calls.online_status, service.store, online=True))
 
@@ -337,6 +348,7 @@ _ROUTES: tuple[tuple[str, str, str, Role, Handler], ...] = (
     ("/log", "GET", "log", "reader", _log),
     ("/diff", "GET", "diff", "reader", _diff),
     ("/online-status", "GET", "online_status", "reader", _online_status),
+    ("/explain/{request_id}", "GET", "explain", "reader", _explain),
     ("/health", "GET", "health", "open", _health),
     ("/metrics", "GET", "metrics", "reader", _metrics),
     ("/openapi.json", "GET", "openapi", "reader", _openapi),
@@ -366,6 +378,7 @@ def create_app(store: FeatureStore, *, close_store: bool = False) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         service.health.close()
+        service.store.serving_log.close()  # commit the lookups still queued
         if service.close_store:
             service.store.close()
 

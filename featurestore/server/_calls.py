@@ -25,6 +25,7 @@ __all__ = [
     "branches",
     "check_view",
     "diff",
+    "explain",
     "jsonable",
     "log",
     "lookup",
@@ -133,7 +134,11 @@ def lookup(store: FeatureStore, request: LookupRequest) -> OnlineResponse:
 def lookup_arrow(store: FeatureStore, request: LookupRequest) -> pa.Table:
     """The lookup as an Arrow table: join keys, then per feature its values, event time
     and the commit it was materialized from."""
-    return lookup(store, request).to_arrow(include_metadata=True)
+    response = lookup(store, request)
+    table = response.to_arrow(include_metadata=True)
+    if response.request_id is not None:
+        table = table.replace_schema_metadata({"request_id": response.request_id})
+    return table
 
 
 def lookup_feast(store: FeatureStore, request: LookupRequest) -> dict[str, Any]:
@@ -145,7 +150,16 @@ def lookup_feast(store: FeatureStore, request: LookupRequest) -> dict[str, Any]:
         full_feature_names=request.full_feature_names,
         ref=request.ref,
     )
-    return feast_response(response, request, views)
+    body = feast_response(response, request, views)
+    if response.request_id is not None:
+        body["metadata"]["request_id"] = response.request_id
+    return body
+
+
+def explain(store: FeatureStore, request_id: str) -> dict[str, Any]:
+    """A logged lookup's served values and their point-in-time recomputation."""
+    body: dict[str, Any] = jsonable(store.explain(request_id).to_dict())
+    return body
 
 
 def branches(store: FeatureStore) -> dict[str, Any]:

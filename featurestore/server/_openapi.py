@@ -302,6 +302,19 @@ def openapi_document(title: str = "featurestore") -> dict[str, Any]:
                 ],
             ),
             "/online-status": _get("Which commit each view serves online (role: reader)"),
+            "/explain/{request_id}": _get(
+                "A logged lookup: what was served, from which commit, and the same features "
+                "recomputed point-in-time on that commit, differences marked (role: reader)",
+                [
+                    {
+                        "name": "request_id",
+                        "in": "path",
+                        "required": True,
+                        "description": "the X-Request-Id of a logged lookup (32 hex digits)",
+                        "schema": {"type": "string"},
+                    }
+                ],
+            ),
             "/health": {
                 "get": {
                     "summary": "Redis and the metadata database (open)",

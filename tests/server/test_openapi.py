@@ -25,6 +25,7 @@ PATHS = {
     "/log",
     "/diff",
     "/online-status",
+    "/explain/{request_id}",
     "/health",
     "/metrics",
     "/openapi.json",
