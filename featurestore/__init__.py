@@ -28,6 +28,7 @@ from featurestore.definitions import (
     TableSource,
     on_demand_feature_view,
 )
+from featurestore.erasure import ErasureRecord
 from featurestore.errors import (
     BackendError,
     ConfigError,
@@ -79,6 +80,7 @@ __all__ = [
     "CorruptDataError",
     "DefinitionError",
     "Entity",
+    "ErasureRecord",
     "Explanation",
     "FeatureService",
     "FeatureStore",

@@ -59,6 +59,9 @@ class SavedDataset:
     num_rows: int
     created: datetime
     physical_address: str = field(repr=False)
+    redacted: bool = False
+    """An erasure removed rows from it (``featurestore.erasure``); ``commit_id`` is then
+    the rewritten commit (the old id, which it was built from, resolves to it)."""
 
     def to_arrow(self) -> pa.Table:
         return pq.read_table(self.physical_address)
@@ -143,13 +146,14 @@ def _record(repo: repos.Repository, meta: Mapping[str, Any]) -> SavedDataset:
     info = ref.object(f"{_PREFIX}{meta['name']}/data.parquet").stat()
     return SavedDataset(
         name=meta["name"],
-        commit_id=meta["commit_id"],
+        commit_id=repo.rewritten(meta["commit_id"]) or meta["commit_id"],
         feature_refs=tuple(meta["feature_refs"]),
         definitions_hash=meta["definitions_hash"],
         entity_rows_hash=meta["entity_rows_hash"],
         num_rows=meta["num_rows"],
         created=datetime.fromisoformat(meta["created"]),
         physical_address=info.physical_address,
+        redacted=bool(meta.get("redacted", False)),
     )
 
 

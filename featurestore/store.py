@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     import online
     import repos
     from featurestore.datasets import SavedDataset
+    from featurestore.erasure import ErasureRecord
     from featurestore.explain import Explanation
     from featurestore.lineage import Lineage
     from featurestore.lookup import OnlineResponse
@@ -785,6 +786,27 @@ class FeatureStore:
         from featurestore.lineage import lineage
 
         return lineage(self, dataset)
+
+    def erase(
+        self,
+        entity: Mapping[str, Any],
+        reason: str,
+        by: str | None = None,
+        collect: bool = False,
+    ) -> ErasureRecord:
+        """Forget an entity: its rows leave every table, saved dataset and serving log in
+        the whole history (commits get new ids; old ids resolve to them), its online keys
+        every namespace, and an audit record says when, why and by whom. ``collect``: run
+        GC so no object on disk holds the rows any more. See ``featurestore.erasure``."""
+        from featurestore.erasure import erase
+
+        return erase(self, entity, reason, by=by, collect=collect)
+
+    def erasures(self, entity: Mapping[str, Any] | None = None) -> list[ErasureRecord]:
+        """The erasure audit, oldest first; with ``entity``, only the erasures of it."""
+        from featurestore.erasure import erasures
+
+        return erasures(self, entity)
 
     def push(
         self,

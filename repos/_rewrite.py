@@ -192,16 +192,20 @@ def rewrite(
     repo: Repository,
     transform: Transform,
     prefix: str | Sequence[str] = "",
-    metadata: Mapping[str, str] | None = None,
+    metadata: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
 ) -> Rewrite:
     """Rewrite every reachable commit and staged object under ``prefix`` by ``transform``
-    and move every branch and tag to the result (see the module docstring)."""
+    and move every branch and tag to the result (see the module docstring).
+
+    ``metadata`` (or a function giving it, called once the transforms ran, so it can say
+    what they did) is recorded with the rewrite."""
     prefixes = [prefix] if isinstance(prefix, str) else list(prefix)
     if not prefixes:
         raise InvalidNameError("rewrite needs at least one prefix ('' for every path)")
     for p in prefixes:
         check_prefix(p)
-    meta_kv = repo._check_commit_args("rewrite", metadata)
+    if metadata is not None and not callable(metadata):
+        repo._check_commit_args("rewrite", metadata)
     if not callable(transform):
         raise InvalidNameError(f"the rewrite transform {transform!r} is not callable")
     rw = _Rewriter(repo, transform, prefixes)
@@ -210,6 +214,9 @@ def rewrite(
             snap = _snapshot(repo, prefixes)
             mapping, new_commits, expire = _rewrite_commits(repo, rw, snap)
             staged_ops = _rewrite_staged(rw, snap)
+            meta_kv = repo._check_commit_args(
+                "rewrite", metadata() if callable(metadata) else metadata
+            )
             if repo._before_cas is not None:
                 repo._before_cas()
             done = _move_refs(repo, rw, snap, mapping, new_commits, expire, staged_ops, meta_kv, op)

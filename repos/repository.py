@@ -1136,16 +1136,17 @@ class Repository:
         self,
         transform: Transform,
         prefix: str | Sequence[str] = "",
-        metadata: Mapping[str, str] | None = None,
+        metadata: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
     ) -> Rewrite:
         """Rewrite the whole history: every object under ``prefix`` (one or several) in
         every commit a branch or tag reaches, and staged on a branch, becomes what
         ``transform(path, info)`` returns (``KEEP``, None to drop it, new content, or a
         mapping of path -> content); commits that change get new ids, and every branch and
-        tag, protected or not, moves to them in one transaction. ``metadata`` is recorded
-        with the rewrite (``rewrites()``). Old ids resolve to their new commits
-        (``rewritten``); GC then collects the replaced objects whatever the retention.
-        See ``repos._rewrite`` for what a crash leaves."""
+        tag, protected or not, moves to them in one transaction. ``metadata`` (or a
+        function giving it once the transforms ran) is recorded with the rewrite
+        (``rewrites()``). Old ids resolve to their new commits (``rewritten``); GC then
+        collects the replaced objects whatever the retention. See ``repos._rewrite`` for
+        what a crash leaves."""
         return _rewrite.rewrite(self, transform, prefix, metadata)
 
     def rewritten(self, old_id: str) -> str | None:

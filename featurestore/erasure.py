@@ -1,0 +1,350 @@
+"""Erasure: forget one entity (a person) everywhere, and keep an audit that says so.
+
+``erase(store, {"driver_id": 1001}, reason=...)`` rewrites the whole history of the
+repository (``repos.Repository.rewrite``): every table part holding the entity's rows
+(``tables/<t>/part-*.parquet`` whose columns include all its join keys: feature
+tables, source tables and the serving log alike) is replaced by a content-named part
+without them, every saved dataset's ``data.parquet`` likewise (its ``meta.json`` gets
+``redacted``, the erasure's id and its new row count and entity hash), on every branch,
+tag and commit, staged writes included. Commits get new ids; an old id still resolves
+(to its new commit), so a model's saved dataset and its ``commit_id`` stay findable.
+Then the entity's online keys go in every branch namespace, and the materialization
+records naming old commits are moved to the new ones. ``collect=True`` runs GC, which
+removes the replaced objects from disk at once, whatever the retention.
+
+The audit is the rewrite's record in the metadata database, written in the same
+transaction that moves the refs (append-only; ``erasures()``): when, why, by whom,
+which commits and saved datasets changed and how many rows each table lost. It holds
+no key value: the entity is named by an HMAC of its keys under a secret of the
+repository, so ``erasures({"driver_id": 1001})`` answers "was this person erased, and
+when", and ``saved_datasets(containing=...)`` before it "was their data used".
+
+A crash before the refs move leaves the history as it was and no record; after it, the
+history is erased and recorded, and rerunning ``erase`` finishes the online part (and
+appends a record that changed no commit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from featurestore.boundary import translated
+from featurestore.errors import BackendError, FeatureStoreError, ValidationError
+
+if TYPE_CHECKING:
+    import repos
+    from featurestore.store import FeatureStore
+
+__all__ = ["ErasureRecord", "erase", "erasures"]
+
+_KIND = "erasure"
+_PART = re.compile(r"^tables/([^/]+)/part-[^/]+\.parquet$")
+_DATA = re.compile(r"^datasets/([^/]+)/data\.parquet$")
+_META = re.compile(r"^datasets/([^/]+)/meta\.json$")
+
+
+@dataclass(frozen=True)
+class ErasureRecord:
+    """One erasure: when, why, by whom, and what it changed (never the key's value).
+
+    ``key_hash`` is an HMAC of the entity's keys under the repository's secret;
+    ``commits`` maps each rewritten commit's old id to its new one; ``tables`` counts the
+    rows removed per table (over distinct objects: a row kept in two parts counts twice).
+    ``online_keys_deleted`` and ``objects_collected`` are known only to the call that
+    erased (None when read back from the audit).
+    """
+
+    id: str
+    erased_at: datetime
+    reason: str
+    by: str
+    entity_keys: tuple[str, ...]
+    key_hash: str
+    commits: Mapping[str, str] = field(repr=False)
+    datasets: tuple[str, ...]
+    tables: Mapping[str, int]
+    online_keys_deleted: int | None = None
+    objects_collected: int | None = None
+
+    @property
+    def rows_removed(self) -> int:
+        """Rows removed from tables and saved datasets, over distinct objects."""
+        return sum(self.tables.values())
+
+
+def _plain(value: Any) -> Any:
+    item = getattr(value, "item", None)
+    if callable(item) and not isinstance(value, str | bytes):
+        value = item()
+    if isinstance(value, bool) or not isinstance(value, int | str | float):
+        raise ValidationError(
+            f"entity key value {value!r} ({type(value).__name__}): give an int or a string, "
+            "as the join key is stored"
+        )
+    return value
+
+
+def _check_entity(entity: object) -> dict[str, Any]:
+    if not isinstance(entity, Mapping) or not entity:
+        raise ValidationError(
+            "give the entity as its join keys and values, e.g. {'driver_id': 1001}"
+        )
+    out = {}
+    for k, v in entity.items():
+        if not isinstance(k, str) or not k:
+            raise ValidationError(f"entity key {k!r}: give join key names as strings")
+        out[k] = _plain(v)
+    return dict(sorted(out.items()))
+
+
+def _key_hash(repo: repos.Repository, entity: Mapping[str, Any]) -> str:
+    canonical = json.dumps(entity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    with translated():
+        return repo.keyed_hash(b"erasure\x00" + canonical.encode())
+
+
+def _known_keys(store: FeatureStore) -> set[str]:
+    with translated():
+        refs = [b.id for b in store.branches()]
+    names: set[str] = set()
+    for ref in refs:
+        reg = store.registry(ref)
+        names.update(k for v in reg.feature_views for k in v.join_keys)
+        names.update(k for e in reg.entities for k in e.join_keys)
+    return names
+
+
+@dataclass
+class _Filtered:
+    table: pa.Table | None  # the rows kept; None: nothing matched, the object stays
+    removed: int
+
+
+class _Filter:
+    """Filters Parquet objects without the entity's rows (one read per object)."""
+
+    def __init__(self, entity: Mapping[str, Any]) -> None:
+        self.entity = entity
+        self.cache: dict[str, _Filtered] = {}
+        self.tables: dict[str, int] = {}
+        self.datasets: dict[str, tuple[int, str]] = {}  # name -> (rows kept, entity hash)
+
+    def rows(self, info: repos.ObjectInfo) -> _Filtered:
+        hit = self.cache.get(info.checksum)
+        if hit is not None:
+            return hit
+        schema = pq.read_schema(info.physical_address)
+        hit = _Filtered(None, 0)
+        if all(k in schema.names for k in self.entity):
+            values = {}
+            for k, v in self.entity.items():
+                try:
+                    values[k] = pa.scalar(v).cast(schema.field(k).type)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+                    values = {}
+                    break
+            if values:
+                table = pq.read_table(info.physical_address)
+                mask: pa.ChunkedArray | None = None
+                for k, scalar in values.items():
+                    eq = pc.fill_null(pc.equal(table.column(k), scalar), False)
+                    mask = eq if mask is None else pc.and_(mask, eq)
+                assert mask is not None
+                removed = int(pc.sum(mask).as_py() or 0)
+                if removed:
+                    hit = _Filtered(table.filter(pc.invert(mask)), removed)
+        self.cache[info.checksum] = hit
+        return hit
+
+    def prepare_datasets(self, repo: repos.Repository) -> None:
+        """Filter every saved dataset first, so its ``meta.json`` can say what changed."""
+        from featurestore.datasets import DATASETS_BRANCH, _entity_hash
+
+        with translated():
+            if DATASETS_BRANCH not in [b.id for b in repo.branches()]:
+                return
+            ref = repo.ref(DATASETS_BRANCH)
+            infos = {o.path: o for o in ref.objects("datasets/")}
+            for path in infos:
+                m = _META.match(path)
+                data = infos.get(f"datasets/{m.group(1)}/data.parquet") if m else None
+                if m is None or data is None:
+                    continue
+                meta = json.loads(ref.object(path).read())
+                got = self.rows(data)
+                if got.table is not None:
+                    n_features = len(meta.get("feature_refs", ()))
+                    self.datasets[m.group(1)] = (
+                        got.table.num_rows,
+                        _entity_hash(got.table, n_features),
+                    )
+
+    def transform(self, path: str, info: repos.ObjectInfo) -> repos.TransformResult:
+        import repos
+
+        part = _PART.match(path)
+        data = _DATA.match(path)
+        if part is not None or data is not None:
+            got = self.rows(info)
+            if got.table is None:
+                return repos.KEEP
+            if part is not None:
+                self.tables[part.group(1)] = self.tables.get(part.group(1), 0) + got.removed
+                if got.table.num_rows == 0:
+                    return None
+                body = _parquet(got.table)
+                digest = hashlib.sha256(body).hexdigest()[:32]
+                return {f"tables/{part.group(1)}/part-{digest}.parquet": body}
+            assert data is not None
+            name = data.group(1)
+            self.tables[f"dataset:{name}"] = self.tables.get(f"dataset:{name}", 0) + got.removed
+            if name not in self.datasets:
+                self.datasets[name] = (got.table.num_rows, "")
+            return _parquet(got.table)
+        meta = _META.match(path)
+        if meta is not None and meta.group(1) in self.datasets:
+            return self.meta(info, meta.group(1))
+        return repos.KEEP
+
+    def meta(self, info: repos.ObjectInfo, name: str) -> bytes:
+        with open(info.physical_address, "rb") as f:
+            meta = json.load(f)
+        rows, entity_hash = self.datasets[name]
+        meta.setdefault("original_num_rows", meta.get("num_rows"))
+        meta["num_rows"] = rows
+        if entity_hash:
+            meta["entity_rows_hash"] = entity_hash
+        meta["redacted"] = True
+        meta["erasures"] = [*meta.get("erasures", ()), self.erasure_id]
+        return json.dumps(meta).encode()
+
+    erasure_id = ""
+
+
+def _parquet(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="snappy")
+    return sink.getvalue()
+
+
+def _record(rewrite: repos.Rewrite) -> ErasureRecord | None:
+    md = rewrite.metadata
+    if md.get("kind") != _KIND:
+        return None
+    return ErasureRecord(
+        id=md["erasure_id"],
+        erased_at=rewrite.created,
+        reason=md["reason"],
+        by=md["by"],
+        entity_keys=tuple(json.loads(md["entity_keys"])),
+        key_hash=md["key_hash"],
+        commits=dict(rewrite.commits),
+        datasets=tuple(json.loads(md["datasets"])),
+        tables=json.loads(md["tables"]),
+    )
+
+
+def erase(
+    store: FeatureStore,
+    entity: Mapping[str, Any],
+    reason: str,
+    by: str | None = None,
+    collect: bool = False,
+) -> ErasureRecord:
+    """Remove ``entity``'s rows from every table, saved dataset and serving log in the
+    whole history, its online keys in every namespace, and record why (module docstring)."""
+    keys = _check_entity(entity)
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValidationError("give the reason for the erasure, e.g. reason='GDPR request 42'")
+    if by is not None and (not isinstance(by, str) or not by.strip()):
+        raise ValidationError("by: give who asked for the erasure, or leave it out")
+    known = _known_keys(store)
+    unknown = sorted(set(keys) - known)
+    if unknown:
+        raise ValidationError(
+            f"{', '.join(map(repr, unknown))} is not a join key of any entity or feature "
+            f"view; the join keys are {sorted(known)}"
+        )
+    repo = store.repository
+    log = getattr(store, "_serving_log", None)
+    if log is not None:
+        log.flush()  # queued lookups of the entity land before the rewrite filters them
+    filt = _Filter(keys)
+    filt.erasure_id = uuid.uuid4().hex
+    filt.prepare_datasets(repo)
+    who = by if by is not None else repo.author
+    key_hash = _key_hash(repo, keys)
+
+    def metadata() -> dict[str, str]:
+        return {
+            "kind": _KIND,
+            "erasure_id": filt.erasure_id,
+            "reason": reason,
+            "by": who,
+            "entity_keys": json.dumps(list(keys)),
+            "key_hash": key_hash,
+            "datasets": json.dumps(sorted(filt.datasets)),
+            "tables": json.dumps(dict(sorted(filt.tables.items()))),
+        }
+
+    with translated():
+        rewrite = repo.rewrite(filt.transform, prefix=["tables/", "datasets/"], metadata=metadata)
+    record = _record(rewrite)
+    assert record is not None
+    try:
+        online_deleted = _forget_online(store, keys, rewrite.commits)
+    except FeatureStoreError as e:
+        raise BackendError(
+            f"erasure {record.id} removed the entity's rows from the whole history, but its "
+            f"online keys could not be deleted ({e}); run the same erase again once the "
+            "online store answers"
+        ) from e
+    collected = None
+    if collect:
+        with translated():
+            collected = repo.gc().objects_removed
+    return replace(record, online_keys_deleted=online_deleted, objects_collected=collected)
+
+
+def _forget_online(store: FeatureStore, keys: Mapping[str, Any], commits: Mapping[str, str]) -> int:
+    """Delete the entity's online keys everywhere; point records at the new commits."""
+    from featurestore import materialization as m
+    from featurestore import namespaces
+
+    removed = namespaces.delete_entity_online(store, keys)
+    if not commits:
+        return removed
+    with translated():
+        branches = [b.id for b in store.branches()]
+    views = sorted({v.name for b in branches for v in store.registry(b).feature_views if v.online})
+    with translated():
+        for branch in [store.config.default_branch, *namespaces.namespaces(store)]:
+            target = namespaces.online_for(store, branch)
+            for state in m.read_states(target, views).values():
+                new = commits.get(state.commit_id)
+                if new is not None:
+                    m.write_state(target, replace(state, commit_id=new))
+    return removed
+
+
+def erasures(store: FeatureStore, entity: Mapping[str, Any] | None = None) -> list[ErasureRecord]:
+    """The audit: every erasure, oldest first; with ``entity``, only that entity's."""
+    with translated():
+        rewrites: Sequence[repos.Rewrite] = store.repository.rewrites()
+    records = [r for r in map(_record, rewrites) if r is not None]
+    if entity is None:
+        return records
+    key_hash = _key_hash(store.repository, _check_entity(entity))
+    return [r for r in records if r.key_hash == key_hash]
