@@ -7,6 +7,7 @@ commit, and serve the same features online from Redis.
 
 from featurestore.config import StoreConfig, load_config
 from featurestore.datasets import SavedDataset
+from featurestore.definition_merge import DefinitionConflict
 from featurestore.definitions import (
     Aggregation,
     ConflictPolicy,
@@ -36,6 +37,7 @@ from featurestore.errors import (
     CorruptDataError,
     DefinitionError,
     FeatureStoreError,
+    MergeConflictError,
     NotFoundError,
     RefusedError,
     SchemaError,
@@ -46,10 +48,12 @@ from featurestore.explain import Explanation
 from featurestore.lineage import Lineage
 from featurestore.lookup import OnlineResponse
 from featurestore.materialization import MaterializeResult
+from featurestore.merging import TableConflict
 from featurestore.progress import Progress
 from featurestore.registry import Plan, Registry
 from featurestore.retrieval import RetrievalJob
 from featurestore.store import FeatureStore, ViewStatus
+from featurestore.table_diff import StoreDiff, TableDiff
 from featurestore.types import (
     Array,
     Bool,
@@ -78,6 +82,7 @@ __all__ = [
     "ConflictError",
     "ConflictPolicy",
     "CorruptDataError",
+    "DefinitionConflict",
     "DefinitionError",
     "Entity",
     "ErasureRecord",
@@ -100,6 +105,7 @@ __all__ = [
     "LoggingConfig",
     "Map",
     "MaterializeResult",
+    "MergeConflictError",
     "NotFoundError",
     "OnDemandFeatureView",
     "OnlineResponse",
@@ -116,8 +122,11 @@ __all__ = [
     "SavedDataset",
     "SchemaError",
     "StoreConfig",
+    "StoreDiff",
     "String",
     "Struct",
+    "TableConflict",
+    "TableDiff",
     "TableSource",
     "UnixTimestamp",
     "UntrustedCodeError",

@@ -11,6 +11,7 @@ the facade's boundary with ``raise ... from e`` so the cause stays visible::
     │   └── SchemaError                     data does not match a table's schema
     ├── NotFoundError (LookupError)         a ref, view, feature, table or dataset is unknown
     ├── ConflictError                       a merge conflict or a lost compare-and-swap
+    │   └── MergeConflictError              rows or definitions changed differently on both sides
     ├── RefusedError (PermissionError)      a protected branch or a hook refused
     │   └── UntrustedCodeError              stored on-demand code is not trusted here
     └── BackendError (RuntimeError)         Redis, the metadata database or storage failed
@@ -21,6 +22,13 @@ Each message says what was wrong and what to do.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from featurestore.definition_merge import DefinitionConflict
+    from featurestore.merging import TableConflict
+
 __all__ = [
     "BackendError",
     "ConfigError",
@@ -28,6 +36,7 @@ __all__ = [
     "CorruptDataError",
     "DefinitionError",
     "FeatureStoreError",
+    "MergeConflictError",
     "NotFoundError",
     "RefusedError",
     "SchemaError",
@@ -62,6 +71,40 @@ class NotFoundError(FeatureStoreError, LookupError):
 
 class ConflictError(FeatureStoreError):
     """A merge conflict, or a concurrent writer moved a branch first."""
+
+
+class MergeConflictError(ConflictError):
+    """A merge found rows (by key) or definitions changed differently on both sides; it
+    changed nothing.
+
+    ``conflicts`` holds one ``TableConflict`` per table (a sample of the keys and their
+    count) and one ``DefinitionConflict`` per definition; ``paths`` the other objects
+    changed differently on both sides.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        conflicts: Sequence[TableConflict | DefinitionConflict] = (),
+        paths: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message)
+        self.conflicts: tuple[TableConflict | DefinitionConflict, ...] = tuple(conflicts)
+        self.paths: tuple[str, ...] = tuple(paths)
+
+    @property
+    def tables(self) -> dict[str, TableConflict]:
+        """The conflicting tables by name."""
+        from featurestore.merging import TableConflict
+
+        return {c.table: c for c in self.conflicts if isinstance(c, TableConflict)}
+
+    @property
+    def definitions(self) -> tuple[DefinitionConflict, ...]:
+        """The conflicting definitions."""
+        from featurestore.definition_merge import DefinitionConflict
+
+        return tuple(c for c in self.conflicts if isinstance(c, DefinitionConflict))
 
 
 class RefusedError(FeatureStoreError, PermissionError):

@@ -118,11 +118,13 @@ def branch_create(
 def branch_delete(
     name: Annotated[str, typer.Argument(help="The branch to delete.")], repo: RepoOpt = None
 ) -> None:
-    """Delete a branch and its uncommitted changes (internal branches are refused)."""
-    with _open(repo) as r:
-        refuse_internal(name, "delete")
-        r.branch(name).delete()
-        typer.echo(f"Deleted branch {name}")
+    """Delete a branch and its uncommitted changes, and free its online keys (internal
+    branches are refused)."""
+    from featurestore.cli.session import open_store
+
+    with open_store(repo) as store:
+        freed = store.delete_branch(name)
+    typer.echo(f"Deleted branch {name}" + (f"; freed {freed} online key(s)" if freed else ""))
 
 
 @branch_app.command("list")
@@ -229,13 +231,31 @@ def diff(
     left: Annotated[str, typer.Argument(help="A ref; alone, a branch's uncommitted changes.")],
     right: Annotated[str | None, typer.Argument(help="The ref to compare with.")] = None,
     prefix: Annotated[str, typer.Option("--prefix", "-p", help="Only paths under it.")] = "",
+    rows: Annotated[
+        bool, typer.Option("--rows", help="Compare tables by row (natural key), not by object.")
+    ] = False,
+    table: Annotated[
+        str | None, typer.Option("--table", help="With --rows: only this table.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=0, help="With --rows: changed rows shown per table.")
+    ] = 10,
     as_json: JsonOpt = False,
     repo: RepoOpt = None,
 ) -> None:
-    """Show changes from LEFT to RIGHT, or the uncommitted changes of branch LEFT."""
+    """Show changes from LEFT to RIGHT, or the uncommitted changes of branch LEFT.
+
+    With --rows, each table's rows added, removed and changed by natural key (join
+    keys, event time, created time), then the definitions by field and code by line.
+    """
     from featurestore.cli.render import code_diffs
     from featurestore.registry import REGISTRY_PATH, diff_definitions
 
+    if rows or table is not None:
+        from featurestore.cli.diffs import print_row_diff
+
+        print_row_diff(left, right, table, limit, as_json, repo)
+        return
     with _open(repo) as r:
         if right is None:
             changes = list(r.branch(left).uncommitted(prefix))
@@ -281,16 +301,19 @@ def merge(
     ] = False,
     repo: RepoOpt = None,
 ) -> None:
-    """Three-way merge SOURCE into DESTINATION (a merge commit with two parents)."""
+    """Three-way merge SOURCE into DESTINATION (a merge commit with two parents).
+
+    Tables merge by natural key and definitions by object: disjoint changes combine;
+    the same key or definition changed differently on both sides is a conflict that
+    lists them (a sample of the keys and their count) and merges nothing.
+    """
     if strategy not in (None, "source-wins", "dest-wins"):
         raise _fail(f"unknown strategy {strategy!r}: use source-wins or dest-wins")
-    with _open(repo) as r:
-        refuse_internal(destination, "merge into")
-        how = cast(Literal["source-wins", "dest-wins"] | None, strategy)
-        c = r.branch(source).merge_into(
-            destination, strategy=how, message=message, allow_empty=allow_empty
-        )
-        typer.echo(f"Merged {source} into {destination}: {_commit_line(c)}")
+    from featurestore.cli.diffs import merge_or_show_conflicts
+
+    how = cast(Literal["source-wins", "dest-wins"] | None, strategy)
+    c = merge_or_show_conflicts(source, destination, how, message, allow_empty, repo)
+    typer.echo(f"Merged {source} into {destination}: {_commit_line(c)}")
 
 
 @app.command()
@@ -364,3 +387,19 @@ def gc(
         table = _table("Garbage collection", "objects removed", "bytes removed")
         table.add_row(str(result.objects_removed), str(result.bytes_removed))
         _console.print(table)
+    _collect_online_orphans(repo)
+
+
+def _collect_online_orphans(repo: Path | None) -> None:
+    """Free the online namespaces of branches deleted without them; a note if the online
+    store cannot be reached (the repository's collection stands)."""
+    from featurestore import FeatureStore
+
+    try:
+        with FeatureStore(project_dir(repo)) as store:
+            freed = store.collect_online_orphans()
+    except FeatureStoreError as e:
+        typer.echo(f"Online namespaces of deleted branches not checked: {describe(e)}", err=True)
+        return
+    for branch, keys in freed.items():
+        typer.echo(f"Freed {keys} online key(s) of deleted branch {branch}")

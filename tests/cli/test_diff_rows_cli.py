@@ -1,0 +1,111 @@
+"""``featurestore diff --rows`` and ``featurestore merge`` by key, as the console entry
+point in subprocesses, on the driver_stats example."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from featurestore import FeatureStore
+from tests.cli.conftest import Run
+
+T0 = datetime(2024, 5, 1, tzinfo=UTC)
+
+
+def rows(*items: tuple[int, float, int]) -> pd.DataFrame:
+    """driver_hourly_stats rows (driver, conv_rate, trips), all at T0."""
+    return pd.DataFrame(
+        {
+            "driver_id": [d for d, _, _ in items],
+            "event_timestamp": [T0] * len(items),
+            "created": [T0] * len(items),
+            "conv_rate": [c for _, c, _ in items],
+            "acc_rate": [0.5] * len(items),
+            "avg_daily_trips": [t for _, _, t in items],
+        }
+    )
+
+
+def branched(store: FeatureStore) -> None:
+    """Three drivers on main; dev made from it."""
+    store.ingest("driver_stats", rows((1001, 0.1, 10), (1002, 0.2, 20), (1003, 0.3, 30)))
+    store.commit("rows")
+    store.repository.branch("dev").create("main")
+
+
+def upsert(store: FeatureStore, branch: str, *items: tuple[int, float, int]) -> None:
+    store.ingest("driver_stats", rows(*items), branch=branch, mode="upsert")
+    store.commit(f"upsert on {branch}", branch=branch)
+
+
+def test_diff_rows_counts_and_shows_the_changed_rows(fs: Run, applied: FeatureStore) -> None:
+    branched(applied)
+    upsert(applied, "dev", (1001, 0.15, 11), (1004, 0.4, 40))
+
+    out = fs("diff", "main", "dev", "--rows").stdout
+    assert "Table driver_stats: 1 added, 0 removed, 1 changed" in out
+    assert "keys by driver_id, event_timestamp, created" in out
+    assert "1004" in out and "0.15" in out and "__change" in out
+    assert "No changes" not in out
+
+    few = fs("diff", "main", "dev", "--rows", "--limit", "1").stdout
+    assert "1 of 3 rows" in few
+
+    doc = json.loads(fs("diff", "main", "dev", "--rows", "--json", "--limit", "5").stdout)
+    (table,) = doc["tables"]
+    assert (table["table"], table["added"], table["removed"], table["changed"]) == (
+        "driver_stats",
+        1,
+        0,
+        1,
+    )
+    assert table["rows_total"] == 3 and len(table["rows"]) == 3
+    assert doc["right_commit"] == applied.resolve("dev")
+    assert doc["definitions"]["entries"] == []
+
+    only = json.loads(fs("diff", "main", "dev", "--table", "driver_stats", "--json").stdout)
+    assert [t["table"] for t in only["tables"]] == ["driver_stats"]
+    same = fs("diff", "main", "main", "--rows").stdout
+    assert "No changes" in same
+    missing = fs("diff", "main", "dev", "--rows", "--table", "nope", code=1)
+    assert "no table 'nope'" in missing.stderr
+
+
+def test_diff_rows_takes_two_refs(fs: Run, applied: FeatureStore) -> None:
+    branched(applied)
+    applied.ingest("driver_stats", rows((1009, 0.9, 90)), branch="dev")
+    refused = fs("diff", "dev", "--rows", code=1)
+    assert "give RIGHT too" in refused.stderr
+    applied.commit("one more row", branch="dev")
+    out = fs("diff", "dev~1", "dev", "--rows").stdout
+    assert "1 added, 0 removed, 0 changed" in out
+
+
+def test_merge_conflict_lists_the_keys_and_merges_nothing(fs: Run, applied: FeatureStore) -> None:
+    branched(applied)
+    upsert(applied, "dev", (1001, 0.11, 11))
+    upsert(applied, "main", (1001, 0.12, 12))
+    head = applied.resolve("main")
+
+    failed = fs("merge", "dev", "main", code=1)
+    assert "Table driver_stats: 1 key changed differently on both sides" in failed.stdout
+    assert "1001" in failed.stdout and "1 of 1 keys" in failed.stdout
+    assert "conflicts" in failed.stderr and "source-wins" in failed.stderr
+    assert applied.resolve("main") == head
+
+    merged = fs("merge", "dev", "main", "--strategy", "dest-wins").stdout
+    assert "Merged dev into main" in merged
+    table = applied.tables.read("main", "driver_stats").sort_by("driver_id")
+    assert table.column("avg_daily_trips").to_pylist() == [12, 20, 30]
+
+
+def test_merge_combines_disjoint_upserts(fs: Run, applied: FeatureStore) -> None:
+    branched(applied)
+    upsert(applied, "dev", (1001, 0.11, 11))
+    upsert(applied, "main", (1002, 0.22, 22))
+    fs("merge", "dev", "main", "-m", "by key")
+    table = applied.tables.read("main", "driver_stats").sort_by("driver_id")
+    assert table.column("avg_daily_trips").to_pylist() == [11, 22, 30]
+    assert applied.repository.ref("main").get_commit().message == "by key"
