@@ -547,10 +547,10 @@ class FeatureStore:
                 b.reset()
                 raise
 
-    def diff(self, left: str, right: str | None = None, table: str | None = None) -> StoreDiff:
-        """What changes from ``left`` to ``right``: each table's rows by natural key
-        (counts first, rows on request), definitions by field, on-demand code as source
-        diffs. ``right=None``: branch ``left``'s uncommitted writes against its head."""
+    def diff(self, left: str, right: str, table: str | None = None) -> StoreDiff:
+        """What changes from ``left``'s commit to ``right``'s: each table's rows by
+        natural key (counts first, rows on request), definitions by field, on-demand code
+        as source diffs."""
         from featurestore import table_diff
 
         return table_diff.diff(self, left, right, table)
