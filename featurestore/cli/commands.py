@@ -5,6 +5,7 @@ from __future__ import annotations
 from featurestore.cli import (  # noqa: F401
     apply,
     data,
+    erasure,
     inspection,
     listing,
     online,
