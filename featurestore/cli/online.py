@@ -88,13 +88,15 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     repo: RepoOpt = None,
 ) -> None:
-    """Which branch and commit each online view serves, up to when, and how far behind."""
+    """Which branch and commit each online view serves, up to when, and how far behind;
+    main's online data first, then each branch's own (materialized with --ref)."""
     with open_store(repo) as store:
         statuses = store.online_status()
     if as_json:
         rows = [
             {
                 "view": s.view,
+                "namespace": s.namespace,
                 "branch": s.branch,
                 "commit": s.commit_id,
                 "watermark": s.watermark.isoformat() if s.watermark else None,
@@ -114,7 +116,8 @@ def status(
 
 @app.command()
 def teardown(repo: RepoOpt = None) -> None:
-    """Remove the project's online data (every view's values); offline data and commits stay."""
+    """Remove the project's online data (every view's values, on every branch); offline
+    data and commits stay."""
     with open_store(repo) as store:
         removed = store.teardown()
     console.print(f"Removed {removed} online key(s); materialize again to serve")
@@ -135,6 +138,10 @@ def online(
     service: ServiceOpt = None,
     full_feature_names: FullNamesOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    ref: Annotated[
+        str | None,
+        typer.Option("--ref", help="The branch whose online data to read (default: main)."),
+    ] = None,
     repo: RepoOpt = None,
 ) -> None:
     """Look features up in the online store for one or more entity rows."""
@@ -147,8 +154,10 @@ def online(
         missing = [k for row in rows for k in columns if k not in row]
         if missing:
             raise fail(f"every --entity must give the same keys {columns}; missing {missing[0]!r}")
-        wanted = store.get_feature_service(service) if service is not None else refs
-        response = store.get_online_features(wanted, rows, full_feature_names=full_feature_names)
+        wanted = store.get_feature_service(service, ref) if service is not None else refs
+        response = store.get_online_features(
+            wanted, rows, full_feature_names=full_feature_names, ref=ref
+        )
     if as_json:
         typer.echo(json.dumps(_json_rows(response), indent=2, default=_json_default))
         return

@@ -226,9 +226,12 @@ def code_diffs(plan: Plan) -> list[Text]:
 
 
 def status_table(statuses: Sequence[ViewStatus]) -> Table:
-    """What each online view serves: branch, commit, watermark and commits behind."""
+    """What each online view serves: branch, commit, watermark and commits behind; with
+    branch namespaces, which branch's online data each row is (``namespace``)."""
+    spaces = len({s.namespace for s in statuses}) > 1
     out = columns_table(
         "Online status",
+        *(("namespace",) if spaces else ()),
         "view",
         "branch",
         "commit",
@@ -237,8 +240,9 @@ def status_table(statuses: Sequence[ViewStatus]) -> Table:
         fixed=("view", "commit", "watermark (UTC)"),
     )
     for s in statuses:
+        first = (s.namespace or "",) if spaces else ()
         if s.commit_id is None:
-            out.add_row(s.view, "[dim]-[/]", "[yellow]never materialized[/]", "", "")
+            out.add_row(*first, s.view, "[dim]-[/]", "[yellow]never materialized[/]", "", "")
             continue
         if s.commits_behind is None:
             behind = "[red]branch gone[/]"
@@ -246,7 +250,7 @@ def status_table(statuses: Sequence[ViewStatus]) -> Table:
             behind = "[green]0 (up to date)[/]"
         else:
             behind = f"[yellow]{s.commits_behind}[/]"
-        out.add_row(s.view, s.branch or "", short(s.commit_id), text(s.watermark), behind)
+        out.add_row(*first, s.view, s.branch or "", short(s.commit_id), text(s.watermark), behind)
     return out
 
 

@@ -92,7 +92,8 @@ def test_names_and_times_never_wrap_at_80_columns(fs: Run, applied: FeatureStore
     applied.ingest("driver_stats", _rows(1001, 0.25), branch=branch)
     applied.commit("a row", branch=branch)
     fs("materialize", (NOW - timedelta(days=1)).isoformat(), "now", "--ref", branch)
-    watermark = json.loads(fs("status", "--json").stdout)[0]["watermark"]
+    (row,) = [r for r in json.loads(fs("status", "--json").stdout) if r["namespace"] == branch]
+    watermark = row["watermark"]
     shown = datetime.fromisoformat(watermark).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     _whole(fs("status").stdout, shown, branch, "driver_hourly_stats")
 

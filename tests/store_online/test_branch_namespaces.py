@@ -5,9 +5,13 @@ branch (or tearing down) frees its keys."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -24,6 +28,7 @@ from featurestore.namespaces import (
 from tests.store_online.defs import definitions
 from tests.store_online.proxy import RoundTripProxy
 
+ENTRY = "from featurestore.cli import main; main()"
 NOW = datetime.now(UTC).replace(microsecond=0)
 END = NOW + timedelta(seconds=1)
 TS = pa.timestamp("us", tz="UTC")
@@ -258,3 +263,45 @@ def test_an_unreachable_store_warns_and_keeps_the_delete(
         assert store.delete_branch("dev") == 0
     assert any("featurestore gc" in str(w.message) for w in caught)
     assert [b.id for b in store.branches()] == ["main"]
+
+
+def _cli(store: fs.FeatureStore, redis_url: str, *args: str) -> str:
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "REDIS_URL": redis_url}
+    proc = subprocess.run(
+        [sys.executable, "-c", ENTRY, *args, "-r", str(store.config.project_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**env, "COLUMNS": "200"},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout + proc.stderr
+
+
+def test_the_cli_materializes_shows_reads_and_frees_a_branch(
+    store: fs.FeatureStore, client: redis.Redis, redis_url: str
+) -> None:
+    prefix = store.config.project
+    _cli(store, redis_url, "materialize", (NOW - timedelta(days=1)).isoformat(), END.isoformat(),
+         "--ref", "dev")  # fmt: skip
+    rows = json.loads(_cli(store, redis_url, "status", "--json"))
+    assert {(r["namespace"], r["view"], r["branch"]) for r in rows} == {
+        ("main", "stats", "main"),
+        ("dev", "stats", "dev"),
+    }
+    assert "namespace" in _cli(store, redis_url, "status")
+    lookup = ("online", "-e", "driver_id=3", "-f", "stats:trips", "--json")
+    looked = [
+        json.loads(_cli(store, redis_url, *lookup, *ref))[0]["trips"]
+        for ref in ((), ("--ref", "dev"))
+    ]
+    assert looked == [None, 70]
+    out = _cli(store, redis_url, "branch", "delete", "dev")
+    assert "Deleted branch dev; freed 4 online key(s)" in out
+    assert _keys(client, f"{prefix}@*") == []
+    # a branch deleted through repos leaves its keys until gc finds them
+    store.repository.branch("other").create("main")
+    store.materialize(None, END, ref="other")
+    store.repository.branch("other").delete()
+    assert "Freed 3 online key(s) of deleted branch other" in _cli(store, redis_url, "gc")
+    assert _keys(client, f"{prefix}@*") == []
