@@ -61,7 +61,8 @@ class ErasureRecord:
 
     ``key_hash`` is an HMAC of the entity's keys under the repository's secret;
     ``commits`` maps each rewritten commit's old id to its new one; ``tables`` counts the
-    rows removed per table (over distinct objects: a row kept in two parts counts twice).
+    rows removed per table, and per saved dataset as ``dataset:<name>`` (over distinct
+    objects: a row kept in two parts counts twice).
     ``online_keys_deleted`` and ``objects_collected`` are known only to the call that
     erased (None when read back from the audit).
     """
@@ -140,6 +141,7 @@ class _Filter:
         self.cache: dict[str, _Filtered] = {}
         self.tables: dict[str, int] = {}
         self.datasets: dict[str, tuple[int, str]] = {}  # name -> (rows kept, entity hash)
+        self.removed: list[pa.Table] = []  # the rows taken out, for composite online keys
 
     def rows(self, info: repos.ObjectInfo) -> _Filtered:
         hit = self.cache.get(info.checksum)
@@ -165,6 +167,7 @@ class _Filter:
                 removed = int(pc.sum(mask).as_py() or 0)
                 if removed:
                     hit = _Filtered(table.filter(pc.invert(mask)), removed)
+                    self.removed.append(table.filter(mask))
         self.cache[info.checksum] = hit
         return hit
 
@@ -304,7 +307,7 @@ def erase(
     record = _record(rewrite)
     assert record is not None
     try:
-        online_deleted = _forget_online(store, keys, rewrite.commits)
+        online_deleted = _forget_online(store, keys, rewrite.commits, filt.removed)
     except FeatureStoreError as e:
         raise BackendError(
             f"erasure {record.id} removed the entity's rows from the whole history, but its "
@@ -318,21 +321,44 @@ def erase(
     return replace(record, online_keys_deleted=online_deleted, objects_collected=collected)
 
 
-def _forget_online(store: FeatureStore, keys: Mapping[str, Any], commits: Mapping[str, str]) -> int:
-    """Delete the entity's online keys everywhere; point records at the new commits."""
+def _forget_online(
+    store: FeatureStore,
+    keys: Mapping[str, Any],
+    commits: Mapping[str, str],
+    removed_rows: Sequence[pa.Table],
+) -> int:
+    """Delete the entity's online keys everywhere: views keyed by exactly its keys, and
+    views keyed by more (``driver_id, customer_id``) at every key tuple of the rows taken
+    out. Then point materialization records at the new commits."""
+    import online
     from featurestore import materialization as m
     from featurestore import namespaces
 
     removed = namespaces.delete_entity_online(store, keys)
-    if not commits:
-        return removed
     with translated():
         branches = [b.id for b in store.branches()]
-    views = sorted({v.name for b in branches for v in store.registry(b).feature_views if v.online})
+    views = {v.name: v for b in branches for v in store.registry(b).feature_views if v.online}
+    composite: dict[str, list[bytes]] = {}
+    for name, view in sorted(views.items()):
+        names = tuple(view.join_keys)
+        if not set(keys) < set(names):
+            continue
+        tuples = {
+            tuple(row[k] for k in names)
+            for t in removed_rows
+            if all(k in t.column_names for k in names)
+            for row in t.select(list(names)).to_pylist()
+        }
+        if tuples:
+            with translated():
+                composite[name] = [online.encode_entity_key(names, list(v)) for v in sorted(tuples)]
     with translated():
         for branch in [store.config.default_branch, *namespaces.namespaces(store)]:
             target = namespaces.online_for(store, branch)
-            for state in m.read_states(target, views).values():
+            removed += sum(target.delete(view, ks) for view, ks in composite.items())
+            if not commits:
+                continue
+            for state in m.read_states(target, sorted(views)).values():
                 new = commits.get(state.commit_id)
                 if new is not None:
                     m.write_state(target, replace(state, commit_id=new))

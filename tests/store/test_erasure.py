@@ -33,7 +33,16 @@ driver_stats = fs.FeatureView(
     schema=[fs.Field(name="trips", dtype=fs.Int64), fs.Field(name="rate", dtype=fs.Float64)],
     source=driver_source,
 )
-DEFS = [driver, driver_source, driver_stats]
+customer = fs.Entity(name="customer", join_keys=["customer_id"], value_type=fs.String)
+pair_source = fs.TableSource(name="pairs", timestamp_field="event_timestamp")
+pair_stats = fs.FeatureView(
+    name="pair_stats",
+    entities=[driver, customer],
+    schema=[fs.Field(name="rides", dtype=fs.Int64)],
+    source=pair_source,
+)
+DEFS = [driver, customer, driver_source, driver_stats, pair_source, pair_stats]
+PAIRS = [(1001, "c1", 1), (1001, "c2", 2), (1002, "c1", 3)]
 REFS = ["driver_stats:trips", "driver_stats:rate"]
 
 
@@ -69,6 +78,17 @@ def _history(store: fs.FeatureStore) -> None:
     store.commit("definitions")
     rows = store_data.driver_rows()
     store.ingest("driver_stats", rows.iloc[: len(rows) // 2])
+    store.ingest(
+        "pairs",
+        pa.table(
+            {
+                "driver_id": pa.array([p[0] for p in PAIRS], pa.int64()),
+                "customer_id": [p[1] for p in PAIRS],
+                "event_timestamp": pa.array([h(1)] * 3, pa.timestamp("us", tz="UTC")),
+                "rides": pa.array([p[2] for p in PAIRS], pa.int64()),
+            }
+        ),
+    )
     store.commit("first rows")
     store.repository.tag("v1").create("main")
     store.ingest("driver_stats", rows.iloc[len(rows) // 2 :])
@@ -112,6 +132,11 @@ def _lookup(store: fs.FeatureStore, driver_id: int, ref: str | None = None) -> t
     return r.statuses("trips")[0], r.to_dict()["trips"][0]
 
 
+def _pairs(store: fs.FeatureStore) -> list[object]:
+    rows = [{"driver_id": d, "customer_id": c} for d, c, _ in PAIRS]
+    return list(store.get_online_features(["pair_stats:rides"], rows).to_dict()["rides"])
+
+
 def test_erase_forgets_the_entity_everywhere(store: fs.FeatureStore, tmp_path: Path) -> None:
     _history(store)
     before = _tables(store)
@@ -127,6 +152,7 @@ def test_erase_forgets_the_entity_everywhere(store: fs.FeatureStore, tmp_path: P
         (d, ref): _lookup(store, d, ref) for d in (1002, 1003) for ref in (None, "dev")
     }
     assert _lookup(store, KEY)[0] == "PRESENT"
+    assert _pairs(store) == [1, 2, 3]
     assert _lookup(store, KEY, "dev")[0] == "PRESENT"
     old_head = store.repository.ref("main").resolve()
 
@@ -137,7 +163,7 @@ def test_erase_forgets_the_entity_everywhere(store: fs.FeatureStore, tmp_path: P
     assert record.datasets == ("train-a",)
     assert record.rows_removed > 0 and record.tables["driver_stats"] > 0
     assert old_head in record.commits
-    assert record.online_keys_deleted == 2  # main's and dev's namespace
+    assert record.online_keys_deleted == 6  # main's and dev's: driver_stats, 2 pairs each
     assert record.objects_collected
     assert str(KEY) not in repr(record)
 
@@ -148,6 +174,7 @@ def test_erase_forgets_the_entity_everywhere(store: fs.FeatureStore, tmp_path: P
     assert store.saved_datasets(containing={"driver_id": KEY}) == []
     assert _lookup(store, KEY) == ("NOT_FOUND", None)
     assert _lookup(store, KEY, "dev") == ("NOT_FOUND", None)
+    assert _pairs(store) == [None, None, 3]  # keyed by the driver and a customer
     assert {(d, ref): _lookup(store, d, ref) for d in (1002, 1003) for ref in (None, "dev")} == (
         others_online
     )
