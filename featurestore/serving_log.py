@@ -134,6 +134,15 @@ class _Record:
         return self.entity_rows * len(self.features)
 
 
+def _values(columns: Mapping[str, pa.Array], name: str) -> list[Any]:
+    """A response column as a list, without building Arrow data when it is kept as one."""
+    pylist = getattr(columns, "pylist", None)
+    if pylist is not None:
+        values: list[Any] = pylist(name)
+        return values
+    return list(columns[name].to_pylist())
+
+
 def _record_table(records: Sequence[_Record]) -> pa.Table:
     """The log rows of ``records`` of one service with one schema."""
     first = records[0]
@@ -142,34 +151,33 @@ def _record_table(records: Sequence[_Record]) -> pa.Table:
     key_cols: dict[str, list[Any]] = {k: [] for k in keys}
     for r in records:
         resp = r.response
-        entities = {k: resp.entity_columns[k].to_pylist() for k in keys}
-        request = [
-            json_text({k: v[i] for k, v in r.request_data.items()}) if r.request_data else None
-            for i in range(r.entity_rows)
-        ]
+        n = r.entity_rows
+        entities = {k: _values(resp.entity_columns, k) for k in keys}
+        request = (
+            [json_text({k: v[i] for k, v in r.request_data.items()}) for i in range(n)]
+            if r.request_data
+            else [None] * n
+        )
+        positions = list(range(n))
         for name, ref in r.features:
-            values = resp.features[name].to_pylist()
+            values = _values(resp.features, name)
             if name in resp.json_features:
                 values = [None if v is None else json.loads(v) for v in values]
-            times = resp.event_timestamps[name].to_pylist()
-            commits = resp.commits[name].to_pylist()
-            statuses = resp.statuses(name)
-            for i in range(r.entity_rows):
-                cols["request_id"].append(r.request_id)
-                cols["requested_at"].append(r.requested_at)
-                cols["feature_service"].append(r.service)
-                cols["ref"].append(r.ref)
-                cols["definitions_commit"].append(r.definitions_commit)
-                cols["row"].append(i)
-                for k in keys:
-                    key_cols[k].append(entities[k][i])
-                cols["request_data"].append(request[i])
-                cols["feature"].append(name)
-                cols["feature_ref"].append(ref)
-                cols["value"].append(json_text(values[i]))
-                cols["status"].append(statuses[i])
-                cols["event_timestamp"].append(times[i])
-                cols["commit_id"].append(commits[i])
+            cols["request_id"] += [r.request_id] * n
+            cols["requested_at"] += [r.requested_at] * n
+            cols["feature_service"] += [r.service] * n
+            cols["ref"] += [r.ref] * n
+            cols["definitions_commit"] += [r.definitions_commit] * n
+            cols["row"] += positions
+            for k in keys:
+                key_cols[k] += entities[k]
+            cols["request_data"] += request
+            cols["feature"] += [name] * n
+            cols["feature_ref"] += [ref] * n
+            cols["value"] += map(json_text, values)
+            cols["status"] += resp.statuses(name)
+            cols["event_timestamp"] += _values(resp.event_timestamps, name)
+            cols["commit_id"] += _values(resp.commits, name)
     arrays: dict[str, pa.Array] = {}
     fields: list[pa.Field] = []
     for name, dtype in _FIXED_HEAD:
@@ -369,12 +377,37 @@ def _flush_at_exit() -> None:
         serving_log.close()
 
 
-def _key_types(plan: FeaturePlan) -> tuple[tuple[str, pa.DataType | None], ...]:
+@dataclass(frozen=True)
+class _PlanFacts:
+    """What a record needs of a plan, computed once per plan."""
+
+    key_types: tuple[tuple[str, pa.DataType | None], ...]
+    features: tuple[tuple[str, str], ...]
+    request_fields: frozenset[str]
+
+
+_facts: dict[int, tuple[FeaturePlan, _PlanFacts]] = {}
+
+
+def _plan_facts(plan: FeaturePlan) -> _PlanFacts:
+    cached = _facts.get(id(plan))
+    if cached is not None and cached[0] is plan:
+        return cached[1]
     declared: dict[str, pa.DataType | None] = {}
     for view in plan.views.values():
         for f in view.entity_columns:
             declared.setdefault(f.name, f.dtype.to_arrow())
-    return tuple((k, declared.get(k)) for k in plan.join_keys)
+    facts = _PlanFacts(
+        key_types=tuple((k, declared.get(k)) for k in plan.join_keys),
+        features=tuple(
+            (out, f"{v}:{f}") for (v, f), out in zip(plan.refs, plan.output_names, strict=True)
+        ),
+        request_fields=frozenset(plan.request_fields),
+    )
+    if len(_facts) > 1024:
+        _facts.clear()
+    _facts[id(plan)] = (plan, facts)
+    return facts
 
 
 def log_lookup(
@@ -404,18 +437,16 @@ def log_lookup(
     if not n:
         first = next(iter(response.features.values()), None)
         n = len(first) if first is not None else 0
-    requested = set(plan.request_fields)
+    facts = _plan_facts(plan)
     record = _Record(
         request_id=uuid.uuid4().hex,
         requested_at=at,
         service=service.name,
         ref=ref or store.config.default_branch,
         definitions_commit=definitions_commit,
-        key_types=_key_types(plan),
-        features=tuple(
-            (out, f"{v}:{f}") for (v, f), out in zip(plan.refs, plan.output_names, strict=True)
-        ),
-        request_data={k: list(v) for k, v in columns.items() if k in requested},
+        key_types=facts.key_types,
+        features=facts.features,
+        request_data={k: list(v) for k, v in columns.items() if k in facts.request_fields},
         response=response,
         entity_rows=n,
     )
