@@ -47,6 +47,15 @@ def _json(r: ErasureRecord) -> dict[str, Any]:
     }
 
 
+def _confirmed(question: str) -> bool:
+    """The user's answer; no answer (end of input) is no."""
+    try:
+        return bool(typer.confirm(question, default=False))
+    except typer.Abort:
+        typer.echo("")
+        return False
+
+
 @app.command()
 def erase(
     entity: EntityArg,
@@ -74,10 +83,9 @@ def erase(
     keys = _entity(entity)
     shown = ", ".join(f"{k}={v!r}" for k, v in keys.items())
     with open_store(repo) as store:
-        if not yes and not typer.confirm(
+        if not yes and not _confirmed(
             f"Erase {shown} from the whole history of {store.config.project!r}? Every "
-            "commit holding it gets a new id; this cannot be undone",
-            default=False,
+            "commit holding it gets a new id; this cannot be undone"
         ):
             raise fail("nothing erased (pass --yes to erase without asking)")
         record = store.erase(keys, reason=reason, by=by, collect=not keep_objects)
