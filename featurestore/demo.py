@@ -346,7 +346,7 @@ def _walk(store: FeatureStore, story: _Story, example: Path, project_dir: Path) 
         "A three-way merge from the merge base; the tag still names the old state, so the "
         f"training set at {TAG} rebuilds exactly.",
     )
-    merge_commit = store.repository.branch(BRANCH).merge_into(main)
+    merge_commit = store.merge(BRANCH, main)
     story.say(f"merge commit {merge_commit.id[:12]} on {main}")
     again = store.get_historical_features(entities, service, ref=TAG).to_arrow()
     if not again.equals(training):

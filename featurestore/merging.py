@@ -66,7 +66,8 @@ class TableConflict:
         if not shown:
             return f"table {self.table!r}: {self.reason or 'changed differently on both sides'}"
         return (
-            f"table {self.table!r}: {self.count} key(s) changed differently on both sides: "
+            f"table {self.table!r}: {self.count} key{'' if self.count == 1 else 's'} changed "
+            "differently on both sides: "
             f"{', '.join(shown)}{more}"
         )
 

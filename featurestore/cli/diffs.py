@@ -20,13 +20,16 @@ if TYPE_CHECKING:
 
 __all__ = ["merge_or_show_conflicts", "print_row_diff"]
 
-_MARKS = ("__change", "__side")
 
-
-def _marks_first(rows: pa.Table) -> pa.Table:
-    """The rows with the ``__change`` and ``__side`` columns first."""
-    first = [c for c in _MARKS if c in rows.column_names]
-    return rows.select(first + [c for c in rows.column_names if c not in first])
+def _shown_rows(rows: pa.Table) -> pa.Table:
+    """The rows with one ``change`` column first: added, removed, or changed (left) and
+    changed (right) for a changed key's rows on each side."""
+    if "__change" not in rows.column_names:
+        return rows
+    kinds, sides = rows["__change"].to_pylist(), rows["__side"].to_pylist()
+    change = [k if k != "changed" else f"changed ({s})" for k, s in zip(kinds, sides, strict=True)]
+    rest = rows.drop_columns(["__change", "__side"])
+    return rest.add_column(0, "change", pa.array(change, pa.string()))
 
 
 def _table_block(found: TableDiff, limit: int) -> None:
@@ -36,7 +39,7 @@ def _table_block(found: TableDiff, limit: int) -> None:
         f"{found.changed} changed (keys by {by})"
     )
     if limit:
-        console.print(arrow_table(_marks_first(found.rows()), max_rows=limit))
+        console.print(arrow_table(_shown_rows(found.rows()), max_rows=limit))
 
 
 def _print(diff: StoreDiff, limit: int) -> None:

@@ -18,6 +18,7 @@ _WORDS: Final[tuple[tuple[str, str], ...]] = (
         "; resolve them on one side or pass --strategy source-wins or --strategy dest-wins",
     ),
     (r"use None, 'source-wins' or 'dest-wins'", "use source-wins or dest-wins"),
+    (r"\bstrategy='source-wins' or 'dest-wins'", "--strategy source-wins or dest-wins"),
     (r" or pass exist_ok=True", ""),
     (
         r"create it with repo\.branch\('([^']*)'\)\.create\(source\)",

@@ -47,12 +47,19 @@ def test_diff_rows_counts_and_shows_the_changed_rows(fs: Run, applied: FeatureSt
     out = fs("diff", "main", "dev", "--rows").stdout
     assert "Table driver_stats: 1 added, 0 removed, 1 changed" in out
     assert "keys by driver_id, event_timestamp, created" in out
-    assert "1004" in out and "0.15" in out and "__change" in out
+    assert "1004" in out and "0.15" in out
+    assert "changed (left)" in out and "changed (right)" in out and "added" in out
     assert "No changes" not in out
 
     few = fs("diff", "main", "dev", "--rows", "--limit", "1").stdout
     assert "1 of 3 rows" in few
+    same = fs("diff", "main", "main", "--rows").stdout
+    assert "No changes" in same
 
+
+def test_diff_rows_as_json_and_of_one_table(fs: Run, applied: FeatureStore) -> None:
+    branched(applied)
+    upsert(applied, "dev", (1001, 0.15, 11), (1004, 0.4, 40))
     doc = json.loads(fs("diff", "main", "dev", "--rows", "--json", "--limit", "5").stdout)
     (table,) = doc["tables"]
     assert (table["table"], table["added"], table["removed"], table["changed"]) == (
@@ -67,8 +74,6 @@ def test_diff_rows_counts_and_shows_the_changed_rows(fs: Run, applied: FeatureSt
 
     only = json.loads(fs("diff", "main", "dev", "--table", "driver_stats", "--json").stdout)
     assert [t["table"] for t in only["tables"]] == ["driver_stats"]
-    same = fs("diff", "main", "main", "--rows").stdout
-    assert "No changes" in same
     missing = fs("diff", "main", "dev", "--rows", "--table", "nope", code=1)
     assert "no table 'nope'" in missing.stderr
 
