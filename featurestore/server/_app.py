@@ -395,7 +395,7 @@ def create_app(store: FeatureStore, *, close_store: bool = False) -> Starlette:
                 CORSMiddleware,
                 allow_origins=allowed,
                 allow_methods=["GET", "POST"],
-                allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+                allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Featurestore-Ref"],
             )
         )
     app = Starlette(

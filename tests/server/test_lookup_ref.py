@@ -20,7 +20,7 @@ from featurestore import FeatureStore
 from featurestore.project import load_definitions
 from featurestore.server import create_app
 from tests.conftest import drop_prefix
-from tests.server.conftest import NOW, _Thread, _write_project
+from tests.server.conftest import NOW, _Thread, _write_project, keyed_store
 
 FEATURES = ["driver_hourly_stats:conv_rate", "driver_hourly_stats:avg_daily_trips"]
 DEV_RATE = 0.125
@@ -143,3 +143,23 @@ def test_the_openapi_document_names_the_field_and_the_header(project: Project) -
     body = post["requestBody"]["content"]["application/json"]["schema"]
     assert "ref" in body["properties"]
     assert [p["name"] for p in post["parameters"]] == ["X-Featurestore-Ref"]
+
+
+def test_browsers_of_allowed_origins_may_send_the_header(project: Project) -> None:
+    app_origin = "https://app.example"
+    store = keyed_store(project.store.config.project_dir, allowed_origins=(app_origin,))
+    try:
+        with _Thread(create_app(store)) as url, httpx.Client(base_url=url, timeout=30) as http:
+            preflight = http.options(
+                "/get-online-features",
+                headers={
+                    "Origin": app_origin,
+                    "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": "content-type, x-featurestore-ref",
+                },
+            )
+    finally:
+        store.close()
+    assert preflight.status_code == 200, preflight.text
+    allowed = preflight.headers["access-control-allow-headers"].lower()
+    assert "x-featurestore-ref" in allowed
