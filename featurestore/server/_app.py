@@ -396,6 +396,7 @@ def create_app(store: FeatureStore, *, close_store: bool = False) -> Starlette:
                 allow_origins=allowed,
                 allow_methods=["GET", "POST"],
                 allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Featurestore-Ref"],
+                expose_headers=["X-Request-Id"],  # a browser may read a lookup's id
             )
         )
     app = Starlette(

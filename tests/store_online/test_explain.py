@@ -127,3 +127,28 @@ def test_unknown_and_malformed_request_ids(store: fs.FeatureStore) -> None:
         store.explain("0" * 32)
     with pytest.raises(fs.ValidationError, match="not a request id"):
         store.explain("x'; DROP TABLE t; --")
+
+
+def test_a_lookup_of_a_branch_namespace_is_explained_on_that_branch(
+    store: fs.FeatureStore,
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    store.ingest("stats_src", rows([1], [now - 60 * US], [0.5]))
+    main = store.commit("rows").id
+    store.materialize(None, now)
+    store.repository.branch("dev").create("main")
+    store.ingest("stats_src", rows([1], [now - 30 * US], [0.8]), branch="dev")
+    dev = store.commit("dev rows", branch="dev").id
+    store.materialize(None, now, ref="dev")
+    service = store.get_feature_service("scoring")
+    served = store.get_online_features(service, [{"driver_id": 1, "val": 0}], now=now, ref="dev")
+    assert served.to_dict()["trips"] == [80] and served.request_id is not None
+    explained = store.explain(served.request_id)
+    assert explained.ref == "dev" and explained.definitions_commit == dev
+    assert explained.commits == (dev,) and not explained.skew
+    trips = next(v for v in explained.values if v.feature == "trips")
+    assert (trips.served, trips.recomputed, trips.recomputed_at) == (80, 80, dev)
+    # main's lookups are logged with main's commit
+    on_main = store.get_online_features(service, [{"driver_id": 1, "val": 0}], now=now)
+    assert on_main.request_id is not None
+    assert store.explain(on_main.request_id).commits == (main,)
