@@ -532,7 +532,10 @@ class Repository:
                         sa.select(md.commits.c.id).where(md.commits.c.id.like(base + "%")).limit(2)
                     ).all()
                 if len(hit) == 1:
-                    return self.rewritten(str(hit[0][0])) or str(hit[0][0])
+                    moved = conn.execute(
+                        sa.select(md.rewritten.c.new_id).where(md.rewritten.c.old_id == hit[0][0])
+                    ).first()  # a commit a history rewrite replaced reads as its new one
+                    return str(hit[0][0] if moved is None else moved[0])
                 if len(hit) > 1:
                     raise NotFoundError(
                         f"commit prefix {base!r} is ambiguous: give more characters"
