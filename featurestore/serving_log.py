@@ -1,9 +1,10 @@
 """The serving log: what each logged online lookup returned, committed in the repository.
 
 A feature service with a ``logging_config`` logs a sample of its lookups (``sample_rate``).
-A logged lookup gets a request id (``OnlineResponse.request_id``, 32 hex digits of a
-uuid4) and puts one record on a bounded in-memory queue; nothing else happens on the
-request path. A background thread takes the queue every ``flush_interval_s`` seconds or
+A logged lookup gets a request id (``OnlineResponse.request_id``: a UUIDv7 as 32 hex
+digits, so ids sort by time and each flushed object holds a narrow range of them, which
+lets a search by id skip the others by their Parquet statistics) and puts one record on
+a bounded in-memory queue; nothing else happens on the request path. A background thread takes the queue every ``flush_interval_s`` seconds or
 ``flush_rows`` rows (``serving_log`` in ``featurestore.yaml``) and appends it to the
 table ``serving_log__<service>`` on the internal branch ``serving-log``, one commit per
 flush, so the log is versioned and ``store.sql(..., ref="serving-log")`` reads it.
@@ -39,9 +40,10 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import random
 import threading
-import uuid
+import time
 import weakref
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -51,6 +53,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+
+from featurestore.boundary import translated
 
 if TYPE_CHECKING:
     import repos
@@ -67,6 +71,7 @@ __all__ = [
     "json_text",
     "log_lookup",
     "log_tables",
+    "new_request_id",
 ]
 
 SERVING_LOG_BRANCH = "serving-log"
@@ -351,6 +356,30 @@ class ServingLog:
                 self._queue.appendleft(r)
                 self._rows += r.rows
 
+    def compact(self) -> list[str]:
+        """Rewrite each log table's small objects into large ones sorted by request id
+        (so time too), as one commit on the log branch; the tables compacted.
+
+        The log grows by one object per service per flush; compacting now and then keeps
+        ``sql`` and ``explain`` reading few objects. Rows queued meanwhile wait.
+        """
+        store = self._store()
+        if store is None:
+            return []
+        with self._flushing, translated():
+            repo = store.repository
+            if SERVING_LOG_BRANCH not in {b.id for b in repo.branches()}:
+                return []
+            branch = repo.branch(SERVING_LOG_BRANCH)
+            done = [
+                name
+                for name in log_tables(store.tables.tables(branch))
+                if store.tables.compact(branch, name, sort_by=["request_id", "row", "feature"])
+            ]
+            if done:
+                branch.commit(f"compact serving log: {', '.join(done)}")
+            return done
+
     def close(self) -> None:
         """Stop the thread and commit what is queued."""
         with self._cond:
@@ -410,6 +439,14 @@ def _plan_facts(plan: FeaturePlan) -> _PlanFacts:
     return facts
 
 
+def new_request_id() -> str:
+    """A UUIDv7 (milliseconds since the epoch, then random bits) as 32 hex digits."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)
+    return f"{value:032x}"
+
+
 def log_lookup(
     store: FeatureStore,
     service: FeatureService,
@@ -439,7 +476,7 @@ def log_lookup(
         n = len(first) if first is not None else 0
     facts = _plan_facts(plan)
     record = _Record(
-        request_id=uuid.uuid4().hex,
+        request_id=new_request_id(),
         requested_at=at,
         service=service.name,
         ref=ref or store.config.default_branch,

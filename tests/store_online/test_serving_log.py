@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -218,3 +219,39 @@ def test_feast_file_destination_logs_to_the_repository(
     config = store.get_feature_service("scoring").logging_config
     assert config is not None and config.sample_rate == 0.5
     assert isinstance(config.destination, fs.RepositoryLoggingDestination)
+
+
+def test_request_ids_sort_by_time_and_compaction_keeps_every_row(
+    new_store: Callable[..., fs.FeatureStore],
+) -> None:
+    store, now, _ = served_store(new_store, service(1.0))
+    svc = store.get_feature_service("scoring")
+    ids = []
+    for driver in (1, 2, 3):
+        rid = store.get_online_features(svc, [{"driver_id": driver}], now=now).request_id
+        assert rid is not None and uuid.UUID(hex=rid).version == 7
+        ids.append(rid)
+        store.serving_log.flush()
+    assert [i[:12] for i in ids] == sorted(i[:12] for i in ids)  # milliseconds first
+    parts = [
+        o.path
+        for o in store.repository.ref(SERVING_LOG_BRANCH).objects("tables/serving_log__scoring/")
+        if o.path.endswith(".parquet")
+    ]
+    assert len(parts) == 3
+    before = store.sql(
+        "SELECT * FROM serving_log__scoring ORDER BY request_id, feature", ref=SERVING_LOG_BRANCH
+    )
+    assert store.serving_log.compact() == ["serving_log__scoring"]
+    after = store.sql(
+        "SELECT * FROM serving_log__scoring ORDER BY request_id, feature", ref=SERVING_LOG_BRANCH
+    )
+    assert after.equals(before) and after.num_rows == 9
+    parts = [
+        o.path
+        for o in store.repository.ref(SERVING_LOG_BRANCH).objects("tables/serving_log__scoring/")
+        if o.path.endswith(".parquet")
+    ]
+    assert len(parts) == 1
+    assert store.serving_log.compact() == []  # nothing small left to merge
+    assert store.explain(ids[1]).values[0].entity == {"driver_id": 2}
