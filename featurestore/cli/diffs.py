@@ -22,14 +22,15 @@ __all__ = ["merge_or_show_conflicts", "print_row_diff"]
 
 
 def _shown_rows(rows: pa.Table) -> pa.Table:
-    """The rows with one ``change`` column first: added, removed, or changed (left) and
-    changed (right) for a changed key's rows on each side."""
+    """The rows with their ``change`` (added, removed, changed) and ``side`` (left: the
+    row on LEFT, right: on RIGHT) first."""
     if "__change" not in rows.column_names:
         return rows
-    kinds, sides = rows["__change"].to_pylist(), rows["__side"].to_pylist()
-    change = [k if k != "changed" else f"changed ({s})" for k, s in zip(kinds, sides, strict=True)]
+    marks = rows.select(["__change", "__side"]).rename_columns(["change", "side"])
     rest = rows.drop_columns(["__change", "__side"])
-    return rest.add_column(0, "change", pa.array(change, pa.string()))
+    return pa.Table.from_arrays(
+        [*marks.columns, *rest.columns], names=[*marks.column_names, *rest.column_names]
+    )
 
 
 def _table_block(found: TableDiff, limit: int) -> None:
