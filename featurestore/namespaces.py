@@ -290,23 +290,23 @@ class Serving:
 _serving: weakref.WeakKeyDictionary[FeatureStore, dict[str, Serving]] = weakref.WeakKeyDictionary()
 
 
-def _head(store: FeatureStore, branch: str) -> str:
-    """The head of ``branch``, or NotFoundError saying lookups take a branch."""
-    if not _is_branch(store, branch):
-        with translated():
-            known = [b.id for b in store.branches()]
-        raise NotFoundError(
-            f"ref {branch!r} is not a branch: online lookups read a branch's namespace, "
-            f"so pass a branch name (one of {', '.join(known[:20]) or '(none)'}), or leave "
-            f"ref out for {_default(store)!r}. Tags and commits are served by materializing "
-            "them on a branch"
-        )
-    return store.resolve(branch)
+def _not_a_branch(store: FeatureStore, ref: str) -> NotFoundError:
+    with translated():
+        known = [b.id for b in store.branches()]
+    return NotFoundError(
+        f"ref {ref!r} is not a branch: online lookups read a branch's namespace, so pass "
+        f"a branch name (one of {', '.join(known[:20]) or '(none)'}), or leave ref out for "
+        f"{_default(store)!r}. Tags and commits are served by materializing them on a branch"
+    )
 
 
 def serving_for(store: FeatureStore, branch: str) -> Serving:
     """The definitions, plans and store lookups of ``branch`` use (a non-default branch),
-    cached until its head moves, checked at most every ``store.registry_ttl_s``."""
+    cached until its head moves, checked at most every ``store.registry_ttl_s``.
+
+    That ``branch`` is a branch (not a tag or commit) is checked whenever its head is
+    new, so a lookup whose head did not move costs one metadata query, as ``main``'s.
+    """
     cache = _serving.get(store)
     if cache is None:
         cache = _serving.setdefault(store, {})
@@ -314,11 +314,19 @@ def serving_for(store: FeatureStore, branch: str) -> Serving:
     now = time.monotonic()
     if entry is not None and now - entry.checked < store.registry_ttl_s:
         return entry
-    head = _head(store, branch)
     target = online_for(store, branch)
-    if entry is not None and entry.head == head and entry.online is target:
-        entry.checked = now
-        return entry
+    if entry is not None:
+        try:
+            head = store.resolve(branch)
+        except NotFoundError:
+            cache.pop(branch, None)
+            raise _not_a_branch(store, branch) from None
+        if entry.head == head and entry.online is target:
+            entry.checked = now
+            return entry
+    if not _is_branch(store, branch):
+        raise _not_a_branch(store, branch)
+    head = store.resolve(branch)
     entry = Serving(head, store.registry(head), target, now)
     if len(cache) > 64:
         cache.clear()

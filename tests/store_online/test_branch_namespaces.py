@@ -179,6 +179,7 @@ def test_deleting_a_branch_frees_its_keys(store: fs.FeatureStore, client: redis.
     prefix = store.config.project
     store.materialize(None, END, ref="dev")
     main_before = _lookup(store)
+    assert _lookup(store, ref="dev")["trips"] == [70, 7, 70]
     main_keys = _keys(client, f"{prefix}:*")
     assert f"{prefix}:_namespaces".encode() in main_keys  # the listing of namespaces
     assert store.delete_branch("dev") >= 4  # three entities and the record
@@ -186,6 +187,8 @@ def test_deleting_a_branch_frees_its_keys(store: fs.FeatureStore, client: redis.
     assert _keys(client, f"{prefix}:*") == [k for k in main_keys if not k.endswith(b"_namespaces")]
     assert _lookup(store) == main_before
     assert namespaces(store) == []
+    with pytest.raises(fs.NotFoundError, match="'dev' is not a branch"):
+        _lookup(store, ref="dev")  # looked up (and cached) before the delete
     assert [s.namespace for s in store.online_status()] == ["main"] * len(store.online_status())
 
 
