@@ -292,6 +292,8 @@ def explain(store: FeatureStore, request_id: str) -> Explanation:
                 note=note,
             )
         )
+    order_of = _service_order(store, first["feature_service"], definitions_commit)
+    values.sort(key=lambda v: (v.row, order_of.get(v.feature_ref, len(order_of)), v.feature))
     return Explanation(
         request_id=request_id,
         requested_at=requested_at,
@@ -300,6 +302,18 @@ def explain(store: FeatureStore, request_id: str) -> Explanation:
         definitions_commit=definitions_commit,
         values=tuple(values),
     )
+
+
+def _service_order(store: FeatureStore, service: str, commit: str | None) -> dict[str, int]:
+    """Each feature ref's position in the service as its definitions commit defined it
+    (empty when that is unknown: the values then keep the log's order, by name)."""
+    if commit is None:
+        return {}
+    try:
+        refs = store.registry(commit).get_feature_service(service).feature_refs
+    except FeatureStoreError:
+        return {}
+    return {ref: i for i, ref in enumerate(refs)}
 
 
 def _recompute(

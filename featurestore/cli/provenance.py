@@ -13,6 +13,7 @@ from featurestore.cli.app import RepoOpt, app, short
 from featurestore.cli.output import emit_json
 from featurestore.cli.render import columns_table, console, say, text
 from featurestore.cli.session import open_store
+from featurestore.explain import ExplainedValue
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
@@ -54,29 +55,32 @@ def explain(
         markup=False,
         highlight=False,
     )
-    table = columns_table(
-        "Served and recomputed",
-        "row",
-        "entity",
-        "feature",
-        "served",
-        "commit",
-        "recomputed",
-        "match",
-        fixed=("row", "commit", "match"),
-    )
+    rows: dict[int, list[ExplainedValue]] = {}
     for v in explained.values:
-        match = "[dim]?[/]" if v.matches is None else ("yes" if v.matches else "[red]DIFFERS[/]")
-        table.add_row(
-            str(v.row),
-            escape(", ".join(f"{k}={val}" for k, val in v.entity.items())),
-            escape(v.feature),
-            text(v.served),
-            short(v.commit_id) if v.commit_id else "[dim]none[/]",
-            text(v.recomputed),
-            match,
+        rows.setdefault(v.row, []).append(v)
+    for row, values in rows.items():
+        entity = ", ".join(f"{k}={val}" for k, val in values[0].entity.items())
+        table = columns_table(
+            f"Row {row}: {escape(entity)}" if entity else f"Row {row}",
+            "feature",
+            "served",
+            "commit",
+            "recomputed",
+            "match",
+            fixed=("commit", "match"),
         )
-    console.print(table)
+        for v in values:
+            match = (
+                "[dim]?[/]" if v.matches is None else ("yes" if v.matches else "[red]DIFFERS[/]")
+            )
+            table.add_row(
+                escape(v.feature),
+                text(v.served),
+                short(v.commit_id) if v.commit_id else "[dim]none[/]",
+                text(v.recomputed),
+                match,
+            )
+        console.print(table)
     notes = dict.fromkeys(v.note for v in explained.values if v.note)
     for note in notes:
         say(f"note: {note}")
