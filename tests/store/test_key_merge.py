@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 import store_defs
 from merge_rows import BASE, based, both_upsert_1001, frame, stored, upsert
@@ -26,9 +27,11 @@ from featurestore import (
     FeatureView,
     Field,
     Float64,
+    Int64,
     MergeConflictError,
     RefusedError,
     TableConflict,
+    TableSource,
     ValidationError,
 )
 from featurestore.definition_merge import merge_registries
@@ -284,3 +287,43 @@ def test_registry_merge_without_a_common_ancestor() -> None:
     with pytest.raises(MergeConflictError, match="removed on the source, changed on the dest"):
         merge_registries(base, removed, other)
     assert merge_registries(base, removed, base).is_empty
+
+
+def test_a_table_both_sides_created_merges_by_key(store: FeatureStore) -> None:
+    ratings_source = TableSource(name="ratings", timestamp_field="event_timestamp")
+    ratings = FeatureView(
+        name="ratings",
+        entities=[store_defs.driver],
+        schema=[Field(name="stars", dtype=Int64)],
+        source=ratings_source,
+    )
+    store.repository.branch("dev").create("main")
+    for branch, stars in (("dev", [5, 4]), ("main", [5, 3])):
+        store.apply([ratings_source, ratings], branch=branch)
+        store.ingest(
+            "ratings",
+            {"driver_id": [1001, 1002], "event_timestamp": [h(1), h(1)], "stars": stars},
+            branch=branch,
+        )
+        store.commit("ratings", branch=branch)
+    with pytest.raises(MergeConflictError) as info:  # 1002 rated 4 on dev, 3 on main
+        store.merge("dev")
+    assert info.value.tables["ratings"].keys.column("driver_id").to_pylist() == [1002]
+    assert info.value.definitions == ()  # the same view added on both sides
+    store.merge("dev", strategy="source-wins")
+    merged = store.tables.read("main", "ratings").sort_by("driver_id")
+    assert merged.column("stars").to_pylist() == [5, 4]
+
+
+def test_a_table_no_view_reads_merges_by_whole_rows(store: FeatureStore) -> None:
+    schema = pa.schema([("name", pa.string()), ("n", pa.int64())])
+    store.tables.create_table("main", "raw", schema)
+    store.tables.write("main", "raw", pa.table({"name": ["a"], "n": [1]}, schema=schema))
+    store.commit("raw table")
+    store.repository.branch("dev").create("main")
+    for branch, name in (("dev", "b"), ("main", "c")):
+        store.tables.write(branch, "raw", pa.table({"name": [name], "n": [2]}, schema=schema))
+        store.commit(f"row {name}", branch=branch)
+    store.merge("dev")
+    assert sorted(store.tables.read("main", "raw").column("name").to_pylist()) == ["a", "b", "c"]
+    assert store.diff("main~1", "main")["raw"].keys == ("name", "n")
