@@ -7,7 +7,6 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
-import pytest
 
 from featurestore import FeatureService, FeatureStore, LoggingConfig
 from featurestore.project import load_definitions
@@ -39,7 +38,6 @@ def _served(store: FeatureStore) -> str:
     return commit
 
 
-@pytest.mark.slow
 def test_explain_prints_what_was_served_and_its_recomputation(fs: Run, store: FeatureStore) -> None:
     commit = _served(store)
     rows = [{"driver_id": 1001, "val_to_add": 5}, {"driver_id": 424242, "val_to_add": 1}]
@@ -60,7 +58,6 @@ def test_explain_prints_what_was_served_and_its_recomputation(fs: Run, store: Fe
     assert "not a request id" in fs("explain", "nope", code=1).stderr
 
 
-@pytest.mark.slow
 def test_lineage_prints_commit_views_and_objects(fs: Run, store: FeatureStore) -> None:
     commit = _served(store)
     entities = pa.table(
