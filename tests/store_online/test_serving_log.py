@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -11,7 +14,7 @@ import pytest
 
 import featurestore as fs
 from featurestore.config import ServingLogConfig
-from featurestore.serving_log import SERVING_LOG_BRANCH
+from featurestore.serving_log import SERVING_LOG_BRANCH, _record_table
 from tests.store_online.data import TS, US
 from tests.store_online.defs import definitions
 
@@ -255,3 +258,72 @@ def test_request_ids_sort_by_time_and_compaction_keeps_every_row(
     assert len(parts) == 1
     assert store.serving_log.compact() == []  # nothing small left to merge
     assert store.explain(ids[1]).values[0].entity == {"driver_id": 2}
+
+
+def test_two_stores_share_the_log_and_a_staged_batch_is_committed_by_the_next_flush(
+    new_store: Callable[..., fs.FeatureStore],
+) -> None:
+    first, now, _ = served_store(new_store, service(1.0))
+    second = fs.FeatureStore(config=first.config)
+    try:
+        svc = first.get_feature_service("scoring")
+        a = first.get_online_features(svc, [{"driver_id": 1}], now=now).request_id
+        b = second.get_online_features(svc, [{"driver_id": 2}], now=now).request_id
+        assert first.serving_log.flush() == 3 and second.serving_log.flush() == 3
+        # what a flush killed between staging and committing leaves: a whole staged batch
+        c = second.get_online_features(svc, [{"driver_id": 1}], now=now).request_id
+        log = second.serving_log
+        records = log._take()
+        branch = second.repository.branch(SERVING_LOG_BRANCH)
+        second.tables.write(branch, "serving_log__scoring", _record_table(records))
+        assert list(branch.uncommitted())
+        d = first.get_online_features(svc, [{"driver_id": 2}], now=now).request_id
+        assert first.serving_log.flush() == 3  # its commit takes the staged batch too
+        assert not list(branch.uncommitted())
+        ids = first.sql(
+            "SELECT request_id, count(*) AS n FROM serving_log__scoring GROUP BY request_id",
+            ref=SERVING_LOG_BRANCH,
+        ).to_pylist()
+        assert sorted((r["request_id"], r["n"]) for r in ids) == sorted(
+            (i, 3) for i in (a, b, c, d)
+        )
+        assert second.explain(str(a)).values[0].entity == {"driver_id": 1}
+    finally:
+        second.close()
+
+
+_CHILD = """
+import sys, time
+from datetime import datetime
+import featurestore as fs
+store = fs.FeatureStore(sys.argv[1])
+svc = store.get_feature_service("scoring")
+now = datetime.fromisoformat(sys.argv[2])
+print(store.get_online_features(svc, [{"driver_id": 1}], now=now).request_id, flush=True)
+store.serving_log.flush()
+print(store.get_online_features(svc, [{"driver_id": 2}], now=now).request_id, flush=True)
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+def test_sigkill_loses_only_the_queued_lookups(
+    new_store: Callable[..., fs.FeatureStore],
+) -> None:
+    store, now, _ = served_store(new_store, service(1.0))
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(store.config.project_dir), now.isoformat()],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        flushed, queued, ready = (child.stdout.readline().strip() for _ in range(3))
+        assert ready == "ready"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    assert store.explain(flushed).values[0].entity == {"driver_id": 1}
+    with pytest.raises(fs.NotFoundError):
+        store.explain(queued)  # it was still in the killed process's queue
+    assert not list(store.repository.branch(SERVING_LOG_BRANCH).uncommitted())
