@@ -10,7 +10,9 @@ tag and commit, staged writes included. Commits get new ids; an old id still res
 (to its new commit), so a model's saved dataset and its ``commit_id`` stay findable.
 Then the entity's online keys go in every branch namespace, and the materialization
 records naming old commits are moved to the new ones. ``collect=True`` runs GC, which
-removes the replaced objects from disk at once, whatever the retention.
+removes the replaced objects from disk at once, whatever the retention, and every object
+nothing names any more (a staged write replaced or reset before its commit may hold the
+entity's rows too).
 
 The audit is the rewrite's record in the metadata database, written in the same
 transaction that moves the refs (append-only; ``erasures()``): when, why, by whom,
@@ -33,7 +35,7 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -317,7 +319,7 @@ def erase(
     collected = None
     if collect:
         with translated():
-            collected = repo.gc().objects_removed
+            collected = repo.gc(orphans_after=timedelta(0)).objects_removed
     return replace(record, online_keys_deleted=online_deleted, objects_collected=collected)
 
 

@@ -5,7 +5,10 @@ younger than the retention, every staged object, every object with an upload int
 younger than the grace period, and every object younger than the retention. An object a
 history rewrite replaced (``repos_redacted``) is kept only while a ref reaches it, it is
 staged or an intent names it: neither its age nor a young unreachable commit holding it
-keeps it (such a commit expires), so what a rewrite removed leaves the disk at once. Each
+keeps it (such a commit expires), so what a rewrite removed leaves the disk at once.
+With ``orphans_after``, an object nothing names (no kept commit, staged row or intent)
+goes at that age rather than the retention's; commits made after the mark are then
+looked up again under the lock, so a young one's objects stay. Each
 batch re-reads the refs, staged rows and intents under the exclusive GC lock before it
 deletes, so a ref, staged row or intent that appeared after the mark is honoured. Commits
 that were unreachable and older than the retention are recorded as expired in the first
@@ -117,13 +120,25 @@ def _holds(repo: Repository, commit_id: str, checksums: set[str]) -> bool:
         return False
 
 
-def collect(repo: Repository, retention: timedelta, grace: timedelta) -> GCResult:
-    """Delete what nothing keeps (see the module docstring); safe beside any writer."""
-    for name, value in (("retention", retention), ("grace", grace)):
+def collect(
+    repo: Repository,
+    retention: timedelta,
+    grace: timedelta,
+    orphans_after: timedelta | None = None,
+) -> GCResult:
+    """Delete what nothing keeps (see the module docstring); safe beside any writer.
+
+    ``orphans_after``: objects no kept commit, staged row or intent names go once this
+    old, rather than once older than ``retention``."""
+    limits = [("retention", retention), ("grace", grace)]
+    if orphans_after is not None:
+        limits.append(("orphans_after", orphans_after))
+    for name, value in limits:
         if not isinstance(value, timedelta) or value < timedelta(0):
             raise InvalidNameError(f"invalid {name} {value!r}: give a timedelta >= 0")
     now = time.time()
     cutoff = now - retention.total_seconds()
+    orphan_cutoff = cutoff if orphans_after is None else now - orphans_after.total_seconds()
     grace_cutoff = now - grace.total_seconds()
     young_after = datetime.fromtimestamp(cutoff, UTC)
 
@@ -160,19 +175,27 @@ def collect(repo: Repository, retention: timedelta, grace: timedelta) -> GCResul
     # sweep: candidates from one listing, each batch re-checked under the exclusive lock
     candidates: list[tuple[str, int]] = []
     for checksum, size, mtime in list(repo._store.list()):
-        limit = grace_cutoff if checksum.startswith("tmp/") else cutoff
+        limit = grace_cutoff if checksum.startswith("tmp/") else orphan_cutoff
         if checksum in redacted:  # intents and staged rows still protect it, not its age
             limit = now
         if checksum not in marker.keep and checksum not in static_keep and mtime <= limit:
             candidates.append((checksum, size))
     removed = freed = 0
     first = True
+    # Without the age rule, a commit made after the mark (then left unreachable) is kept
+    # by reading the commits again under the lock.
+    ageless = orphans_after is not None or bool(redacted)
+    known = set(dates)
     for i in range(0, len(candidates), _BATCH):
         batch = candidates[i : i + _BATCH]
         with repo._write(exclusive=True) as conn:
             refs = _refs(conn)
             marker.verify(refs)
             marker.reach(refs)
+            if ageless:
+                newer = {c for (c,) in conn.execute(sa.select(md.commits.c.id))} - known
+                known |= newer
+                marker.add_commits(sorted(newer), strict=False)
             if first:
                 gone = set(dates) - marker.commits - set(young) - already
                 if gone:

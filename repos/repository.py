@@ -1183,7 +1183,11 @@ class Repository:
 
     # -- garbage collection -------------------------------------------------------------
     def gc(
-        self, retention: timedelta = timedelta(days=7), grace: timedelta = timedelta(hours=6)
+        self,
+        retention: timedelta = timedelta(days=7),
+        grace: timedelta = timedelta(hours=6),
+        *,
+        orphans_after: timedelta | None = None,
     ) -> GCResult:
         """Delete the objects nothing keeps: not reachable from a branch, a tag or a commit
         younger than ``retention``, not staged, not younger than ``retention`` and not being
@@ -1192,8 +1196,14 @@ class Repository:
         Commits that no ref reached and older than ``retention`` become expired: no branch
         or tag may point at them again. ``grace`` bounds how long a writer may take between
         uploading an object and staging or committing it; lower it only when no writer runs.
+
+        ``orphans_after``: an object that no kept commit, staged row or intent names (a
+        staged write replaced before its commit, a crashed writer's upload) goes once it
+        is this old instead of once older than ``retention`` (``timedelta(0)``: at once,
+        still safe beside writers, whose objects their intents name). Objects a history
+        rewrite replaced go at once whatever this says.
         """
-        return collect(self, retention, grace)
+        return collect(self, retention, grace, orphans_after)
 
 
 class _WriteTxn:

@@ -103,6 +103,8 @@ def _history(store: fs.FeatureStore) -> None:
     store.create_saved_dataset(job, "train-b")
     store.materialize(None, h(100))
     store.materialize(None, h(100), ref="dev")
+    store.ingest("driver_stats", later.assign(trips=9), branch="dev")
+    store.repository.branch("dev").reset()  # its objects are on disk, named by nothing
     store.ingest("driver_stats", later.assign(trips=8), branch="dev")  # staged, uncommitted
 
 
