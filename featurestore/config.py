@@ -79,9 +79,10 @@ class ServingLogConfig(_Frozen):
     """The serving log of feature services with a ``logging_config``.
 
     Lookups put their records on a queue of at most ``max_queue_rows`` rows (one row
-    per entity and feature; a lookup that does not fit is dropped and counted, never
-    waited for); a background thread commits the queue every ``flush_interval_s``
-    seconds or ``flush_rows`` rows, whichever comes first.
+    per entity and feature, plus 32 per lookup for its bookkeeping: about 100 bytes a
+    row; a lookup that does not fit is dropped and counted, never waited for); a
+    background thread commits the queue every ``flush_interval_s`` seconds or
+    ``flush_rows`` rows, whichever comes first.
     """
 
     enabled: bool = True

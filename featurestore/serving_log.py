@@ -11,9 +11,10 @@ flush, so the log is versioned and ``store.sql(..., ref="serving-log")`` reads i
 ``store.close()`` (and the HTTP service's shutdown) flushes what is queued.
 
 Bounded memory: the queue holds at most ``max_queue_rows`` rows (one row per entity row
-and feature; a few hundred bytes each, so the default 100k rows is some tens of MB); a
-lookup whose rows do not fit is not logged (counted in ``dropped``, and it gets no
-request id), and is never waited for. Loss window: a SIGKILL loses what is queued, at
+and feature, about 90 bytes each queued; each lookup also counts ``LOOKUP_COST_ROWS`` for
+its own ~3 KB), so it stays near ``max_queue_rows`` x 100 bytes: about 10 MB by default.
+A lookup that does not fit is not logged (counted in ``dropped``; it gets no request
+id), and is never waited for. Loss window: a SIGKILL loses what is queued, at
 most one flush interval of lookups (or ``max_queue_rows`` rows). A flush stages each
 service's rows as one change and then commits, so a kill during a flush leaves a batch
 staged whole or not at all; the next flush (of any process) commits a staged batch.
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
     from featurestore.store import FeatureStore
 
 __all__ = [
+    "LOOKUP_COST_ROWS",
     "SERVING_LOG_BRANCH",
     "TABLE_PREFIX",
     "ServingLog",
@@ -76,6 +78,10 @@ __all__ = [
 
 SERVING_LOG_BRANCH = "serving-log"
 TABLE_PREFIX = "serving_log__"
+LOOKUP_COST_ROWS = 32
+"""A queued lookup counts as its rows plus this many against ``max_queue_rows``: what it
+holds beyond its values (the response's lists and maps, ~3 KB) is about 32 rows' worth,
+so the queue's memory is about ``max_queue_rows`` x 100 bytes whatever the lookups' shape."""
 _TS = pa.timestamp("us", tz="UTC")
 _FIXED_HEAD = (
     ("request_id", pa.string()),
@@ -137,6 +143,11 @@ class _Record:
     @property
     def rows(self) -> int:
         return self.entity_rows * len(self.features)
+
+    @property
+    def cost(self) -> int:
+        """What the record counts against ``max_queue_rows``."""
+        return self.rows + LOOKUP_COST_ROWS
 
 
 def _values(columns: Mapping[str, pa.Array], name: str) -> list[Any]:
@@ -237,6 +248,8 @@ class ServingLog:
         self._store = weakref.ref(store)
         self._queue: deque[_Record] = deque()
         self._rows = 0
+        self._cost = 0
+        """Queued rows, plus ``LOOKUP_COST_ROWS`` per queued lookup."""
         self._cond = threading.Condition()
         self._flushing = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -256,11 +269,12 @@ class ServingLog:
     def offer(self, record: _Record) -> bool:
         """Queue ``record`` unless the queue is full; never blocks on a flush."""
         with self._cond:
-            if self._rows + record.rows > self.config.max_queue_rows:
+            if self._cost + record.cost > self.config.max_queue_rows:
                 self.dropped += 1
                 return False
             self._queue.append(record)
             self._rows += record.rows
+            self._cost += record.cost
             if self._thread is None or not self._thread.is_alive():
                 self._stop = False
                 self._thread = threading.Thread(
@@ -275,7 +289,7 @@ class ServingLog:
         with self._cond:
             taken = list(self._queue)
             self._queue.clear()
-            self._rows = 0
+            self._rows = self._cost = 0
         return taken
 
     def _run(self) -> None:
@@ -350,11 +364,12 @@ class ServingLog:
         """Put back records a failed flush did not stage, as far as the queue has room."""
         with self._cond:
             for r in reversed(records):
-                if self._rows + r.rows > self.config.max_queue_rows:
+                if self._cost + r.cost > self.config.max_queue_rows:
                     self.dropped += 1
                     continue
                 self._queue.appendleft(r)
                 self._rows += r.rows
+                self._cost += r.cost
 
     def compact(self) -> list[str]:
         """Rewrite each log table's small objects into large ones sorted by request id

@@ -14,7 +14,7 @@ import pytest
 
 import featurestore as fs
 from featurestore.config import ServingLogConfig
-from featurestore.serving_log import SERVING_LOG_BRANCH, _record_table
+from featurestore.serving_log import LOOKUP_COST_ROWS, SERVING_LOG_BRANCH, _record_table
 from tests.store_online.data import TS, US
 from tests.store_online.defs import definitions
 
@@ -121,7 +121,7 @@ def test_a_full_queue_drops_lookups_and_never_blocks(
     config = store.config.model_copy(
         update={
             "serving_log": ServingLogConfig(
-                max_queue_rows=5, flush_rows=1000, flush_interval_s=3600
+                max_queue_rows=3 + LOOKUP_COST_ROWS + 5, flush_rows=1000, flush_interval_s=3600
             )
         }
     )
@@ -137,7 +137,7 @@ def test_a_full_queue_drops_lookups_and_never_blocks(
         ids = [
             store.get_online_features(svc, [{"driver_id": 1}], now=now).request_id for _ in range(4)
         ]
-        # 3 rows per lookup, 5 rows of room: the first is queued, the others dropped
+        # a lookup of 3 rows costs 3 + LOOKUP_COST_ROWS: the first fits, the others are dropped
         assert ids[0] is not None and ids[1:] == [None, None, None]
         assert store.serving_log.dropped == 3
         assert store.serving_log.queued_rows == 3
