@@ -4,8 +4,10 @@
 (``tables/<name>/``) and the definitions object; a group changed on one side only
 merges per path as before, a group changed on both sides is merged here:
 
-- a table three-way by natural key (``offline.merge_table``): the views' join keys,
-  the event time and, where the source has one, the created time (``row_keys``).
+- a table three-way by natural key (``offline.merge_table``): the views' join keys and
+  the event time (``row_keys``). The created time is part of a key's value, not of the
+  key: an upsert replaces a (key, event time) whatever its created time, so the same
+  key upserted on both sides conflicts, and two corrections of one event do too.
   Disjoint row changes combine whatever files hold them; the same key changed
   differently on both sides is a conflict unless a strategy picks a side per row;
 - the definitions object by definition (``featurestore.definition_merge``).
@@ -81,16 +83,9 @@ class TableConflict:
 
 
 def row_keys(registry: Registry, table: str) -> tuple[str, ...]:
-    """A table's natural key: its views' join keys, event time and created time (if any).
-
-    Empty when no view reads the table.
-    """
-    keys = natural_keys(registry, table)
-    for view in registry.feature_views:
-        if view.source.table == table:
-            created = view.source.created_timestamp_column
-            return (*keys, created) if created and created not in keys else keys
-    return keys
+    """A table's natural key: its views' join keys and event time, the key upserts
+    replace by. Empty when no view reads the table."""
+    return natural_keys(registry, table)
 
 
 def table_keys(

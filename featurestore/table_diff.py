@@ -1,8 +1,8 @@
 """Diffs that understand a feature store: tables by row, definitions by field, code by line.
 
 ``store.diff(left, right)`` compares two refs. Each table whose objects differ is
-compared by natural key (``featurestore.merging.row_keys``: join keys, event time,
-created time where the source has one): a key only on the right was added, only on
+compared by natural key (``featurestore.merging.row_keys``: join keys and event time;
+the created time is part of the value): a key only on the right was added, only on
 the left removed, on both with other rows changed. The counts come first; the rows
 are read on request (``TableDiff.rows``). Only the objects that differ are read.
 Definitions come as a ``Plan`` (each changed field with its old and new value), and

@@ -46,7 +46,7 @@ def test_diff_rows_counts_and_shows_the_changed_rows(fs: Run, applied: FeatureSt
 
     out = fs("diff", "main", "dev", "--rows").stdout
     assert "Table driver_stats: 1 added, 0 removed, 1 changed" in out
-    assert "keys by driver_id, event_timestamp, created" in out
+    assert "keys by driver_id, event_timestamp" in out
     assert "1004" in out and "0.15" in out
     assert "change" in out and "side" in out and "__change" not in out
     assert "No changes" not in out

@@ -13,7 +13,6 @@ import json
 from datetime import timedelta
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 import pytest
 import store_defs
@@ -49,9 +48,7 @@ def test_same_key_upserted_differently_conflicts_and_changes_nothing(store: Feat
     conflict = error.tables["driver_stats"]
     assert isinstance(conflict, TableConflict)
     assert conflict.count == 1
-    assert conflict.keys.to_pylist() == [
-        {"driver_id": 1001, "event_timestamp": h(1), "created": h(1)}
-    ]
+    assert conflict.keys.to_pylist() == [{"driver_id": 1001, "event_timestamp": h(1)}]
     assert "driver_stats" in str(error) and "1001" in str(error)
     assert "source-wins" in str(error)  # says what to do
     assert error.definitions == ()
@@ -122,20 +119,22 @@ def test_the_same_change_on_both_sides_is_no_conflict(store: FeatureStore) -> No
     assert stored(store) == sorted([(1001, h(1), h(1), 11, 0.1), *BASE[1:]])
 
 
-def test_observations_with_other_created_times_are_other_keys(store: FeatureStore) -> None:
-    """The created time is part of the key: two re-observations of one event made on two
-    branches are both kept, and reads take the latest created, as for any tie."""
+def test_one_event_corrected_on_both_branches_conflicts(store: FeatureStore) -> None:
+    """The created time is part of a key's value, not of the key: an upsert on each
+    branch of the same (driver, event time), each with its own created time, is the same
+    key changed differently on both sides (the upsert replaced the row on each side)."""
     based(store)
     upsert(store, [(1001, h(1), h(1.5), 11, 0.1)], branch="dev")
     upsert(store, [(1001, h(1), h(1.25), 12, 0.1)])
-    store.merge("dev")
-    assert [r for r in stored(store) if r[0] == 1001] == [
-        (1001, h(1), h(1.25), 12, 0.1),
-        (1001, h(1), h(1.5), 11, 0.1),
-    ]
-    entity = pd.DataFrame({"driver_id": [1001], "event_timestamp": [h(2)]})
-    got = store.get_historical_features(entity, ["driver_stats:trips"]).to_pandas()
-    assert got["trips"].tolist() == [11]
+    head = store.resolve("main")
+    with pytest.raises(MergeConflictError) as caught:
+        store.merge("dev")
+    conflict = caught.value.tables["driver_stats"]
+    assert conflict.count == 1
+    assert conflict.keys.column("driver_id").to_pylist() == [1001]
+    assert store.resolve("main") == head
+    store.merge("dev", strategy="source-wins")
+    assert [r for r in stored(store) if r[0] == 1001] == [(1001, h(1), h(1.5), 11, 0.1)]
 
 
 @pytest.mark.parametrize("compacted", ["main", "dev"])

@@ -34,7 +34,7 @@ def test_counts_first_then_the_rows_by_kind(store: FeatureStore) -> None:
     found = diff.tables["driver_stats"]
     assert isinstance(found, TableDiff)
     assert (found.added, found.removed, found.changed) == (1, 1, 1)
-    assert found.keys == ("driver_id", "event_timestamp", "created")
+    assert found.keys == ("driver_id", "event_timestamp")
 
     assert found.rows("added").column("driver_id").to_pylist() == [1004]
     assert found.rows("removed").column("driver_id").to_pylist() == [1003]
