@@ -92,15 +92,18 @@ def erase(
     if as_json:
         emit_json(_json(record))
         return
+    collected = record.objects_collected
+    disk = "" if collected is None else f", {collected} object(s) removed from disk"
+    if not record.commits and not record.rows_removed:
+        say(
+            f"No rows of {shown} were left: erasure {record.id} recorded, "
+            f"{record.online_keys_deleted} online key(s) deleted{disk}"
+        )
+        return
     say(
         f"Erased {shown}: erasure {record.id}, {record.rows_removed} row(s) removed, "
         f"{len(record.commits)} commit(s) rewritten, {record.online_keys_deleted} online "
-        f"key(s) deleted"
-        + (
-            f", {record.objects_collected} object(s) removed from disk"
-            if record.objects_collected is not None
-            else ""
-        )
+        f"key(s) deleted{disk}"
     )
     if record.datasets:
         say(f"Saved datasets redacted: {', '.join(record.datasets)}")

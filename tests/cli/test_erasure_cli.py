@@ -57,3 +57,6 @@ def test_erase_asks_first_then_forgets_and_audits(fs: Run, store: FeatureStore) 
     assert json.loads(fs("erasures", "driver_id=1002", "--json").stdout) == []
     table = fs("erasures").stdout
     assert "GDPR 42" in table and done["id"][:12] in table and "1001" not in table
+    again = fs("erase", "driver_id=1001", "--reason", "GDPR 42, again", "--yes").stdout
+    assert "No rows of driver_id=1001 were left" in again
+    assert len(json.loads(fs("erasures", "driver_id=1001", "--json").stdout)) == 2
