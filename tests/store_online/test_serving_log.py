@@ -327,3 +327,16 @@ def test_sigkill_loses_only_the_queued_lookups(
     with pytest.raises(fs.NotFoundError):
         store.explain(queued)  # it was still in the killed process's queue
     assert not list(store.repository.branch(SERVING_LOG_BRANCH).uncommitted())
+
+
+def test_logging_turned_off_in_the_settings(new_store: Callable[..., fs.FeatureStore]) -> None:
+    store, now, _ = served_store(new_store, service(1.0))
+    off = fs.FeatureStore(
+        config=store.config.model_copy(update={"serving_log": ServingLogConfig(enabled=False)})
+    )
+    try:
+        svc = off.get_feature_service("scoring")
+        assert off.get_online_features(svc, [{"driver_id": 1}], now=now).request_id is None
+        assert off.serving_log.queued_rows == 0
+    finally:
+        off.close()
