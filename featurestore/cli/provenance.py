@@ -35,8 +35,11 @@ def explain(
     as_json: JsonOpt = False,
     repo: RepoOpt = None,
 ) -> None:
-    """What a logged lookup served, from which commit, and the same features recomputed
-    point-in-time on that commit at the lookup's time; differences are marked."""
+    """Explain a logged lookup: what it served, from which commit, and the recomputation.
+
+    The same features are recomputed point-in-time at the lookup's time on the commit
+    each value came from; values that differ (training/serving skew) are marked.
+    """
     with open_store(repo) as store:
         explained = store.explain(request_id)
     if as_json:
@@ -96,8 +99,7 @@ def lineage(
     as_json: JsonOpt = False,
     repo: RepoOpt = None,
 ) -> None:
-    """The commit, feature view definitions, tables and exact objects a saved dataset
-    was built from."""
+    """The commit, definitions, tables and exact objects a saved dataset was built from."""
     with open_store(repo) as store:
         found = store.lineage(name)
     if as_json:
