@@ -210,8 +210,11 @@ class _Filter:
                 if got.table.num_rows == 0:
                     return None
                 body = _parquet(got.table)
+                # named after its bytes, and after the part it replaces: two parts left
+                # with equal rows stay two, as the table held them
                 digest = hashlib.sha256(body).hexdigest()[:32]
-                return {f"tables/{part.group(1)}/part-{digest}.parquet": body}
+                name = f"part-{digest}-{info.checksum[:8]}.parquet"
+                return {f"tables/{part.group(1)}/{name}": body}
             assert data is not None
             name = data.group(1)
             self.tables[f"dataset:{name}"] = self.tables.get(f"dataset:{name}", 0) + got.removed

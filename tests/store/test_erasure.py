@@ -270,3 +270,17 @@ def test_saved_dataset_after_erase_keeps_its_name(store: fs.FeatureStore) -> Non
     assert meta["redacted"] is True and meta["erasures"] and meta["original_num_rows"] == 3
     assert meta["num_rows"] == 2
     assert datetime.fromisoformat(meta["created"]) > h(0) - timedelta(days=1)
+
+
+def test_parts_left_with_equal_rows_stay_two(store: fs.FeatureStore) -> None:
+    """Two parts that differ only in the erased entity's rows keep both copies of the rest."""
+    store.apply(DEFS)
+    store.commit("definitions")
+    row = {"driver_id": 1002, "event_timestamp": h(1), "created": h(1), "trips": 1, "rate": 0.5}
+    for trips in (10, 20):
+        mine = {**row, "driver_id": KEY, "trips": trips}
+        store.ingest("driver_stats", pa.Table.from_pylist([row, mine]))
+        store.commit(f"rows {trips}")
+    store.erase({"driver_id": KEY}, reason="r", collect=True)
+    kept = store.tables.read("main", "driver_stats")
+    assert kept.column("driver_id").to_pylist() == [1002, 1002]
