@@ -64,7 +64,8 @@ KEEP: Final = _Keep()
 Content: TypeAlias = bytes | os.PathLike[str]
 TransformResult: TypeAlias = _Keep | Content | Mapping[str, Content] | None
 """``KEEP``; new content at the same path; ``path -> content`` objects replacing it
-(other paths too, e.g. content-named parts); or None (the object goes)."""
+(other paths too, e.g. content-named parts; the paths of distinct objects' replacements
+must differ, as one tree holds one object per path); or None (the object goes)."""
 Transform: TypeAlias = Callable[[str, ObjectInfo], TransformResult]
 
 _RETRIES = 20
