@@ -144,6 +144,7 @@ class _Filter:
         self.tables: dict[str, int] = {}
         self.datasets: dict[str, tuple[int, str]] = {}  # name -> (rows kept, entity hash)
         self.removed: list[pa.Table] = []  # the rows taken out, for composite online keys
+        self.parts: dict[str, str | None] = {}  # old part's checksum -> its new path, if any
 
     def rows(self, info: repos.ObjectInfo) -> _Filtered:
         hit = self.cache.get(info.checksum)
@@ -208,13 +209,15 @@ class _Filter:
             if part is not None:
                 self.tables[part.group(1)] = self.tables.get(part.group(1), 0) + got.removed
                 if got.table.num_rows == 0:
+                    self.parts[info.checksum] = None
                     return None
                 body = _parquet(got.table)
                 # named after its bytes, and after the part it replaces: two parts left
                 # with equal rows stay two, as the table held them
                 digest = hashlib.sha256(body).hexdigest()[:32]
-                name = f"part-{digest}-{info.checksum[:8]}.parquet"
-                return {f"tables/{part.group(1)}/{name}": body}
+                name = f"tables/{part.group(1)}/part-{digest}-{info.checksum[:8]}.parquet"
+                self.parts[info.checksum] = name
+                return {name: body}
             assert data is not None
             name = data.group(1)
             self.tables[f"dataset:{name}"] = self.tables.get(f"dataset:{name}", 0) + got.removed
@@ -312,7 +315,7 @@ def erase(
     record = _record(rewrite)
     assert record is not None
     try:
-        online_deleted = _forget_online(store, keys, rewrite.commits, filt.removed)
+        online_deleted = _forget_online(store, keys, rewrite.commits, filt)
     except FeatureStoreError as e:
         raise BackendError(
             f"erasure {record.id} removed the entity's rows from the whole history, but its "
@@ -330,11 +333,13 @@ def _forget_online(
     store: FeatureStore,
     keys: Mapping[str, Any],
     commits: Mapping[str, str],
-    removed_rows: Sequence[pa.Table],
+    filt: _Filter,
 ) -> int:
     """Delete the entity's online keys everywhere: views keyed by exactly its keys, and
     views keyed by more (``driver_id, customer_id``) at every key tuple of the rows taken
-    out. Then point materialization records at the new commits."""
+    out. Then point materialization records at the new commits and at the parts that
+    replaced the ones they read, so the next incremental run stays incremental."""
+    removed_rows = filt.removed
     import online
     from featurestore import materialization as m
     from featurestore import namespaces
@@ -366,8 +371,30 @@ def _forget_online(
             for state in m.read_states(target, sorted(views)).values():
                 new = commits.get(state.commit_id)
                 if new is not None:
-                    m.write_state(target, replace(state, commit_id=new))
+                    files = _moved_files(store, new, state.files, filt.parts)
+                    m.write_state(target, replace(state, commit_id=new, files=files))
     return removed
+
+
+def _moved_files(
+    store: FeatureStore, commit: str, files: Sequence[str], parts: Mapping[str, str | None]
+) -> tuple[str, ...]:
+    """``files`` (objects' physical addresses, named by checksum) with each replaced part
+    swapped for its replacement at ``commit``; a part that lost every row drops out."""
+    if not any(f.rsplit("/", 1)[-1] in parts for f in files):
+        return tuple(files)
+    with translated():
+        where = {
+            o.path: o.physical_address for o in store.repository.ref(commit).objects("tables/")
+        }
+    out = []
+    for f in files:
+        checksum = f.rsplit("/", 1)[-1]
+        if checksum not in parts:
+            out.append(f)
+        elif (path := parts[checksum]) is not None:
+            out.append(where.get(path, f))
+    return tuple(out)
 
 
 def erasures(store: FeatureStore, entity: Mapping[str, Any] | None = None) -> list[ErasureRecord]:

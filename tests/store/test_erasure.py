@@ -195,6 +195,12 @@ def test_erase_forgets_the_entity_everywhere(store: fs.FeatureStore, tmp_path: P
 
     states = {s.view: s for s in store.online_status()}
     assert states["driver_stats"].commit_id not in record.commits
+    again = {r.view: r for r in store.materialize_incremental(h(100))}
+    assert not again["driver_stats"].full  # the records name the parts that replaced theirs
+    assert _lookup(store, KEY) == ("NOT_FOUND", None)
+    assert {(d, None): _lookup(store, d) for d in (1002, 1003)} == {
+        k: v for k, v in others_online.items() if k[1] is None
+    }
 
     (audit,) = store.erasures({"driver_id": KEY})
     assert audit.id == record.id and audit.erased_at == record.erased_at
