@@ -321,25 +321,38 @@ class ServingLog:
                 return 0
 
     def _write(self, store: FeatureStore, records: list[_Record]) -> int:
+        """Stage each service's rows as one change, then commit them all.
+
+        Records a failure left unstaged go back on the queue; records that cannot be made
+        into rows at all are dropped (counted), so that one cannot stop the log.
+        """
         import repos as repos_pkg
 
         groups: dict[tuple[str, pa.Schema], list[_Record]] = {}
-        tables: list[tuple[str, pa.Table]] = []
         for r in records:
             groups.setdefault((r.service, _schema_of(r)), []).append(r)
+        pending: list[tuple[str, pa.Table, list[_Record]]] = []
         for (service, _), group in groups.items():
-            tables.append((service, _record_table(group)))
-        repo = store.repository
-        branch = _log_branch(repo)
-        stored = {
-            name: store.tables.schema(branch, name)
-            for name in log_tables(store.tables.tables(branch))
-        }
+            try:
+                pending.append((service, _record_table(group), group))
+            except (pa.ArrowException, TypeError, ValueError) as e:
+                self.dropped += len(group)
+                self.last_error = f"{type(e).__name__}: {e}"
+                log.warning(
+                    "serving log: %d lookup(s) of %s not logged (%s)",
+                    len(group),
+                    service,
+                    self.last_error,
+                )
         written = 0
-        pending = list(zip(tables, groups.values(), strict=True))
         try:
+            branch = _log_branch(store.repository)
+            stored = {
+                name: store.tables.schema(branch, name)
+                for name in log_tables(store.tables.tables(branch))
+            }
             while pending:
-                (service, table), _ = pending[0]
+                service, table, _ = pending[0]
                 name = _table_for(service, table.schema, stored)
                 if name not in stored:
                     stored[name] = store.tables.create_table(branch, name, table.schema)
@@ -347,7 +360,7 @@ class ServingLog:
                 written += table.num_rows
                 pending.pop(0)
         except Exception:
-            self._requeue([r for _, group in pending for r in group])
+            self._requeue([r for _, _, group in pending for r in group])
             raise
         finally:
             if written:
