@@ -111,6 +111,9 @@ class _Service:
         self.timeout = server.request_timeout_s
         self.body_timeout = server.body_timeout_s
         self.metrics = Metrics()
+        self.metrics.watch_serving_log(
+            lambda: store.serving_log.dropped, lambda: store.serving_log.queued_rows
+        )
         self.online_threads = anyio.CapacityLimiter(ONLINE_THREADS)
         self.other_threads = anyio.CapacityLimiter(OTHER_THREADS)
         self.places = _places(store)

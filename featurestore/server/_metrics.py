@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
@@ -40,6 +42,19 @@ class Metrics:
             buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000),
             registry=self.registry,
         )
+
+    def watch_serving_log(self, dropped: Callable[[], float], queued: Callable[[], float]) -> None:
+        """Export the serving log's queue: lookups not logged as it was full, rows waiting."""
+        Gauge(
+            "featurestore_serving_log_dropped_lookups",
+            "Lookups not logged because the serving log's queue was full (since start).",
+            registry=self.registry,
+        ).set_function(dropped)
+        Gauge(
+            "featurestore_serving_log_queued_rows",
+            "Serving log rows waiting in memory for the next flush.",
+            registry=self.registry,
+        ).set_function(queued)
 
     def observe(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         """Record one answered request."""

@@ -117,6 +117,9 @@ def test_lookup_returns_a_request_id_that_explain_answers(
             json={"feature_service": "scoring", "entities": {"driver_id": [2]}},
         )
         assert store.serving_log.queued_rows == 2
+        metrics = http.get("/metrics").text
+        assert "featurestore_serving_log_queued_rows 2.0" in metrics
+        assert "featurestore_serving_log_dropped_lookups 0.0" in metrics
     # the server's shutdown committed the lookup it still held
     ids = store.sql("SELECT DISTINCT request_id FROM serving_log__scoring", ref=SERVING_LOG_BRANCH)
     assert ids.num_rows == 3 and last.headers["x-request-id"] in ids.column(0).to_pylist()
