@@ -163,6 +163,12 @@ def _record_table(records: Sequence[_Record]) -> pa.Table:
     """The log rows of ``records`` of one service with one schema."""
     first = records[0]
     keys = [k for k, _ in first.key_types]
+    clash = sorted(set(keys) & {name for name, _ in (*_FIXED_HEAD, *_FIXED_TAIL)})
+    if clash:
+        raise ValueError(
+            f"join key(s) {clash} of service {first.service!r} are named like the serving "
+            "log's own columns; rename them to log this service"
+        )
     cols: dict[str, list[Any]] = {name: [] for name, _ in (*_FIXED_HEAD, *_FIXED_TAIL)}
     key_cols: dict[str, list[Any]] = {k: [] for k in keys}
     for r in records:
