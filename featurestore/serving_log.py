@@ -261,7 +261,7 @@ class ServingLog:
         self._thread: threading.Thread | None = None
         self._stop = False
         self.dropped = 0
-        """Lookups not logged because the queue was full."""
+        """Lookups not logged: the queue was full, or they could not be made into rows."""
         self.written_rows = 0
         """Rows this process has committed (or staged, when its commit failed)."""
         self.last_error: str | None = None

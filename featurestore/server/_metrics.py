@@ -47,7 +47,7 @@ class Metrics:
         """Export the serving log's queue: lookups not logged as it was full, rows waiting."""
         Gauge(
             "featurestore_serving_log_dropped_lookups",
-            "Lookups not logged because the serving log's queue was full (since start).",
+            "Lookups the serving log dropped since start (its queue was full, mostly).",
             registry=self.registry,
         ).set_function(dropped)
         Gauge(
