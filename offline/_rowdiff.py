@@ -5,9 +5,12 @@ the objects that changed can differ, so the signed row delta of a table (rows ga
 minus rows lost, per key) is computed from those objects alone: objects that moved rows
 around without changing any (a compaction) give no delta.
 
-Rows are compared by a 64-bit DuckDB ``hash()`` of their non-key columns within their
-key: equal rows always compare equal; two different rows of the same key would compare
-equal only on a hash collision (about 2^-64 per pair), which is accepted.
+Rows are compared by hashes: equal rows always compare equal. A first pass sums, per
+bucket of a 64-bit DuckDB ``hash()`` of the full row, a second hash of each row on
+each side; only buckets whose sums or counts differ are read again and grouped by key,
+comparing rows by a 64-bit hash of their non-key columns. Different rows are taken
+for equal only on a hash collision (about 2^-62 per dirty bucket, 2^-64 per pair of
+rows of one key), which is accepted.
 
 Cost: a diff or a merge reads only the objects changed since the base on either side
 (and a merge rewrites only those of the destination that hold keys it changes), never
@@ -47,6 +50,8 @@ SAMPLE = 20
 Kind = Literal["added", "removed", "changed"]
 _KINDS: tuple[Kind, ...] = ("added", "removed", "changed")
 _H, _N, _F = "__fs_h", "__fs_n", "__fs_file"
+_BUCKETS = 65536
+"""Buckets of the first pass of a delta: a small aggregate, and few rows per dirty bucket."""
 
 
 @dataclass(frozen=True)
@@ -115,28 +120,66 @@ def _union(parts: Sequence[str]) -> str:
     return " UNION ALL BY NAME ".join(f"({p})" for p in parts)
 
 
+def _side(files: Sequence[str], columns: Sequence[str], present: Sequence[str] | None) -> str:
+    """The rows of ``files`` as ``columns`` (SQL); those the files lack read as NULL."""
+    cols = ", ".join(
+        ident(c) if present is None or c in present else f"NULL AS {ident(c)}" for c in columns
+    )
+    return f"SELECT {cols} FROM read_parquet({literal_list(list(files))})"
+
+
 def _delta(
     con: duckdb.DuckDBPyConnection,
     name: str,
     old: Sequence[str],
     new: Sequence[str],
     keys: Sequence[str],
-    columns: Sequence[str],
+    schema: pa.Schema,
+    present: tuple[Sequence[str] | None, Sequence[str] | None] = (None, None),
 ) -> None:
-    """Temp table ``name``: per key and row hash, the signed count ``new`` - ``old``."""
-    k = ", ".join(ident(c) for c in keys)
-    scans = [_scan(new, 1, keys, columns)] if new else []
-    scans += [_scan(old, -1, keys, columns)] if old else []
-    if not scans:
-        cols = ", ".join(f"NULL AS {ident(c)}" for c in keys)
+    """Temp table ``name``: per key and row hash, the signed count ``new`` - ``old``; and
+    ``name_rows``: the rows that may differ, with their row hash and sign.
+
+    Two passes keep the work linear in the rows read: the first sums a hash of every
+    row per bucket of its full-row hash (a small aggregate); buckets whose counts and
+    sums agree on both sides hold the same rows. Only rows of the other buckets are
+    grouped by key in the second pass.
+    """
+    columns = schema.names
+    sides = [
+        (f, sign, cols) for f, sign, cols in ((new, 1, present[1]), (old, -1, present[0])) if f
+    ]
+    if not sides:
+        con.register(f"{name}_none", schema.empty_table())
         con.execute(
-            f"CREATE TEMP TABLE {name} AS SELECT {cols}, 0::UBIGINT AS {_H}, "
-            f"0::BIGINT AS {_N} LIMIT 0"
+            f"CREATE TEMP TABLE {name}_rows AS SELECT {', '.join(ident(c) for c in columns)}, "
+            f"0::UBIGINT AS {_H}, 0::BIGINT AS {_N} FROM {name}_none"
         )
-        return
+    else:
+        m = _BUCKETS
+        every = f"hash({', '.join(ident(c) for c in columns)})"
+        rest = [c for c in columns if c not in keys]
+        h = f"hash({', '.join(ident(c) for c in rest)})" if rest else "0::UBIGINT"
+        buckets = " UNION ALL ".join(
+            f"SELECT {every} % {m} AS b, (hash({every}) >> 2)::BIGINT * {sign} AS v, "
+            f"{sign}::BIGINT AS s FROM ({_side(files, columns, cols)})"
+            for files, sign, cols in sides
+        )
+        con.execute(
+            f"CREATE TEMP TABLE {name}_dirty AS SELECT b FROM ({buckets}) GROUP BY b "
+            "HAVING sum(s) <> 0 OR sum(v) <> 0"
+        )
+        rows = " UNION ALL BY NAME ".join(
+            f"(SELECT *, {h} AS {_H}, {sign}::BIGINT AS {_N} FROM "
+            f"({_side(files, columns, cols)}) WHERE {every} % {m} IN "
+            f"(SELECT b FROM {name}_dirty))"
+            for files, sign, cols in sides
+        )
+        con.execute(f"CREATE TEMP TABLE {name}_rows AS {rows}")
+    k = ", ".join(ident(c) for c in keys)
     con.execute(
         f"CREATE TEMP TABLE {name} AS SELECT {k}, {_H}, sum({_N})::BIGINT AS {_N} "
-        f"FROM ({_union(scans)}) GROUP BY ALL HAVING sum({_N}) <> 0"
+        f"FROM {name}_rows GROUP BY ALL HAVING sum({_N}) <> 0"
     )
 
 
@@ -186,7 +229,11 @@ def row_changes(
     )
     con = _connect()
     try:
-        _delta(con, "d", old, new, k, columns)
+        present = (
+            None if lmeta is None else lmeta.schema.names,
+            None if rmeta is None else rmeta.schema.names,
+        )
+        _delta(con, "d", old, new, k, pa.schema(list(out_schema)[:-2]), present)
         kl = ", ".join(ident(c) for c in k)
         con.execute(
             f"CREATE TEMP TABLE kinds AS SELECT {kl}, CASE WHEN bool_or({_N} > 0) AND "
@@ -194,14 +241,12 @@ def row_changes(
             f"ELSE 'removed' END AS __change FROM d GROUP BY ALL"
         )
         counts = dict(con.sql("SELECT __change, count(*) FROM kinds GROUP BY 1").fetchall())
-        scans = [_scan(new, 1, k, columns)] if new else []
-        scans += [_scan(old, -1, k, columns)] if old else []
-        if scans:
+        if old or new:
             shown = ", ".join(f"t.{ident(c)}" for c in columns)
             rel = con.sql(
                 f"SELECT {shown}, kinds.__change, CASE WHEN d.{_N} > 0 THEN 'right' "
                 f"ELSE 'left' END AS __side, unnest(range(abs(d.{_N}))) AS __fs_i "
-                f"FROM (SELECT * FROM ({_union(scans)}) "
+                f"FROM (SELECT * FROM d_rows "
                 f"QUALIFY row_number() OVER (PARTITION BY {kl}, {_H}, {_N} > 0) = 1) t "
                 f"JOIN d ON {_on(k, 't', 'd')} AND t.{_H} = d.{_H} "
                 f"AND (t.{_N} > 0) = (d.{_N} > 0) "
@@ -365,12 +410,11 @@ def _merge_rows(
     sides: _Sides,
     scratch: Path,
 ) -> dict[str, bytes | os.PathLike[str] | None]:
-    columns = meta.schema.names
     kl = ", ".join(ident(c) for c in k)
     con = _connect()
     try:
-        _delta(con, "ds", sides.old(sides.theirs), sides.new(sides.theirs), k, columns)
-        _delta(con, "dd", sides.old(sides.ours), sides.new(sides.ours), k, columns)
+        _delta(con, "ds", sides.old(sides.theirs), sides.new(sides.theirs), k, meta.schema)
+        _delta(con, "dd", sides.old(sides.ours), sides.new(sides.ours), k, meta.schema)
         keyed = ", ".join(f"coalesce(s.{ident(c)}, d.{ident(c)}) AS {ident(c)}" for c in k)
         con.execute(
             f"CREATE TEMP TABLE j AS SELECT {keyed}, coalesce(s.{_H}, d.{_H}) AS {_H}, "
@@ -475,8 +519,8 @@ def _rewrite(
             )
         )
     pool = [_scan(hit, 1, k, columns)] if hit else []
-    pool += [_scan(f, 0, k, columns) for f in [sides.new(sides.theirs)] if f]
-    pool += [_scan(f, 0, k, columns) for f in [sides.old(sides.ours)] if f]
+    pool += [f"SELECT * REPLACE (0::BIGINT AS {_N}) FROM ds_rows WHERE {_N} > 0"]
+    pool += [f"SELECT * REPLACE (0::BIGINT AS {_N}) FROM dd_rows WHERE {_N} < 0"]
     order = ", ".join(ident(c) for c in (meta.sort_by or k))
     shown = ", ".join(f"r.{ident(c)}" for c in columns)
     rel = con.sql(
