@@ -279,3 +279,21 @@ def test_source_objects_untouched_on_dest_apply_as_they_are(tables: TableStore) 
     dev = {o.path: o.checksum for o in tables.repo.ref("dev").objects("tables/stats/")}
     main = {o.path: o.checksum for o in tables.repo.ref("main").objects("tables/stats/")}
     assert dev.items() - main.items() == set(), "the source's objects, reused"
+
+
+def test_a_column_added_on_one_side_reads_as_null_on_the_other(tables: TableStore) -> None:
+    from offline._tables import _Table
+
+    wide = SCHEMA.append(pa.field("extra", pa.int64()))
+    stored = TableStore._schema_bytes(_Table(wide, tuple(KEYS), tuple(KEYS)))
+    tables.repo.branch("dev").object("tables/stats/_schema").upload(stored)
+    tables.write("dev", "stats", rows([3], rate=0.5).append_column("extra", pa.array([7])))
+    commit(tables, "dev")
+    d = row_changes(tables, "stats", "main", "dev", KEYS)
+    assert (d.added, d.removed, d.changed) == (1, 0, 0)
+    assert d.rows().select(["driver", "extra", "__side"]).to_pylist() == [
+        {"driver": 3, "extra": 7, "__side": "right"}
+    ]
+    back = row_changes(tables, "stats", "dev", "main", KEYS)
+    assert (back.added, back.removed) == (0, 1)
+    assert "extra" in back.rows().column_names
