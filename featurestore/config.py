@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 CONFIG_FILE = "featurestore.yaml"
 
@@ -44,6 +44,17 @@ class RedisOnlineConfig(_Frozen):
     key_prefix: str | None = None
     socket_timeout_s: float = 5.0
     max_connections: int = 64
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _usable_prefix(cls, value: str | None) -> str | None:
+        """A prefix without '@', which starts a branch's namespace (``{prefix}@{branch}``)."""
+        if value is not None and "@" in value:
+            raise ValueError(
+                "key_prefix may not hold '@': it separates a branch's online namespace "
+                "({key_prefix}@{branch}); choose a prefix without it"
+            )
+        return value
 
 
 class DuckDBOfflineConfig(_Frozen):

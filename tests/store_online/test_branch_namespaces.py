@@ -308,3 +308,11 @@ def test_the_cli_materializes_shows_reads_and_frees_a_branch(
     store.repository.branch("other").delete()
     assert "Freed 3 online key(s) of deleted branch other" in _cli(store, redis_url, "gc")
     assert _keys(client, f"{prefix}@*") == []
+
+
+def test_a_key_prefix_with_the_namespace_separator_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "featurestore.yaml").write_text(
+        "project: p\nstorage: data\nonline_store:\n  key_prefix: a@b\n"
+    )
+    with pytest.raises(fs.ConfigError, match=r"key_prefix.*may not hold '@'.*got 'a@b'"):
+        fs.load_config(tmp_path)
