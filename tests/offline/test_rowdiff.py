@@ -297,3 +297,25 @@ def test_a_column_added_on_one_side_reads_as_null_on_the_other(tables: TableStor
     back = row_changes(tables, "stats", "dev", "main", KEYS)
     assert (back.added, back.removed) == (0, 1)
     assert "extra" in back.rows().column_names
+
+
+@pytest.mark.parametrize("buckets", [1, 3])
+def test_unchanged_rows_sharing_a_bucket_with_changed_ones_cancel(
+    tables: TableStore, buckets: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import offline._rowdiff
+
+    monkeypatch.setattr(offline._rowdiff, "_BUCKETS", buckets)
+    tables.write("dev", "stats", rows([2], rate=0.5), mode="upsert")
+    assert tables.compact("dev", "stats")
+    commit(tables, "dev")
+    d = row_changes(tables, "stats", "main", "dev", KEYS)
+    assert (d.added, d.removed, d.changed) == (0, 0, 1)
+    assert d.rows().column("rate").to_pylist() == [2.0, 2.5]
+    tables.write("main", "stats", rows([40]))
+    commit(tables, "main")
+    expected = content(tables, "main")
+    expected -= Counter({(2, T0, 2.0, "d2"): 1})
+    expected += Counter({(2, T0, 2.5, "d2"): 1})
+    merge(tables)
+    assert content(tables, "main") == expected
