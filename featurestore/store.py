@@ -581,13 +581,15 @@ class FeatureStore:
     def sql(self, query: str, ref: str | None = None) -> pa.Table:
         """Read-only SQL over every table at ``ref``, each under its own name.
 
-        Like every read of a branch, it sees the branch's uncommitted writes too; pass a
-        tag or commit id to read committed data only.
+        A table with no rows (none ingested yet, or none left) reads as empty with its
+        columns. Like every read of a branch, it sees the branch's uncommitted writes
+        too; pass a tag or commit id to read committed data only.
         """
         with translated():
             at = self.repository.ref(ref or self.config.default_branch)
-            names = self.tables.tables(at)
-            return self.engine.sql(query, {n: self.tables.files(at, n) for n in names})
+            files = {n: self.tables.files(at, n) for n in self.tables.tables(at)}
+            empty = {n: self.tables.schema(at, n) for n, f in files.items() if not f}
+            return self.engine.sql(query, files, empty)
 
     # -- training sets --------------------------------------------------------------------
 

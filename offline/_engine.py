@@ -7,6 +7,7 @@ engine can be shared between threads. Results stream as Arrow record batches.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -478,16 +479,23 @@ class Engine:
 
     # -- SQL ----------------------------------------------------------------------------
 
-    def sql(self, query: str, tables: Mapping[str, Sequence[str]]) -> pa.Table:
+    def sql(
+        self,
+        query: str,
+        tables: Mapping[str, Sequence[str]],
+        schemas: Mapping[str, pa.Schema] | None = None,
+    ) -> pa.Table:
         """Run one read-only SELECT with each name in ``tables`` bound to its files.
 
-        The query runs in a sandbox of its own: a fresh DuckDB database whose only
-        readable files are the tables' files, with external access off and the
-        configuration locked, so it cannot read other files, write any, attach
-        databases, load extensions, scan Python variables or undo the sandbox.
+        A table with no files reads as an empty table with its columns from
+        ``schemas`` (a table with a schema but no rows yet, or none left); without a
+        schema it is not bound. The query runs in a sandbox of its own: a fresh DuckDB
+        database whose only readable files are the tables' files, with external access
+        off and the configuration locked, so it cannot read other files, write any,
+        attach databases, load extensions, scan Python variables or undo the sandbox.
         """
         check_select(query)
-        con = self._sandbox(tables)
+        con = self._sandbox(tables, schemas or {})
         try:
             return con.sql(query).to_arrow_table()
         except duckdb.Error as e:
@@ -495,7 +503,9 @@ class Engine:
         finally:
             con.close()
 
-    def _sandbox(self, tables: Mapping[str, Sequence[str]]) -> duckdb.DuckDBPyConnection:
+    def _sandbox(
+        self, tables: Mapping[str, Sequence[str]], schemas: Mapping[str, pa.Schema]
+    ) -> duckdb.DuckDBPyConnection:
         """A new in-memory database with a view per table that sees nothing else."""
         threads, memory_limit, temp_directory = self._sql_settings
         config: dict[str, str | bool | int | float | list[str]] = {
@@ -517,6 +527,8 @@ class Engine:
             for name, files in tables.items():
                 if files:
                     con.execute(f"CREATE TEMP VIEW {ident(name)} AS SELECT * FROM {_source(files)}")
+                elif name in schemas:
+                    _bind_empty(con, name, schemas[name])
             con.execute("SET enable_external_access = false")
             con.execute("SET lock_configuration = true")
         except duckdb.Error as e:
@@ -531,13 +543,39 @@ class Engine:
         return con
 
 
+_EMPTY = "__fs_empty"
+_MAX_NAMED = 20
+_MISSING = re.compile(r"Table with name (\S+) does not exist")
+
+
+def _bind_empty(con: duckdb.DuckDBPyConnection, name: str, schema: pa.Schema) -> None:
+    """Bind ``name`` to an empty table with ``schema``'s columns (a table with no rows)."""
+    con.register(_EMPTY, schema.empty_table())
+    try:
+        con.execute(f"CREATE TEMP TABLE {ident(name)} AS SELECT * FROM {_EMPTY}")
+    finally:
+        con.unregister(_EMPTY)
+
+
+def _table_names(tables: Mapping[str, Sequence[str]]) -> str:
+    names = sorted(tables)
+    shown = ", ".join(names[:_MAX_NAMED]) or "none"
+    return shown + (f" and {len(names) - _MAX_NAMED} more" if len(names) > _MAX_NAMED else "")
+
+
 def _query_error(e: duckdb.Error, tables: Mapping[str, Sequence[str]]) -> QueryError:
     """A failed user query as a ``QueryError``; a sandbox refusal says what SQL may read."""
     text = str(e)
+    missing = _MISSING.search(text) if isinstance(e, duckdb.CatalogException) else None
+    if missing is not None:
+        return QueryError(
+            f"query failed: no table named {missing.group(1)} at this ref "
+            f"(its tables: {_table_names(tables)})"
+        )
     refused = isinstance(e, duckdb.PermissionException) or "configuration has been locked" in text
     if not refused:
         return QueryError(f"query failed: {text}")
-    names = ", ".join(sorted(tables)) or "none"
+    names = _table_names(tables)
     return QueryError(
         "query refused: SQL reads only the tables of the ref (here: "
         f"{names}); it cannot read or write other files, attach databases, load extensions "

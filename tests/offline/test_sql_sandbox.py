@@ -147,3 +147,28 @@ def test_the_engine_reads_files_after_a_sandboxed_query(
     finally:
         cur.close()
     assert rows == [(42,)]
+
+
+def test_a_table_without_files_reads_as_empty_with_its_schema(
+    engine: Engine, files: dict[str, Path]
+) -> None:
+    schema = pa.schema([("k", pa.int64()), ("t", pa.timestamp("us", tz="UTC"))])
+    tables = {**_tables(files), "empty": []}
+    out = engine.sql("SELECT count(*) AS n, max(k) AS top FROM empty", tables, {"empty": schema})
+    assert out.to_pylist() == [{"n": 0, "top": None}]
+    assert engine.sql("SELECT * FROM empty", tables, {"empty": schema}).schema.names == ["k", "t"]
+    joined = engine.sql(
+        "SELECT count(*) AS n FROM a LEFT JOIN empty USING (k)", tables, {"empty": schema}
+    )
+    assert joined.column("n").to_pylist() == [3]
+    # the empty table is bound for this query only, and it reads no Python variable
+    with pytest.raises(QueryError, match="no table named empty"):
+        engine.sql("SELECT * FROM empty", tables)
+
+
+def test_an_unknown_table_names_the_tables_there(engine: Engine, files: dict[str, Path]) -> None:
+    with pytest.raises(QueryError) as caught:
+        engine.sql("SELECT * FROM nope", _tables(files))
+    message = str(caught.value)
+    assert "no table named nope" in message and "(its tables: a, b)" in message
+    assert "pg_" not in message and "Did you mean" not in message

@@ -54,3 +54,26 @@ def test_sql_cannot_reach_files_or_undo_its_sandbox(store: FeatureStore, tmp_pat
     assert not (tmp_path / "out.csv").exists()
     n = store.sql("SELECT count(*) AS n FROM driver_stats").column("n").to_pylist()
     assert n == [len(store_data.driver_rows())]
+
+
+def test_a_table_with_no_rows_reads_as_empty_with_its_columns(store: FeatureStore) -> None:
+    empty = store.sql("SELECT count(*) AS n FROM driver_stats")
+    assert empty.column("n").to_pylist() == [0]
+    columns = store.sql("SELECT * FROM driver_stats").schema.names
+    assert {"driver_id", "event_timestamp", "created"} <= set(columns)
+    drivers = store_data.driver_rows()
+    store.ingest("driver_stats", drivers)
+    store.commit("rows")
+    store.ingest("driver_stats", drivers, mode="delete")
+    store.commit("no rows left")
+    left = store.sql("SELECT count(*) AS n, max(driver_id) AS top FROM driver_stats")
+    assert left.to_pylist() == [{"n": 0, "top": None}]
+    assert store.sql("SELECT * FROM driver_stats").schema.names == columns
+
+
+def test_an_unknown_table_is_named_with_the_tables_there(store: FeatureStore) -> None:
+    with pytest.raises(ValidationError) as caught:
+        store.sql("SELECT * FROM nope")
+    message = str(caught.value)
+    assert "no table named nope" in message and "driver_stats" in message
+    assert "pg_" not in message and "Catalog Error" not in message
