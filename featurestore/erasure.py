@@ -23,7 +23,14 @@ when", and ``saved_datasets(containing=...)`` before it "was their data used".
 
 A crash before the refs move leaves the history as it was and no record; after it, the
 history is erased and recorded, and rerunning ``erase`` finishes the online part (and
-appends a record that changed no commit).
+appends a record that changed no commit). The record gets ``online_keys_deleted`` once
+the online keys are gone.
+
+Entity values are read as their join keys' declared types before anything is done, the
+way lookups read them (``"1001"`` is 1001 for an Int64 key; ``"abc"``, 1.5 or True is a
+``ValidationError``), so the audit's hash names the typed value whichever form was given.
+Lookups served by another process before the erasure and still in its serving log queue
+are dropped at its flush (``featurestore.serving_log``), so they do not bring rows back.
 """
 
 from __future__ import annotations
@@ -49,9 +56,18 @@ if TYPE_CHECKING:
     import repos
     from featurestore.store import FeatureStore
 
-__all__ = ["ErasureRecord", "erase", "erasures"]
+__all__ = [
+    "ErasureRecord",
+    "erase",
+    "erased_since",
+    "erasures",
+    "key_hash",
+    "key_hashes",
+    "without_erased",
+]
 
 _KIND = "erasure"
+_ONLINE = "online_keys_deleted"
 _PART = re.compile(r"^tables/([^/]+)/part-[^/]+\.parquet$")
 _DATA = re.compile(r"^datasets/([^/]+)/data\.parquet$")
 _META = re.compile(r"^datasets/([^/]+)/meta\.json$")
@@ -65,8 +81,9 @@ class ErasureRecord:
     ``commits`` maps each rewritten commit's old id to its new one; ``tables`` counts the
     rows removed per table, and per saved dataset as ``dataset:<name>`` (over distinct
     objects: a row kept in two parts counts twice).
-    ``online_keys_deleted`` and ``objects_collected`` are known only to the call that
-    erased (None when read back from the audit).
+    ``online_keys_deleted`` is added to the audit once the online keys are gone (None
+    when read back from an erasure stopped before that); ``objects_collected`` is known
+    only to the call that erased.
     """
 
     id: str
@@ -87,46 +104,117 @@ class ErasureRecord:
         return sum(self.tables.values())
 
 
-def _plain(value: Any) -> Any:
-    item = getattr(value, "item", None)
-    if callable(item) and not isinstance(value, str | bytes):
-        value = item()
-    if isinstance(value, bool) or not isinstance(value, int | str | float):
-        raise ValidationError(
-            f"entity key value {value!r} ({type(value).__name__}): give an int or a string, "
-            "as the join key is stored"
+def _canonical(value: Any) -> Any:
+    return {"bytes": value.hex()} if isinstance(value, bytes) else value
+
+
+def key_hash(repo: repos.Repository, entity: Mapping[str, Any]) -> str:
+    """The audit's name of ``entity`` (typed join key -> value): an HMAC of its canonical
+    form under the repository's secret, so the audit holds no key value."""
+    return key_hashes(repo, [entity])[0]
+
+
+def key_hashes(repo: repos.Repository, entities: Sequence[Mapping[str, Any]]) -> list[str]:
+    """``key_hash`` of each of ``entities``, reading the secret once."""
+    texts = [
+        b"erasure\x00"
+        + json.dumps(
+            {k: _canonical(v) for k, v in sorted(e.items())},
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        ).encode()
+        for e in entities
+    ]
+    with translated():
+        return repo.keyed_hashes(texts)
+
+
+def without_erased(
+    repo: repos.Repository, table: pa.Table, erased: Sequence[ErasureRecord], at: str | None
+) -> pa.Table:
+    """``table`` without the rows of entities that ``erased`` erased after the row's
+    time (column ``at``; None: whatever its time): each distinct key is hashed once."""
+    keep: pa.ChunkedArray | None = None
+    for record in erased:
+        keys = list(record.entity_keys)
+        if not keys or not all(k in table.column_names for k in keys):
+            continue
+        before = (
+            pa.chunked_array([pa.array([True] * table.num_rows, pa.bool_())])
+            if at is None
+            else pc.fill_null(pc.less_equal(table.column(at), pa.scalar(record.erased_at)), False)
         )
-    return value
+        if not table.num_rows or not pc.any(before).as_py():
+            continue
+        rows = table.select(keys).to_pylist()
+        distinct = sorted({tuple(r[k] for k in keys) for r in rows}, key=repr)
+        hashes = key_hashes(repo, [dict(zip(keys, t, strict=True)) for t in distinct])
+        hit = {t for t, h in zip(distinct, hashes, strict=True) if h == record.key_hash}
+        if not hit:
+            continue
+        match = pa.array([tuple(r[k] for k in keys) in hit for r in rows], pa.bool_())
+        drop = pc.and_(before, match)
+        keep = pc.invert(drop) if keep is None else pc.and_(keep, pc.invert(drop))
+    return table if keep is None else table.filter(keep)
 
 
-def _check_entity(entity: object) -> dict[str, Any]:
+def _key_types(store: FeatureStore) -> dict[str, pa.DataType | None]:
+    """Every join key of an entity or feature view on any branch -> its declared type
+    (None where views declare it differently, or nothing declares it)."""
+    from featurestore.entity_keys import key_types
+
+    with translated():
+        refs = [b.id for b in store.branches()]
+    regs = [store.registry(ref) for ref in refs]
+    types = key_types(
+        (f.name, f.dtype.to_arrow()) for reg in regs for v in reg.feature_views
+        for f in v.entity_columns
+    )  # fmt: skip
+    for reg in regs:
+        for name in (
+            *(k for v in reg.feature_views for k in v.join_keys),
+            *(k for e in reg.entities for k in e.join_keys),
+        ):
+            types.setdefault(name, None)
+    return types
+
+
+def _check_entity(store: FeatureStore, entity: object) -> dict[str, Any]:
+    """``entity`` with each value read as its join key's type, the way lookups read keys
+    (``"1002"`` is 1002 for an integer key); refused before anything is done."""
+    from featurestore.entity_keys import cast_key_strings, check_key_values
+
     if not isinstance(entity, Mapping) or not entity:
         raise ValidationError(
             "give the entity as its join keys and values, e.g. {'driver_id': 1001}"
         )
-    out = {}
-    for k, v in entity.items():
+    for k in entity:
         if not isinstance(k, str) or not k:
             raise ValidationError(f"entity key {k!r}: give join key names as strings")
-        out[k] = _plain(v)
+    types = _key_types(store)
+    unknown = sorted(set(entity) - set(types))
+    if unknown:
+        raise ValidationError(
+            f"{', '.join(map(repr, unknown))} is not a join key of any entity or feature "
+            f"view; the join keys are {sorted(types)}"
+        )
+    out: dict[str, Any] = {}
+    for k, v in entity.items():
+        dtype = types[k]
+        (value,) = cast_key_strings(k, [v], dtype)
+        try:
+            check_key_values(k, [value], dtype)
+        except ValidationError as e:
+            text = str(e).replace("entity row 0 has", "the entity has")
+            raise ValidationError(text.replace(" in entity row 0", "")) from None
+        if isinstance(value, pa.Scalar):
+            value = value.as_py()
+        item = getattr(value, "item", None)
+        if callable(item) and not isinstance(value, str | bytes):
+            value = item()  # numpy scalars
+        out[k] = value
     return dict(sorted(out.items()))
-
-
-def _key_hash(repo: repos.Repository, entity: Mapping[str, Any]) -> str:
-    canonical = json.dumps(entity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    with translated():
-        return repo.keyed_hash(b"erasure\x00" + canonical.encode())
-
-
-def _known_keys(store: FeatureStore) -> set[str]:
-    with translated():
-        refs = [b.id for b in store.branches()]
-    names: set[str] = set()
-    for ref in refs:
-        reg = store.registry(ref)
-        names.update(k for v in reg.feature_views for k in v.join_keys)
-        names.update(k for e in reg.entities for k in e.join_keys)
-    return names
 
 
 @dataclass
@@ -264,6 +352,7 @@ def _record(rewrite: repos.Rewrite) -> ErasureRecord | None:
         commits=dict(rewrite.commits),
         datasets=tuple(json.loads(md["datasets"])),
         tables=json.loads(md["tables"]),
+        online_keys_deleted=int(md[_ONLINE]) if _ONLINE in md else None,
     )
 
 
@@ -276,18 +365,11 @@ def erase(
 ) -> ErasureRecord:
     """Remove ``entity``'s rows from every table, saved dataset and serving log in the
     whole history, its online keys in every namespace, and record why (module docstring)."""
-    keys = _check_entity(entity)
     if not isinstance(reason, str) or not reason.strip():
         raise ValidationError("give the reason for the erasure, e.g. reason='GDPR request 42'")
     if by is not None and (not isinstance(by, str) or not by.strip()):
         raise ValidationError("by: give who asked for the erasure, or leave it out")
-    known = _known_keys(store)
-    unknown = sorted(set(keys) - known)
-    if unknown:
-        raise ValidationError(
-            f"{', '.join(map(repr, unknown))} is not a join key of any entity or feature "
-            f"view; the join keys are {sorted(known)}"
-        )
+    keys = _check_entity(store, entity)
     repo = store.repository
     log = getattr(store, "_serving_log", None)
     if log is not None:
@@ -296,7 +378,7 @@ def erase(
     filt.erasure_id = uuid.uuid4().hex
     filt.prepare_datasets(repo)
     who = by if by is not None else repo.author
-    key_hash = _key_hash(repo, keys)
+    entity_hash = key_hash(repo, keys)
 
     def metadata() -> dict[str, str]:
         return {
@@ -305,7 +387,7 @@ def erase(
             "reason": reason,
             "by": who,
             "entity_keys": json.dumps(list(keys)),
-            "key_hash": key_hash,
+            "key_hash": entity_hash,
             "datasets": json.dumps(sorted(filt.datasets)),
             "tables": json.dumps(dict(sorted(filt.tables.items()))),
         }
@@ -322,6 +404,8 @@ def erase(
             f"online keys could not be deleted ({e}); run the same erase again once the "
             "online store answers"
         ) from e
+    with translated():
+        repo.annotate_rewrite(rewrite.id, {_ONLINE: str(online_deleted)})
     collected = None
     if collect:
         with translated():
@@ -404,5 +488,12 @@ def erasures(store: FeatureStore, entity: Mapping[str, Any] | None = None) -> li
     records = [r for r in map(_record, rewrites) if r is not None]
     if entity is None:
         return records
-    key_hash = _key_hash(store.repository, _check_entity(entity))
-    return [r for r in records if r.key_hash == key_hash]
+    wanted = key_hash(store.repository, _check_entity(store, entity))
+    return [r for r in records if r.key_hash == wanted]
+
+
+def erased_since(store: FeatureStore, since: datetime) -> list[ErasureRecord]:
+    """The erasures recorded after ``since``, oldest first (one small query when none)."""
+    with translated():
+        rewrites: Sequence[repos.Rewrite] = store.repository.rewrites(since=since)
+    return [r for r in map(_record, rewrites) if r is not None]

@@ -19,6 +19,12 @@ most one flush interval of lookups (or ``max_queue_rows`` rows). A flush stages 
 service's rows as one change and then commits, so a kill during a flush leaves a batch
 staged whole or not at all; the next flush (of any process) commits a staged batch.
 
+Erasure (``featurestore.erasure``) holds against every process's queue: a flush reads the
+audit for erasures newer than its oldest queued lookup (one small query; key columns are
+hashed only when there is one) and drops the rows of entities erased after they were
+queued, and before committing it drops, from every part still staged (its own, or one a
+killed flush left), the rows of entities erased since.
+
 Schema, one row per (lookup, entity row, feature)::
 
     request_id, requested_at, feature_service, ref, definitions_commit, row,
@@ -43,17 +49,19 @@ import json
 import logging
 import os
 import random
+import re
 import threading
 import time
 import weakref
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from featurestore.boundary import translated
 
@@ -61,6 +69,7 @@ if TYPE_CHECKING:
     import repos
     from featurestore.config import ServingLogConfig
     from featurestore.definitions import FeatureService
+    from featurestore.erasure import ErasureRecord
     from featurestore.features import FeaturePlan
     from featurestore.lookup import OnlineResponse
     from featurestore.store import FeatureStore
@@ -83,6 +92,8 @@ LOOKUP_COST_ROWS = 32
 holds beyond its values (the response's lists and maps, ~3 KB) is about 32 rows' worth,
 so the queue's memory is about ``max_queue_rows`` x 100 bytes whatever the lookups' shape."""
 _TS = pa.timestamp("us", tz="UTC")
+_LOGGED_AT = "__logged_at"
+_LOG_PART = re.compile(rf"^tables/{TABLE_PREFIX}[^/]+/part-[^/]+\.parquet$")
 _FIXED_HEAD = (
     ("request_id", pa.string()),
     ("requested_at", _TS),
@@ -139,6 +150,9 @@ class _Record:
     request_data: Mapping[str, list[Any]]
     response: OnlineResponse
     entity_rows: int
+    logged_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    """When it was queued (the clock's time, whatever ``requested_at`` says): an erasure
+    recorded after it drops the erased entity's rows at the flush."""
 
     @property
     def rows(self) -> int:
@@ -338,9 +352,14 @@ class ServingLog:
         for r in records:
             groups.setdefault((r.service, _schema_of(r)), []).append(r)
         pending: list[tuple[str, pa.Table, list[_Record]]] = []
+        checked_at = datetime.now(UTC)
+        erased = _erased_since(store, min(r.logged_at for r in records))
         for (service, _), group in groups.items():
             try:
-                pending.append((service, _record_table(group), group))
+                table = _record_table(group)
+                if erased:
+                    table = _without_erased(store, table, group, erased)
+                pending.append((service, table, group))
             except (pa.ArrowException, TypeError, ValueError) as e:
                 self.dropped += len(group)
                 self.last_error = f"{type(e).__name__}: {e}"
@@ -351,8 +370,10 @@ class ServingLog:
                     self.last_error,
                 )
         written = 0
+        earlier: Mapping[str, repos.ObjectInfo] = {}
         try:
             branch = _log_branch(store.repository)
+            earlier = _staged_parts(branch)
             stored = {
                 name: store.tables.schema(branch, name)
                 for name in log_tables(store.tables.tables(branch))
@@ -362,7 +383,8 @@ class ServingLog:
                 name = _table_for(service, table.schema, stored)
                 if name not in stored:
                     stored[name] = store.tables.create_table(branch, name, table.schema)
-                store.tables.write(branch, name, table, mode="append")
+                if table.num_rows:
+                    store.tables.write(branch, name, table, mode="append")
                 written += table.num_rows
                 pending.pop(0)
         except Exception:
@@ -370,6 +392,7 @@ class ServingLog:
             raise
         finally:
             if written:
+                _scrub_staged(store, branch, earlier, checked_at)
                 self.written_rows += written
                 # another process's flush may have committed what this one staged
                 with contextlib.suppress(repos_pkg.EmptyCommitError):
@@ -424,6 +447,98 @@ class ServingLog:
         if thread is not None and thread is not threading.current_thread():
             thread.join()
         self.flush()
+
+
+def _erased_since(store: FeatureStore, since: datetime) -> list[ErasureRecord]:
+    from featurestore.erasure import erased_since
+
+    return erased_since(store, since)
+
+
+def _without_erased(
+    store: FeatureStore,
+    table: pa.Table,
+    records: Sequence[_Record],
+    erased: Sequence[ErasureRecord],
+) -> pa.Table:
+    """The rows of ``records`` (``table``, as ``_record_table`` made it) less those of
+    entities an erasure in ``erased`` removed after the record was queued."""
+    from featurestore.erasure import without_erased
+
+    at = pa.array(
+        [r.logged_at for r in records for _ in range(r.rows)], pa.timestamp("us", tz="UTC")
+    )
+    stamped = table.append_column(_LOGGED_AT, at)
+    kept = without_erased(store.repository, stamped, erased, _LOGGED_AT)
+    return kept.drop_columns([_LOGGED_AT])
+
+
+def _staged_parts(branch: repos.Branch) -> dict[str, repos.ObjectInfo]:
+    """The log parts staged on ``branch`` and not committed: path -> object."""
+    with translated():
+        return {
+            c.path: branch.object(c.path).stat()
+            for c in branch.uncommitted("tables/")
+            if c.type != "removed" and _LOG_PART.match(c.path)
+        }
+
+
+def _scrub_staged(
+    store: FeatureStore,
+    branch: repos.Branch,
+    earlier: Mapping[str, repos.ObjectInfo],
+    checked_at: datetime,
+) -> int:
+    """Drop from the log parts staged on ``branch`` the rows of erased entities; rows
+    removed. This flush's own parts (not in ``earlier``) lose every row of an entity
+    erased after ``checked_at``, when it filtered its rows; a part a killed flush left
+    staged (in ``earlier``) loses the rows of entities erased after their lookup."""
+    import pyarrow.parquet as pq
+
+    from featurestore.erasure import without_erased
+
+    infos = _staged_parts(branch)
+    if not infos:
+        return 0
+    left = [i for p, i in infos.items() if earlier.get(p) == i]
+    since = min([checked_at, *(_oldest(pq, i.physical_address) for i in left)])
+    erased = _erased_since(store, since)
+    if not erased:
+        return 0
+    late = [e for e in erased if e.erased_at > checked_at]
+    upload: dict[str, bytes] = {}
+    delete: list[str] = []
+    removed = 0
+    with translated():
+        for path, info in infos.items():
+            mine = earlier.get(path) != info
+            if mine and not late:
+                continue
+            table = pq.read_table(info.physical_address)
+            kept = (
+                without_erased(store.repository, table, late, None)
+                if mine
+                else without_erased(store.repository, table, erased, "requested_at")
+            )
+            if kept.num_rows == table.num_rows:
+                continue
+            removed += table.num_rows - kept.num_rows
+            if kept.num_rows:
+                sink = pa.BufferOutputStream()
+                pq.write_table(kept, sink, compression="snappy")
+                upload[path] = sink.getvalue().to_pybytes()
+            else:
+                delete.append(path)
+        if upload or delete:
+            branch.stage(upload=upload, delete=delete)
+    return removed
+
+
+def _oldest(pq: Any, path: str) -> datetime:
+    """The earliest ``requested_at`` of a log part (its start of time when it has none)."""
+    column = pq.read_table(path, columns=["requested_at"]).column("requested_at")
+    low = pc.min(column).as_py()
+    return low if isinstance(low, datetime) else datetime.min.replace(tzinfo=UTC)
 
 
 def _schema_of(record: _Record) -> pa.Schema:

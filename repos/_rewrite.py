@@ -43,7 +43,7 @@ from repos.models import Commit, ObjectInfo
 if TYPE_CHECKING:
     from repos.repository import Repository
 
-__all__ = ["KEEP", "Rewrite", "Transform", "TransformResult", "rewrite"]
+__all__ = ["KEEP", "Rewrite", "Transform", "TransformResult", "annotate", "rewrite"]
 
 
 class _Keep:
@@ -410,17 +410,44 @@ def rewritten(repo: Repository, old_id: str) -> str | None:
     return None if row is None else str(row[0])
 
 
-def rewrites(repo: Repository) -> list[Rewrite]:
-    """Every recorded rewrite, oldest first."""
+def rewrites(repo: Repository, since: datetime | None = None) -> list[Rewrite]:
+    """Every recorded rewrite, oldest first; with ``since``, only those made after it
+    (one small query, and none of their commit maps read, when there are none)."""
     w, r = md.rewrites.c, md.rewritten.c
     with repo._engine.connect() as conn:
-        rows = conn.execute(sa.select(w.id, w.created, w.metadata, w.objects)).all()
+        rows = [
+            (str(i), datetime.fromisoformat(c), m, int(n))
+            for i, c, m, n in conn.execute(sa.select(w.id, w.created, w.metadata, w.objects))
+        ]
+        if since is not None:
+            rows = [row for row in rows if row[1] > since]
         maps: dict[str, dict[str, str]] = {}
-        for old, new, rid in conn.execute(sa.select(r.old_id, r.new_id, r.rewrite_id)):
-            maps.setdefault(str(rid), {})[str(old)] = str(new)
-    out = [
-        Rewrite(str(i), datetime.fromisoformat(c), json.loads(m), maps.get(str(i), {}), int(n))
-        for i, c, m, n in rows
-    ]
+        if rows:
+            query = sa.select(r.old_id, r.new_id, r.rewrite_id)
+            if since is not None:
+                query = query.where(r.rewrite_id.in_([row[0] for row in rows]))
+            for old, new, rid in conn.execute(query):
+                maps.setdefault(str(rid), {})[str(old)] = str(new)
+    out = [Rewrite(i, c, json.loads(m), maps.get(i, {}), n) for i, c, m, n in rows]
     out.sort(key=lambda x: x.created)
     return out
+
+
+def annotate(repo: Repository, rewrite_id: str, metadata: Mapping[str, str]) -> None:
+    """Add keys to a recorded rewrite's metadata (what was learnt after it, such as
+    the work done outside the repository); a key it already holds never changes."""
+    meta_kv = repo._check_commit_args("rewrite", metadata)
+    w = md.rewrites.c
+    with repo._write() as conn:
+        got = conn.execute(sa.select(w.metadata).where(w.id == rewrite_id)).first()
+        if got is None:
+            raise NotFoundError(f"no rewrite {rewrite_id!r} is recorded")
+        current = json.loads(got[0])
+        clash = sorted(k for k in meta_kv if k in current and current[k] != meta_kv[k])
+        if clash:
+            raise ConflictError(
+                f"rewrite {rewrite_id} already records {', '.join(clash)}: its metadata is "
+                "append-only"
+            )
+        merged = json.dumps({**meta_kv, **current}, sort_keys=True)
+        conn.execute(md.rewrites.update().where(w.id == rewrite_id).values(metadata=merged))

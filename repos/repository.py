@@ -1156,13 +1156,22 @@ class Repository:
         """The id of the commit a history rewrite replaced commit ``old_id`` with, or None."""
         return _rewrite.rewritten(self, old_id)
 
-    def rewrites(self) -> list[Rewrite]:
-        """Every history rewrite recorded, oldest first (append-only)."""
-        return _rewrite.rewrites(self)
+    def rewrites(self, since: datetime | None = None) -> list[Rewrite]:
+        """Every history rewrite recorded, oldest first (append-only); with ``since``,
+        only those recorded after that time."""
+        return _rewrite.rewrites(self, since)
+
+    def annotate_rewrite(self, rewrite_id: str, metadata: Mapping[str, str]) -> None:
+        """Add keys to a recorded rewrite's metadata; keys it holds never change."""
+        _rewrite.annotate(self, rewrite_id, metadata)
 
     def keyed_hash(self, data: bytes) -> str:
         """HMAC-SHA256 of ``data`` under a random secret of this repository, kept in its
         metadata database: records can name a value by it without holding the value."""
+        return self.keyed_hashes([data])[0]
+
+    def keyed_hashes(self, items: Sequence[bytes]) -> list[str]:
+        """``keyed_hash`` of each of ``items``, reading the secret once."""
         import hmac
         import secrets
 
@@ -1179,7 +1188,8 @@ class Repository:
                 pass  # another writer made it first
             with self._engine.connect() as conn:
                 secret = conn.execute(key).scalar_one()
-        return hmac.new(bytes.fromhex(str(secret)), data, hashlib.sha256).hexdigest()
+        raw = bytes.fromhex(str(secret))
+        return [hmac.new(raw, data, hashlib.sha256).hexdigest() for data in items]
 
     # -- garbage collection -------------------------------------------------------------
     def gc(

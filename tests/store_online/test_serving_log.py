@@ -8,8 +8,11 @@ import sys
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 import featurestore as fs
@@ -340,3 +343,119 @@ def test_logging_turned_off_in_the_settings(new_store: Callable[..., fs.FeatureS
         assert off.serving_log.queued_rows == 0
     finally:
         off.close()
+
+
+def _logged(store: fs.FeatureStore, driver: int) -> int:
+    got = store.sql(
+        f"SELECT count(*) AS n FROM serving_log__scoring WHERE driver_id = {driver}",
+        ref=SERVING_LOG_BRANCH,
+    )
+    return int(got.column("n")[0].as_py())
+
+
+def _files_holding(root: Path, driver: int) -> list[Path]:
+    """The Parquet files under ``root`` with a ``driver_id`` column that holds ``driver``."""
+    out = []
+    for path in sorted(root.rglob("*")):
+        if not path.is_file():
+            continue
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError):
+            continue
+        if "driver_id" in table.column_names and driver in table.column("driver_id").to_pylist():
+            out.append(path)
+    return out
+
+
+def test_another_stores_queue_does_not_bring_erased_rows_back(
+    new_store: Callable[..., fs.FeatureStore],
+) -> None:
+    """A server's queued lookups of an entity that another process erases meanwhile are
+    dropped at its flush: no log row and no object on disk holds the entity again."""
+    server, now, _ = served_store(new_store, service(1.0))
+    svc = server.get_feature_service("scoring")
+    server.get_online_features(svc, [{"driver_id": 1}, {"driver_id": 2}], now=now)
+    assert server.serving_log.flush() == 6
+    server.get_online_features(svc, [{"driver_id": 1}, {"driver_id": 2}], now=now)
+    cli = fs.FeatureStore(config=server.config)
+    try:
+        cli.erase({"driver_id": 1}, reason="GDPR", collect=True)
+    finally:
+        cli.close()
+    after = server.get_online_features(svc, [{"driver_id": 1}], now=now)
+    assert after.statuses("conv_rate") == ["NOT_FOUND"]
+    assert server.serving_log.flush() == 3 + 3  # driver 2's queued rows, and the new lookup
+    assert _logged(server, 2) == 6
+    assert _logged(server, 1) == 3  # only the lookup after the erasure
+    (row, *_) = server.explain(str(after.request_id)).values
+    assert row.entity == {"driver_id": 1} and row.served is None
+    server.repository.gc(orphans_after=timedelta(0))
+    for path in _files_holding(Path(server.config.storage_location), 1):
+        held = pq.read_table(path).filter(pc.equal(pc.field("driver_id"), 1))
+        assert set(held.column("request_id").to_pylist()) == {after.request_id}, path
+
+
+def test_a_batch_staged_across_an_erasure_is_scrubbed_by_the_next_flush(
+    new_store: Callable[..., fs.FeatureStore],
+) -> None:
+    """Rows a flush staged after an erasure landed (filtered before it, then killed
+    before committing) lose the erased entity when the next flush commits them."""
+    first, now, _ = served_store(new_store, service(1.0))
+    second = fs.FeatureStore(config=first.config)
+    try:
+        svc = first.get_feature_service("scoring")
+        first.get_online_features(svc, [{"driver_id": 2}], now=now)
+        assert first.serving_log.flush() == 3
+        second.get_online_features(svc, [{"driver_id": 1}, {"driver_id": 2}], now=now)
+        records = second.serving_log._take()
+        table = _record_table(records)
+        first.erase({"driver_id": 1}, reason="GDPR")
+        branch = second.repository.branch(SERVING_LOG_BRANCH)
+        second.tables.write(branch, "serving_log__scoring", table)
+        first.get_online_features(svc, [{"driver_id": 2}], now=now)
+        assert first.serving_log.flush() == 3
+        assert not list(branch.uncommitted())
+        assert _logged(first, 1) == 0 and _logged(first, 2) == 9
+    finally:
+        second.close()
+
+
+_SERVER = """
+import sys
+from datetime import datetime
+import featurestore as fs
+store = fs.FeatureStore(sys.argv[1])
+svc = store.get_feature_service("scoring")
+now = datetime.fromisoformat(sys.argv[2])
+store.get_online_features(svc, [{"driver_id": 1}, {"driver_id": 2}], now=now)
+print("queued", flush=True)
+sys.stdin.readline()
+store.close()
+print("closed", flush=True)
+"""
+
+
+def test_a_server_process_flushing_after_an_erasure_logs_none_of_it(
+    new_store: Callable[..., fs.FeatureStore],
+) -> None:
+    store, now, _ = served_store(new_store, service(1.0))
+    server = subprocess.Popen(
+        [sys.executable, "-c", _SERVER, str(store.config.project_dir), now.isoformat()],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdin is not None and server.stdout is not None
+        assert server.stdout.readline().strip() == "queued"
+        store.erase({"driver_id": 1}, reason="GDPR", collect=True)
+        server.stdin.write("\n")
+        server.stdin.flush()
+        assert server.stdout.readline().strip() == "closed"
+    finally:
+        server.kill()
+        server.wait(30)
+    assert _logged(store, 1) == 0 and _logged(store, 2) == 3
+    store.repository.gc(orphans_after=timedelta(0))
+    assert _files_holding(Path(store.config.storage_location), 1) == []
