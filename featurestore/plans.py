@@ -114,6 +114,9 @@ class Plan:
     new: Registry
     entries: tuple[PlanEntry, ...]
     breaking: tuple[str, ...]
+    comparison: bool = False
+    """The definitions of two refs compared (a diff), not what ``apply`` would do: said
+    as what was added, changed and removed."""
 
     @property
     def registry(self) -> Registry:
@@ -136,9 +139,21 @@ class Plan:
     def has_changes(self) -> bool:
         return bool(self.entries)
 
+    def _none(self) -> str:
+        if self.comparison:
+            return "No definition changes."
+        return "No changes: the definitions are up to date."
+
+    def _counts(self) -> str:
+        if self.comparison:
+            return (
+                f"{len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed"
+            )
+        return f"{len(self.added)} to add, {len(self.changed)} to change, {len(self.removed)} to remove"
+
     def __str__(self) -> str:
         if not self.entries:
-            return "No changes: the definitions are up to date."
+            return self._none()
         rows = [(e.action, e.kind, e.name, ", ".join(e.changes)) for e in self.entries]
         head = ("action", "kind", "name", "changes")
         widths = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
@@ -148,7 +163,7 @@ class Plan:
         lines = [line.rstrip() for line in lines]
         for e in self.changed:
             lines.extend(f"  {e.name}: {f}" for f in e.fields)
-        summary = f"{len(self.added)} to add, {len(self.changed)} to change, {len(self.removed)} to remove."
+        summary = f"{self._counts()}."
         text = "\n".join([*lines, summary])
         if self.breaking:
             text += "\nBreaking changes (refused):\n" + "\n".join(f"  - {b}" for b in self.breaking)
@@ -175,7 +190,8 @@ class Plan:
         from rich.markup import escape
         from rich.table import Table
 
-        table = Table(title="featurestore plan", show_lines=False)
+        title = "Definition changes" if self.comparison else "featurestore plan"
+        table = Table(title=title, show_lines=False)
         for column in ("action", "kind", "name"):
             table.add_column(column, no_wrap=column != "kind", overflow="fold")
         table.add_column("changes (old -> new)", overflow="fold")
@@ -183,7 +199,7 @@ class Plan:
         for e in self.entries:
             shown = "\n".join(escape(str(f)) for f in e.fields) or ", ".join(e.changes)
             table.add_row(f"[{styles[e.action]}]{e.action}[/]", e.kind, e.name, shown)
-        caption = f"{len(self.added)} to add, {len(self.changed)} to change, {len(self.removed)} to remove"
+        caption = self._counts()
         if self.breaking:
             caption += f" | {len(self.breaking)} breaking change(s), refused"
         table.caption = caption
@@ -193,8 +209,9 @@ class Plan:
         return self.to_rich()
 
     def __repr__(self) -> str:
-        counts = f"{len(self.added)} to add, {len(self.changed)} to change, {len(self.removed)} to remove"
-        said = f"<Plan: {counts}" + (f", {len(self.breaking)} breaking" if self.breaking else "")
+        said = f"<Plan: {self._counts()}" + (
+            f", {len(self.breaking)} breaking" if self.breaking else ""
+        )
         return said + ">" if not self.entries else said + ">\n" + str(self)
 
     def _repr_html_(self) -> str:
@@ -202,7 +219,7 @@ class Plan:
         from html import escape
 
         if not self.entries:
-            return "<p>No changes: the definitions are up to date.</p>"
+            return f"<p>{self._none()}</p>"
         rows = "".join(
             f"<tr><td>{e.action}</td><td>{escape(e.kind)}</td><td>{escape(e.name)}</td><td>"
             + "<br>".join(escape(str(f)) for f in e.fields or ())
@@ -214,8 +231,7 @@ class Plan:
         return (
             "<table><thead><tr><th>action</th><th>kind</th><th>name</th>"
             f"<th>changes (old -&gt; new)</th></tr></thead><tbody>{rows}</tbody></table>"
-            f"<p>{len(self.added)} to add, {len(self.changed)} to change, "
-            f"{len(self.removed)} to remove</p>"
+            f"<p>{self._counts()}</p>"
             + (f"<p>Breaking changes (refused):</p><ul>{breaking}</ul>" if breaking else "")
         )
 

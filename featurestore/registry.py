@@ -576,7 +576,7 @@ def diff_definitions(repository: repos.Repository, left: str, right: str | None 
             new = load_registry(repository.ref(right))
     except _repos.ReposError as e:
         raise NotFoundError(f"cannot compare the definitions of {left!r} and {right!r}: {e}") from e
-    return plan(old, new)
+    return dataclasses.replace(plan(old, new), comparison=True)
 
 
 def stage_registry(branch: repos.Branch, registry: Registry) -> bool:

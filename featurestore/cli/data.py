@@ -73,11 +73,13 @@ def ingest(
                     keys=split_names(keys) or None,
                     progress=bars,
                 )
-            say(
-                f"{mode}: {data.num_rows} rows from {file} into {source} on {name} "
-                f"({_describe_write(result)})"
-            )
-            if commit:
+            say(_said_write(mode, data.num_rows, file, source, name, result))
+            if commit and _nothing_staged(store, name):
+                say(
+                    f"Nothing to commit: {name} already holds these rows and has no other "
+                    "uncommitted change"
+                )
+            elif commit:
                 c = store.commit(
                     message or f"ingest {file.name} into {source} ({mode})", branch=name
                 )
@@ -102,6 +104,29 @@ def _target_schema(store: FeatureStore, source: str, branch: str) -> pa.Schema |
         if table not in store.tables.tables(branch):
             return None
         return store.tables.schema(branch, table)
+
+
+def _nothing_staged(store: FeatureStore, branch: str) -> bool:
+    """Whether ``branch`` has no uncommitted change (a write of rows it holds stages none)."""
+    with translated():
+        return next(iter(store.repository.branch(branch).uncommitted()), None) is None
+
+
+def _said_write(
+    mode: str, rows: int, file: Path, source: str, branch: str, result: offline.WriteResult
+) -> str:
+    """What an ingest did; a delete counts the rows it removed, not the rows of the file."""
+    if mode != "delete":
+        return (
+            f"{mode}: {rows} rows from {file} into {source} on {branch} ({_describe_write(result)})"
+        )
+    keys = f"the keys of the {counted(rows, 'row')} in {file}"
+    if not result.rows_deleted:
+        return f"delete: no row of {source} on {branch} has {keys}; nothing was removed"
+    return (
+        f"delete: removed {counted(result.rows_deleted, 'row')} of {source} on {branch} with "
+        f"{keys} ({len(result.files_removed)} file(s) rewritten)"
+    )
 
 
 def _describe_write(result: offline.WriteResult) -> str:

@@ -69,9 +69,11 @@ def print_row_diff(
 ) -> None:
     """Print ``store.diff(left, right, table)``: counts per table, then rows."""
     if right is None:
+        given = "--rows" if table is None else "--table (a row diff)"
+        example = "--rows" if table is None else f"--table {table}"
         raise fail(
-            f"--rows compares the commits of two refs: give RIGHT too (e.g. `featurestore "
-            f"diff {left}~1 {left} --rows`); uncommitted rows show once committed, and "
+            f"{given} compares the commits of two refs: give RIGHT too (e.g. `featurestore "
+            f"diff {left}~1 {left} {example}`); uncommitted rows show once committed, and "
             f"`featurestore diff {left}` lists the uncommitted objects"
         )
     with open_store(project) as store:

@@ -235,7 +235,7 @@ def diff(
         bool, typer.Option("--rows", help="Compare tables by row (natural key), not by object.")
     ] = False,
     table: Annotated[
-        str | None, typer.Option("--table", help="With --rows: only this table.")
+        str | None, typer.Option("--table", help="Only this table's rows (implies --rows).")
     ] = None,
     limit: Annotated[
         int, typer.Option("--limit", min=0, help="With --rows: changed rows shown per table.")
@@ -245,8 +245,9 @@ def diff(
 ) -> None:
     """Show changes from LEFT to RIGHT, or the uncommitted changes of branch LEFT.
 
-    With --rows, each table's rows added, removed and changed by natural key (join
-    keys, event time, created time), then the definitions by field and code by line.
+    With --rows, each table's rows added, removed and changed by key (join keys and
+    event time; the created time is part of a row's value), then the definitions by
+    field and code by line.
     """
     from featurestore.cli.render import code_diffs
     from featurestore.registry import REGISTRY_PATH, diff_definitions

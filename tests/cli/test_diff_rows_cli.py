@@ -3,8 +3,9 @@ point in subprocesses, on the driver_stats example."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
@@ -114,3 +115,27 @@ def test_merge_combines_disjoint_upserts(fs: Run, applied: FeatureStore) -> None
     table = applied.tables.read("main", "driver_stats").sort_by("driver_id")
     assert table.column("avg_daily_trips").to_pylist() == [11, 22, 30]
     assert applied.repository.ref("main").get_commit().message == "by key"
+
+
+def test_a_table_diff_names_the_option_given_and_definitions_read_as_a_diff(
+    fs: Run, applied: FeatureStore
+) -> None:
+    branched(applied)
+    err = fs("diff", "main", "--table", "driver_stats", code=1).stderr
+    assert err.startswith("error: --table (a row diff) compares the commits of two refs")
+    assert "`featurestore diff main~1 main --table driver_stats`" in err
+    shown = " ".join(fs("diff", "--help", env={"COLUMNS": "200"}).stdout.split())
+    assert "by key (join keys and event time; the created time is part of a row's value)" in shown
+
+    assert str(applied.diff("main~1", "main").definitions) == "No definition changes."
+    view = applied.get_feature_view("driver_hourly_stats")
+    applied.apply([dataclasses.replace(view, ttl=timedelta(hours=6))], branch="dev")
+    applied.commit("shorter ttl", branch="dev")
+    changed = applied.diff("main", "dev").definitions
+    assert str(changed).splitlines()[-1] == "0 added, 1 changed, 0 removed."
+    for args in (("diff", "main", "dev", "--rows"), ("diff", "main", "dev")):
+        out = fs(*args, env={"COLUMNS": "200"}).stdout
+        assert "Definition changes" in out and "featurestore plan" not in out, out
+        assert "0 added, 1 changed, 0 removed" in out and "to change" not in out
+    plan = applied.plan([dataclasses.replace(view, ttl=timedelta(hours=5))])
+    assert "1 to change" in str(plan) and plan.to_rich().title == "featurestore plan"

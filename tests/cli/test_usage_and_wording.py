@@ -11,6 +11,7 @@ import socket
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
@@ -136,3 +137,22 @@ def test_plain_wording_of_counts_sources_and_floats(fs: Run, applied: FeatureSto
     table = fs("online", "-f", "conv_rate_plus_val:conv_rate_plus_val",
                "-e", "driver_id=1001,val_to_add=12").stdout  # fmt: skip
     assert re.search(r"(?<![\d.])12\.0(?![\d])", table), table
+
+
+def test_ingest_and_sql_say_what_happened_to_a_table(fs: Run, applied: FeatureStore) -> None:
+    empty = json.loads(fs("sql", "select count(*) as n from driver_stats", "--json").stdout)
+    assert empty == [{"n": 0}]
+    file = fs.project / "two.parquet"
+    pq.write_table(pa.concat_tables([_rows(1001, 0.1), _rows(1002, 0.2)]), file)
+    gone = fs("ingest", "driver_stats", file, "--mode", "delete").stdout
+    assert "no row of driver_stats on main has the keys of the 2 rows in" in gone, gone
+    assert "nothing was removed" in gone and "delete: 2 rows" not in gone
+    fs("ingest", "driver_stats", file, "--commit")
+    again = fs("ingest", "driver_stats", file, "--commit").stdout
+    assert "Nothing to commit: main already holds these rows" in again and "allow" not in again
+    removed = fs("ingest", "driver_stats", file, "--mode", "delete", "--commit").stdout
+    assert "delete: removed 2 rows of driver_stats on main" in removed, removed
+    left = json.loads(fs("sql", "select count(*) as n from driver_stats", "--json").stdout)
+    assert left == [{"n": 0}]
+    err = fs("sql", "select * from nope", code=1).stderr
+    assert "no table named nope" in err and "driver_stats" in err and "pg_" not in err
