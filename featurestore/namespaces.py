@@ -43,6 +43,7 @@ __all__ = [
     "delete_entity_online",
     "delete_namespace",
     "free_branch",
+    "materialized_any",
     "materialized_namespace",
     "namespaces",
     "online_for",
@@ -51,6 +52,7 @@ __all__ = [
     "serving_for",
     "serving_registry",
     "teardown",
+    "written_branch",
 ]
 
 SEPARATOR = "@"
@@ -145,8 +147,12 @@ def materialized_namespace(store: FeatureStore, ref: str) -> tuple[str, online.O
     """Where a run from ``ref`` writes: the branch named and its store.
 
     A branch writes to its own namespace; any other ref (a tag, a commit id, ``main~2``)
-    is served by the default branch, as a rollback of production is.
+    is served by the default branch, as a rollback of production is. Internal branches
+    (serving log, saved datasets) are refused: their data is no feature data to serve.
     """
+    from featurestore.datasets import refuse_internal
+
+    refuse_internal(ref, "materialize from")
     if ref == _default(store) or not _is_branch(store, ref):
         return _default(store), store.online_store
     return ref, _Registering(store, ref)
@@ -159,6 +165,32 @@ def _is_branch(store: FeatureStore, name: str) -> bool:
         return False
     with translated():
         return any(b.id == name for b in store.repository.branches())
+
+
+def written_branch(store: FeatureStore, branch: str | None, action: str) -> str:
+    """The branch a push or direct write of ``branch`` goes to (None: the default one).
+
+    Internal branches are refused (RefusedError), and so is any ref that is not a branch
+    (a tag, a commit id, ``main~1``), with the NotFoundError lookups give: its namespace
+    would be one nothing reads. ``action`` says what was asked (``push to``...).
+    """
+    from featurestore.datasets import refuse_internal
+
+    name = branch or _default(store)
+    refuse_internal(name, action)
+    if name != _default(store) and not _is_branch(store, name):
+        raise _not_a_branch(store, name, writes=True)
+    return name
+
+
+def materialized_any(store: FeatureStore, branch: str | None) -> bool:
+    """Whether ``branch``'s namespace (None: the default one) holds a materialization
+    record of any online view its serving definitions name (one command)."""
+    from featurestore import materialization as m
+
+    names = [v.name for v in serving_registry(store, branch).feature_views if v.online]
+    with translated():
+        return bool(names) and bool(m.read_states(online_for(store, branch), names))
 
 
 def namespaces(store: FeatureStore) -> list[str]:
@@ -290,13 +322,20 @@ class Serving:
 _serving: weakref.WeakKeyDictionary[FeatureStore, dict[str, Serving]] = weakref.WeakKeyDictionary()
 
 
-def _not_a_branch(store: FeatureStore, ref: str) -> NotFoundError:
+def _not_a_branch(store: FeatureStore, ref: str, *, writes: bool = False) -> NotFoundError:
     with translated():
         known = [b.id for b in store.branches()]
+    what = "pushes and online writes go to" if writes else "online lookups read"
+    served = (
+        f"A tag or commit is served by materializing it: `featurestore materialize "
+        f"START END --ref {ref}` serves it on {_default(store)!r} (a rollback)"
+        if writes
+        else "Tags and commits are served by materializing them on a branch"
+    )
     return NotFoundError(
-        f"ref {ref!r} is not a branch: online lookups read a branch's namespace, so pass "
+        f"ref {ref!r} is not a branch: {what} a branch's namespace, so pass "
         f"a branch name (one of {', '.join(known[:20]) or '(none)'}), or leave ref out for "
-        f"{_default(store)!r}. Tags and commits are served by materializing them on a branch"
+        f"{_default(store)!r}. {served}"
     )
 
 

@@ -37,7 +37,14 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ViewStatus:
-    """Which commit a view serves online, how far it lags its branch, up to when."""
+    """Which commit a view serves online, how far it lags its branch, up to when.
+
+    ``branch`` is the ref it was materialized from: the namespace's branch, or for a
+    rollback of the default branch the tag or commit served. ``branch_head`` and
+    ``commits_behind`` are measured against the namespace's branch (None when that
+    branch is gone; ``commits_behind`` None too when the commit served is not on the
+    branch's first-parent history).
+    """
 
     view: str
     branch: str | None
@@ -92,18 +99,18 @@ def materialize(
     """Run materialization of ``feature_views`` (default: every online view) from ``ref``.
 
     A branch is written to its own namespace (``featurestore.namespaces``); a tag or
-    commit is served by the default branch.
+    commit is served by the default branch (a rollback); internal branches are refused.
     """
     from featurestore.namespaces import materialized_namespace
 
     branch = ref or store.config.default_branch
+    _, target = materialized_namespace(store, branch)
     commit = store.resolve(branch)
     registry = store.registry(commit)
     views = online_views(registry, feature_views)
     end = _utc(end_date)
     start = _utc(start_date) if start_date is not None else None
     results = []
-    _, target = materialized_namespace(store, branch)
     with translated():
         states = m.read_states(target, [v.name for v in views])
         for view in views:
@@ -280,17 +287,18 @@ def _status_rows(
             if not gone:
                 out.append(ViewStatus(name, None, None, None, None, None, namespace))
             continue
+        # Measured against the namespace's branch, not the ref served: a rollback to a
+        # tag serves it on the default branch, which may have moved on since.
         try:
-            head = store.repository.ref(state.branch).resolve()
+            head = store.repository.ref(namespace).resolve()
         except LookupError:
             head = None
         behind = None
         if head is not None:
-            behind = 0
-            for c in store.repository.ref(head).log(first_parent=True):
+            for n, c in enumerate(store.repository.ref(head).log(first_parent=True)):
                 if c.id == state.commit_id:
+                    behind = n
                     break
-                behind += 1
         out.append(
             ViewStatus(
                 name, state.branch, state.commit_id, state.watermark, head, behind, namespace

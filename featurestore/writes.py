@@ -147,8 +147,10 @@ def push(
 ) -> int:
     """Write ``df`` to the views whose source is push source ``source_name`` (online)
     and/or append it once to its batch table on ``branch`` (offline); the rows taken."""
+    from featurestore.namespaces import written_branch
+
     target = push_target(to)
-    name = store._branch_name(branch)
+    name = written_branch(store, branch, "push to")
     registry = store._serving_registry() if branch is None else store.registry(name)
     sources = registry.data_sources_by_name
     source = sources.get(source_name)
@@ -222,7 +224,9 @@ def write_online(
 ) -> int:
     """Write rows of one view (join keys, event time, features) to the online store, in
     ``branch``'s namespace (default: the default branch's)."""
-    name = store._branch_name(branch)
+    from featurestore.namespaces import written_branch
+
+    name = written_branch(store, branch, "write online to")
     registry = store._serving_registry() if branch is None else store.registry(name)
     what = f"write to the online store of {view_name!r}"
     view = _view(registry, view_name, what)
@@ -235,7 +239,9 @@ def write_online(
 
 def write_offline(store: FeatureStore, view_name: str, df: DataLike, branch: str | None) -> int:
     """Append rows of one view to its source table on ``branch`` (staged, not committed)."""
-    name = store._branch_name(branch)
+    from featurestore.namespaces import written_branch
+
+    name = written_branch(store, branch, "write to")
     registry = store.registry(name)
     what = f"write to the offline store of {view_name!r}"
     view = _view(registry, view_name, what)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pyarrow as pa
 import typer
@@ -15,9 +15,20 @@ from featurestore.cli.app import RepoOpt, app
 from featurestore.cli.interrupts import interrupted, kept_online
 from featurestore.cli.options import FeaturesOpt, FullNamesOpt, ServiceOpt
 from featurestore.cli.parsing import parse_entity_row, parse_when, split_names
-from featurestore.cli.render import RowBars, console, materialize_table, say, status_table, text
+from featurestore.cli.render import (
+    RowBars,
+    console,
+    err_console,
+    materialize_table,
+    say,
+    status_table,
+    text,
+)
 from featurestore.cli.session import fail, open_store
 from featurestore.lookup import OnlineResponse
+
+if TYPE_CHECKING:
+    from featurestore.store import FeatureStore
 
 ViewsOpt = Annotated[
     list[str] | None,
@@ -98,7 +109,7 @@ def status(
                 "view": s.view,
                 "namespace": s.namespace,
                 "branch": s.branch,
-                "commit": s.commit_id,
+                "commit_id": s.commit_id,
                 "watermark": s.watermark.isoformat() if s.watermark else None,
                 "branch_head": s.branch_head,
                 "commits_behind": s.commits_behind,
@@ -158,10 +169,38 @@ def online(
         response = store.get_online_features(
             wanted, rows, full_feature_names=full_feature_names, ref=ref
         )
+        hint = _never_materialized_hint(store, response, ref)
+    if hint:
+        err_console.print(hint, markup=False, highlight=False, soft_wrap=True)
     if as_json:
         typer.echo(json.dumps(_json_rows(response), indent=2, default=_json_default))
         return
     console.print(_lookup_table(response, rows))
+    if response.request_id is not None:
+        say(
+            f"Logged as request {response.request_id}: "
+            f"`featurestore explain {response.request_id}` explains it"
+        )
+
+
+def _never_materialized_hint(
+    store: FeatureStore, response: OnlineResponse, ref: str | None
+) -> str | None:
+    """A line saying to materialize, when every value is NOT_FOUND and the namespace
+    read holds no materialization record (checked only then: one more command)."""
+    from featurestore.namespaces import materialized_any
+
+    statuses = [s for n in response.feature_names for s in response.statuses(n)]
+    if not statuses or any(s != "NOT_FOUND" for s in statuses):
+        return None
+    if materialized_any(store, ref):
+        return None
+    branch = ref or store.config.default_branch
+    flag = "" if branch == store.config.default_branch else f" --ref {branch}"
+    return (
+        f"hint: nothing was ever materialized into {branch!r}'s online namespace; run "
+        f"`featurestore materialize START now{flag}` (e.g. 2025-01-01 now) to serve it"
+    )
 
 
 def _json_default(value: object) -> str:
@@ -171,12 +210,14 @@ def _json_default(value: object) -> str:
 
 
 def _json_rows(response: OnlineResponse) -> list[dict[str, Any]]:
-    """One object per entity row: keys, then per feature its value and status."""
+    """One object per entity row: keys, then per feature its value and status, then the
+    lookup's ``request_id`` in the serving log (null when it was not logged)."""
     table: pa.Table = response.to_arrow()
     statuses = {n: response.statuses(n) for n in response.feature_names}
     out = []
     for i, row in enumerate(table.to_pylist()):
         row["statuses"] = {n: statuses[n][i] for n in response.feature_names}
+        row.setdefault("request_id", response.request_id)
         out.append(row)
     return out
 

@@ -244,12 +244,17 @@ def status_table(statuses: Sequence[ViewStatus]) -> Table:
         if s.commit_id is None:
             out.add_row(*first, s.view, "[dim]-[/]", "[yellow]never materialized[/]", "", "")
             continue
-        if s.commits_behind is None:
+        home = s.namespace or ""
+        if s.branch_head is None:
             behind = "[red]branch gone[/]"
+        elif s.commits_behind is None:
+            behind = f"[yellow]not on {home}'s history[/]"
         elif s.commits_behind == 0:
             behind = "[green]0 (up to date)[/]"
         else:
             behind = f"[yellow]{s.commits_behind}[/]"
+        if s.branch and home and s.branch != home:  # a rollback: a tag or commit served
+            behind += f" [dim]({s.branch} served on {home})[/]"
         out.add_row(*first, s.view, s.branch or "", short(s.commit_id), text(s.watermark), behind)
     return out
 

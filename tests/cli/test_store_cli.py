@@ -190,7 +190,7 @@ def test_workflow_ingest_train_materialize_lookup(
     assert "driver_hourly_stats" in out and "full" in out
     head = store.resolve("main")
     status = json.loads(cli("status", "--json").stdout)
-    assert [(s["view"], s["commit"], s["commits_behind"]) for s in status] == [
+    assert [(s["view"], s["commit_id"], s["commits_behind"]) for s in status] == [
         ("driver_hourly_stats", head, 0)
     ]
 
