@@ -246,26 +246,34 @@ async def _get_online_features(service: _Service, request: Request) -> Response:
 
 
 async def _push(service: _Service, request: Request) -> Response:
-    push = _writes.parse_push(await service.body(request), service.max_entities)
+    push = _writes.parse_push(
+        await service.body(request), service.max_entities, request.headers.get(REF_HEADER)
+    )
     return _json(await service.call(_writes.push, service.store, push, online=True))
 
 
 async def _write_to_online_store(service: _Service, request: Request) -> Response:
-    write = _writes.parse_write(await service.body(request), service.max_entities)
+    write = _writes.parse_write(
+        await service.body(request), service.max_entities, request.headers.get(REF_HEADER)
+    )
     return _json(
         await service.call(_writes.write_to_online_store, service.store, write, online=True)
     )
 
 
 async def _materialize(service: _Service, request: Request) -> Response:
-    materialize = _writes.parse_materialize(await service.body(request))
+    materialize = _writes.parse_materialize(
+        await service.body(request), request.headers.get(REF_HEADER)
+    )
     return _json(await service.call(_writes.materialize, service.store, materialize, online=True))
 
 
 async def _materialize_incremental(service: _Service, request: Request) -> Response:
-    end, views = _writes.parse_materialize_incremental(await service.body(request))
+    run = _writes.parse_materialize_incremental(
+        await service.body(request), request.headers.get(REF_HEADER)
+    )
     return _json(
-        await service.call(_writes.materialize_incremental, service.store, end, views, online=True)
+        await service.call(_writes.materialize_incremental, service.store, run, online=True)
     )
 
 

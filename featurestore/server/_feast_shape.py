@@ -21,8 +21,10 @@ if TYPE_CHECKING:
 __all__ = [
     "REF_HEADER",
     "LookupRequest",
+    "body_ref",
     "columns",
     "feast_response",
+    "merged_ref",
     "parse_lookup",
     "timestamp_text",
     "with_ref_header",
@@ -106,9 +108,7 @@ def parse_lookup(body: object, max_entities: int) -> LookupRequest:
     versions = body.get("include_feature_view_version_metadata", False)
     if not isinstance(versions, bool):
         raise _bad("`include_feature_view_version_metadata` must be true or false")
-    ref = body.get("ref")
-    if ref is not None and (not isinstance(ref, str) or not ref):
-        raise _bad('`ref` must name a branch, e.g. "dev" (leave it out for the default one)')
+    ref = body_ref(body)
     return LookupRequest(
         features=tuple(features),
         feature_service=service,
@@ -125,24 +125,38 @@ REF_HEADER = "x-featurestore-ref"
 """The header naming the branch a lookup reads, as the body's ``ref`` does."""
 
 
-def with_ref_header(request: LookupRequest, header: str | None) -> LookupRequest:
-    """``request`` reading the branch the ``X-Featurestore-Ref`` header names, if any;
-    400 ``ref_mismatch`` when the body's ``ref`` names another."""
+def body_ref(body: dict[str, Any]) -> str | None:
+    """The body's ``ref`` (None when absent); 400 unless it is a non-empty string."""
+    ref = body.get("ref")
+    if ref is not None and (not isinstance(ref, str) or not ref):
+        raise _bad('`ref` must name a branch, e.g. "dev" (leave it out for the default one)')
+    return ref
+
+
+def merged_ref(ref: str | None, header: str | None) -> str | None:
+    """The branch a request names, by its body's ``ref`` and/or the
+    ``X-Featurestore-Ref`` header; 400 for an empty header, 400 ``ref_mismatch`` when
+    the two name different branches."""
     if header is None:
-        return request
+        return ref
     header = header.strip()
     if not header:
         raise _bad("the X-Featurestore-Ref header is empty; name a branch or leave it out")
-    if request.ref is None:
-        return dataclasses.replace(request, ref=header)
-    if request.ref != header:
+    if ref is not None and ref != header:
         raise HTTPError(
             400,
             "ref_mismatch",
-            f"the body's `ref` {request.ref!r} and the X-Featurestore-Ref header {header!r} "
+            f"the body's `ref` {ref!r} and the X-Featurestore-Ref header {header!r} "
             "name different branches; give one of them, or the same branch in both",
         )
-    return request
+    return header
+
+
+def with_ref_header(request: LookupRequest, header: str | None) -> LookupRequest:
+    """``request`` reading the branch the ``X-Featurestore-Ref`` header names, if any;
+    400 ``ref_mismatch`` when the body's ``ref`` names another."""
+    ref = merged_ref(request.ref, header)
+    return request if ref == request.ref else dataclasses.replace(request, ref=ref)
 
 
 def timestamp_text(value: datetime | None) -> str:

@@ -29,12 +29,43 @@ _FRAME: dict[str, Any] = {
     },
 }
 _WRITE_ERRORS = ("400", "401", "403", "404", "408", "413", "415", "422", "503", "504")
+_WRITE_REF = (
+    "The branch written (default: the default branch), with its own definitions. The "
+    "X-Featurestore-Ref header says the same; given both, they must agree (400 "
+    "ref_mismatch). A tag or commit is refused (404), an internal branch too (403)"
+)
+_MATERIALIZE_REF = (
+    "The ref materialized from (default: the default branch): a branch writes its own "
+    "online namespace; a tag or commit is served by the default branch (a rollback). The "
+    "X-Featurestore-Ref header says the same; given both, they must agree (400 "
+    "ref_mismatch). An internal branch is refused (403)"
+)
 
 
-def _post(summary: str, body: dict[str, Any], ok: str, errors: tuple[str, ...]) -> dict[str, Any]:
+def _ref_field(description: str) -> dict[str, Any]:
+    return {"type": "string", "description": description, "example": "dev"}
+
+
+def _ref_header(description: str) -> dict[str, Any]:
+    return {
+        "name": "X-Featurestore-Ref",
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+def _post(
+    summary: str, body: dict[str, Any], ok: str, errors: tuple[str, ...], ref: str | None = None
+) -> dict[str, Any]:
+    """A POST operation; ``ref``: the description of its ``ref`` field and header."""
+    if ref is not None:
+        body = {**body, "properties": {**body["properties"], "ref": _ref_field(ref)}}
     return {
         "post": {
             "summary": summary,
+            "parameters": [_ref_header(ref)] if ref is not None else [],
             "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
             "responses": {"200": _ok(ok), **_errors(*errors)},
         }
@@ -236,6 +267,7 @@ def openapi_document(title: str = "featurestore") -> dict[str, Any]:
                 },
                 "Rows pushed",
                 _WRITE_ERRORS,
+                _WRITE_REF,
             ),
             "/write-to-online-store": _post(
                 "Write one view's rows to the online store, monotonic (role: writer)",
@@ -251,6 +283,7 @@ def openapi_document(title: str = "featurestore") -> dict[str, Any]:
                 },
                 "Rows written",
                 _WRITE_ERRORS,
+                _WRITE_REF,
             ),
             "/materialize": _post(
                 "Materialize views over [start_ts, end_ts] (role: writer)",
@@ -267,6 +300,7 @@ def openapi_document(title: str = "featurestore") -> dict[str, Any]:
                 },
                 "What each view materialized",
                 (*_WRITE_ERRORS, "409"),
+                _MATERIALIZE_REF,
             ),
             "/materialize-incremental": _post(
                 "Materialize what is new in every view up to end_ts (role: writer)",
@@ -282,6 +316,7 @@ def openapi_document(title: str = "featurestore") -> dict[str, Any]:
                 },
                 "What each view materialized",
                 (*_WRITE_ERRORS, "409"),
+                _MATERIALIZE_REF,
             ),
             "/branches": _get("Branches and their head commits (role: reader)"),
             "/tags": _get("Tags and their commits (role: reader)"),

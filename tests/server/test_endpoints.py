@@ -146,7 +146,7 @@ def test_write_to_online_store_then_lookup(served: Served) -> None:
         }
         r = http.post("/write-to-online-store", json=body)
         assert r.status_code == 200, r.text
-        assert r.json() == {"feature_view_name": "driver_hourly_stats", "rows": 1}
+        assert r.json() == {"feature_view_name": "driver_hourly_stats", "rows": 1, "branch": "main"}
         assert _conv_rate(http, 1012) == (0.375, fresh + "Z")
         short = {"driver_id": [1012], "event_timestamp": [fresh]}
         missing = http.post("/write-to-online-store", json={**body, "df": short})
