@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -58,6 +59,24 @@ def to_arrow(data: DataLike, *, what: str = "data") -> pa.Table:
         f"{what}: expected a pandas or polars DataFrame, an Arrow table, a Parquet path or "
         f"a dict of columns, got {type(data).__name__}"
     )
+
+
+_PANDAS_INDEX = re.compile(r"__index_level_\d+__")
+"""How pandas names the column that keeps an unnamed index when it writes Arrow or Parquet."""
+
+
+def drop_pandas_index(table: pa.Table) -> pa.Table:
+    """``table`` without the columns pandas adds for an unnamed index (``__index_level_0__``).
+
+    pandas writes a DataFrame's index as a column unless it is a plain range (after a
+    sort or a filter it is not); it is no data of the user's. A named index is kept: its
+    column (``driver_id`` after ``set_index``) may well be data.
+    """
+    extra = [n for n in table.column_names if _PANDAS_INDEX.fullmatch(n)]
+    if not extra:
+        return table
+    metadata = {k: v for k, v in (table.schema.metadata or {}).items() if k != b"pandas"}
+    return table.drop_columns(extra).replace_schema_metadata(metadata or None)
 
 
 def _is_column(value: Any) -> bool:

@@ -14,7 +14,7 @@ from featurestore.definitions import FeatureView, PushSource
 from featurestore.definitions.sources import map_table_fields
 from featurestore.entity_keys import check_rows
 from featurestore.errors import DefinitionError, NotFoundError, ValidationError
-from featurestore.frames import DataLike, to_arrow
+from featurestore.frames import DataLike, drop_pandas_index, to_arrow
 from featurestore.progress import Progress, report
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def ingest(
     name = store._branch_name(branch)
     registry = store.registry(name)
     table_name = table_of(registry, source)
-    arrow = to_arrow(data, what=f"data for {table_name!r}")
+    arrow = drop_pandas_index(to_arrow(data, what=f"data for {table_name!r}"))
     arrow = map_table_fields(arrow, registry.data_sources, table_name)
     check_rows(arrow, registry.feature_views, table_name, f"data for {table_name!r}", typed=False)
     if mode != "append" and not keys:

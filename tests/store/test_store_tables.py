@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import store_data
 
@@ -70,3 +74,20 @@ def test_ingest_reports_its_rows_as_they_are_written(store: FeatureStore) -> Non
     assert done == sorted(done) and done[0] == 0 and done[-1] == len(big)
     assert any(0 < d < len(big) for d in done)  # a step between start and end
     assert all(total == len(big) for _, _, total in seen)
+
+
+def test_a_pandas_index_written_with_the_rows_is_not_a_column(
+    store: FeatureStore, tmp_path: Path
+) -> None:
+    drivers = store_data.driver_rows().sort_values("rate").iloc[:20]  # an index that is no range
+    path = tmp_path / "sorted.parquet"
+    drivers.to_parquet(path)
+    assert "__index_level_0__" in pq.read_schema(path).names
+    store.ingest("driver_stats", path)
+    store.ingest("driver_stats", pa.Table.from_pandas(drivers.iloc[:5]))
+    store.ingest("driver_stats", str(path), mode="upsert")
+    rows = store.sql("SELECT * FROM driver_stats")
+    assert rows.num_rows == 20 and "__index_level_0__" not in rows.column_names  # upserted
+    named = drivers.set_index("driver_id")  # a named index is the user's column: kept
+    store.ingest("driver_stats", pa.Table.from_pandas(named), mode="upsert")
+    assert store.sql("SELECT count(*) AS n FROM driver_stats").column("n").to_pylist() == [20]
