@@ -42,8 +42,8 @@ RefOpt = Annotated[
     str | None,
     typer.Option(
         "--ref",
-        help="The branch to materialize from (default: main); its commit "
-        "is recorded as the one served.",
+        help="The ref to materialize from (default: main): a branch writes its own "
+        "online namespace; a tag or commit is served on main (a rollback).",
     ),
 ]
 WHEN_HELP = "ISO 8601 (2025-01-31T12:00:00Z; naive is UTC) or 'now'."
