@@ -79,3 +79,24 @@ def test_lineage_prints_commit_views_and_objects(fs: Run, store: FeatureStore) -
     assert paths and all(p.startswith("tables/driver_stats/") for p in paths)
     assert "tables/driver_stats/_schema" in shown.replace("\n", "")
     assert "no saved dataset named" in fs("lineage", "nope", code=1).stderr
+
+
+def test_a_logged_cli_lookup_prints_its_request_id(fs: Run, store: FeatureStore) -> None:
+    _served(store)
+    lookup = ["online", "--service", "logged", "-e", "driver_id=1001,val_to_add=5"]
+    rows = json.loads(fs(*lookup, "-e", "driver_id=1002,val_to_add=1", "--json").stdout)
+    (request_id,) = {row["request_id"] for row in rows}
+    assert request_id is not None and len(request_id) == 32
+    shown = fs(*lookup).stdout
+    (line,) = [line for line in shown.splitlines() if line.startswith("Logged as request ")]
+    printed = line.split()[3].rstrip(":")
+    assert printed != request_id and f"featurestore explain {printed}" in line
+    explained = json.loads(fs("explain", printed, "--json").stdout)
+    assert explained["request_id"] == printed and explained["feature_service"] == "logged"
+    unlogged = fs("online", "--service", "driver_activity", "-e", "driver_id=1001,val_to_add=5")
+    assert "Logged as request" not in unlogged.stdout
+    plain = json.loads(
+        fs("online", "--service", "driver_activity", "-e", "driver_id=1001,val_to_add=5",
+           "--json").stdout
+    )  # fmt: skip
+    assert plain[0]["request_id"] is None
