@@ -198,8 +198,8 @@ def _never_materialized_hint(
     branch = ref or store.config.default_branch
     flag = "" if branch == store.config.default_branch else f" --ref {branch}"
     return (
-        f"hint: nothing was ever materialized into {branch!r}'s online namespace; run "
-        f"`featurestore materialize START now{flag}` (e.g. 2025-01-01 now) to serve it"
+        f"hint: nothing was ever materialized into the online namespace of {branch!r}; "
+        f"run `featurestore materialize START now{flag}` (e.g. 2025-01-01 now) to serve it"
     )
 
 
