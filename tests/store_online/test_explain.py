@@ -152,3 +152,26 @@ def test_a_lookup_of_a_branch_namespace_is_explained_on_that_branch(
     on_main = store.get_online_features(service, [{"driver_id": 1, "val": 0}], now=now)
     assert on_main.request_id is not None
     assert store.explain(on_main.request_id).commits == (main,)
+
+
+def test_a_serving_log_emptied_by_an_erasure_reads_as_an_empty_table(
+    store: fs.FeatureStore,
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    store.ingest("stats_src", rows([1], [now - 60 * US], [0.5]))
+    store.commit("rows")
+    store.materialize(None, now)
+    service = store.get_feature_service("scoring")
+    served = store.get_online_features(service, [{"driver_id": 1, "val": 0}], now=now)
+    assert served.request_id is not None
+    store.serving_log.flush()
+    query = "SELECT count(*) AS n FROM serving_log__scoring WHERE driver_id = 1"
+    assert store.sql(query, ref="serving-log").column("n").to_pylist()[0] > 0
+    store.erase({"driver_id": 1}, reason="the only driver logged")
+    assert store.tables.files("serving-log", "serving_log__scoring") == []  # no part left
+    assert store.sql(query, ref="serving-log").column("n").to_pylist() == [0]
+    columns = store.sql("SELECT * FROM serving_log__scoring", ref="serving-log").column_names
+    assert {"request_id", "driver_id"} <= set(columns)
+    with pytest.raises(fs.ValidationError, match="no table named serving_log__nope") as caught:
+        store.sql("SELECT * FROM serving_log__nope", ref="serving-log")
+    assert "Did you mean" not in str(caught.value)
