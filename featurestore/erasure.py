@@ -8,8 +8,10 @@ without them, every saved dataset's ``data.parquet`` likewise (its ``meta.json``
 ``redacted``, the erasure's id and its new row count and entity hash), on every branch,
 tag and commit, staged writes included. Commits get new ids; an old id still resolves
 (to its new commit), so a model's saved dataset and its ``commit_id`` stay findable.
-Then the entity's online keys go in every branch namespace, and the materialization
-records naming old commits are moved to the new ones. ``collect=True`` runs GC, which
+Then the entity's online keys go in every branch namespace, the online server rewrites
+its persistence files (append-only file, snapshot) so they hold the keys no more (an
+external server's replicas and backups are the operator's; the record's ``notes`` say
+so), and the materialization records naming old commits are moved to the new ones. ``collect=True`` runs GC, which
 removes the replaced objects from disk at once, whatever the retention, and every object
 nothing names any more (a staged write replaced or reset before its commit may hold the
 entity's rows too).
@@ -68,6 +70,7 @@ __all__ = [
 
 _KIND = "erasure"
 _ONLINE = "online_keys_deleted"
+_NOTES = "notes"
 _PART = re.compile(r"^tables/([^/]+)/part-[^/]+\.parquet$")
 _DATA = re.compile(r"^datasets/([^/]+)/data\.parquet$")
 _META = re.compile(r"^datasets/([^/]+)/meta\.json$")
@@ -97,6 +100,9 @@ class ErasureRecord:
     tables: Mapping[str, int]
     online_keys_deleted: int | None = None
     objects_collected: int | None = None
+    notes: tuple[str, ...] = ()
+    """What the erasure did or could not do beyond the repository (the online server's
+    persistence files; an external server's replicas and backups)."""
 
     @property
     def rows_removed(self) -> int:
@@ -353,6 +359,7 @@ def _record(rewrite: repos.Rewrite) -> ErasureRecord | None:
         datasets=tuple(json.loads(md["datasets"])),
         tables=json.loads(md["tables"]),
         online_keys_deleted=int(md[_ONLINE]) if _ONLINE in md else None,
+        notes=tuple(json.loads(md[_NOTES])) if _NOTES in md else (),
     )
 
 
@@ -404,13 +411,49 @@ def erase(
             f"online keys could not be deleted ({e}); run the same erase again once the "
             "online store answers"
         ) from e
+    notes = _rewrite_online_files(store, record.id)
     with translated():
-        repo.annotate_rewrite(rewrite.id, {_ONLINE: str(online_deleted)})
+        repo.annotate_rewrite(
+            rewrite.id, {_ONLINE: str(online_deleted), _NOTES: json.dumps(list(notes))}
+        )
     collected = None
     if collect:
         with translated():
             collected = repo.gc(orphans_after=timedelta(0)).objects_removed
-    return replace(record, online_keys_deleted=online_deleted, objects_collected=collected)
+    return replace(
+        record, online_keys_deleted=online_deleted, objects_collected=collected, notes=notes
+    )
+
+
+def _rewrite_online_files(store: FeatureStore, erasure_id: str) -> tuple[str, ...]:
+    """Rewrite the online server's persistence files, which still hold the deleted keys'
+    writes: the embedded server's must be (or the erasure is not done); an external
+    server's are rewritten as far as it lets us, and its replicas and backups are the
+    operator's to handle. Notes for the audit."""
+    import online
+
+    target = store.online_store
+    embedded = getattr(store, "_embedded", None) is not None
+    try:
+        done = target.rewrite_persistence()
+    except online.OnlineError as e:
+        if embedded:
+            raise BackendError(
+                f"erasure {erasure_id} deleted the entity's rows and online keys, but the "
+                f"embedded online server could not rewrite its files ({e}); run the same "
+                "erase again"
+            ) from e
+        return (
+            f"the external online store's persistence files were not rewritten ({e}): run "
+            "BGREWRITEAOF and BGSAVE there; its replicas and backups are the operator's",
+        )
+    files = " and ".join({"aof": "append-only file", "rdb": "snapshot"}[d] for d in done)
+    if embedded:
+        return (f"embedded online server: {files or 'no persistence file'} rewritten",)
+    return (
+        f"external online store: {files or 'no persistence file'} rewritten; its replicas "
+        "and backups are the operator's to erase",
+    )
 
 
 def _forget_online(

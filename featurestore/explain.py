@@ -66,7 +66,8 @@ class ExplainedValue:
     """The commit the served value was materialized from (None: pushed, not found or
     computed on demand)."""
     recomputed_at: str | None
-    """The commit the point-in-time recomputation read."""
+    """The commit the point-in-time recomputation read (the rewritten one, when an
+    erasure rewrote ``commit_id`` since)."""
     recomputed: Any = None
     matches: bool | None = None
     """Whether served and recomputed agree (None: the recomputation failed; see ``note``)."""
@@ -103,6 +104,10 @@ class Explanation:
     definitions_commit: str | None
     """The commit whose definitions the lookup served."""
     values: tuple[ExplainedValue, ...] = field(default=())
+    erased_rows: tuple[int, ...] = ()
+    """Entity rows of the lookup an erasure since removed from the log (not in ``values``)."""
+    erasures: tuple[str, ...] = ()
+    """The erasures recorded after the lookup, when it lost rows to them."""
 
     @property
     def commits(self) -> tuple[str, ...]:
@@ -131,7 +136,20 @@ class Explanation:
             "skew": self.skew,
             "differences": len(self.differences),
             "values": [v.to_dict() for v in self.values],
+            "erased_rows": list(self.erased_rows),
+            "erasures": list(self.erasures),
         }
+
+    @property
+    def erased_note(self) -> str | None:
+        """What an erasure took out of this lookup, in words (None: nothing)."""
+        if not self.erased_rows:
+            return None
+        rows = ", ".join(map(str, self.erased_rows))
+        return (
+            f"row(s) {rows} not shown: their entity was erased after this lookup "
+            f"(erasure {', '.join(e[:12] for e in self.erasures)})"
+        )
 
     def _columns(self) -> dict[str, list[Any]]:
         return {
@@ -156,7 +174,8 @@ class Explanation:
         )
 
     def __repr__(self) -> str:
-        return f"{self._caption()}\n{text_table(self._columns(), limit=len(self.values))}"
+        note = f"\nnote: {self.erased_note}" if self.erased_note else ""
+        return f"{self._caption()}\n{text_table(self._columns(), limit=len(self.values))}{note}"
 
     def _repr_html_(self) -> str:
         columns = self._columns()
@@ -244,11 +263,14 @@ def explain(store: FeatureStore, request_id: str) -> Explanation:
         if r["request_data"] is not None:
             request_data.setdefault(r["row"], json.loads(r["request_data"]))
     order = sorted(entities)
+    erased_rows, erasures = _erased_rows(store, requested_at, order)
     at_commit: dict[str, set[str]] = {}
     for r in logged:
         commit = r["commit_id"] or definitions_commit
         if commit is not None:
             at_commit.setdefault(commit, set()).add(r["feature_ref"])
+    with translated():  # an erasure since rewrote them: name the commits read now
+        current = {c: store.repository.rewritten(c) or c for c in at_commit}
     key_types = {k: rows.schema.field(k).type for k in keys}
     recomputed: dict[tuple[str, int, str], Any] = {}
     failures: dict[str, str] = {}
@@ -286,7 +308,7 @@ def explain(store: FeatureStore, request_id: str) -> Explanation:
                 status=r["status"],
                 event_timestamp=r["event_timestamp"],
                 commit_id=r["commit_id"],
-                recomputed_at=commit,
+                recomputed_at=None if commit is None else current.get(commit, commit),
                 recomputed=recomputed.get(key),
                 matches=_same(served, recomputed[key]) if done else None,
                 note=note,
@@ -301,7 +323,25 @@ def explain(store: FeatureStore, request_id: str) -> Explanation:
         ref=first["ref"],
         definitions_commit=definitions_commit,
         values=tuple(values),
+        erased_rows=erased_rows,
+        erasures=erasures,
     )
+
+
+def _erased_rows(
+    store: FeatureStore, requested_at: datetime, rows: Sequence[int]
+) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """The rows missing from a logged lookup (gaps in ``rows``) when an erasure was
+    recorded after it, and those erasures' ids."""
+    from featurestore.erasure import erased_since
+
+    missing = tuple(sorted(set(range(max(rows, default=-1) + 1)) - set(rows)))
+    if not missing:
+        return (), ()
+    erased = erased_since(store, requested_at)
+    if not erased:
+        return (), ()
+    return missing, tuple(e.id for e in erased)
 
 
 def _service_order(store: FeatureStore, service: str, commit: str | None) -> dict[str, int]:

@@ -87,6 +87,11 @@ class Lineage:
     """The definitions object at the commit."""
     views: tuple[ViewLineage, ...]
     tables: tuple[TableLineage, ...]
+    redacted: bool = False
+    """An erasure removed rows from the dataset and from what it read: ``commit_id`` and
+    the objects are the rewritten ones (the id it was built at resolves to it)."""
+    erasures: tuple[str, ...] = ()
+    """The ids of the erasures that redacted it (``store.erasures()``)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form (``featurestore lineage --json``)."""
@@ -101,6 +106,8 @@ class Lineage:
                 "time": self.commit_time.isoformat(),
             },
             "saved_in": self.saved_in,
+            "redacted": self.redacted,
+            "erasures": list(self.erasures),
             "feature_refs": list(self.feature_refs),
             "definitions_hash": self.definitions_hash,
             "definitions_match": self.definitions_match,
@@ -126,9 +133,10 @@ class Lineage:
 
     def _caption(self) -> str:
         match = "match" if self.definitions_match else "DO NOT match"
+        redacted = f"; redacted by {len(self.erasures) or 1} erasure(s)" if self.redacted else ""
         return (
             f"Lineage of dataset {self.dataset!r}: commit {self.commit_id[:12]} "
-            f"({self.commit_message}); definitions {match} the recorded hash"
+            f"({self.commit_message}); definitions {match} the recorded hash{redacted}"
         )
 
     def _objects(self) -> dict[str, list[Any]]:
@@ -240,6 +248,11 @@ def lineage(store: FeatureStore, dataset: str | SavedDataset) -> Lineage:
         registry_info = next(
             (o for o in at.objects(REGISTRY_PATH) if o.path == REGISTRY_PATH), None
         )
+        erasures: tuple[str, ...] = ()
+        if saved.redacted:
+            meta_path = f"datasets/{saved.name}/meta.json"
+            meta = json.loads(store.repository.ref(DATASETS_BRANCH).object(meta_path).read())
+            erasures = tuple(meta.get("erasures", ()))
         saved_in = next(
             iter(
                 store.repository.ref(DATASETS_BRANCH).log(
@@ -263,4 +276,6 @@ def lineage(store: FeatureStore, dataset: str | SavedDataset) -> Lineage:
         else SourceObject(registry_info.path, registry_info.checksum, registry_info.size, None),
         views=tuple(views),
         tables=tuple(tables),
+        redacted=saved.redacted,
+        erasures=erasures,
     )

@@ -688,6 +688,82 @@ class RedisOnlineStore:
             if int(cursor) == 0:
                 return removed
 
+    def rewrite_persistence(self, timeout: float = 60.0) -> tuple[str, ...]:
+        """Rewrite the server's persistence files from the data it holds now, so that
+        keys deleted before are in none of them: the append-only file (BGREWRITEAOF)
+        when it is on, then the RDB snapshot (BGSAVE) when snapshots are configured.
+        Waits for each to finish, at most ``timeout`` seconds in all; returns what was
+        rewritten (``"aof"``, ``"rdb"``). A server that refuses, or does not finish in
+        time, raises ``CommandError``. Replicas and backups are not touched."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        done: list[str] = []
+        info = self._persistence()
+        if info.get("aof_enabled") == "1":
+            self._command("BGREWRITEAOF")
+            info = self._settle(
+                deadline, "aof_rewrite_in_progress", "aof_rewrite_scheduled", "BGREWRITEAOF"
+            )
+            if info.get("aof_last_bgrewrite_status", "ok") != "ok":
+                raise CommandError(
+                    f"Redis at {self.where} could not rewrite its append-only file "
+                    f"(aof_last_bgrewrite_status {info.get('aof_last_bgrewrite_status')}); "
+                    "see its log, then run BGREWRITEAOF"
+                )
+            done.append("aof")
+        save = self._command("CONFIG", "GET", "save")
+        rules = save[1] if isinstance(save, list) and len(save) > 1 else b""
+        if (rules.decode() if isinstance(rules, bytes) else str(rules)).strip():
+            count = "rdb_saves" if "rdb_saves" in info else "rdb_last_save_time"
+            before = info.get(count, "")
+            self._command("BGSAVE", "SCHEDULE")
+            while True:
+                info = self._settle(deadline, "rdb_bgsave_in_progress", None, "BGSAVE")
+                if info.get(count, "") != before:
+                    break
+                if time.monotonic() > deadline:
+                    raise CommandError(
+                        f"Redis at {self.where} did not save its snapshot within {timeout} s; "
+                        "run BGSAVE once it is idle"
+                    )
+                time.sleep(0.02)
+            if info.get("rdb_last_bgsave_status", "ok") != "ok":
+                raise CommandError(
+                    f"Redis at {self.where} could not save its snapshot "
+                    f"(rdb_last_bgsave_status {info.get('rdb_last_bgsave_status')}); see its "
+                    "log, then run BGSAVE"
+                )
+            done.append("rdb")
+        return tuple(done)
+
+    def _persistence(self) -> dict[str, str]:
+        raw = self._command("INFO", "persistence")
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        out: dict[str, str] = {}
+        for line in text.splitlines():
+            name, sep, value = line.partition(":")
+            if sep:
+                out[name.strip()] = value.strip()
+        return out
+
+    def _settle(
+        self, deadline: float, running: str, scheduled: str | None, what: str
+    ) -> dict[str, str]:
+        """INFO persistence once neither ``running`` nor ``scheduled`` is 1 (or raise)."""
+        import time
+
+        while True:
+            info = self._persistence()
+            if info.get(running) != "1" and (scheduled is None or info.get(scheduled) != "1"):
+                return info
+            if time.monotonic() > deadline:
+                raise CommandError(
+                    f"Redis at {self.where} did not finish {what} in time; run it again "
+                    "once the server is idle"
+                )
+            time.sleep(0.02)
+
     def ping(self) -> bool:
         """True when the server answers PING."""
         try:

@@ -23,9 +23,16 @@ EntityArg = Annotated[
 ]
 
 
-def _entity(parts: list[str] | None) -> dict[str, Any]:
+def _entity(parts: list[str] | None, command: str) -> dict[str, Any]:
+    """The entity given as ``key=value`` arguments (a usage error otherwise)."""
     row: dict[str, Any] = {}
     for part in parts or ():
+        pieces = [p.partition("=") for p in part.split(",")]
+        if any(not sep or not key.strip() for key, sep, _ in pieces):
+            raise fail(
+                f"{part!r}: give the entity as KEY=VALUE arguments, one per join key, "
+                f"e.g. `featurestore {command} driver_id=1001`"
+            )
         row.update(parse_entity_row(part))
     return row
 
@@ -44,6 +51,7 @@ def _json(r: ErasureRecord) -> dict[str, Any]:
         "rows_removed": r.rows_removed,
         **({} if r.online_keys_deleted is None else {"online_keys_deleted": r.online_keys_deleted}),
         **({} if r.objects_collected is None else {"objects_collected": r.objects_collected}),
+        "notes": list(r.notes),
     }
 
 
@@ -80,7 +88,12 @@ def erase(
     """Remove an entity's rows from every table, saved dataset and serving log in the
     whole history (commits get new ids), its online keys in every branch namespace, and
     the old objects from disk; an audit record keeps when, why and by whom."""
-    keys = _entity(entity)
+    keys = _entity(entity, "erase")
+    if not reason.strip():
+        raise fail("--reason: say why the entity is erased (kept in the audit), e.g. "
+                   "--reason 'GDPR request 42'")  # fmt: skip
+    if by is not None and not by.strip():
+        raise fail("--by: say who asked for the erasure, or leave it out")
     shown = ", ".join(f"{k}={v!r}" for k, v in keys.items())
     with open_store(repo) as store:
         if not yes and not _confirmed(
@@ -99,6 +112,8 @@ def erase(
             f"No rows of {shown} were left: erasure {record.id} recorded, "
             f"{record.online_keys_deleted} online key(s) deleted{disk}"
         )
+        for note in record.notes:
+            say(f"note: {note}")
         return
     say(
         f"Erased {shown}: erasure {record.id}, {record.rows_removed} row(s) removed, "
@@ -107,6 +122,8 @@ def erase(
     )
     if record.datasets:
         say(f"Saved datasets redacted: {', '.join(record.datasets)}")
+    for note in record.notes:
+        say(f"note: {note}")
 
 
 @app.command()
@@ -119,7 +136,7 @@ def erasures(
     repo: RepoOpt = None,
 ) -> None:
     """The erasure audit: when each erasure ran, why, by whom, and what it changed."""
-    keys = _entity(entity)
+    keys = _entity(entity, "erasures")
     with open_store(repo) as store:
         records = store.erasures(keys or None)
     if as_json:

@@ -145,6 +145,7 @@ def list_datasets(as_json: JsonOpt = False, repo: RepoOpt = None) -> None:
             "entity_rows_hash": d.entity_rows_hash,
             "num_rows": d.num_rows,
             "created": d.created.isoformat(),
+            "redacted": d.redacted,
         }
         for d in found
     ]
@@ -158,7 +159,8 @@ def list_datasets(as_json: JsonOpt = False, repo: RepoOpt = None) -> None:
                           "features", fixed=("dataset", "commit", "rows"))  # fmt: skip
     for d in found:
         table.add_row(
-            text(d.name), short(d.commit_id), str(d.num_rows), text(d.created),
+            text(d.name), short(d.commit_id),
+            f"{d.num_rows} (redacted)" if d.redacted else str(d.num_rows), text(d.created),
             text(", ".join(d.feature_refs)),
         )  # fmt: skip
     console.print(table)

@@ -12,7 +12,8 @@ from rich.table import Table
 from featurestore.cli.app import RepoOpt, app, short
 from featurestore.cli.output import emit_json
 from featurestore.cli.render import columns_table, console, say, text
-from featurestore.cli.session import open_store
+from featurestore.cli.session import fail, open_store
+from featurestore.errors import NotFoundError
 from featurestore.explain import ExplainedValue
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
@@ -85,6 +86,8 @@ def explain(
             )
         console.print(table)
     notes = dict.fromkeys(v.note for v in explained.values if v.note)
+    if explained.erased_note:
+        notes[explained.erased_note] = None
     for note in notes:
         say(f"note: {note}")
     if explained.skew:
@@ -101,7 +104,14 @@ def lineage(
 ) -> None:
     """The commit, definitions, tables and exact objects a saved dataset was built from."""
     with open_store(repo) as store:
-        found = store.lineage(name)
+        try:
+            found = store.lineage(name)
+        except NotFoundError as e:
+            if not str(e).startswith("no saved dataset named"):
+                raise
+            raise fail(
+                f"no saved dataset named {name!r}; list them with `featurestore list datasets`"
+            ) from None
     if as_json:
         emit_json(found.to_dict())
         return
@@ -111,6 +121,12 @@ def lineage(
                 ("dataset", found.dataset),
                 ("commit", f"{found.commit_id} ({found.commit_message})"),
                 ("saved in", found.saved_in or "(unknown)"),
+                (
+                    "redacted",
+                    f"yes, by erasure {', '.join(found.erasures) or '(unknown)'}"
+                    if found.redacted
+                    else "no",
+                ),
                 ("features", ", ".join(found.feature_refs)),
                 (
                     "definitions",

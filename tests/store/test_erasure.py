@@ -312,3 +312,32 @@ def test_parts_left_with_equal_rows_stay_two(store: fs.FeatureStore) -> None:
     store.erase({"driver_id": KEY}, reason="r", collect=True)
     kept = store.tables.read("main", "driver_stats")
     assert kept.column("driver_id").to_pylist() == [1002, 1002]
+
+
+def _files_with(root: Path, needle: bytes) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and needle in p.read_bytes())
+
+
+def test_the_embedded_servers_files_keep_no_erased_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After an erasure, the entity's online key is in no file under the storage folder:
+    the embedded server's append-only file and snapshot were rewritten."""
+    import online
+
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    store = fs.FeatureStore.init(tmp_path / "project", project="embedded")
+    storage = Path(store.config.storage_location)
+    needle = online.encode_entity_key(["driver_id"], [KEY])
+    try:
+        _history(store)
+        assert store.online_store.rewrite_persistence() == ("aof", "rdb")
+        assert _files_with(storage / "online", needle)  # the writes are on disk
+        record = store.erase({"driver_id": KEY}, reason="GDPR", collect=True)
+        assert record.online_keys_deleted
+        assert record.notes == ("embedded online server: append-only file and snapshot rewritten",)
+        assert store.erasures()[0].notes == record.notes
+        assert _lookup(store, 1002)[0] == "PRESENT"
+    finally:
+        store.close()
+    assert _files_with(storage, needle) == []
