@@ -663,7 +663,8 @@ class FeatureStore:
         """Write each view's latest row per entity in ``[start_date, end_date]`` online.
 
         A branch ``ref`` is written to that branch's namespace, read by lookups with
-        ``ref=`` it; a tag or commit id is served by the default branch.
+        ``ref=`` it; a tag or commit id is served by the default branch (a rollback);
+        internal branches are refused (RefusedError).
 
         ``progress`` is called per view with the rows written so far and their total.
         """
@@ -828,8 +829,9 @@ class FeatureStore:
         ``PushMode`` members work too. ``allow_registry_cache`` and
         ``transform_on_write`` are accepted for Feast's callers and change nothing
         (definitions are read per call; on-demand views are computed at read). Online
-        rows go to ``branch``'s namespace (default: the default branch's). Returns the
-        number of rows taken.
+        rows go to ``branch``'s namespace (default: the default branch's); a tag or
+        commit is refused (NotFoundError), as for lookups. Returns the number of rows
+        taken.
         """
         from featurestore import writes
 
@@ -859,7 +861,8 @@ class FeatureStore:
         Feast's method: ``inputs`` is the same as ``df`` (a dict of columns works for
         both); writes are monotonic like a push's. ``allow_registry_cache`` and
         ``transform_on_write`` change nothing here. ``branch``: whose online namespace
-        (and definitions) to write (default: the default branch's).
+        (and definitions) to write (default: the default branch's); a tag or commit is
+        refused (NotFoundError).
         """
         from featurestore import writes
 
