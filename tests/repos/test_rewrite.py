@@ -300,3 +300,31 @@ def test_every_ref_reads_its_old_content_transformed(
             assert disk_holds(Path(tmp) / "r", SECRET) == []
         finally:
             repo.close()
+
+
+def test_rewrites_since_and_annotations_add_keys_only(repo: Repository) -> None:
+    from datetime import UTC, datetime
+
+    from repos import ConflictError
+
+    main = repo.branch("main")
+    main.upload_many({"data/a.txt": b"SECRET"})
+    main.commit("c1")
+    assert repo.rewrites(since=datetime.now(UTC)) == []
+    first = repo.rewrite(scrub, "data/", metadata={"kind": "scrub"})
+    between = datetime.now(UTC)
+    second = repo.rewrite(scrub, "data/", metadata={"kind": "scrub"})
+    assert [r.id for r in repo.rewrites(since=between)] == [second.id]
+    assert [r.id for r in repo.rewrites(since=first.created - timedelta(seconds=1))] == [
+        first.id,
+        second.id,
+    ]
+    assert repo.rewrites(since=between)[0].commits == second.commits
+    repo.annotate_rewrite(first.id, {"done": "3"})
+    repo.annotate_rewrite(first.id, {"done": "3", "kind": "scrub"})  # the same: no change
+    (got, _) = repo.rewrites()
+    assert got.metadata == {"kind": "scrub", "done": "3"} and got.commits == first.commits
+    with pytest.raises(ConflictError, match="append-only"):
+        repo.annotate_rewrite(first.id, {"done": "4"})
+    with pytest.raises(NotFoundError):
+        repo.annotate_rewrite("nope", {"done": "1"})
