@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -249,7 +249,7 @@ def explain(store: FeatureStore, request_id: str) -> Explanation:
             f"no logged lookup has request id {request_id!r}: ids come from lookups through "
             "a feature service with a logging_config; a lookup served by another process "
             "is found once that process flushes its serving log (every flush_interval_s "
-            "seconds, and when it closes)"
+            f"seconds, and when it closes){_erased_hint(store, request_id)}"
         )
     logged = rows.to_pylist()
     keys = [n for n in rows.schema.names if n not in _LOG_COLUMNS]
@@ -325,6 +325,20 @@ def explain(store: FeatureStore, request_id: str) -> Explanation:
         values=tuple(values),
         erased_rows=erased_rows,
         erasures=erasures,
+    )
+
+
+def _erased_hint(store: FeatureStore, request_id: str) -> str:
+    """Words for a lookup not found that an erasure since may have emptied."""
+    from featurestore.erasure import erased_since
+
+    logged = datetime.fromtimestamp(int(request_id[:12], 16) / 1000, tz=UTC)
+    erased = erased_since(store, logged - timedelta(seconds=1))
+    if not erased:
+        return ""
+    return (
+        f"; or erasure {erased[-1].id} (recorded after it) removed every row it served "
+        "(store.erasures())"
     )
 
 

@@ -380,11 +380,13 @@ class ServingLog:
             }
             while pending:
                 service, table, _ = pending[0]
+                if not table.num_rows:  # every row was of erased entities
+                    pending.pop(0)
+                    continue
                 name = _table_for(service, table.schema, stored)
                 if name not in stored:
                     stored[name] = store.tables.create_table(branch, name, table.schema)
-                if table.num_rows:
-                    store.tables.write(branch, name, table, mode="append")
+                store.tables.write(branch, name, table, mode="append")
                 written += table.num_rows
                 pending.pop(0)
         except Exception:

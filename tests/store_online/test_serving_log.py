@@ -377,7 +377,8 @@ def test_another_stores_queue_does_not_bring_erased_rows_back(
     svc = server.get_feature_service("scoring")
     server.get_online_features(svc, [{"driver_id": 1}, {"driver_id": 2}], now=now)
     assert server.serving_log.flush() == 6
-    server.get_online_features(svc, [{"driver_id": 1}, {"driver_id": 2}], now=now)
+    mixed = server.get_online_features(svc, [{"driver_id": 1}, {"driver_id": 2}], now=now)
+    alone = server.get_online_features(svc, [{"driver_id": 1}], now=now)
     cli = fs.FeatureStore(config=server.config)
     try:
         cli.erase({"driver_id": 1}, reason="GDPR", collect=True)
@@ -390,6 +391,11 @@ def test_another_stores_queue_does_not_bring_erased_rows_back(
     assert _logged(server, 1) == 3  # only the lookup after the erasure
     (row, *_) = server.explain(str(after.request_id)).values
     assert row.entity == {"driver_id": 1} and row.served is None
+    explained = server.explain(str(mixed.request_id))
+    assert explained.erased_rows == (0,) and {v.row for v in explained.values} == {1}
+    assert "row(s) 0 not shown" in repr(explained)
+    with pytest.raises(fs.NotFoundError, match="removed every row it served"):
+        server.explain(str(alone.request_id))
     server.repository.gc(orphans_after=timedelta(0))
     for path in _files_holding(Path(server.config.storage_location), 1):
         held = pq.read_table(path).filter(pc.equal(pc.field("driver_id"), 1))
