@@ -287,6 +287,9 @@ def test_a_key_given_as_text_is_read_as_its_type(store: fs.FeatureStore) -> None
     assert [r.id for r in store.erasures({"driver_id": f" {KEY}"})] == [record.id]
     (kept,) = store.erasures()
     assert kept.online_keys_deleted == record.online_keys_deleted
+    (note,) = kept.notes
+    assert note.startswith("external online store: ") and " rewritten; " in note
+    assert "replicas and backups are the operator's" in note
 
 
 def test_saved_dataset_after_erase_keeps_its_name(store: fs.FeatureStore) -> None:
