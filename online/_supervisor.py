@@ -154,6 +154,9 @@ def _remove_own_files(directory: Path, url: str, socket_path: str | None) -> Non
         if socket_path:
             with contextlib.suppress(OSError):
                 Path(socket_path).unlink()
+            if Path(socket_path).parent != directory:  # the short folder made for it
+                with contextlib.suppress(OSError):
+                    Path(socket_path).parent.rmdir()
         (directory / SUPERVISOR_PID).unlink()
 
 

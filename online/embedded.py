@@ -243,6 +243,8 @@ class EmbeddedRedis:
             "--databases", "16",
         ]  # fmt: skip
         if self.socket_path is not None:
+            # the short folder may have gone with a server that stopped since __init__
+            self.socket_path.parent.mkdir(mode=0o700, exist_ok=True)
             self.socket_path.unlink(missing_ok=True)
             args += ["--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]
         if self.persistence:
@@ -344,6 +346,9 @@ class EmbeddedRedis:
             (self.directory / _URLFILE).unlink()
         if self.socket_path is not None:
             self.socket_path.unlink(missing_ok=True)
+            if self.socket_path.parent != self.directory:  # the short folder made for it
+                with contextlib.suppress(OSError):
+                    self.socket_path.parent.rmdir()
 
     def __enter__(self) -> Self:
         return self
