@@ -436,6 +436,36 @@ class Engine:
         )
         return _stream(self.cursor(), query, files=files)
 
+    def window_events(
+        self,
+        files: Sequence[str],
+        keys: Sequence[str],
+        event_ts: str,
+        columns: Sequence[str],
+        start: datetime,
+        end: datetime,
+        created_ts: str | None = None,
+    ) -> pa.RecordBatchReader:
+        """The raw rows with ``start < e <= end``: what windows ending by ``end`` can read.
+
+        Columns: the keys, ``__ts`` and ``__created`` (timestamp[us, UTC]; ``__created``
+        null without a created column), then ``columns``; ordered by key and time.
+        """
+        if not files:
+            raise QueryError("window_events needs at least one file")
+        created = _ts(created_ts) if created_ts else "NULL::TIMESTAMPTZ"
+        sel = [ident(k) for k in keys]
+        sel += [f"{_ts(event_ts)} AS __ts", f"{created} AS __created"]
+        sel += [ident(c) for c in dict.fromkeys(columns)]
+        order = [*(ident(k) for k in keys), "__ts"]
+        query = (
+            f"SELECT {', '.join(sel)} FROM {_source(files)} "
+            f"WHERE {_ts(event_ts)} > {ts_literal(utc_datetime(start))} "
+            f"AND {_ts(event_ts)} <= {ts_literal(utc_datetime(end))} "
+            f"ORDER BY {', '.join(order)}"
+        )
+        return _stream(self.cursor(), query, files=files)
+
     # -- latest rows --------------------------------------------------------------------
 
     def latest(
