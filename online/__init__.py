@@ -23,10 +23,12 @@ from online.store import (
     ReadRequest,
     WriteResult,
 )
+from online.tiles import AggSpec, SeriesSpec, TileStore, tile_size
 
 __all__ = [
     "COMMIT_COLUMN",
     "EVENT_TS_COLUMN",
+    "AggSpec",
     "ColumnReader",
     "CommandError",
     "ConnectionFailedError",
@@ -39,8 +41,11 @@ __all__ = [
     "PreparedRead",
     "ReadRequest",
     "RedisOnlineStore",
+    "SeriesSpec",
+    "TileStore",
     "UnsupportedTypeError",
     "WriteResult",
     "encode_entity_key",
     "encode_entity_keys",
+    "tile_size",
 ]

@@ -1,0 +1,576 @@
+"""Windowed aggregates exact at request time: raw events and tiles per entity in Redis.
+
+Each (prefix, table, entity key) is one hash ``{prefix}:{table}~tiles:{key}`` holding,
+per tile ``j`` (events with ``j*T < e <= (j+1)*T``), the tile's raw events (``r<j>``,
+MessagePack) and its partials (``p<j>``: per column count, sum, mean, M2, min, max, and
+the tile's last row), plus the newest event time (``n``) and the commit (``c``). Raw
+events are kept for the widest window before the newest event; a read sums the tiles
+wholly inside ``(t - window, t]`` and adds the raw events of the edge tiles, so the
+answer is the offline value at ``t``, computed by one Lua script per request, pipelined.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import redis
+
+from online.errors import CommandError, InvalidInputError
+from online.redis_store import RedisOnlineStore, _check_name, pack
+from online.store import COMMIT_COLUMN, EVENT_TS_COLUMN
+
+__all__ = ["AggSpec", "SeriesSpec", "TileStore", "tile_size"]
+
+Function = Literal["count", "sum", "mean", "min", "max", "stddev", "last"]
+_FUNCTIONS: tuple[str, ...] = ("count", "sum", "mean", "min", "max", "stddev", "last")
+_MINUTE_US = 60_000_000
+_HOUR_US = 3_600_000_000
+_KEYS_PER_CALL = 256
+KEY_COLUMN = "__key"
+TS_COLUMN = "__ts"
+CREATED_COLUMN = "__created"
+
+
+@dataclass(frozen=True)
+class AggSpec:
+    """One aggregate: `function` of `column` over the window ``(t - window_us, t]``.
+
+    `integer` says the column holds integers (sum, min, max and last read back as int).
+    """
+
+    column: str
+    function: Function
+    window_us: int
+    output: str
+    integer: bool
+
+
+@dataclass(frozen=True)
+class SeriesSpec:
+    """The aggregates kept for one table's events: their columns and the tile size."""
+
+    table: str
+    specs: tuple[AggSpec, ...]
+    columns: tuple[str, ...]
+    tile_us: int
+
+    def __post_init__(self) -> None:
+        _check_name("table", self.table)
+        if not self.specs:
+            raise InvalidInputError(f"series {self.table!r} has no aggregates; give at least one")
+        if self.tile_us <= 0:
+            raise InvalidInputError(f"tile size {self.tile_us} us is not positive")
+        for s in self.specs:
+            if s.function not in _FUNCTIONS:
+                raise InvalidInputError(
+                    f"aggregate {s.output!r}: unknown function {s.function!r}; use one of "
+                    f"{', '.join(_FUNCTIONS)}"
+                )
+            if s.column not in self.columns:
+                raise InvalidInputError(
+                    f"aggregate {s.output!r} reads {s.column!r}, which is not among the "
+                    f"series' columns {list(self.columns)}"
+                )
+            if s.window_us <= 0:
+                raise InvalidInputError(f"aggregate {s.output!r}: window must be positive")
+
+    @property
+    def widest_us(self) -> int:
+        """The widest window: how far back raw events are kept."""
+        return max(s.window_us for s in self.specs)
+
+
+def tile_size(windows: Sequence[int]) -> int:
+    """The tile size for these windows (us): their gcd, clamped to [1 minute, 1 hour].
+
+    A window that is a multiple of the tile size is covered by whole tiles plus two edge
+    tiles; any other size is still exact (edges are read from raw events), only slower.
+    """
+    if not windows:
+        raise InvalidInputError("tile_size needs at least one window")
+    g = 0
+    for w in windows:
+        g = math.gcd(g, int(w))
+    return max(_MINUTE_US, min(_HOUR_US, g))
+
+
+# Shared Lua: tile partials from raw events, and identity order (a null created time
+# sorts after every created time, as DuckDB orders a struct's null field).
+_COMMON = b"""
+local function later(ats, acr, bts, bcr)
+  if ats ~= bts then return ats > bts end
+  if acr == bcr then return false end
+  if acr == false then return true end
+  if bcr == false then return false end
+  return acr > bcr
+end
+local function partials(raw, ncols)
+  local cols = {}
+  for c = 1, ncols do cols[c] = {0, 0, 0, 0, false, false} end
+  local last = false
+  for _, ev in ipairs(raw) do
+    if last == false or later(ev[1], ev[2], last[1], last[2]) then last = ev end
+    for c = 1, ncols do
+      local v = ev[2 + c]
+      if v ~= false then
+        local p = cols[c]
+        local n = p[1] + 1
+        local d = v - p[3]
+        p[1] = n
+        p[2] = p[2] + v
+        p[3] = p[3] + d / n
+        p[4] = p[4] + d * (v - p[3])
+        if p[5] == false or v < p[5] then p[5] = v end
+        if p[6] == false or v > p[6] then p[6] = v end
+      end
+    end
+  end
+  return {cols, last}
+end
+"""
+
+# KEYS: hashes. ARGV: mode ("f" fold, "r" replace), tile us, widest window us, ncols,
+# commit ("" none), then per key: event count m, then m events of (ts, created ("" =
+# null), values ("" = null)...). Returns {added, duplicates}.
+_WRITE_SCRIPT = (
+    _COMMON
+    + b"""
+local mode = ARGV[1]
+local T = tonumber(ARGV[2])
+local W = tonumber(ARGV[3])
+local ncols = tonumber(ARGV[4])
+local commit = ARGV[5]
+local pos = 6
+local added, dups = 0, 0
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  if mode == 'r' then redis.call('DEL', key) end
+  local m = tonumber(ARGV[pos])
+  pos = pos + 1
+  local newest = tonumber(redis.call('HGET', key, 'n') or '-1e300')
+  local events = {}
+  for e = 1, m do
+    local ts = tonumber(ARGV[pos])
+    local cr = ARGV[pos + 1]
+    if cr == '' then cr = false else cr = tonumber(cr) end
+    local ev = {ts, cr}
+    for c = 1, ncols do
+      local v = ARGV[pos + 1 + c]
+      if v == '' then ev[2 + c] = false else ev[2 + c] = tonumber(v) end
+    end
+    pos = pos + 2 + ncols
+    events[e] = ev
+    if ts > newest then newest = ts end
+  end
+  local horizon = newest - W
+  local oldest = math.floor((horizon - 1) / T)
+  local tiles, dirty = {}, {}
+  for _, ev in ipairs(events) do
+    local j = math.floor((ev[1] - 1) / T)
+    if j >= oldest then
+      local raw = tiles[j]
+      if raw == nil then
+        local got = redis.call('HGET', key, 'r' .. j)
+        if got then raw = cmsgpack.unpack(got) else raw = {} end
+        tiles[j] = raw
+      end
+      local found = false
+      for k, old in ipairs(raw) do
+        if old[1] == ev[1] and old[2] == ev[2] then
+          found = true
+          local same = true
+          for c = 1, ncols do
+            if old[2 + c] ~= ev[2 + c] then same = false end
+          end
+          if same then
+            dups = dups + 1
+          else
+            raw[k] = ev
+            dirty[j] = true
+            added = added + 1
+          end
+          break
+        end
+      end
+      if not found then
+        raw[#raw + 1] = ev
+        dirty[j] = true
+        added = added + 1
+      end
+    end
+  end
+  local sets = {}
+  for j, _ in pairs(dirty) do
+    sets[#sets + 1] = 'r' .. j
+    sets[#sets + 1] = cmsgpack.pack(tiles[j])
+    sets[#sets + 1] = 'p' .. j
+    sets[#sets + 1] = cmsgpack.pack(partials(tiles[j], ncols))
+  end
+  if mode == 'r' and commit ~= '' and m > 0 then
+    sets[#sets + 1] = 'c'
+    sets[#sets + 1] = commit
+  end
+  if m > 0 then
+    sets[#sets + 1] = 'n'
+    sets[#sets + 1] = string.format('%.17g', newest)
+    redis.call('HSET', key, unpack(sets))
+    local gone = {}
+    for _, f in ipairs(redis.call('HKEYS', key)) do
+      local kind = string.sub(f, 1, 1)
+      if kind == 'r' or kind == 'p' then
+        if tonumber(string.sub(f, 2)) < oldest then gone[#gone + 1] = f end
+      end
+    end
+    if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
+    local at = math.floor((newest + W) / 1000) + 1
+    redis.call('PEXPIREAT', key, string.format('%.0f', at))
+  end
+end
+return {added, dups}
+"""
+)
+
+# KEYS: hashes. ARGV: at us, tile us, ncols, nspecs, then per spec: column index,
+# function, window us. Returns per key {commit, newest event used, outputs...}.
+_READ_SCRIPT = (
+    _COMMON
+    + b"""
+local at = tonumber(ARGV[1])
+local T = tonumber(ARGV[2])
+local ncols = tonumber(ARGV[3])
+local nspecs = tonumber(ARGV[4])
+local specs = {}
+local windows = {}
+for s = 1, nspecs do
+  local o = 4 + (s - 1) * 3
+  local w = tonumber(ARGV[o + 3])
+  specs[s] = {tonumber(ARGV[o + 1]), ARGV[o + 2], w}
+  windows[w] = true
+end
+local function fmt(x)
+  if x == false then return false end
+  return string.format('%.17g', x)
+end
+local out = {}
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local cache = {}
+  local function field(name)
+    local v = cache[name]
+    if v == nil then
+      local got = redis.call('HGET', key, name)
+      if got then v = cmsgpack.unpack(got) else v = false end
+      cache[name] = v
+    end
+    return v
+  end
+  local acc = {}
+  local widest, wlast = -1, false
+  for w, _ in pairs(windows) do
+    local lo = at - w
+    local cols = {}
+    for c = 1, ncols do cols[c] = {0, 0, 0, 0, false, false} end
+    local last = false
+    local function take(p, c)
+      local a = cols[c]
+      if p[1] == 0 then return end
+      local n = a[1] + p[1]
+      local d = p[3] - a[3]
+      a[4] = a[4] + p[4] + d * d * a[1] * p[1] / n
+      a[3] = a[3] + d * p[1] / n
+      a[1] = n
+      a[2] = a[2] + p[2]
+      if a[5] == false or p[5] < a[5] then a[5] = p[5] end
+      if a[6] == false or p[6] > a[6] then a[6] = p[6] end
+    end
+    for j = math.floor(lo / T), math.floor((at - 1) / T) do
+      if j * T >= lo and (j + 1) * T <= at then
+        local p = field('p' .. j)
+        if p then
+          for c = 1, ncols do take(p[1][c], c) end
+          local l = p[2]
+          if l and (last == false or later(l[1], l[2], last[1], last[2])) then last = l end
+        end
+      else
+        local raw = field('r' .. j)
+        if raw then
+          local inside = {}
+          for _, ev in ipairs(raw) do
+            if ev[1] > lo and ev[1] <= at then inside[#inside + 1] = ev end
+          end
+          if #inside > 0 then
+            local p = partials(inside, ncols)
+            for c = 1, ncols do take(p[1][c], c) end
+            local l = p[2]
+            if last == false or later(l[1], l[2], last[1], last[2]) then last = l end
+          end
+        end
+      end
+    end
+    acc[w] = {cols, last}
+    if w > widest then widest, wlast = w, last end
+  end
+  local row = {redis.call('HGET', key, 'c') or false, false}
+  if wlast then row[2] = fmt(wlast[1]) end
+  for s = 1, nspecs do
+    local c, fn, w = specs[s][1], specs[s][2], specs[s][3]
+    local a = acc[w][1][c]
+    local v = false
+    if fn == 'count' then v = fmt(a[1])
+    elseif a[1] > 0 or fn == 'last' then
+      if fn == 'sum' then v = fmt(a[2])
+      elseif fn == 'mean' then v = fmt(a[2] / a[1])
+      elseif fn == 'min' then v = fmt(a[5])
+      elseif fn == 'max' then v = fmt(a[6])
+      elseif fn == 'stddev' then
+        if a[1] > 1 then v = fmt(math.sqrt(a[4] / (a[1] - 1))) end
+      elseif fn == 'last' then
+        local l = acc[w][2]
+        if l then v = fmt(l[2 + c]) end
+      end
+    end
+    row[2 + s] = v
+  end
+  out[i] = row
+end
+return out
+"""
+)
+_WRITE_SHA = hashlib.sha1(_WRITE_SCRIPT).hexdigest().encode()
+_READ_SHA = hashlib.sha1(_READ_SCRIPT).hexdigest().encode()
+_SCRIPTS = {_WRITE_SHA: _WRITE_SCRIPT, _READ_SHA: _READ_SCRIPT}
+
+
+def _num(value: Any) -> bytes:
+    if value is None:
+        return b""
+    if isinstance(value, bool):
+        return b"1" if value else b"0"
+    if isinstance(value, int):
+        return str(value).encode()
+    return repr(float(value)).encode()
+
+
+def _micros(col: pa.ChunkedArray | pa.Array, name: str) -> list[int | None]:
+    typ = col.type
+    if pa.types.is_timestamp(typ):
+        col = pc.cast(col, pa.timestamp("us", tz=typ.tz))
+        col = col.cast(pa.int64())
+    elif not pa.types.is_integer(typ):
+        raise InvalidInputError(f"column {name!r} has type {typ}; pass a timestamp column")
+    out: list[int | None] = col.to_pylist()
+    return out
+
+
+def _output_type(spec: AggSpec) -> pa.DataType:
+    if spec.function == "count":
+        return pa.int64()
+    if spec.function in ("mean", "stddev") or not spec.integer:
+        return pa.float64()
+    return pa.int64()
+
+
+class TileStore:
+    """Aggregation series over a `RedisOnlineStore` (its connections and key prefix)."""
+
+    def __init__(self, store: RedisOnlineStore) -> None:
+        self._store = store
+
+    def _key(self, table: str, key: bytes) -> bytes:
+        _check_name("table", table)
+        return f"{self._store.key_prefix}:{table}~tiles:".encode() + key
+
+    def _run(self, sha: bytes, commands: list[tuple[list[bytes], list[bytes]]]) -> list[Any]:
+        """One round trip of EVALSHA calls, loading the script once if the server lacks it."""
+
+        def payload() -> list[bytes]:
+            return [pack("EVALSHA", sha, str(len(keys)), *keys, *args) for keys, args in commands]
+
+        if not commands:
+            return []
+        replies = self._store._exchange(payload(), len(commands))
+        if any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
+            self._store._command("SCRIPT", "LOAD", _SCRIPTS[sha])
+            replies = self._store._exchange(payload(), len(commands))
+        for reply in replies:
+            if isinstance(reply, redis.ResponseError):
+                raise CommandError(
+                    f"Redis at {self._store.where} rejected an aggregation script: {reply}. "
+                    "If a key holds another type, remove keys under "
+                    f"{self._store.key_prefix!r}"
+                ) from reply
+        return replies
+
+    def _grouped(self, spec: SeriesSpec, events: pa.Table) -> dict[bytes, list[list[bytes]]]:
+        for name in (KEY_COLUMN, TS_COLUMN, *spec.columns):
+            if name not in events.column_names:
+                raise InvalidInputError(
+                    f"events for {spec.table!r} lack column {name!r}; pass {KEY_COLUMN}, "
+                    f"{TS_COLUMN}, optionally {CREATED_COLUMN}, and {list(spec.columns)}"
+                )
+        for name in spec.columns:
+            typ = events.schema.field(name).type
+            if not (
+                pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_boolean(typ)
+            ):
+                raise InvalidInputError(
+                    f"column {name!r} has type {typ}; aggregates need numeric columns"
+                )
+        keys = events.column(KEY_COLUMN).to_pylist()
+        ts = _micros(events.column(TS_COLUMN), TS_COLUMN)
+        created: list[int | None] = (
+            _micros(events.column(CREATED_COLUMN), CREATED_COLUMN)
+            if CREATED_COLUMN in events.column_names
+            else [None] * events.num_rows
+        )
+        values = [events.column(c).to_pylist() for c in spec.columns]
+        grouped: dict[bytes, list[list[bytes]]] = {}
+        for i, k in enumerate(keys):
+            if k is None or ts[i] is None:
+                raise InvalidInputError(
+                    f"events for {spec.table!r}: row {i} has a null key or event time"
+                )
+            t = ts[i]
+            assert t is not None
+            if abs(t) >= 2**53:
+                raise InvalidInputError(
+                    f"event time {t} us is out of range; tiles hold years 1685-2255"
+                )
+            row = [str(t).encode(), _num(created[i]), *(_num(v[i]) for v in values)]
+            grouped.setdefault(bytes(k), []).append(row)
+        return grouped
+
+    def _write(
+        self,
+        mode: bytes,
+        spec: SeriesSpec,
+        keys: Sequence[bytes],
+        grouped: dict[bytes, list[list[bytes]]],
+        commit: str | None,
+    ) -> tuple[int, int]:
+        head = [
+            mode,
+            str(spec.tile_us).encode(),
+            str(spec.widest_us).encode(),
+            str(len(spec.columns)).encode(),
+            (commit or "").encode(),
+        ]
+        commands = []
+        for i in range(0, len(keys), _KEYS_PER_CALL):
+            chunk = keys[i : i + _KEYS_PER_CALL]
+            args = list(head)
+            for k in chunk:
+                rows = grouped.get(k, [])
+                args.append(str(len(rows)).encode())
+                for row in rows:
+                    args.extend(row)
+            commands.append(([self._key(spec.table, k) for k in chunk], args))
+        added = dups = 0
+        for reply in self._run(_WRITE_SHA, commands):
+            added += int(reply[0])
+            dups += int(reply[1])
+        return added, dups
+
+    def replace(
+        self, spec: SeriesSpec, keys: Sequence[bytes], events: pa.Table, commit: str | None
+    ) -> int:
+        """Replace each listed entity's series by these events, atomically per entity.
+
+        Entities listed in `keys` without rows are cleared. Returns events stored.
+        """
+        grouped = self._grouped(spec, events)
+        listed = {bytes(k) for k in keys}
+        stray = [k for k in grouped if k not in listed]
+        if stray:
+            raise InvalidInputError(
+                f"replace of {spec.table!r} got events for {len(stray)} keys not in `keys`; "
+                "list every entity whose series is replaced"
+            )
+        return self._write(b"r", spec, [bytes(k) for k in keys], grouped, commit)[0]
+
+    def fold(self, spec: SeriesSpec, events: pa.Table) -> tuple[int, int]:
+        """Add events to their entities' series; the same identity twice counts once.
+
+        An identity seen before with other values replaces them (a correction). Events
+        older than the newest minus the widest window are dropped. Returns (added, dups).
+        """
+        grouped = self._grouped(spec, events)
+        return self._write(b"f", spec, list(grouped), grouped, None)
+
+    def _read_commands(
+        self, spec: SeriesSpec, keys: Sequence[bytes], at_us: int
+    ) -> list[tuple[list[bytes], list[bytes]]]:
+        index = {c: i + 1 for i, c in enumerate(spec.columns)}
+        args = [
+            str(at_us).encode(),
+            str(spec.tile_us).encode(),
+            str(len(spec.columns)).encode(),
+            str(len(spec.specs)).encode(),
+        ]
+        for s in spec.specs:
+            args += [str(index[s.column]).encode(), s.function.encode(), str(s.window_us).encode()]
+        return [
+            ([self._key(spec.table, k) for k in keys[i : i + _KEYS_PER_CALL]], args)
+            for i in range(0, len(keys), _KEYS_PER_CALL)
+        ]
+
+    @staticmethod
+    def _decode(spec: SeriesSpec, rows: list[Any]) -> pa.Table:
+        cols: dict[str, pa.Array] = {}
+        for s_i, s in enumerate(spec.specs):
+            typ = _output_type(s)
+            vals: list[Any] = []
+            for row in rows:
+                raw = row[2 + s_i]
+                if raw is None:
+                    vals.append(None)
+                elif typ == pa.int64():
+                    vals.append(int(float(raw)))
+                else:
+                    vals.append(float(raw))
+            cols[s.output] = pa.array(vals, typ)
+        cols[EVENT_TS_COLUMN] = pa.array(
+            [None if r[1] is None else int(float(r[1])) for r in rows], pa.int64()
+        ).cast(pa.timestamp("us", tz="UTC"))
+        cols[COMMIT_COLUMN] = pa.array(
+            [None if r[0] is None else bytes(r[0]).decode() for r in rows], pa.string()
+        )
+        return pa.table(cols)
+
+    def read(self, spec: SeriesSpec, keys: Sequence[bytes], at_us: int) -> pa.Table:
+        """Each key's aggregates at `at_us`, one row per key (count 0 when no events)."""
+        return self.read_many([(spec, keys)], at_us)[0]
+
+    def read_many(
+        self, requests: Sequence[tuple[SeriesSpec, Sequence[bytes]]], at_us: int
+    ) -> list[pa.Table]:
+        """`read` of several series in one round trip."""
+        if abs(at_us) >= 2**53:
+            raise InvalidInputError(f"request time {at_us} us is out of range (years 1685-2255)")
+        plans = [self._read_commands(spec, keys, at_us) for spec, keys in requests]
+        replies = self._run(_READ_SHA, [c for plan in plans for c in plan])
+        out = []
+        pos = 0
+        for (spec, _), plan in zip(requests, plans, strict=True):
+            rows: list[Any] = []
+            for _ in plan:
+                rows.extend(replies[pos])
+                pos += 1
+            out.append(self._decode(spec, rows))
+        return out
+
+    def delete(self, table: str, keys: Sequence[bytes]) -> int:
+        """Remove these entities' series of `table`; returns how many existed."""
+        step = 1000
+        total = 0
+        for i in range(0, len(keys), step):
+            total += int(
+                self._store._command("UNLINK", *(self._key(table, k) for k in keys[i : i + step]))
+            )
+        return total
