@@ -110,6 +110,17 @@ local function later(ats, acr, bts, bcr)
   if bcr == false then return false end
   return acr > bcr
 end
+local function merge(a, p)
+  if p[1] == 0 then return end
+  local n = a[1] + p[1]
+  local d = p[3] - a[3]
+  a[4] = a[4] + p[4] + d * d * a[1] * p[1] / n
+  a[3] = a[3] + d * p[1] / n
+  a[1] = n
+  a[2] = a[2] + p[2]
+  if a[5] == false or p[5] < a[5] then a[5] = p[5] end
+  if a[6] == false or p[6] > a[6] then a[6] = p[6] end
+end
 local function partials(raw, ncols)
   local cols = {}
   for c = 1, ncols do cols[c] = {0, 0, 0, 0, false, false} end
@@ -220,6 +231,7 @@ for i = 1, #KEYS do
     sets[#sets + 1] = 'n'
     sets[#sets + 1] = string.format('%.17g', newest)
     redis.call('HSET', key, unpack(sets))
+    redis.call('HINCRBY', key, 'v', 1)
     local gone = {}
     for _, f in ipairs(redis.call('HKEYS', key)) do
       local kind = string.sub(f, 1, 1)
@@ -272,44 +284,56 @@ for i = 1, #KEYS do
   end
   local acc = {}
   local widest, wlast = -1, false
+  local ver = redis.call('HGET', key, 'v')
   for w, _ in pairs(windows) do
     local lo = at - w
     local cols = {}
     for c = 1, ncols do cols[c] = {0, 0, 0, 0, false, false} end
     local last = false
-    local function take(p, c)
-      local a = cols[c]
-      if p[1] == 0 then return end
-      local n = a[1] + p[1]
-      local d = p[3] - a[3]
-      a[4] = a[4] + p[4] + d * d * a[1] * p[1] / n
-      a[3] = a[3] + d * p[1] / n
-      a[1] = n
-      a[2] = a[2] + p[2]
-      if a[5] == false or p[5] < a[5] then a[5] = p[5] end
-      if a[6] == false or p[6] > a[6] then a[6] = p[6] end
+    local function add(p)
+      for c = 1, ncols do merge(cols[c], p[1][c]) end
+      local l = p[2]
+      if l and (last == false or later(l[1], l[2], last[1], last[2])) then last = l end
     end
-    for j = math.floor(lo / T), math.floor((at - 1) / T) do
-      if j * T >= lo and (j + 1) * T <= at then
-        local p = field('p' .. j)
-        if p then
-          for c = 1, ncols do take(p[1][c], c) end
-          local l = p[2]
-          if l and (last == false or later(l[1], l[2], last[1], last[2])) then last = l end
+    local j0, j1 = math.ceil(lo / T), math.floor(at / T) - 1
+    if ver and j0 <= j1 then
+      local memo = field('m' .. w)
+      if not (memo and memo[1] == j0 and memo[2] == j1 and memo[3] == ver) then
+        local mcols = {}
+        for c = 1, ncols do mcols[c] = {0, 0, 0, 0, false, false} end
+        local mlast = false
+        local names = {}
+        for j = j0, j1 do names[#names + 1] = 'p' .. j end
+        for _, got in ipairs(redis.call('HMGET', key, unpack(names))) do
+          if got then
+            local p = cmsgpack.unpack(got)
+            for c = 1, ncols do merge(mcols[c], p[1][c]) end
+            local l = p[2]
+            if l and (mlast == false or later(l[1], l[2], mlast[1], mlast[2])) then mlast = l end
+          end
         end
+        memo = {j0, j1, ver, {mcols, mlast}}
+        redis.call('HSET', key, 'm' .. w, cmsgpack.pack(memo))
+      end
+      add(memo[4])
+    end
+    if ver then
+      local edges = {}
+      local first, top = math.floor(lo / T), math.floor((at - 1) / T)
+      if j0 > j1 then
+        for j = first, top do edges[#edges + 1] = j end
       else
+        for j = first, j0 - 1 do edges[#edges + 1] = j end
+        for j = j1 + 1, top do edges[#edges + 1] = j end
+      end
+      for _, j in ipairs(edges) do
         local raw = field('r' .. j)
         if raw then
           local inside = {}
           for _, ev in ipairs(raw) do
             if ev[1] > lo and ev[1] <= at then inside[#inside + 1] = ev end
           end
-          if #inside > 0 then
-            local p = partials(inside, ncols)
-            for c = 1, ncols do take(p[1][c], c) end
-            local l = p[2]
-            if last == false or later(l[1], l[2], last[1], last[2]) then last = l end
-          end
+          if #inside > 0 then add(partials(inside, ncols)) end
         end
       end
     end

@@ -176,6 +176,10 @@ def test_reads_equal_the_offline_semantics(
             for k, t, c, i, f in arg:
                 if k != b"c":
                     state[(k, t, c)] = (i, f)
+        if state:
+            newest = max(i[1] for i in state)
+            steps, nudge = offsets[0]
+            _check(store, spec, state, KEYS, newest + steps * MIN // 2 + max(nudge, -steps))
     newest = max((i[1] for i in state), default=BASE)
     for steps, nudge in offsets:
         _check(store, spec, state, KEYS, newest + steps * MIN // 2 + max(nudge, -steps))
