@@ -121,6 +121,11 @@ local function merge(a, p)
   if a[5] == false or p[5] < a[5] then a[5] = p[5] end
   if a[6] == false or p[6] > a[6] then a[6] = p[6] end
 end
+local function fold_into(q, p, ncols)
+  for c = 1, ncols do merge(q[1][c], p[1][c]) end
+  local l = p[2]
+  if l and (q[2] == false or later(l[1], l[2], q[2][1], q[2][2])) then q[2] = l end
+end
 local function partials(raw, ncols)
   local cols = {}
   for c = 1, ncols do cols[c] = {0, 0, 0, 0, false, false} end
@@ -217,29 +222,76 @@ for i = 1, #KEYS do
     end
   end
   local sets = {}
+  local F = tonumber(redis.call('HGET', key, 'f') or '0')
+  if F == 0 then F = math.max(1, math.floor(math.sqrt(W / T))) end
+  local low = tonumber(redis.call('HGET', key, 'o') or '1e300')
+  local coarse = {}
   for j, _ in pairs(dirty) do
     sets[#sets + 1] = 'r' .. j
     sets[#sets + 1] = cmsgpack.pack(tiles[j])
     sets[#sets + 1] = 'p' .. j
-    sets[#sets + 1] = cmsgpack.pack(partials(tiles[j], ncols))
+    local p = partials(tiles[j], ncols)
+    sets[#sets + 1] = cmsgpack.pack(p)
+    tiles[j] = p
+    coarse[math.floor(j / F)] = true
+    if j < low then low = j end
+  end
+  if F > 1 then
+    for k, _ in pairs(coarse) do
+      local cols = {}
+      for c = 1, ncols do cols[c] = {0, 0, 0, 0, false, false} end
+      local q = {cols, false}
+      local names = {}
+      for j = k * F, k * F + F - 1 do
+        if not dirty[j] then names[#names + 1] = 'p' .. j end
+      end
+      local parts = {}
+      if #names > 0 then
+        for _, got in ipairs(redis.call('HMGET', key, unpack(names))) do
+          if got then parts[#parts + 1] = cmsgpack.unpack(got) end
+        end
+      end
+      for j = k * F, k * F + F - 1 do
+        if dirty[j] then parts[#parts + 1] = tiles[j] end
+      end
+      for _, p in ipairs(parts) do fold_into(q, p, ncols) end
+      sets[#sets + 1] = 'q' .. k
+      sets[#sets + 1] = cmsgpack.pack(q)
+    end
   end
   if mode == 'r' and commit ~= '' and m > 0 then
     sets[#sets + 1] = 'c'
     sets[#sets + 1] = commit
   end
   if m > 0 then
+    if low < oldest then low = oldest end
     sets[#sets + 1] = 'n'
     sets[#sets + 1] = string.format('%.17g', newest)
-    redis.call('HSET', key, unpack(sets))
-    redis.call('HINCRBY', key, 'v', 1)
+    sets[#sets + 1] = 'f'
+    sets[#sets + 1] = F
+    local stored = tonumber(redis.call('HGET', key, 'o') or '1e300')
     local gone = {}
-    for _, f in ipairs(redis.call('HKEYS', key)) do
-      local kind = string.sub(f, 1, 1)
-      if kind == 'r' or kind == 'p' then
-        if tonumber(string.sub(f, 2)) < oldest then gone[#gone + 1] = f end
+    if stored < oldest then
+      if oldest - stored > 4096 then
+        for _, f in ipairs(redis.call('HKEYS', key)) do
+          local kind = string.sub(f, 1, 1)
+          local j = tonumber(string.sub(f, 2))
+          if kind == 'q' and j and (j + 1) * F <= oldest then gone[#gone + 1] = f end
+          if (kind == 'r' or kind == 'p') and j and j < oldest then gone[#gone + 1] = f end
+        end
+      else
+        for j = stored, oldest - 1 do
+          gone[#gone + 1] = 'r' .. j
+          gone[#gone + 1] = 'p' .. j
+          if (j + 1) % F == 0 then gone[#gone + 1] = 'q' .. math.floor(j / F) end
+        end
       end
     end
+    sets[#sets + 1] = 'o'
+    sets[#sets + 1] = string.format('%.0f', low)
     if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
+    redis.call('HSET', key, unpack(sets))
+    redis.call('HINCRBY', key, 'v', 1)
     local at = math.floor((newest + W) / 1000) + 1
     redis.call('PEXPIREAT', key, string.format('%.0f', at))
   end
@@ -285,6 +337,7 @@ for i = 1, #KEYS do
   local acc = {}
   local widest, wlast = -1, false
   local ver = redis.call('HGET', key, 'v')
+  local F = tonumber(redis.call('HGET', key, 'f') or '1')
   for w, _ in pairs(windows) do
     local lo = at - w
     local cols = {}
@@ -303,7 +356,16 @@ for i = 1, #KEYS do
         for c = 1, ncols do mcols[c] = {0, 0, 0, 0, false, false} end
         local mlast = false
         local names = {}
-        for j = j0, j1 do names[#names + 1] = 'p' .. j end
+        local j = j0
+        while j <= j1 do
+          if F > 1 and j % F == 0 and j + F - 1 <= j1 then
+            names[#names + 1] = 'q' .. math.floor(j / F)
+            j = j + F
+          else
+            names[#names + 1] = 'p' .. j
+            j = j + 1
+          end
+        end
         for _, got in ipairs(redis.call('HMGET', key, unpack(names))) do
           if got then
             local p = cmsgpack.unpack(got)

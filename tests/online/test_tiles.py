@@ -12,6 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -121,7 +122,7 @@ def _check(
 KEYS = [b"a", b"b", b"c"]
 _event = st.tuples(
     st.sampled_from(KEYS),
-    st.integers(0, 16).map(lambda k: BASE + k * 7 * MIN // 2),
+    st.integers(0, 16).map(lambda k: BASE + k * 7 * MIN),
     st.one_of(st.none(), st.integers(0, 2)),
     st.one_of(st.none(), st.integers(-50, 50)),
     st.one_of(st.none(), st.integers(-40, 40).map(lambda x: x / 4)),
@@ -278,3 +279,19 @@ def test_tile_size_is_the_gcd_clamped_to_a_minute_and_an_hour() -> None:
     assert online.tile_size([5 * MIN, 15 * MIN]) == 5 * MIN
     assert online.tile_size([1_000_000]) == MIN
     assert online.tile_size([48 * hour]) == hour
+
+
+def test_old_tiles_are_trimmed_as_newer_events_arrive(
+    online_store: online.RedisOnlineStore, redis_url: str
+) -> None:
+    spec = _series([60 * MIN])
+    store = TileStore(online_store)
+    client = redis.Redis.from_url(redis_url)
+    sizes = []
+    for step in range(0, 48 * 60, 10):
+        store.fold(spec, _events([(b"a", BASE + step * MIN, None, 1, None)]))
+        sizes.append(client.hlen(store._key(spec.table, b"a")))
+    client.close()
+    assert max(sizes[12:]) == sizes[-1] < 40
+    (row,) = store.read(spec, [b"a"], BASE + (48 * 60 - 10) * MIN).to_pylist()
+    assert row[f"i_count_{60 * MIN}"] == 6
