@@ -110,6 +110,11 @@ local function later(ats, acr, bts, bcr)
   if bcr == false then return false end
   return acr > bcr
 end
+local function chunked(cmd, key, list)
+  for i = 1, #list, 1000 do
+    redis.call(cmd, key, unpack(list, i, math.min(i + 999, #list)))
+  end
+end
 local function merge(a, p)
   if p[1] == 0 then return end
   local n = a[1] + p[1]
@@ -289,8 +294,8 @@ for i = 1, #KEYS do
     end
     sets[#sets + 1] = 'o'
     sets[#sets + 1] = string.format('%.0f', low)
-    if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
-    redis.call('HSET', key, unpack(sets))
+    chunked('HDEL', key, gone)
+    chunked('HSET', key, sets)
     redis.call('HINCRBY', key, 'v', 1)
     local at = math.floor((newest + W) / 1000) + 1
     redis.call('PEXPIREAT', key, string.format('%.0f', at))

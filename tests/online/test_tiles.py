@@ -295,3 +295,17 @@ def test_old_tiles_are_trimmed_as_newer_events_arrive(
     assert max(sizes[12:]) == sizes[-1] < 40
     (row,) = store.read(spec, [b"a"], BASE + (48 * 60 - 10) * MIN).to_pylist()
     assert row[f"i_count_{60 * MIN}"] == 6
+
+
+def test_a_long_series_replaces_and_reads_in_one_call(
+    online_store: online.RedisOnlineStore,
+) -> None:
+    week = 7 * 24 * 60 * MIN
+    spec = _series([MIN, week])
+    store = TileStore(online_store)
+    rows: list[Event] = [(b"a", BASE + m * MIN, None, m % 7, None) for m in range(6000)]
+    assert store.replace(spec, [b"a"], _events(rows), "c") == 6000
+    at = BASE + 6000 * MIN
+    state = {(k, t, c): (i, f) for k, t, c, i, f in rows}
+    _check(store, spec, state, [b"a"], at)
+    _check(store, spec, state, [b"a"], at + week // 2 + 1)
