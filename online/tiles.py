@@ -191,7 +191,10 @@ for i = 1, #KEYS do
   end
   local horizon = newest - W
   local oldest = math.floor((horizon - 1) / T)
-  local tiles, dirty = {}, {}
+  local tiles, index, dirty = {}, {}, {}
+  local function ident(ev)
+    return string.format('%.17g', ev[1]) .. '/' .. tostring(ev[2] and string.format('%.17g', ev[2]))
+  end
   for _, ev in ipairs(events) do
     local j = math.floor((ev[1] - 1) / T)
     if j >= oldest then
@@ -200,27 +203,28 @@ for i = 1, #KEYS do
         local got = redis.call('HGET', key, 'r' .. j)
         if got then raw = cmsgpack.unpack(got) else raw = {} end
         tiles[j] = raw
+        local idx = {}
+        for k, old in ipairs(raw) do idx[ident(old)] = k end
+        index[j] = idx
       end
-      local found = false
-      for k, old in ipairs(raw) do
-        if old[1] == ev[1] and old[2] == ev[2] then
-          found = true
-          local same = true
-          for c = 1, ncols do
-            if old[2 + c] ~= ev[2 + c] then same = false end
-          end
-          if same then
-            dups = dups + 1
-          else
-            raw[k] = ev
-            dirty[j] = true
-            added = added + 1
-          end
-          break
+      local id = ident(ev)
+      local k = index[j][id]
+      if k then
+        local old = raw[k]
+        local same = true
+        for c = 1, ncols do
+          if old[2 + c] ~= ev[2 + c] then same = false end
         end
-      end
-      if not found then
+        if same then
+          dups = dups + 1
+        else
+          raw[k] = ev
+          dirty[j] = true
+          added = added + 1
+        end
+      else
         raw[#raw + 1] = ev
+        index[j][id] = #raw
         dirty[j] = true
         added = added + 1
       end
