@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     import online
+    from featurestore.definitions import FeatureView
 
 __all__ = ["OnlineResponse", "Status"]
 
@@ -213,6 +214,10 @@ class _ViewRead:
     """The internal name (``view__feature``) of each feature."""
     schema: pa.Schema
     ttl: timedelta | None
+    windowed: FeatureView | None = None
+    """The windowed view read from its series at the request time (None: a plain read)."""
+    counts: tuple[str, ...] = ()
+    """Features that count (0, not null, over an empty window, as offline)."""
 
 
 @dataclass(frozen=True)
@@ -249,7 +254,11 @@ class _Prepared:
 
         reader = store.prepare_read(
             # no cutoff in the store: ``_expire`` applies the ttl, telling expired from missing
-            [online_pkg.ReadRequest(r.name, (), r.schema, None) for r in self.reads]
+            [
+                online_pkg.ReadRequest(r.name, (), r.schema, None)
+                for r in self.reads
+                if r.windowed is None
+            ]
         )
         if len(self.readers) > 16:
             self.readers.clear()
@@ -267,6 +276,8 @@ def _prepare(plan: FeaturePlan) -> _Prepared:
     reads = []
     types: dict[str, pa.DataType] = {}
     json_columns: set[str] = set()
+    from featurestore.aggregates import tiled
+
     for name, wanted in plan.stored.items():
         view = plan.views[name]
         declared = {f.name: f.dtype.to_arrow() for f in view.features}
@@ -275,7 +286,15 @@ def _prepare(plan: FeaturePlan) -> _Prepared:
         )
         schema = pa.schema([(f, declared[f]) for f in wanted])
         columns = tuple(internal_name(name, f) for f in wanted)
-        reads.append(_ViewRead(name, tuple(view.join_keys), wanted, columns, schema, view.ttl))
+        if tiled(view):
+            counts = tuple(a.name for a in view.aggregations if a.function == "count")
+            # offline, windows ignore the ttl: the series answers exactly at the request time
+            read = _ViewRead(
+                name, tuple(view.join_keys), wanted, columns, schema, None, view, counts
+            )
+        else:
+            read = _ViewRead(name, tuple(view.join_keys), wanted, columns, schema, view.ttl)
+        reads.append(read)
         types.update({c: declared[f] for c, f in zip(columns, wanted, strict=True)})
     for odfv in plan.on_demand:
         for out_field in odfv.features:
@@ -386,9 +405,7 @@ def read_online(
         check_key_values(key, keys_given, types.get(key))
     keys = {names: _encode(names, columns, n) for names in prepared.key_sets}
     if isinstance(store, online_pkg.RedisOnlineStore):
-        results = prepared.reader(store).read_columns(
-            [keys[r.join_keys] for r in prepared.reads], now
-        )
+        results = _read_redis(prepared, keys, store, now)
     else:
         requests = [
             online_pkg.ReadRequest(
@@ -445,6 +462,43 @@ def read_online(
         json_features=prepared.json_outputs,
         expired={out: old[c] for c, out in order if c in old},
     )
+
+
+def _read_redis(
+    prepared: _Prepared,
+    keys: Mapping[tuple[str, ...], list[bytes]],
+    store: online.RedisOnlineStore,
+    now: datetime | None,
+) -> list[dict[str, list[Any]]]:
+    """Every read of ``prepared``: plain views in one pipeline, windowed views' series at
+    the request time in one more (a plan of both kinds costs two round trips)."""
+    reads = prepared.reads
+    plain = [i for i, r in enumerate(reads) if r.windowed is None]
+    if len(plain) == len(reads):
+        return prepared.reader(store).read_columns([keys[r.join_keys] for r in reads], now)
+    from featurestore.aggregates import read_series, tile_store
+
+    results: list[dict[str, list[Any]]] = [{} for _ in reads]
+    if plain:
+        got = prepared.reader(store).read_columns([keys[reads[i].join_keys] for i in plain], now)
+        for i, columns in zip(plain, got, strict=True):
+            results[i] = columns
+    windowed = [i for i, r in enumerate(reads) if r.windowed is not None]
+    at = datetime.now(UTC) if now is None else now
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+    tables = read_series(
+        [w for i in windowed if (w := reads[i].windowed) is not None],
+        [keys[reads[i].join_keys] for i in windowed],
+        tile_store(store),
+        at,
+    )
+    for i, table in zip(windowed, tables, strict=True):
+        columns = table.to_pydict()
+        for name in reads[i].counts:
+            if name in columns:
+                columns[name] = [0 if v is None else v for v in columns[name]]
+        results[i] = columns
+    return results
 
 
 def _expire(

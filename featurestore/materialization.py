@@ -336,8 +336,11 @@ def clear_online(store: online.OnlineStore, views: list[str]) -> int:
     """
     if not views:
         return 0
-    removed = store.delete(STATE_TABLE, [_state_key(v) for v in views])
-    return removed + sum(store.delete_table(view) for view in views)
+    from featurestore.aggregates import series_table
+
+    tables = [t for v in views for t in (v, series_table(v))]
+    removed = store.delete(STATE_TABLE, [_state_key(t) for t in tables])
+    return removed + sum(store.delete_table(t) for t in tables)
 
 
 def clear_all_online(store: online.OnlineStore) -> int:

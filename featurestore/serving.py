@@ -101,10 +101,11 @@ def materialize(
     A branch is written to its own namespace (``featurestore.namespaces``); a tag or
     commit is served by the default branch (a rollback); internal branches are refused.
     """
-    from featurestore.namespaces import materialized_namespace
+    from featurestore.aggregates import materialize_windowed, series_table, tile_store, tiled
+    from featurestore.namespaces import materialized_namespace, online_for, register
 
     branch = ref or store.config.default_branch
-    _, target = materialized_namespace(store, branch)
+    namespace, target = materialized_namespace(store, branch)
     commit = store.resolve(branch)
     registry = store.registry(commit)
     views = online_views(registry, feature_views)
@@ -113,12 +114,41 @@ def materialize(
     results = []
     with translated():
         states = m.read_states(target, [v.name for v in views])
+        # a windowed view's own record says its series were written (not frozen values)
+        series_states = m.read_states(target, [series_table(v.name) for v in views if tiled(v)])
         for view in views:
             files = store.tables.files(commit, view.source.table)
             state = states.get(view.name)
             view_start = start
             full = True
-            if incremental and state is not None and not view.is_aggregation:
+            if tiled(view):
+                series = series_states.get(series_table(view.name))
+                if state is not None and (
+                    series is None or not _reachable(store, state.commit_id, commit)
+                ):
+                    # frozen values of an earlier release, or series of a commit this one
+                    # does not contain: start from nothing
+                    m.clear_online(target, [view.name])
+                    series = None
+                written, stale, full = materialize_windowed(
+                    view,
+                    files,
+                    series,
+                    incremental,
+                    store.engine,
+                    tile_store(online_for(store, namespace)),
+                    commit_id=commit,
+                    end=end,
+                    on_rows=on_rows,
+                    progress=progress,
+                    before_write=lambda: register(store, namespace),
+                )
+                if not full and series is not None:
+                    view_start = series.watermark
+                m.write_state(
+                    target, m.ViewState(series_table(view.name), branch, commit, end, tuple(files))
+                )
+            elif incremental and state is not None and not view.is_aggregation:
                 old, new = set(state.files), set(files)
                 if old <= new:
                     full = False
@@ -135,7 +165,7 @@ def materialize(
                         progress=progress,
                     )
                     view_start = state.watermark
-            if full:
+            if full and not tiled(view):
                 if state is not None and not _reachable(store, state.commit_id, commit):
                     # Recorded from a commit this one does not contain (history rewritten,
                     # view re-created): its values may be newer than this commit's data,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from featurestore.aggregates import tiled
 from featurestore.boundary import translated
 from featurestore.casts import cast_column, cast_columns
 from featurestore.definitions import FeatureView, PushSource
@@ -171,19 +172,33 @@ def push(
     data = _typed_keys(data, readers, what)
     check_rows(data, readers, table, what, typed=True)
     online_writes = []
+    folds: list[tuple[FeatureView, pa.Table]] = []
     if target != "offline":
-        # windowed views are rebuilt from the offline rows by materialize, not pushed
         online_writes = [
             _online_write(v, data, what) for v in views if v.online and not v.is_aggregation
         ]
+        # windowed views fold the events into their series (others wait for materialize)
+        folds = [(v, _fold_events(v, data, what)) for v in views if v.online and tiled(v)]
     rows = None
     if target != "online":
         needed = list(dict.fromkeys(c for v in views for c in _view_columns(v)))
         if not needed:
             needed = [source.batch_source.timestamp_field]
         rows = _offline_rows(store, name, table, data, needed, what)
-    _apply(store, name, table, rows, online_writes)
+    _apply(store, name, table, rows, online_writes, folds)
     return int(data.num_rows)
+
+
+def _fold_events(view: FeatureView, data: pa.Table, what: str) -> pa.Table:
+    """The pushed rows as events of ``view``'s series, checked (SchemaError if unfit)."""
+    from featurestore.aggregates import events_from_rows
+
+    src = view.source
+    needed = [*view.join_keys, *(a.column for a in view.aggregations)]
+    missing = [c for c in dict.fromkeys(needed) if c not in data.schema.names]
+    if missing:
+        raise SchemaError(f"{what}: view {view.name!r} needs column(s) {missing}; add them")
+    return events_from_rows(view, data, src.timestamp_field, src.created_timestamp_column, what)
 
 
 def _apply(
@@ -192,19 +207,24 @@ def _apply(
     table: str,
     rows: pa.Table | None,
     online_writes: list[_OnlineWrite],
+    folds: list[tuple[FeatureView, pa.Table]] | None = None,
 ) -> None:
     """Stage the offline rows (if any), then write every view online (``branch``'s
-    namespace, ``featurestore.namespaces``); all checked before."""
+    namespace, ``featurestore.namespaces``) and fold events into windowed views' series;
+    all checked before."""
+    from featurestore.aggregates import series_spec, tile_store
     from featurestore.namespaces import online_for, register
 
     with translated():
         if rows is not None:
             store.tables.write(branch, table, rows, mode="append")
-        if online_writes:
+        if online_writes or folds:
             register(store, branch)
         target = online_for(store, branch)
         for w in online_writes:
             target.write(w.view.name, w.keys, w.values, w.event_ts, ttl=key_lifetime(w.view.ttl))
+        for view, events in folds or ():
+            tile_store(target).fold(series_spec(view), events)
 
 
 def _view(registry: Registry, name: str, what: str) -> FeatureView:

@@ -17,6 +17,7 @@ from featurestore import (
     Field,
     Float64,
     Int64,
+    PushSource,
     RequestSource,
     String,
     TableSource,
@@ -39,12 +40,15 @@ transactions = TableSource(
     timestamp_field="event_timestamp",
 )
 
+# transactions pushed as they happen land in the same table and are counted at once
+transactions_push = PushSource(name="transactions_push", batch_source=transactions)
+
 WINDOWS = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "7d": timedelta(days=7)}
 
 card_activity = FeatureView(
     name="card_activity",
     entities=[card],
-    source=transactions,
+    source=transactions_push,
     schema=[Field(name="amount", dtype=Float64)],
     aggregations=[
         Aggregation(column="amount", function=function, time_window=window)
