@@ -463,12 +463,33 @@ def _micros(col: pa.ChunkedArray | pa.Array, name: str) -> list[int | None]:
     return out
 
 
+_INT64 = pa.int64()
+_FLOAT64 = pa.float64()
+_STRING = pa.string()
+_UTC_US = pa.timestamp("us", tz="UTC")
+_SCHEMAS: dict[int, tuple[SeriesSpec, pa.Schema]] = {}
+
+
 def _output_type(spec: AggSpec) -> pa.DataType:
     if spec.function == "count":
-        return pa.int64()
+        return _INT64
     if spec.function in ("mean", "stddev") or not spec.integer:
-        return pa.float64()
-    return pa.int64()
+        return _FLOAT64
+    return _INT64
+
+
+def _schema(spec: SeriesSpec) -> pa.Schema:
+    """The read's schema for `spec`, made once per spec object."""
+    seen = _SCHEMAS.get(id(spec))
+    if seen is not None and seen[0] is spec:
+        return seen[1]
+    fields = [pa.field(s.output, _output_type(s)) for s in spec.specs]
+    fields += [pa.field(EVENT_TS_COLUMN, _UTC_US), pa.field(COMMIT_COLUMN, _STRING)]
+    schema = pa.schema(fields)
+    if len(_SCHEMAS) > 1024:
+        _SCHEMAS.clear()
+    _SCHEMAS[id(spec)] = (spec, schema)
+    return schema
 
 
 class TileStore:
@@ -617,26 +638,28 @@ class TileStore:
 
     @staticmethod
     def _decode(spec: SeriesSpec, rows: list[Any]) -> pa.Table:
-        cols: dict[str, pa.Array] = {}
+        n = len(rows)
+        ints: list[int | None] = []
+        floats: list[float | None] = []
+        where: list[tuple[bool, int]] = []
         for s_i, s in enumerate(spec.specs):
-            typ = _output_type(s)
-            vals: list[Any] = []
-            for row in rows:
-                raw = row[2 + s_i]
-                if raw is None:
-                    vals.append(None)
-                elif typ == pa.int64():
-                    vals.append(int(float(raw)))
-                else:
-                    vals.append(float(raw))
-            cols[s.output] = pa.array(vals, typ)
-        cols[EVENT_TS_COLUMN] = pa.array(
-            [None if r[1] is None else int(float(r[1])) for r in rows], pa.int64()
-        ).cast(pa.timestamp("us", tz="UTC"))
-        cols[COMMIT_COLUMN] = pa.array(
-            [None if r[0] is None else bytes(r[0]).decode() for r in rows], pa.string()
+            col = [row[2 + s_i] for row in rows]
+            if _output_type(s) is _INT64:
+                where.append((True, len(ints)))
+                ints.extend(None if v is None else int(float(v)) for v in col)
+            else:
+                where.append((False, len(floats)))
+                floats.extend(None if v is None else float(v) for v in col)
+        int_arr = pa.array(ints, _INT64)
+        float_arr = pa.array(floats, _FLOAT64)
+        arrays: list[pa.Array] = [
+            (int_arr if is_int else float_arr).slice(at, n) for is_int, at in where
+        ]
+        arrays.append(pa.array([None if r[1] is None else int(r[1]) for r in rows], _UTC_US))
+        arrays.append(
+            pa.array([None if r[0] is None else bytes(r[0]).decode() for r in rows], _STRING)
         )
-        return pa.table(cols)
+        return pa.Table.from_arrays(arrays, schema=_schema(spec))
 
     def read(self, spec: SeriesSpec, keys: Sequence[bytes], at_us: int) -> pa.Table:
         """Each key's aggregates at `at_us`, one row per key (count 0 when no events)."""
