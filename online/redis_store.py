@@ -713,7 +713,11 @@ class RedisOnlineStore:
                 )
             done.append("aof")
         save = self._command("CONFIG", "GET", "save")
-        rules = save[1] if isinstance(save, list) and len(save) > 1 else b""
+        # a list [name, value] in RESP2; a map {name: value} where the client speaks RESP3
+        if isinstance(save, dict):
+            rules = next(iter(save.values()), b"")
+        else:
+            rules = save[1] if isinstance(save, list) and len(save) > 1 else b""
         if (rules.decode() if isinstance(rules, bytes) else str(rules)).strip():
             count = "rdb_saves" if "rdb_saves" in info else "rdb_last_save_time"
             before = info.get(count, "")
