@@ -470,6 +470,7 @@ def _forget_online(
     import online
     from featurestore import materialization as m
     from featurestore import namespaces
+    from featurestore.aggregates import series_table
 
     removed = namespaces.delete_entity_online(store, keys)
     with translated():
@@ -492,7 +493,11 @@ def _forget_online(
     with translated():
         for branch in [store.config.default_branch, *namespaces.namespaces(store)]:
             target = namespaces.online_for(store, branch)
-            removed += sum(target.delete(view, ks) for view, ks in composite.items())
+            removed += sum(
+                target.delete(table, ks)
+                for view, ks in composite.items()
+                for table in (view, series_table(view))
+            )
             if not commits:
                 continue
             for state in m.read_states(target, sorted(views)).values():

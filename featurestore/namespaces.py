@@ -277,6 +277,7 @@ def delete_entity_online(store: FeatureStore, join_keys: Mapping[str, Any]) -> i
     that entity's key in the default branch's namespace and in every branch namespace.
     """
     import online as online_pkg
+    from featurestore.aggregates import series_table
 
     names = sorted(join_keys)
     if not names:
@@ -287,7 +288,8 @@ def delete_entity_online(store: FeatureStore, join_keys: Mapping[str, Any]) -> i
         removed = 0
         for branch in [_default(store), *_found(store)]:
             target = online_for(store, branch)
-            removed += sum(target.delete(view, [key]) for view in views)
+            tables = [t for view in views for t in (view, series_table(view))]
+            removed += sum(target.delete(table, [key]) for table in tables)
     return removed
 
 

@@ -311,3 +311,18 @@ def test_the_fraud_score_counts_a_transaction_pushed_just_now(
     finally:
         store.close()
         drop_prefix(redis_url, prefix)
+
+
+def test_an_erased_entity_loses_its_series(new_store: Callable[..., fs.FeatureStore]) -> None:
+    store = new_store()
+    store.apply(definitions())
+    store.ingest("tx", frame([(1, 60, 60, 2.5, 3), (2, 61, 61, 1.0, 1)]))
+    store.commit("rows")
+    end = T0 + timedelta(hours=2)
+    store.materialize(None, end)
+    store.push("tx_push", frame([(1, 100, None, 4.0, 1)]))
+    store.erase({"card_id": 1}, reason="asked to")
+    refs = ["card_windows:amount_count_1d"]
+    got = store.get_online_features(refs, {"card_id": [1, 2]}, now=end + timedelta(hours=1))
+    assert got.to_dict()["amount_count_1d"] == [0, 1]
+    assert got.statuses("amount_count_1d") == ["NOT_FOUND", "PRESENT"]
