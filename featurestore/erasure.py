@@ -500,7 +500,8 @@ def _forget_online(
             )
             if not commits:
                 continue
-            for state in m.read_states(target, sorted(views)).values():
+            records = sorted([*views, *(series_table(v) for v in views)])
+            for state in m.read_states(target, records).values():
                 new = commits.get(state.commit_id)
                 if new is not None:
                     files = _moved_files(store, new, state.files, filt.parts)

@@ -326,3 +326,7 @@ def test_an_erased_entity_loses_its_series(new_store: Callable[..., fs.FeatureSt
     got = store.get_online_features(refs, {"card_id": [1, 2]}, now=end + timedelta(hours=1))
     assert got.to_dict()["amount_count_1d"] == [0, 1]
     assert got.statuses("amount_count_1d") == ["NOT_FOUND", "PRESENT"]
+    (run,) = store.materialize_incremental(end)
+    assert not run.full  # the records name the parts that replaced the erased ones
+    again = store.get_online_features(refs, {"card_id": [1, 2]}, now=end + timedelta(hours=1))
+    assert again.to_dict()["amount_count_1d"] == [0, 1]
