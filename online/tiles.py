@@ -157,7 +157,7 @@ end
 """
 
 # KEYS: hashes. ARGV: mode ("f" fold, "r" replace), tile us, widest window us, ncols,
-# commit ("" none), then per key: event count m, then m events of (ts, created ("" =
+# commit ("" none), window count, windows, then per key: event count m, then m events of (ts, created ("" =
 # null), values ("" = null)...). Returns {added, duplicates}.
 _WRITE_SCRIPT = (
     _COMMON
@@ -167,7 +167,10 @@ local T = tonumber(ARGV[2])
 local W = tonumber(ARGV[3])
 local ncols = tonumber(ARGV[4])
 local commit = ARGV[5]
-local pos = 6
+local nwin = tonumber(ARGV[6])
+local windows = {}
+for w = 1, nwin do windows[w] = ARGV[6 + w] end
+local pos = 7 + nwin
 local added, dups = 0, 0
 for i = 1, #KEYS do
   local key = KEYS[i]
@@ -176,6 +179,7 @@ for i = 1, #KEYS do
   pos = pos + 1
   local newest = tonumber(redis.call('HGET', key, 'n') or '-1e300')
   local events = {}
+  local fresh, corrected = {}, false
   for e = 1, m do
     local ts = tonumber(ARGV[pos])
     local cr = ARGV[pos + 1]
@@ -219,11 +223,13 @@ for i = 1, #KEYS do
           dups = dups + 1
         else
           raw[k] = ev
+          corrected = true
           dirty[j] = true
           added = added + 1
         end
       else
         raw[#raw + 1] = ev
+        fresh[#fresh + 1] = {j, ev}
         index[j][id] = #raw
         dirty[j] = true
         added = added + 1
@@ -300,7 +306,26 @@ for i = 1, #KEYS do
     sets[#sets + 1] = string.format('%.0f', low)
     chunked('HDEL', key, gone)
     chunked('HSET', key, sets)
-    redis.call('HINCRBY', key, 'v', 1)
+    local ver = tostring(redis.call('HINCRBY', key, 'v', 1))
+    if mode == 'f' then
+      for _, w in ipairs(windows) do
+        local got = redis.call('HGET', key, 'm' .. w)
+        if got then
+          if corrected then
+            redis.call('HDEL', key, 'm' .. w)
+          else
+            local memo = cmsgpack.unpack(got)
+            for _, f in ipairs(fresh) do
+              if f[1] >= memo[1] and f[1] <= memo[2] then
+                fold_into(memo[4], partials({f[2]}, ncols), ncols)
+              end
+            end
+            memo[3] = ver
+            redis.call('HSET', key, 'm' .. w, cmsgpack.pack(memo))
+          end
+        end
+      end
+    end
     local at = math.floor((newest + W) / 1000) + 1
     redis.call('PEXPIREAT', key, string.format('%.0f', at))
   end
@@ -478,6 +503,12 @@ def _output_type(spec: AggSpec) -> pa.DataType:
     return _INT64
 
 
+def _windows(spec: SeriesSpec) -> list[bytes]:
+    """The count and the distinct windows of `spec`, as script arguments."""
+    distinct = sorted({s.window_us for s in spec.specs})
+    return [str(len(distinct)).encode(), *(str(w).encode() for w in distinct)]
+
+
 def _schema(spec: SeriesSpec) -> pa.Schema:
     """The read's schema for `spec`, made once per spec object."""
     seen = _SCHEMAS.get(id(spec))
@@ -576,6 +607,7 @@ class TileStore:
             str(spec.widest_us).encode(),
             str(len(spec.columns)).encode(),
             (commit or "").encode(),
+            *_windows(spec),
         ]
         commands = []
         for i in range(0, len(keys), _KEYS_PER_CALL):
