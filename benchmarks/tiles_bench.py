@@ -133,6 +133,28 @@ def main() -> None:
                 client.hmget(b"tbench:flat:" + k, names)
                 t_hmget.append(time.perf_counter() - start)
             hm50, hm99 = percentiles(t_hmget)
+            t_push: list[float] = []
+            t_score: list[float] = []
+            for i in range(min(args.iterations, 1000)):
+                k = unique[int(rng.integers(len(unique)))]
+                one = pa.table(
+                    {
+                        "__key": pa.array([k], pa.binary()),
+                        "__ts": pa.array([NOW - 1000 + i], pa.int64()).cast(
+                            pa.timestamp("us", tz="UTC")
+                        ),
+                        "amount": pa.array([12.5]),
+                    }
+                )
+                start = time.perf_counter()
+                tile_store.fold(spec, one)
+                t_push.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                tile_store.read(spec, [k], NOW)
+                t_score.append(time.perf_counter() - start)
+            for label, samples in (("fold of 1 event", t_push), ("read right after", t_score)):
+                p50, p99 = percentiles(samples)
+                print(f"push then score, {label}: p50 {p50:.0f} us, p99 {p99:.0f} us")
             for label, samples in (("TileStore.read", t_read), ("EVALSHA (redis-py)", t_script)):
                 p50, p99 = percentiles(samples)
                 print(

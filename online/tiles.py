@@ -467,24 +467,22 @@ _READ_SHA = hashlib.sha1(_READ_SCRIPT).hexdigest().encode()
 _SCRIPTS = {_WRITE_SHA: _WRITE_SCRIPT, _READ_SHA: _READ_SCRIPT}
 
 
-def _num(value: Any) -> bytes:
-    if value is None:
-        return b""
-    if isinstance(value, bool):
-        return b"1" if value else b"0"
-    if isinstance(value, int):
-        return str(value).encode()
-    return repr(float(value)).encode()
-
-
-def _micros(col: pa.ChunkedArray | pa.Array, name: str) -> list[int | None]:
+def _micros(col: pa.ChunkedArray | pa.Array, name: str) -> pa.ChunkedArray | pa.Array:
     typ = col.type
     if pa.types.is_timestamp(typ):
-        col = pc.cast(col, pa.timestamp("us", tz=typ.tz))
-        col = col.cast(pa.int64())
-    elif not pa.types.is_integer(typ):
-        raise InvalidInputError(f"column {name!r} has type {typ}; pass a timestamp column")
-    out: list[int | None] = col.to_pylist()
+        return pc.cast(col, pa.timestamp("us", tz=typ.tz), safe=False).cast(pa.int64())
+    if pa.types.is_integer(typ):
+        return col.cast(pa.int64())
+    raise InvalidInputError(f"column {name!r} has type {typ}; pass a timestamp column")
+
+
+def _text(col: pa.ChunkedArray | pa.Array) -> list[bytes]:
+    """Each value as the decimal text Lua's tonumber reads (b"" for null), vectorized."""
+    if pa.types.is_boolean(col.type):
+        col = col.cast(pa.int8())
+    elif pa.types.is_floating(col.type):
+        col = col.cast(_FLOAT64)  # float32 text would name another double than offline's
+    out: list[bytes] = pc.fill_null(col.cast(pa.string()).cast(pa.binary()), b"").to_pylist()
     return out
 
 
@@ -569,28 +567,29 @@ class TileStore:
                 raise InvalidInputError(
                     f"column {name!r} has type {typ}; aggregates need numeric columns"
                 )
-        keys = events.column(KEY_COLUMN).to_pylist()
-        ts = _micros(events.column(TS_COLUMN), TS_COLUMN)
-        created: list[int | None] = (
+        n = events.num_rows
+        key_col = events.column(KEY_COLUMN)
+        ts_col = _micros(events.column(TS_COLUMN), TS_COLUMN)
+        if key_col.null_count or ts_col.null_count:
+            raise InvalidInputError(
+                f"events for {spec.table!r} have a null {KEY_COLUMN} or {TS_COLUMN}; "
+                "give every event its entity key and event time"
+            )
+        if n and max(abs(pc.min(ts_col).as_py()), abs(pc.max(ts_col).as_py())) >= 2**53:
+            raise InvalidInputError(
+                f"events for {spec.table!r}: an event time is out of range; tiles hold "
+                "the years 1685-2255"
+            )
+        created = (
             _micros(events.column(CREATED_COLUMN), CREATED_COLUMN)
             if CREATED_COLUMN in events.column_names
-            else [None] * events.num_rows
+            else pa.nulls(n, pa.int64())
         )
-        values = [events.column(c).to_pylist() for c in spec.columns]
+        texts = [_text(ts_col), _text(created)]
+        texts += [_text(events.column(c)) for c in spec.columns]
         grouped: dict[bytes, list[list[bytes]]] = {}
-        for i, k in enumerate(keys):
-            if k is None or ts[i] is None:
-                raise InvalidInputError(
-                    f"events for {spec.table!r}: row {i} has a null key or event time"
-                )
-            t = ts[i]
-            assert t is not None
-            if abs(t) >= 2**53:
-                raise InvalidInputError(
-                    f"event time {t} us is out of range; tiles hold years 1685-2255"
-                )
-            row = [str(t).encode(), _num(created[i]), *(_num(v[i]) for v in values)]
-            grouped.setdefault(bytes(k), []).append(row)
+        for k, row in zip(key_col.to_pylist(), zip(*texts, strict=True), strict=True):
+            grouped.setdefault(k, []).append(row)  # type: ignore[arg-type]
         return grouped
 
     def _write(

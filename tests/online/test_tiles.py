@@ -309,3 +309,30 @@ def test_a_long_series_replaces_and_reads_in_one_call(
     state = {(k, t, c): (i, f) for k, t, c, i, f in rows}
     _check(store, spec, state, [b"a"], at)
     _check(store, spec, state, [b"a"], at + week // 2 + 1)
+
+
+def test_float32_and_boolean_columns_aggregate_as_offline_reads_them(
+    online_store: online.RedisOnlineStore,
+) -> None:
+    spec = SeriesSpec(
+        "narrow",
+        (AggSpec("x", "sum", MIN, "x_sum", False), AggSpec("b", "sum", MIN, "b_sum", True)),
+        ("x", "b"),
+        MIN,
+    )
+    store = TileStore(online_store)
+    ts = pa.array([BASE + 1, BASE + 2], pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    events = pa.table(
+        {
+            "__key": pa.array([b"a", b"a"], pa.binary()),
+            "__ts": ts,
+            "x": pa.array([0.1, 0.2], pa.float32()),
+            "b": pa.array([True, True]),
+        }
+    )
+    assert store.fold(spec, events) == (2, 0)
+    (row,) = store.read(spec, [b"a"], BASE + 2).to_pylist()
+    assert row["x_sum"] == float(pa.array([0.1], pa.float32())[0].as_py()) + float(
+        pa.array([0.2], pa.float32())[0].as_py()
+    )
+    assert row["b_sum"] == 2
