@@ -306,15 +306,16 @@ for i = 1, #KEYS do
     sets[#sets + 1] = string.format('%.0f', low)
     chunked('HDEL', key, gone)
     chunked('HSET', key, sets)
+    local prev = redis.call('HGET', key, 'v')
     local ver = tostring(redis.call('HINCRBY', key, 'v', 1))
     if mode == 'f' then
       for _, w in ipairs(windows) do
         local got = redis.call('HGET', key, 'm' .. w)
         if got then
-          if corrected then
+          local memo = cmsgpack.unpack(got)
+          if corrected or memo[3] ~= prev then
             redis.call('HDEL', key, 'm' .. w)
           else
-            local memo = cmsgpack.unpack(got)
             for _, f in ipairs(fresh) do
               if f[1] >= memo[1] and f[1] <= memo[2] then
                 fold_into(memo[4], partials({f[2]}, ncols), ncols)
