@@ -4,14 +4,12 @@ behind every ref verb (staging, commit, merge, revert, log, diff, GC)."""
 from __future__ import annotations
 
 import fnmatch
-import functools
 import getpass
 import hashlib
 import json
 import os
 import random
 import re
-import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -23,10 +21,11 @@ from typing import Any, BinaryIO, get_args
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from repos import _merge as _merging
 from repos import _metadata as md
 from repos import _rewrite
 from repos._gc import collect
-from repos._graph import commit_id, merge_base, walk
+from repos._graph import commit_id, walk
 from repos._guard import (
     GC_LOCK,
     Intents,
@@ -49,11 +48,7 @@ from repos._namespace import (
 )
 from repos._objects import LocalObjectStore, ObjectStore, open_store
 from repos._resolve import (
-    GroupMerge,
     MergeResolver,
-    Resolved,
-    resolve_groups,
-    two_sided_groups,
 )
 from repos._rewrite import Rewrite, Transform
 from repos._tree import Entry, TreeStore
@@ -62,7 +57,6 @@ from repos.errors import (
     EmptyCommitError,
     HookRejectedError,
     InvalidNameError,
-    MergeConflictError,
     NotFoundError,
     ProtectedBranchError,
     ReadOnlyReferenceError,
@@ -992,147 +986,12 @@ class Repository:
         allow_empty: bool = False,
         resolver: MergeResolver | None = None,
     ) -> Commit:
-        if strategy not in (None, "source-wins", "dest-wins"):
-            raise InvalidNameError(
-                f"unknown merge strategy {strategy!r}: use None, 'source-wins' or 'dest-wins'"
-            )
-        if source == dest:
-            raise InvalidNameError(f"cannot merge branch {dest!r} into itself")
-        src = self._resolve(source)
-        with self._engine.connect() as conn, conn.begin():
-            head, token = self._need_branch(conn, dest)
-            self._require_clean(conn, dest, head, token, "merging")
-        msg = message if message is not None else f"Merge '{source}' into '{dest}'"
-        meta_kv = self._check_commit_args(msg, metadata)
-        base_id = merge_base(self._load, src, head)
-        if base_id == src and not allow_empty:
-            raise EmptyCommitError(
-                f"nothing to merge: {dest!r} already contains every commit of {source!r}; "
-                "allow an empty merge (allow_empty=True, --allow-empty) to record one anyway"
-            )
-        base_meta = self._commit(base_id).meta_range_id if base_id else self._empty
-        src_meta = self._commit(src).meta_range_id
-        dst_meta = self._commit(head).meta_range_id
-        theirs = {p: b for p, _, b in self._tree.diff(base_meta, src_meta)}
-        ours = {p: b for p, _, b in self._tree.diff(base_meta, dst_meta)}
-        grouped = two_sided_groups(resolver, theirs, ours) if resolver is not None else {}
-        ops: list[tuple[str, Entry | None]] = []
-        conflicts: list[str] = []
-        for path, new in theirs.items():
-            if path in grouped:
-                continue
-            if path in ours:
-                if ours[path] == new or strategy == "dest-wins":
-                    continue
-                if strategy is None:
-                    conflicts.append(path)
-                    continue
-            ops.append((path, new))
-        if conflicts:
-            shown = ", ".join(conflicts[:20]) + (" ..." if len(conflicts) > 20 else "")
-            raise MergeConflictError(
-                f"merge of {source!r} into {dest!r} conflicts on {len(conflicts)} path(s): "
-                f"{shown}; resolve them on one side or pass strategy='source-wins' or 'dest-wins'",
-                conflicts,
-            )
-        scratch = self.scratch() if grouped else None
-        try:
-            done = Resolved({}, {}, set())
-            if resolver is not None and scratch is not None:
-                done = resolve_groups(
-                    resolver,
-                    grouped,
-                    GroupMerge("", base_id, src, head, {}, {}, strategy),
-                    (theirs, ours),
-                    self._info,
-                    functools.partial(self._tree.lookup, dst_meta),
-                    self._own_object,
-                    scratch,
-                )
-                ops += sorted(done.entries.items())
-            changes = []
-            for path, new in ops:
-                old = self._tree.lookup(dst_meta, path)
-                if new is None:
-                    changes.append(Change("removed", path, None))
-                else:
-                    changes.append(Change("added" if old is None else "changed", path, new[1]))
-            self._run_pre_hooks(
-                HookEvent("pre-merge", dest, tuple(changes), msg, meta_kv, source_ref=source)
-            )
-            with self._intents.operation() as op:
-                self._intents.record(sorted(done.reused))
-                stored = self._put_all(done.content)
-                if any(done.entries.get(p) != (c, z) for p, c, z in stored) or not all(
-                    map(self._store.exists, done.reused)
-                ):
-                    raise ConflictError("an object of the merge changed or was collected: retry")
-                new_meta = self._tree.apply(dst_meta, ops)
-                commit, gen = self._new_commit((head, src), msg, meta_kv, new_meta)
-                if self._before_cas is not None:
-                    self._before_cas()
-                if not self._cas(dest, head, commit, gen, op=op, sources=[src]):
-                    raise ConflictError(f"branch {dest!r} moved during the merge: retry the merge")
-        finally:
-            if scratch is not None:
-                shutil.rmtree(scratch, ignore_errors=True)
-        self._run_post_hooks(
-            HookEvent(
-                "post-merge", dest, tuple(changes), msg, meta_kv, source_ref=source, commit=commit
-            )
+        return _merging.merge(
+            self, source, dest, strategy, message, metadata, allow_empty, resolver
         )
-        return commit
 
     def _revert(self, branch: str, reference: str, parent_number: int) -> Commit:
-        target = self._commit(self._resolve(reference))
-        if not isinstance(parent_number, int) or not 1 <= parent_number <= max(
-            len(target.parents), 1
-        ):
-            raise InvalidNameError(
-                f"invalid parent_number {parent_number!r}: commit {target.id[:12]} has "
-                f"{len(target.parents)} parent(s)"
-            )
-        if not target.parents:
-            raise InvalidNameError(f"cannot revert {target.id[:12]}: it is the first commit")
-        parent = self._commit(target.parents[parent_number - 1])
-        with self._engine.connect() as conn, conn.begin():
-            head, token = self._need_branch(conn, branch)
-            self._refuse_if_protected(conn, branch, "revert")
-            self._require_clean(conn, branch, head, token, "reverting")
-        head_meta = self._commit(head).meta_range_id
-        ops: list[tuple[str, Entry | None]] = []
-        changes: list[Change] = []
-        conflicts: list[str] = []
-        for path, before, after in self._tree.diff(target.meta_range_id, parent.meta_range_id):
-            current = self._tree.lookup(head_meta, path)
-            if current == after:
-                continue
-            if current != before:
-                conflicts.append(path)
-                continue
-            ops.append((path, after))
-            if after is None:
-                changes.append(Change("removed", path, None))
-            else:
-                changes.append(Change("added" if current is None else "changed", path, after[1]))
-        if conflicts:
-            raise MergeConflictError(
-                f"cannot revert {target.id[:12]} on {branch!r}: {len(conflicts)} path(s) changed "
-                f"since: {', '.join(conflicts[:20])}",
-                conflicts,
-            )
-        msg = f"Revert {target.id[:12]}: {target.message}"
-        meta_kv = {"reverted_commit": target.id}
-        self._run_pre_hooks(HookEvent("pre-commit", branch, tuple(changes), msg, meta_kv))
-        with self._intents.operation() as op:
-            new_meta = self._tree.apply(head_meta, ops)
-            commit, gen = self._new_commit((head,), msg, meta_kv, new_meta)
-            if not self._cas(branch, head, commit, gen, op=op, sources=[target.id, parent.id]):
-                raise ConflictError(f"branch {branch!r} moved during the revert: retry it")
-        self._run_post_hooks(
-            HookEvent("post-commit", branch, tuple(changes), msg, meta_kv, commit=commit)
-        )
-        return commit
+        return _merging.revert(self, branch, reference, parent_number)
 
     # -- history rewrite ---------------------------------------------------------------
     def rewrite(
