@@ -194,7 +194,7 @@ for i = 1, #KEYS do
     if ts > newest then newest = ts end
   end
   local horizon = newest - W
-  local oldest = math.floor((horizon - 1) / T)
+  local oldest = math.floor((horizon - 1) / T) - 1
   local tiles, index, dirty = {}, {}, {}
   local function ident(ev)
     return string.format('%.17g', ev[1]) .. '/' .. tostring(ev[2] and string.format('%.17g', ev[2]))
