@@ -3,10 +3,13 @@
 Each (prefix, table, entity key) is one hash ``{prefix}:{table}~tiles:{key}`` holding,
 per tile ``j`` (events with ``j*T < e <= (j+1)*T``), the tile's raw events (``r<j>``,
 MessagePack) and its partials (``p<j>``: per column count, sum, mean, M2, min, max, and
-the tile's last row), plus the newest event time (``n``) and the commit (``c``). Raw
-events are kept for the widest window before the newest event; a read sums the tiles
-wholly inside ``(t - window, t]`` and adds the raw events of the edge tiles, so the
-answer is the offline value at ``t``, computed by one Lua script per request, pipelined.
+the tile's last row); coarse tiles of F tiles (``q<k>``, F = sqrt(widest / T)); per
+window the merged whole tiles of the last read (``m<window>``, valid for one version
+``v``); the newest event time (``n``), the lowest tile (``o``), F (``f``) and the commit
+(``c``). Raw events are kept for the widest window (plus a tile) before the newest
+event; a read merges the tiles wholly inside ``(t - window, t]`` and adds the raw events
+of the edge tiles, so the answer is the offline value at ``t``, computed by one Lua
+script per request, pipelined.
 """
 
 from __future__ import annotations
