@@ -199,8 +199,13 @@ for i = 1, #KEYS do
   local horizon = newest - W
   local oldest = math.floor((horizon - 1) / T) - 1
   local tiles, index, dirty = {}, {}, {}
-  local function ident(ev)
-    return string.format('%.17g', ev[1]) .. '/' .. tostring(ev[2] and string.format('%.17g', ev[2]))
+  local function slot(idx, ev)
+    local by = idx[ev[1]]
+    if by == nil then
+      by = {}
+      idx[ev[1]] = by
+    end
+    return by
   end
   for _, ev in ipairs(events) do
     local j = math.floor((ev[1] - 1) / T)
@@ -211,11 +216,11 @@ for i = 1, #KEYS do
         if got then raw = cmsgpack.unpack(got) else raw = {} end
         tiles[j] = raw
         local idx = {}
-        for k, old in ipairs(raw) do idx[ident(old)] = k end
+        for k, old in ipairs(raw) do slot(idx, old)[old[2]] = k end
         index[j] = idx
       end
-      local id = ident(ev)
-      local k = index[j][id]
+      local by = slot(index[j], ev)
+      local k = by[ev[2]]
       if k then
         local old = raw[k]
         local same = true
@@ -233,7 +238,7 @@ for i = 1, #KEYS do
       else
         raw[#raw + 1] = ev
         fresh[#fresh + 1] = {j, ev}
-        index[j][id] = #raw
+        by[ev[2]] = #raw
         dirty[j] = true
         added = added + 1
       end
