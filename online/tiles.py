@@ -35,6 +35,8 @@ _FUNCTIONS: tuple[str, ...] = ("count", "sum", "mean", "min", "max", "stddev", "
 _MINUTE_US = 60_000_000
 _HOUR_US = 3_600_000_000
 _KEYS_PER_CALL = 256
+_SMALL = 64
+"""Event tables up to this size are turned into script arguments in Python (cheaper)."""
 KEY_COLUMN = "__key"
 TS_COLUMN = "__ts"
 CREATED_COLUMN = "__created"
@@ -487,6 +489,11 @@ def _micros(col: pa.ChunkedArray | pa.Array, name: str) -> pa.ChunkedArray | pa.
 
 def _text(col: pa.ChunkedArray | pa.Array) -> list[bytes]:
     """Each value as the decimal text Lua's tonumber reads (b"" for null), vectorized."""
+    if len(col) <= _SMALL:
+        return [
+            b"" if v is None else (str(int(v)) if isinstance(v, int) else repr(v)).encode()
+            for v in col.to_pylist()
+        ]
     if pa.types.is_boolean(col.type):
         col = col.cast(pa.int8())
     elif pa.types.is_floating(col.type):

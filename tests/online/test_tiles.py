@@ -154,12 +154,16 @@ _op = st.one_of(
     ops=st.lists(_op, min_size=1, max_size=8),
     offsets=st.lists(st.tuples(st.integers(-2, 200), st.integers(-1, 1)), min_size=1, max_size=4),
 )
+@pytest.mark.parametrize("small", [0, 64], ids=["arrow-args", "python-args"])
 def test_reads_equal_the_offline_semantics(
     online_store: online.RedisOnlineStore,
+    monkeypatch: pytest.MonkeyPatch,
+    small: int,
     windows: list[int],
     ops: list[tuple[str, Any]],
     offsets: list[tuple[int, int]],
 ) -> None:
+    monkeypatch.setattr(online.tiles, "_SMALL", small)
     spec = _series(windows)
     store = TileStore(online_store)
     store.delete(spec.table, KEYS)
@@ -316,9 +320,11 @@ def test_a_long_series_replaces_and_reads_in_one_call(
     _check(store, spec, state, [b"a"], at + week // 2 + 1)
 
 
+@pytest.mark.parametrize("small", [0, 64], ids=["arrow-args", "python-args"])
 def test_float32_and_boolean_columns_aggregate_as_offline_reads_them(
-    online_store: online.RedisOnlineStore,
+    online_store: online.RedisOnlineStore, monkeypatch: pytest.MonkeyPatch, small: int
 ) -> None:
+    monkeypatch.setattr(online.tiles, "_SMALL", small)
     spec = SeriesSpec(
         "narrow",
         (AggSpec("x", "sum", MIN, "x_sum", False), AggSpec("b", "sum", MIN, "b_sum", True)),
