@@ -162,7 +162,7 @@ end
 """
 
 # KEYS: hashes. ARGV: mode ("f" fold, "r" replace), tile us, widest window us, ncols,
-# commit ("" none), window count, windows, then per key: event count m, then m events of (ts, created ("" =
+# commit ("" none), window count, windows, layout (tile us|columns), then per key: event count m, then m events of (ts, created ("" =
 # null), values ("" = null)...). Returns {added, duplicates}.
 _WRITE_SCRIPT = (
     _COMMON
@@ -175,8 +175,17 @@ local commit = ARGV[5]
 local nwin = tonumber(ARGV[6])
 local windows = {}
 for w = 1, nwin do windows[w] = ARGV[6 + w] end
-local pos = 7 + nwin
+local layout = ARGV[7 + nwin]
+local pos = 8 + nwin
 local added, dups = 0, 0
+if mode == 'f' then
+  for i = 1, #KEYS do
+    local got = redis.call('HGET', KEYS[i], 's')
+    if got and got ~= layout then
+      return redis.error_reply('LAYOUT ' .. got)
+    end
+  end
+end
 for i = 1, #KEYS do
   local key = KEYS[i]
   if mode == 'r' then redis.call('DEL', key) end
@@ -294,6 +303,8 @@ for i = 1, #KEYS do
     sets[#sets + 1] = string.format('%.17g', newest)
     sets[#sets + 1] = 'f'
     sets[#sets + 1] = F
+    sets[#sets + 1] = 's'
+    sets[#sets + 1] = layout
     local stored = tonumber(redis.call('HGET', key, 'o') or '1e300')
     local gone = {}
     if stored < oldest then
@@ -346,7 +357,7 @@ return {added, dups}
 )
 
 # KEYS: hashes. ARGV: at us, tile us, ncols, nspecs, then per spec: column index,
-# function, window us. Returns per key {commit, newest event used, outputs...}.
+# function, window us; then the layout (tile us|columns). Returns per key {commit, newest event used, outputs...}.
 _READ_SCRIPT = (
     _COMMON
     + b"""
@@ -354,6 +365,7 @@ local at = tonumber(ARGV[1])
 local T = tonumber(ARGV[2])
 local ncols = tonumber(ARGV[3])
 local nspecs = tonumber(ARGV[4])
+local layout = ARGV[5 + nspecs * 3]
 local specs = {}
 local windows = {}
 for s = 1, nspecs do
@@ -383,6 +395,10 @@ for i = 1, #KEYS do
   local widest, wlast = -1, false
   local ver = redis.call('HGET', key, 'v')
   local F = tonumber(redis.call('HGET', key, 'f') or '1')
+  local stored = redis.call('HGET', key, 's')
+  if stored and stored ~= layout then
+    return redis.error_reply('LAYOUT ' .. stored)
+  end
   for w, _ in pairs(windows) do
     local lo = at - w
     local cols = {}
@@ -523,6 +539,11 @@ def _windows(spec: SeriesSpec) -> list[bytes]:
     return [str(len(distinct)).encode(), *(str(w).encode() for w in distinct)]
 
 
+def _layout(spec: SeriesSpec) -> bytes:
+    """What a series' stored tiles depend on: the tile size and the columns, in order."""
+    return f"{spec.tile_us}|{','.join(spec.columns)}".encode()
+
+
 def _schema(spec: SeriesSpec) -> pa.Schema:
     """The read's schema for `spec`, made once per spec object."""
     seen = _SCHEMAS.get(id(spec))
@@ -560,6 +581,12 @@ class TileStore:
             self._store._command("SCRIPT", "LOAD", _SCRIPTS[sha])
             replies = self._store._exchange(payload(), len(commands))
         for reply in replies:
+            if isinstance(reply, redis.ResponseError) and str(reply).startswith("LAYOUT"):
+                raise InvalidInputError(
+                    "an aggregation series was stored with another tile size or columns "
+                    f"({str(reply)[7:]}) than its definition now gives; materialize the view "
+                    "again (that replaces each entity's series)"
+                ) from reply
             if isinstance(reply, redis.ResponseError):
                 raise CommandError(
                     f"Redis at {self._store.where} rejected an aggregation script: {reply}. "
@@ -623,6 +650,7 @@ class TileStore:
             str(len(spec.columns)).encode(),
             (commit or "").encode(),
             *_windows(spec),
+            _layout(spec),
         ]
         commands = []
         for i in range(0, len(keys), _KEYS_PER_CALL):
@@ -678,6 +706,7 @@ class TileStore:
         ]
         for s in spec.specs:
             args += [str(index[s.column]).encode(), s.function.encode(), str(s.window_us).encode()]
+        args.append(_layout(spec))
         return [
             ([self._key(spec.table, k) for k in keys[i : i + _KEYS_PER_CALL]], args)
             for i in range(0, len(keys), _KEYS_PER_CALL)

@@ -347,3 +347,18 @@ def test_float32_and_boolean_columns_aggregate_as_offline_reads_them(
         pa.array([0.2], pa.float32())[0].as_py()
     )
     assert row["b_sum"] == 2
+
+
+def test_a_series_stored_with_another_layout_is_refused_until_replaced(
+    online_store: online.RedisOnlineStore,
+) -> None:
+    store = TileStore(online_store)
+    old, new = _series([60 * MIN]), _series([5 * MIN, 60 * MIN])
+    store.fold(old, _events([(b"a", BASE, None, 1, None)]))
+    with pytest.raises(online.InvalidInputError, match="materialize the view again"):
+        store.read(new, [b"a"], BASE)
+    with pytest.raises(online.InvalidInputError, match="materialize the view again"):
+        store.fold(new, _events([(b"b", BASE, None, 1, None), (b"a", BASE, None, 2, None)]))
+    assert store.read(new, [b"b"], BASE).column(f"i_count_{60 * MIN}").to_pylist() == [0]
+    store.replace(new, [b"a"], _events([(b"a", BASE, None, 3, None)]), None)
+    assert store.read(new, [b"a"], BASE).column(f"i_sum_{60 * MIN}").to_pylist() == [3]
