@@ -232,7 +232,8 @@ for i = 1, #KEYS do
       end
       local by = slot(index[j], ev)
       local k = by[ev[2]]
-      if k then
+      -- a replace holds a commit's rows: rows that share an identity all count, as offline
+      if k and mode ~= 'r' then
         local old = raw[k]
         local same = true
         for c = 1, ncols do
