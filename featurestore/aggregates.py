@@ -33,6 +33,7 @@ __all__ = [
     "materialize_series",
     "materialize_windowed",
     "read_series",
+    "series_read",
     "series_spec",
     "series_table",
     "tile_store",
@@ -343,6 +344,16 @@ def read_series(
     at: datetime,
 ) -> list[pa.Table]:
     """Each view's aggregates at ``at`` for its keys, all in one round trip."""
+    return series_read(views, keys, tiles, at).finish(None)
+
+
+def series_read(
+    views: Sequence[FeatureView],
+    keys: Sequence[Sequence[bytes]],
+    tiles: online.TileStore,
+    at: datetime,
+) -> online.PendingRead:
+    """``read_series`` packed, to send in the same pipeline as other reads."""
     at_us = _micros(at - datetime(1970, 1, 1, tzinfo=at.tzinfo))
     requests = [(series_spec(v), k) for v, k in zip(views, keys, strict=True)]
-    return tiles.read_many(requests, at_us)
+    return tiles.pending_read(requests, at_us)

@@ -470,28 +470,32 @@ def _read_redis(
     store: online.RedisOnlineStore,
     now: datetime | None,
 ) -> list[dict[str, list[Any]]]:
-    """Every read of ``prepared``: plain views in one pipeline, windowed views' series at
-    the request time in one more (a plan of both kinds costs two round trips)."""
+    """Every read of ``prepared`` in one round trip: plain views' HMGETs and windowed
+    views' series scripts at the request time in one pipeline."""
     reads = prepared.reads
     plain = [i for i, r in enumerate(reads) if r.windowed is None]
     if len(plain) == len(reads):
         return prepared.reader(store).read_columns([keys[r.join_keys] for r in reads], now)
-    from featurestore.aggregates import read_series, tile_store
+    from featurestore.aggregates import series_read, tile_store
 
     results: list[dict[str, list[Any]]] = [{} for _ in reads]
-    if plain:
-        got = prepared.reader(store).read_columns([keys[reads[i].join_keys] for i in plain], now)
-        for i, columns in zip(plain, got, strict=True):
-            results[i] = columns
     windowed = [i for i, r in enumerate(reads) if r.windowed is not None]
     at = datetime.now(UTC) if now is None else now
     at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
-    tables = read_series(
+    pending = series_read(
         [w for i in windowed if (w := reads[i].windowed) is not None],
         [keys[reads[i].join_keys] for i in windowed],
         tile_store(store),
         at,
     )
+    sent: list[Any] | None = None
+    if plain:  # the series' scripts travel in the plain views' pipeline: one round trip
+        got, sent = prepared.reader(store).read_columns_with(
+            [keys[reads[i].join_keys] for i in plain], now, pending.payload, pending.replies
+        )
+        for i, columns in zip(plain, got, strict=True):
+            results[i] = columns
+    tables = pending.finish(sent)
     for i, table in zip(windowed, tables, strict=True):
         columns = table.to_pydict()
         for name in reads[i].counts:

@@ -23,7 +23,7 @@ from online.store import (
     ReadRequest,
     WriteResult,
 )
-from online.tiles import AggSpec, SeriesSpec, TileStore, tile_size
+from online.tiles import AggSpec, PendingRead, SeriesSpec, TileStore, tile_size
 
 __all__ = [
     "COMMIT_COLUMN",
@@ -38,6 +38,7 @@ __all__ = [
     "InvalidInputError",
     "OnlineError",
     "OnlineStore",
+    "PendingRead",
     "PreparedRead",
     "ReadRequest",
     "RedisOnlineStore",

@@ -839,6 +839,18 @@ class PreparedRead:
 
         ``now`` is the time ttl is measured against (default: the current time).
         """
+        return self.read_columns_with(keys, now)[0]
+
+    def read_columns_with(
+        self,
+        keys: Sequence[Sequence[bytes]],
+        now: datetime | None = None,
+        extra: bytes = b"",
+        extra_replies: int = 0,
+    ) -> tuple[list[dict[str, list[Any]]], list[Any]]:
+        """`read_columns`, with ``extra`` (packed commands of another reader, answering
+        ``extra_replies`` replies) sent in the same round trip; their raw replies come back
+        beside the columns."""
         plans = self._plans
         tables = len(plans)
         if len(keys) != tables:
@@ -846,16 +858,24 @@ class PreparedRead:
                 f"got {len(keys)} key lists for {tables} prepared reads; pass one per read"
             )
         first = keys[0] if tables else ()
+        more: list[Any] = []
         if tables and all(k is first for k in keys):
             # Key-major order: the replies of key j are replies[j * tables : (j + 1) * tables].
             if not first:
                 replies: list[Any] = []
             elif len(first) == 1:
                 key = first[0]
-                replies = self._store._roundtrip(key.join(self._shared_parts(len(key))), tables)
+                payload = key.join(self._shared_parts(len(key)))
+                replies = self._store._roundtrip(payload + extra, tables + extra_replies)
             else:
                 payload = b"".join(k.join(self._shared_parts(len(k))) for k in first)
-                replies = self._store._roundtrip(payload, tables * len(first))
+                n = tables * len(first)
+                replies = self._store._roundtrip(payload + extra, n + extra_replies)
+            if first:
+                replies, more = (
+                    replies[: len(replies) - extra_replies],
+                    replies[len(replies) - extra_replies :],
+                )
             per_table = [replies[i::tables] for i in range(tables)]
         else:
             commands: list[bytes] = []
@@ -865,7 +885,13 @@ class PreparedRead:
                 commands.extend(
                     b"%s$%d\r\n%s%s\r\n%s" % (head, plen + len(k), prefix, k, tail) for k in ks
                 )
-            replies = self._store._roundtrip(b"".join(commands), len(commands)) if commands else []
+            if commands:
+                replies = self._store._roundtrip(
+                    b"".join(commands) + extra, len(commands) + extra_replies
+                )
+                replies, more = replies[: len(commands)], replies[len(commands) :]
+            else:
+                replies = []
             per_table = []
             pos = 0
             for ks in keys:
@@ -882,7 +908,9 @@ class PreparedRead:
                     now_us = _now_micros(now)
                 cutoff = now_us - ttl_us
             out.append(self._decode(req, plan, rows, cutoff))
-        return out
+        if extra_replies and not more:  # nothing of ours was sent
+            more = self._store._roundtrip(extra, extra_replies)
+        return out, more
 
     def _decode(
         self, req: ReadRequest, plan: _ReadPlan, replies: list[Any], cutoff: int | None

@@ -28,7 +28,7 @@ from online.errors import CommandError, InvalidInputError
 from online.redis_store import RedisOnlineStore, _check_name, pack
 from online.store import COMMIT_COLUMN, EVENT_TS_COLUMN
 
-__all__ = ["AggSpec", "SeriesSpec", "TileStore", "tile_size"]
+__all__ = ["AggSpec", "PendingRead", "SeriesSpec", "TileStore", "tile_size"]
 
 Function = Literal["count", "sum", "mean", "min", "max", "stddev", "last"]
 _FUNCTIONS: tuple[str, ...] = ("count", "sum", "mean", "min", "max", "stddev", "last")
@@ -569,15 +569,23 @@ class TileStore:
         _check_name("table", table)
         return f"{self._store.key_prefix}:{table}~tiles:".encode() + key
 
-    def _run(self, sha: bytes, commands: list[tuple[list[bytes], list[bytes]]]) -> list[Any]:
-        """One round trip of EVALSHA calls, loading the script once if the server lacks it."""
+    def _run(
+        self,
+        sha: bytes,
+        commands: list[tuple[list[bytes], list[bytes]]],
+        sent: list[Any] | None = None,
+    ) -> list[Any]:
+        """One round trip of EVALSHA calls, loading the script once if the server lacks it.
+
+        ``sent``: the replies of these calls already sent in another reader's round trip.
+        """
 
         def payload() -> list[bytes]:
             return [pack("EVALSHA", sha, str(len(keys)), *keys, *args) for keys, args in commands]
 
         if not commands:
             return []
-        replies = self._store._exchange(payload(), len(commands))
+        replies = self._store._exchange(payload(), len(commands)) if sent is None else sent
         if any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
             self._store._command("SCRIPT", "LOAD", _SCRIPTS[sha])
             replies = self._store._exchange(payload(), len(commands))
@@ -746,10 +754,24 @@ class TileStore:
         self, requests: Sequence[tuple[SeriesSpec, Sequence[bytes]]], at_us: int
     ) -> list[pa.Table]:
         """`read` of several series in one round trip."""
+        return self.pending_read(requests, at_us).finish(None)
+
+    def pending_read(
+        self, requests: Sequence[tuple[SeriesSpec, Sequence[bytes]]], at_us: int
+    ) -> PendingRead:
+        """`read_many` as packed commands, to send in another reader's round trip (see
+        `PreparedRead.read_columns_with`), then ``finish`` with their replies."""
         if abs(at_us) >= 2**53:
             raise InvalidInputError(f"request time {at_us} us is out of range (years 1685-2255)")
-        plans = [self._read_commands(spec, keys, at_us) for spec, keys in requests]
-        replies = self._run(_READ_SHA, [c for plan in plans for c in plan])
+        return PendingRead(self, requests, at_us)
+
+    def _finish_read(
+        self,
+        requests: Sequence[tuple[SeriesSpec, Sequence[bytes]]],
+        plans: list[list[tuple[list[bytes], list[bytes]]]],
+        sent: list[Any] | None,
+    ) -> list[pa.Table]:
+        replies = self._run(_READ_SHA, [c for plan in plans for c in plan], sent)
         out = []
         pos = 0
         for (spec, _), plan in zip(requests, plans, strict=True):
@@ -769,3 +791,28 @@ class TileStore:
                 self._store._command("UNLINK", *(self._key(table, k) for k in keys[i : i + step]))
             )
         return total
+
+
+class PendingRead:
+    """Reads of series, packed to travel in another reader's round trip."""
+
+    __slots__ = ("_plans", "_requests", "_tiles", "payload", "replies")
+
+    def __init__(
+        self,
+        tiles: TileStore,
+        requests: Sequence[tuple[SeriesSpec, Sequence[bytes]]],
+        at_us: int,
+    ) -> None:
+        self._tiles = tiles
+        self._requests = list(requests)
+        self._plans = [tiles._read_commands(spec, keys, at_us) for spec, keys in requests]
+        commands = [c for plan in self._plans for c in plan]
+        self.payload = b"".join(
+            pack("EVALSHA", _READ_SHA, str(len(keys)), *keys, *args) for keys, args in commands
+        )
+        self.replies = len(commands)
+
+    def finish(self, replies: list[Any] | None) -> list[pa.Table]:
+        """Each request's table from the replies to ``payload`` (None: send it now)."""
+        return self._tiles._finish_read(self._requests, self._plans, replies)

@@ -330,3 +330,42 @@ def test_an_erased_entity_loses_its_series(new_store: Callable[..., fs.FeatureSt
     assert not run.full  # the records name the parts that replaced the erased ones
     again = store.get_online_features(refs, {"card_id": [1, 2]}, now=end + timedelta(hours=1))
     assert again.to_dict()["amount_count_1d"] == [0, 1]
+
+
+def test_a_lookup_of_plain_and_windowed_views_is_one_round_trip(
+    new_store: Callable[..., fs.FeatureStore], redis_url: str
+) -> None:
+    """The windowed views' series scripts travel in the plain views' HMGET pipeline."""
+    from tests.store_online.proxy import RoundTripProxy
+
+    proxy = RoundTripProxy(redis_url)
+    try:
+        store = new_store(url=proxy.url)
+        card, source, push, windows = definitions()
+        plain = FeatureView(
+            name="card_latest",
+            entities=[card],  # type: ignore[list-item]
+            source=source,  # type: ignore[arg-type]
+            schema=[Field(name="amount", dtype=Float64)],
+            ttl=timedelta(days=2),
+        )
+        store.apply([card, source, push, windows, plain])
+        events = [(1, 5, None, 2.5, 3), (1, 20, 1, 1.0, 4), (2, 30, None, 4.0, 5)]
+        store.ingest("tx", frame(events))
+        store.commit("rows")
+        at = T0 + timedelta(minutes=40)
+        store.materialize(None, at)
+        refs = ["card_latest:amount", *REFS]
+        for cards in ([1], [1, 2, 3]):
+            store.get_online_features(refs, {"card_id": cards}, now=at)  # plans warm
+            before = proxy.turns
+            got = store.get_online_features(refs, {"card_id": cards}, now=at).to_dict()
+            assert proxy.turns - before == 1
+            assert got["amount"][:2] == [1.0, 4.0][: len(cards)]
+            assert_same(
+                {k: v for k, v in got.items() if k not in ("card_id", "amount")},
+                offline_at(store, cards, at),
+                at,
+            )
+    finally:
+        proxy.close()
