@@ -324,21 +324,8 @@ def _move_refs(
         if _read_snapshot(conn, rw.prefixes) != snap:
             conn.rollback()
             return None
-        c = md.commits.c
         for commit, gen in new_commits:
-            if conn.execute(sa.select(c.id).where(c.id == commit.id)).first() is None:
-                conn.execute(
-                    md.commits.insert().values(
-                        id=commit.id,
-                        parents=json.dumps(list(commit.parents)),
-                        message=commit.message,
-                        metadata=json.dumps(dict(commit.metadata), sort_keys=True),
-                        author=commit.author,
-                        creation_date=commit.creation_date.isoformat(),
-                        meta_range_id=commit.meta_range_id,
-                        generation=gen,
-                    )
-                )
+            repo._store_commit(conn, commit, gen)
         for name, (head, _) in snap.branches.items():
             if head in mapping:
                 conn.execute(

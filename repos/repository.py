@@ -885,6 +885,24 @@ class Repository:
         gen = 1 + max(g for _, g in self._load(parents).values())
         return Commit(cid, parents, message, dict(metadata), self.author, now, meta), gen
 
+    @staticmethod
+    def _store_commit(conn: sa.Connection, commit: Commit, gen: int) -> None:
+        """Insert ``commit``'s row unless it is there (ids are content hashes)."""
+        c = md.commits.c
+        if conn.execute(sa.select(c.id).where(c.id == commit.id)).first() is None:
+            conn.execute(
+                md.commits.insert().values(
+                    id=commit.id,
+                    parents=json.dumps(list(commit.parents)),
+                    message=commit.message,
+                    metadata=json.dumps(dict(commit.metadata), sort_keys=True),
+                    author=commit.author,
+                    creation_date=commit.creation_date.isoformat(),
+                    meta_range_id=commit.meta_range_id,
+                    generation=gen,
+                )
+            )
+
     def _cas(
         self,
         branch: str,
@@ -900,22 +918,7 @@ class Repository:
         ``op``'s intents. ``sources``: the other commits whose trees the commit reuses."""
         with self._write() as conn:
             refuse_expired(conn, sources)
-            exists = conn.execute(
-                sa.select(md.commits.c.id).where(md.commits.c.id == commit.id)
-            ).first()
-            if exists is None:
-                conn.execute(
-                    md.commits.insert().values(
-                        id=commit.id,
-                        parents=json.dumps(list(commit.parents)),
-                        message=commit.message,
-                        metadata=json.dumps(dict(commit.metadata), sort_keys=True),
-                        author=commit.author,
-                        creation_date=commit.creation_date.isoformat(),
-                        meta_range_id=commit.meta_range_id,
-                        generation=gen,
-                    )
-                )
+            self._store_commit(conn, commit, gen)
             moved = conn.execute(
                 md.branches.update()
                 .where(md.branches.c.name == branch, md.branches.c.head == old_head)
