@@ -495,9 +495,7 @@ def _read_redis(
         )
         for i, columns in zip(plain, got, strict=True):
             results[i] = columns
-    tables = pending.finish(sent)
-    for i, table in zip(windowed, tables, strict=True):
-        columns = table.to_pydict()
+    for i, columns in zip(windowed, pending.finish_columns(sent), strict=True):
         for name in reads[i].counts:
             if name in columns:
                 columns[name] = [0 if v is None else v for v in columns[name]]

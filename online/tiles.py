@@ -18,6 +18,7 @@ import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -135,13 +136,23 @@ local function fold_into(q, p, ncols)
   for c = 1, ncols do merge(q[1][c], p[1][c]) end
   local l = p[2]
   if l and (q[2] == false or later(l[1], l[2], q[2][1], q[2][2])) then q[2] = l end
+  local f = p[3]
+  if f == nil then q[4] = 'u'
+  elseif f ~= false and (q[3] == false or f < q[3]) then q[3] = f end
+  if p[4] then q[4] = 'u' end
+end
+local function empty(ncols)
+  local cols = {}
+  for c = 1, ncols do cols[c] = {0, 0, 0, 0, false, false} end
+  return {cols, false, false}
 end
 local function partials(raw, ncols)
   local cols = {}
   for c = 1, ncols do cols[c] = {0, 0, 0, 0, false, false} end
-  local last = false
+  local last, first = false, false
   for _, ev in ipairs(raw) do
     if last == false or later(ev[1], ev[2], last[1], last[2]) then last = ev end
+    if first == false or ev[1] < first then first = ev[1] end
     for c = 1, ncols do
       local v = ev[2 + c]
       if v ~= false then
@@ -157,7 +168,7 @@ local function partials(raw, ncols)
       end
     end
   end
-  return {cols, last}
+  return {cols, last, first}
 end
 """
 
@@ -273,9 +284,7 @@ for i = 1, #KEYS do
   end
   if F > 1 then
     for k, _ in pairs(coarse) do
-      local cols = {}
-      for c = 1, ncols do cols[c] = {0, 0, 0, 0, false, false} end
-      local q = {cols, false}
+      local q = empty(ncols)
       local names = {}
       for j = k * F, k * F + F - 1 do
         if not dirty[j] then names[#names + 1] = 'p' .. j end
@@ -328,6 +337,7 @@ for i = 1, #KEYS do
     sets[#sets + 1] = string.format('%.0f', low)
     chunked('HDEL', key, gone)
     chunked('HSET', key, sets)
+    redis.call('HDEL', key, 'z')
     local prev = redis.call('HGET', key, 'v')
     local ver = tostring(redis.call('HINCRBY', key, 'v', 1))
     if mode == 'f' then
@@ -357,114 +367,131 @@ return {added, dups}
 """
 )
 
-# KEYS: hashes. ARGV: at us, tile us, ncols, nspecs, then per spec: column index,
-# function, window us; then the layout (tile us|columns). Returns per key {commit, newest event used, outputs...}.
+# KEYS: hashes. ARGV: at us, signature (of the arguments after it), tile us, ncols, nspecs,
+# then per spec: column index, function, window us; then the layout (tile us|columns).
+# Returns per key {commit, newest event used, outputs...}. Each answer is kept in the hash
+# (``z``) with the request times it holds for, so a repeated lookup is one HGET.
 _READ_SCRIPT = (
     _COMMON
     + b"""
 local at = tonumber(ARGV[1])
-local T = tonumber(ARGV[2])
-local ncols = tonumber(ARGV[3])
-local nspecs = tonumber(ARGV[4])
-local layout = ARGV[5 + nspecs * 3]
-local specs = {}
-local windows = {}
-for s = 1, nspecs do
-  local o = 4 + (s - 1) * 3
-  local w = tonumber(ARGV[o + 3])
-  specs[s] = {tonumber(ARGV[o + 1]), ARGV[o + 2], w}
-  windows[w] = true
+local sig = ARGV[2]
+local T, ncols, nspecs, layout
+local specs, wlist = {}, {}
+local function parse()
+  T = tonumber(ARGV[3])
+  ncols = tonumber(ARGV[4])
+  nspecs = tonumber(ARGV[5])
+  layout = ARGV[6 + nspecs * 3]
+  local seen = {}
+  for s = 1, nspecs do
+    local o = 5 + (s - 1) * 3
+    local w = tonumber(ARGV[o + 3])
+    specs[s] = {tonumber(ARGV[o + 1]), ARGV[o + 2], w}
+    if not seen[w] then
+      seen[w] = true
+      wlist[#wlist + 1] = w
+    end
+  end
 end
 local function fmt(x)
   if x == false then return false end
   return string.format('%.17g', x)
 end
-local out = {}
-for i = 1, #KEYS do
-  local key = KEYS[i]
+local function compute(key)
+  local h = redis.call('HMGET', key, 'v', 'f', 's', 'c', 'n')
+  local ver, F, stored = h[1], tonumber(h[2] or '1'), h[3]
+  if stored and stored ~= layout then return nil, 'LAYOUT ' .. stored end
   local cache = {}
-  local function field(name)
-    local v = cache[name]
-    if v == nil then
-      local got = redis.call('HGET', key, name)
-      if got then v = cmsgpack.unpack(got) else v = false end
-      cache[name] = v
+  local function fetch(names)
+    local need = {}
+    for _, n in ipairs(names) do
+      if cache[n] == nil then need[#need + 1] = n end
     end
-    return v
+    if #need > 0 then
+      local got = redis.call('HMGET', key, unpack(need))
+      for k, n in ipairs(need) do
+        if got[k] then cache[n] = cmsgpack.unpack(got[k]) else cache[n] = false end
+      end
+    end
   end
+  local top = math.floor((at - 1) / T)
+  local future = ver and h[5] and tonumber(h[5]) > at
+  local plan, names = {}, {}
+  for _, w in ipairs(wlist) do
+    local lo = at - w
+    local j0, j1 = math.ceil(lo / T), math.floor(at / T) - 1
+    local first = math.floor(lo / T)
+    local edges = {}
+    if j0 > j1 then
+      for j = first, top do edges[#edges + 1] = j end
+    else
+      for j = first, j0 - 1 do edges[#edges + 1] = j end
+      for j = j1 + 1, top do edges[#edges + 1] = j end
+    end
+    plan[w] = {lo, j0, j1, edges}
+    for _, j in ipairs(edges) do names[#names + 1] = 'r' .. j end
+    if j0 <= j1 then names[#names + 1] = 'm' .. w end
+  end
+  -- the answer holds for request times in [at, hi): until an event enters or leaves a window
+  local hi, known = 1e300, true
+  if future then names[#names + 1] = 'r' .. top end
+  if ver then fetch(names) end
+  if future then
+    hi = (top + 1) * T + 1
+    for _, ev in ipairs(cache['r' .. top] or {}) do
+      if ev[1] > at and ev[1] < hi then hi = ev[1] end
+    end
+  end
+  local sets = {}
   local acc = {}
   local widest, wlast = -1, false
-  local ver = redis.call('HGET', key, 'v')
-  local F = tonumber(redis.call('HGET', key, 'f') or '1')
-  local stored = redis.call('HGET', key, 's')
-  if stored and stored ~= layout then
-    return redis.error_reply('LAYOUT ' .. stored)
-  end
-  for w, _ in pairs(windows) do
-    local lo = at - w
-    local cols = {}
-    for c = 1, ncols do cols[c] = {0, 0, 0, 0, false, false} end
-    local last = false
-    local function add(p)
-      for c = 1, ncols do merge(cols[c], p[1][c]) end
-      local l = p[2]
-      if l and (last == false or later(l[1], l[2], last[1], last[2])) then last = l end
-    end
-    local j0, j1 = math.ceil(lo / T), math.floor(at / T) - 1
+  for _, w in ipairs(wlist) do
+    local lo, j0, j1, edges = plan[w][1], plan[w][2], plan[w][3], plan[w][4]
+    local a = empty(ncols)
     if ver and j0 <= j1 then
-      local memo = field('m' .. w)
+      local memo = cache['m' .. w]
       if not (memo and memo[1] == j0 and memo[2] == j1 and memo[3] == ver) then
-        local mcols = {}
-        for c = 1, ncols do mcols[c] = {0, 0, 0, 0, false, false} end
-        local mlast = false
-        local names = {}
+        local parts = {}
         local j = j0
         while j <= j1 do
           if F > 1 and j % F == 0 and j + F - 1 <= j1 then
-            names[#names + 1] = 'q' .. math.floor(j / F)
+            parts[#parts + 1] = 'q' .. math.floor(j / F)
             j = j + F
           else
-            names[#names + 1] = 'p' .. j
+            parts[#parts + 1] = 'p' .. j
             j = j + 1
           end
         end
-        for _, got in ipairs(redis.call('HMGET', key, unpack(names))) do
-          if got then
-            local p = cmsgpack.unpack(got)
-            for c = 1, ncols do merge(mcols[c], p[1][c]) end
-            local l = p[2]
-            if l and (mlast == false or later(l[1], l[2], mlast[1], mlast[2])) then mlast = l end
-          end
+        fetch(parts)
+        local m = empty(ncols)
+        for _, n in ipairs(parts) do
+          if cache[n] then fold_into(m, cache[n], ncols) end
         end
-        memo = {j0, j1, ver, {mcols, mlast}}
-        redis.call('HSET', key, 'm' .. w, cmsgpack.pack(memo))
+        memo = {j0, j1, ver, m}
+        sets[#sets + 1] = 'm' .. w
+        sets[#sets + 1] = cmsgpack.pack(memo)
       end
-      add(memo[4])
+      fold_into(a, memo[4], ncols)
     end
     if ver then
-      local edges = {}
-      local first, top = math.floor(lo / T), math.floor((at - 1) / T)
-      if j0 > j1 then
-        for j = first, top do edges[#edges + 1] = j end
-      else
-        for j = first, j0 - 1 do edges[#edges + 1] = j end
-        for j = j1 + 1, top do edges[#edges + 1] = j end
-      end
       for _, j in ipairs(edges) do
-        local raw = field('r' .. j)
+        local raw = cache['r' .. j]
         if raw then
           local inside = {}
           for _, ev in ipairs(raw) do
             if ev[1] > lo and ev[1] <= at then inside[#inside + 1] = ev end
           end
-          if #inside > 0 then add(partials(inside, ncols)) end
+          if #inside > 0 then fold_into(a, partials(inside, ncols), ncols) end
         end
       end
     end
-    acc[w] = {cols, last}
-    if w > widest then widest, wlast = w, last end
+    if a[4] then known = false end
+    if a[3] and a[3] + w < hi then hi = a[3] + w end
+    acc[w] = a
+    if w > widest then widest, wlast = w, a[2] end
   end
-  local row = {redis.call('HGET', key, 'c') or false, false}
+  local row = {h[4] or false, false}
   if wlast then row[2] = fmt(wlast[1]) end
   for s = 1, nspecs do
     local c, fn, w = specs[s][1], specs[s][2], specs[s][3]
@@ -484,6 +511,33 @@ for i = 1, #KEYS do
       end
     end
     row[2 + s] = v
+  end
+  if ver then
+    if known then
+      sets[#sets + 1] = 'z'
+      sets[#sets + 1] = cmsgpack.pack({sig, at, hi, row})
+    end
+    if #sets > 0 then redis.call('HSET', key, unpack(sets)) end
+  end
+  return row
+end
+local out = {}
+local parsed = false
+for i = 1, #KEYS do
+  local row = nil
+  local z = redis.call('HGET', KEYS[i], 'z')
+  if z then
+    z = cmsgpack.unpack(z)
+    if z[1] == sig and z[2] <= at and at < z[3] then row = z[4] end
+  end
+  if row == nil then
+    if not parsed then
+      parse()
+      parsed = true
+    end
+    local err
+    row, err = compute(KEYS[i])
+    if err then return redis.error_reply(err) end
   end
   out[i] = row
 end
@@ -523,7 +577,9 @@ _INT64 = pa.int64()
 _FLOAT64 = pa.float64()
 _STRING = pa.string()
 _UTC_US = pa.timestamp("us", tz="UTC")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SCHEMAS: dict[int, tuple[SeriesSpec, pa.Schema]] = {}
+_ARGS: dict[int, tuple[SeriesSpec, list[bytes]]] = {}
 
 
 def _output_type(spec: AggSpec) -> pa.DataType:
@@ -545,6 +601,29 @@ def _layout(spec: SeriesSpec) -> bytes:
     return f"{spec.tile_us}|{','.join(spec.columns)}".encode()
 
 
+def _read_args(spec: SeriesSpec) -> list[bytes]:
+    """The read script's arguments after the request time, made once per spec object:
+    a signature of the rest (a kept answer is reused only for the same question), then
+    the tile size, the columns and the aggregates."""
+    seen = _ARGS.get(id(spec))
+    if seen is not None and seen[0] is spec:
+        return seen[1]
+    index = {c: i + 1 for i, c in enumerate(spec.columns)}
+    args = [
+        str(spec.tile_us).encode(),
+        str(len(spec.columns)).encode(),
+        str(len(spec.specs)).encode(),
+    ]
+    for s in spec.specs:
+        args += [str(index[s.column]).encode(), s.function.encode(), str(s.window_us).encode()]
+    args.append(_layout(spec))
+    args.insert(0, hashlib.sha1(b"\0".join(args)).hexdigest()[:16].encode())
+    if len(_ARGS) > 1024:
+        _ARGS.clear()
+    _ARGS[id(spec)] = (spec, args)
+    return args
+
+
 def _schema(spec: SeriesSpec) -> pa.Schema:
     """The read's schema for `spec`, made once per spec object."""
     seen = _SCHEMAS.get(id(spec))
@@ -564,10 +643,11 @@ class TileStore:
 
     def __init__(self, store: RedisOnlineStore) -> None:
         self._store = store
+        self._per_call = min(_KEYS_PER_CALL, store.max_script_keys)
 
     def _key(self, table: str, key: bytes) -> bytes:
         _check_name("table", table)
-        return f"{self._store.key_prefix}:{table}~tiles:".encode() + key
+        return self._store._entity_key(f"{self._store.key_prefix}:{table}~tiles:".encode(), key)
 
     def _run(
         self,
@@ -662,8 +742,8 @@ class TileStore:
             _layout(spec),
         ]
         commands = []
-        for i in range(0, len(keys), _KEYS_PER_CALL):
-            chunk = keys[i : i + _KEYS_PER_CALL]
+        for i in range(0, len(keys), self._per_call):
+            chunk = keys[i : i + self._per_call]
             args = list(head)
             for k in chunk:
                 rows = grouped.get(k, [])
@@ -706,19 +786,10 @@ class TileStore:
     def _read_commands(
         self, spec: SeriesSpec, keys: Sequence[bytes], at_us: int
     ) -> list[tuple[list[bytes], list[bytes]]]:
-        index = {c: i + 1 for i, c in enumerate(spec.columns)}
-        args = [
-            str(at_us).encode(),
-            str(spec.tile_us).encode(),
-            str(len(spec.columns)).encode(),
-            str(len(spec.specs)).encode(),
-        ]
-        for s in spec.specs:
-            args += [str(index[s.column]).encode(), s.function.encode(), str(s.window_us).encode()]
-        args.append(_layout(spec))
+        args = [str(at_us).encode(), *_read_args(spec)]
         return [
-            ([self._key(spec.table, k) for k in keys[i : i + _KEYS_PER_CALL]], args)
-            for i in range(0, len(keys), _KEYS_PER_CALL)
+            ([self._key(spec.table, k) for k in keys[i : i + self._per_call]], args)
+            for i in range(0, len(keys), self._per_call)
         ]
 
     @staticmethod
@@ -782,6 +853,34 @@ class TileStore:
             out.append(self._decode(spec, rows))
         return out
 
+    def _finish_columns(
+        self,
+        requests: Sequence[tuple[SeriesSpec, Sequence[bytes]]],
+        plans: list[list[tuple[list[bytes], list[bytes]]]],
+        sent: list[Any] | None,
+    ) -> list[dict[str, list[Any]]]:
+        replies = self._run(_READ_SHA, [c for plan in plans for c in plan], sent)
+        out = []
+        pos = 0
+        for (spec, _), plan in zip(requests, plans, strict=True):
+            rows: list[Any] = []
+            for _ in plan:
+                rows.extend(replies[pos])
+                pos += 1
+            columns: dict[str, list[Any]] = {}
+            for s_i, s in enumerate(spec.specs):
+                col = [row[2 + s_i] for row in rows]
+                if _output_type(s) is _INT64:
+                    columns[s.output] = [None if v is None else int(float(v)) for v in col]
+                else:
+                    columns[s.output] = [None if v is None else float(v) for v in col]
+            columns[EVENT_TS_COLUMN] = [
+                None if r[1] is None else _EPOCH + timedelta(microseconds=int(r[1])) for r in rows
+            ]
+            columns[COMMIT_COLUMN] = [None if r[0] is None else bytes(r[0]).decode() for r in rows]
+            out.append(columns)
+        return out
+
     def delete(self, table: str, keys: Sequence[bytes]) -> int:
         """Remove these entities' series of `table`; returns how many existed."""
         step = 1000
@@ -816,3 +915,8 @@ class PendingRead:
     def finish(self, replies: list[Any] | None) -> list[pa.Table]:
         """Each request's table from the replies to ``payload`` (None: send it now)."""
         return self._tiles._finish_read(self._requests, self._plans, replies)
+
+    def finish_columns(self, replies: list[Any] | None) -> list[dict[str, list[Any]]]:
+        """``finish`` as Python values, column name -> one value per key (no Arrow): what
+        ``finish(...)[i].to_pydict()`` gives."""
+        return self._tiles._finish_columns(self._requests, self._plans, replies)

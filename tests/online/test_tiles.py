@@ -379,3 +379,74 @@ def test_a_series_stored_with_another_layout_is_refused_until_replaced(
     assert store.read(new, [b"b"], BASE).column(f"i_count_{60 * MIN}").to_pylist() == [0]
     store.replace(new, [b"a"], _events([(b"a", BASE, None, 3, None)]), None)
     assert store.read(new, [b"a"], BASE).column(f"i_sum_{60 * MIN}").to_pylist() == [3]
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    windows=st.lists(
+        st.sampled_from([MIN, 5 * MIN, 7 * MIN, 60 * MIN, 90 * MIN]),
+        min_size=1,
+        max_size=3,
+        unique=True,
+    ),
+    events=st.lists(_event, min_size=1, max_size=12),
+    offsets=st.lists(
+        st.tuples(st.one_of(st.integers(-2, 3), st.integers(-2, 200)), st.integers(-1, 1)),
+        min_size=2,
+        max_size=10,
+    ),
+    late=st.lists(_event, max_size=2),
+)
+def test_a_kept_answer_is_reused_only_while_no_event_enters_or_leaves_a_window(
+    online_store: online.RedisOnlineStore,
+    windows: list[int],
+    events: list[Event],
+    offsets: list[tuple[int, int]],
+    late: list[Event],
+) -> None:
+    """Reads at rising request times (each answer is kept with the times it holds for),
+    re-reads at the same time, and reads after a fold, all equal the offline semantics."""
+    spec = _series(windows)
+    store = TileStore(online_store)
+    store.delete(spec.table, KEYS)
+    state: dict[Identity, list[tuple[Any, Any]]] = {}
+
+    def fold(rows: list[Event]) -> None:
+        store.fold(spec, _events(rows))
+        for k, t, c, i, f in rows:
+            copies = state.setdefault((k, t, c), [])
+            if copies:
+                copies[-1] = (i, f)
+            else:
+                copies.append((i, f))
+
+    fold(events)
+    newest = max(i[1] for i in state)
+    times = sorted({_at(newest, steps, nudge) for steps, nudge in offsets})
+    for at in times:
+        _check(store, spec, state, KEYS, at)
+        _check(store, spec, state, KEYS, at)
+    if late:
+        fold([e for e in late if e[1] <= newest])
+        _check(store, spec, state, KEYS, times[-1])
+
+
+def test_a_repeated_lookup_reads_the_kept_answer(online_store: online.RedisOnlineStore) -> None:
+    spec = _series([5 * MIN, 60 * MIN])
+    store = TileStore(online_store)
+    store.delete(spec.table, [b"k"])
+    store.fold(spec, _events([(b"k", BASE + m * MIN, None, m, m / 2) for m in range(0, 50, 3)]))
+    at = BASE + 50 * MIN
+    first = store.read(spec, [b"k"], at).to_pylist()
+    raw = online_store._command("HGET", store._key(spec.table, b"k"), "z")
+    assert raw is not None  # the answer is kept with the request times it holds for
+    assert store.read(spec, [b"k"], at + 1).to_pylist() == first
+    # an event entering the window is not missed: the fold drops the kept answer
+    store.fold(spec, _events([(b"k", at + 2, None, 100, 1.0)]))
+    assert online_store._command("HGET", store._key(spec.table, b"k"), "z") is None
+    after = store.read(spec, [b"k"], at + 2).to_pylist()[0]
+    assert after["i_count_300000000"] == first[0]["i_count_300000000"] + 1
