@@ -20,6 +20,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from offline._compute import PartitionFn, RowQuery, query_rows
 from offline._errors import CorruptTableError, QueryError, SchemaMismatchError
 from offline._polars_pit import polars_as_of_join
 from offline._specs import AsOfSpec, WindowAgg, WindowSpec
@@ -506,6 +507,22 @@ class Engine:
             f"QUALIFY row_number() OVER ({partition}ORDER BY {', '.join(order)}) = 1"
         )
         return _stream(self.cursor(), query, files=files)
+
+    # -- sorted scans and per-partition functions ----------------------------------------
+
+    def sorted_rows(self, files: Sequence[str], order: Sequence[str]) -> pa.RecordBatchReader:
+        """Every row of ``files`` ordered by ``order`` (compaction's read)."""
+        if not files:
+            raise QueryError("sorted_rows needs at least one file")
+        order_sql = f" ORDER BY {', '.join(ident(c) for c in order)}" if order else ""
+        return _stream(self.cursor(), f"SELECT * FROM {_source(files)}{order_sql}", files=files)
+
+    def map_rows(
+        self, query: RowQuery, fn: PartitionFn, schema: pa.Schema
+    ) -> Iterator[pa.RecordBatch]:
+        """Run ``fn`` over the query's rows in this process (one partition: all of them)."""
+        for batch in fn(iter(query_rows(self, query))):
+            yield batch.cast(schema) if batch.schema != schema else batch
 
     # -- SQL ----------------------------------------------------------------------------
 

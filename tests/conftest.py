@@ -17,7 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pytest
 import redis
 
+import offline
 import online
+from tests.online.cluster import Cluster, start_cluster
 
 # Where Feast is not installed (the newest-stack CI step: pandas 3, redis-py 8, beyond
 # Feast's pins), the test files that use Feast as an oracle or a client are left out, and
@@ -62,6 +64,12 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def valkey_cluster() -> Iterator[Cluster]:
+    """A 3-primary / 3-replica Valkey Cluster for the whole session, stopped at its end."""
+    yield from start_cluster()
+
+
 @pytest.fixture
 def online_store(redis_url: str) -> Iterator[online.RedisOnlineStore]:
     """A `RedisOnlineStore` with a key prefix of its own; its keys are removed afterwards."""
@@ -85,3 +93,48 @@ def drop_prefix(redis_url: str, prefix: str) -> None:
                 client.unlink(*keys)
     finally:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def spark_session() -> Iterator[object]:
+    """One local Spark session for the whole run (local[2], 4 shuffle partitions, no UI).
+
+    Without pyspark the Spark tests are skipped, except in CI (``CI`` set), where that
+    fails: install the extra with ``pip install -e '.[spark]'``.
+    """
+    if importlib.util.find_spec("pyspark") is None:
+        message = "pyspark is not installed: pip install -e '.[spark]' (and Java 17)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from offline._spark import _java_home
+
+    _java_home()
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("featurestore-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.default.parallelism", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.driver.memory", "2g")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    try:
+        yield session
+    finally:
+        session.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_engine(spark_session: object) -> Iterator[offline.ComputeEngine]:
+    """The Spark engine on the shared session (it never stops the session itself)."""
+    engine = offline.open_engine("spark", session=spark_session)
+    try:
+        yield engine
+    finally:
+        engine.close()

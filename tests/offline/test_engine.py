@@ -44,8 +44,12 @@ class PinnedEngine(Engine):
         return super().as_of_join(entities, entity_ts, specs, method=method)
 
 
-@pytest.fixture(scope="module", params=["duckdb", "polars"])
+@pytest.fixture(
+    scope="module", params=["duckdb", "polars", pytest.param("spark", marks=pytest.mark.spark)]
+)
 def engine(request: pytest.FixtureRequest) -> Engine:
+    if request.param == "spark":
+        return request.getfixturevalue("spark_engine")  # type: ignore[no-any-return]
     return PinnedEngine(request.param)
 
 
