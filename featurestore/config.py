@@ -13,10 +13,18 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+)
 
 CONFIG_FILE = "featurestore.yaml"
 
@@ -24,6 +32,7 @@ __all__ = [
     "CONFIG_FILE",
     "ApiKey",
     "DuckDBOfflineConfig",
+    "RedisClusterOnlineConfig",
     "RedisOnlineConfig",
     "ServerConfig",
     "ServingLogConfig",
@@ -36,6 +45,16 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _usable_prefix(value: str | None) -> str | None:
+    """A prefix without '@', which starts a branch's namespace (``{prefix}@{branch}``)."""
+    if value is not None and "@" in value:
+        raise ValueError(
+            "key_prefix may not hold '@': it separates a branch's online namespace "
+            "({key_prefix}@{branch}); choose a prefix without it"
+        )
+    return value
+
+
 class RedisOnlineConfig(_Frozen):
     """The Redis online store; with no ``url`` an embedded server is started."""
 
@@ -45,16 +64,54 @@ class RedisOnlineConfig(_Frozen):
     socket_timeout_s: float = 5.0
     max_connections: int = 64
 
+    _usable_prefix = field_validator("key_prefix")(_usable_prefix)
+
+
+class RedisClusterOnlineConfig(_Frozen):
+    """The Redis / Valkey Cluster online store: ``url`` names any node (``startup_nodes``:
+    more of them, ``redis://host:port``, tried in turn); the cluster tells the rest.
+
+    A write returns once ``replica_acks`` live replicas of each primary it touched hold
+    it (``WAIT``; 0: the primary alone); commands are retried for up to
+    ``failover_timeout_s`` while the cluster fails a primary over.
+    """
+
+    type: Literal["redis_cluster"]
+    url: str
+    startup_nodes: tuple[str, ...] = ()
+    key_prefix: str | None = None
+    socket_timeout_s: float = 5.0
+    max_connections: int = 64
+    replica_acks: int = Field(default=1, ge=0)
+    replica_ack_timeout_s: float = Field(default=2.0, gt=0)
+    failover_timeout_s: float = Field(default=20.0, ge=0)
+
     @field_validator("key_prefix")
     @classmethod
-    def _usable_prefix(cls, value: str | None) -> str | None:
-        """A prefix without '@', which starts a branch's namespace (``{prefix}@{branch}``)."""
-        if value is not None and "@" in value:
+    def _cluster_prefix(cls, value: str | None) -> str | None:
+        """A prefix without '@' (see `RedisOnlineConfig`) and without braces, which mark a
+        cluster key's hash tag."""
+        if value is not None and ("{" in value or "}" in value):
             raise ValueError(
-                "key_prefix may not hold '@': it separates a branch's online namespace "
-                "({key_prefix}@{branch}); choose a prefix without it"
+                "key_prefix may not hold '{' or '}' on Redis Cluster: the braces of a key "
+                "are its entity's hash tag; choose a prefix without them"
             )
-        return value
+        return _usable_prefix(value)
+
+
+def _online_kind(value: Any) -> str:
+    """Which online store a setting describes: its ``type``, ``redis`` by default."""
+    if isinstance(value, Mapping):
+        return str(value.get("type", "redis"))
+    return str(getattr(value, "type", "redis"))
+
+
+OnlineConfig = Annotated[
+    Annotated[RedisOnlineConfig, Tag("redis")]
+    | Annotated[RedisClusterOnlineConfig, Tag("redis_cluster")],
+    Discriminator(_online_kind),
+]
+"""``online_store``: ``type: redis`` (the default) or ``type: redis_cluster``."""
 
 
 class DuckDBOfflineConfig(_Frozen):
@@ -110,7 +167,7 @@ class StoreConfig(_Frozen):
     storage: str = "data"
     metadata_url: str | None = None
     default_branch: str = "main"
-    online_store: RedisOnlineConfig = RedisOnlineConfig()
+    online_store: OnlineConfig = RedisOnlineConfig()
     offline_store: DuckDBOfflineConfig = DuckDBOfflineConfig()
     server: ServerConfig = ServerConfig()
     serving_log: ServingLogConfig = ServingLogConfig()
@@ -152,6 +209,8 @@ def _invalid_settings(
     said = []
     for err in error.errors():
         loc = tuple(str(part) for part in err["loc"])
+        if loc[:1] == ("online_store",) and loc[1:2] in (("redis",), ("redis_cluster",)):
+            loc = loc[:1] + loc[2:]  # the online store's kind, not a setting
         where = f"{path}: {'.'.join(loc)}"
         secret = "api_keys" in loc
         for prefix, var in _ENV_SETTINGS:

@@ -199,6 +199,17 @@ class FeatureStore:
         with self._lock:
             if self._online is None:
                 cfg = self.config.online_store
+                if cfg.type == "redis_cluster":
+                    self._online = online.RedisClusterOnlineStore(
+                        [cfg.url, *cfg.startup_nodes],
+                        key_prefix=cfg.key_prefix or self.config.project,
+                        socket_timeout=cfg.socket_timeout_s,
+                        max_connections=cfg.max_connections,
+                        replica_acks=cfg.replica_acks,
+                        replica_ack_timeout=cfg.replica_ack_timeout_s,
+                        failover_timeout=cfg.failover_timeout_s,
+                    )
+                    return self._online
                 url = cfg.url
                 if url is None:
                     with translated():

@@ -3,6 +3,7 @@
 Speaks tables, keys, timestamps and Arrow; knows nothing of feature views.
 """
 
+from online.cluster_store import RedisClusterOnlineStore
 from online.embedded import EmbeddedRedis
 from online.errors import (
     CommandError,
@@ -41,6 +42,7 @@ __all__ = [
     "PendingRead",
     "PreparedRead",
     "ReadRequest",
+    "RedisClusterOnlineStore",
     "RedisOnlineStore",
     "SeriesSpec",
     "TileStore",

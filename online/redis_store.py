@@ -254,6 +254,9 @@ class _ReadPlan:
 class RedisOnlineStore:
     """The online store on Redis >= 7.0 or Valkey, at `url` (redis://, rediss://, unix://)."""
 
+    max_script_keys = 1 << 30
+    """How many entities one script call may touch (a cluster's calls stay in one slot)."""
+
     def __init__(
         self,
         url: str,
@@ -356,6 +359,10 @@ class RedisOnlineStore:
     def _table_prefix(self, table: str) -> bytes:
         _check_name("table", table)
         return f"{self.key_prefix}:{table}:".encode()
+
+    def _entity_key(self, prefix: bytes, key: bytes) -> bytes:
+        """The Redis key of encoded entity ``key`` under ``prefix`` (``{prefix}{key}``)."""
+        return prefix + key
 
     def write(
         self,

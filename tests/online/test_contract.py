@@ -1,9 +1,12 @@
-"""Contract suite for the `OnlineStore` protocol, run on `RedisOnlineStore`."""
+"""Contract suite for the `OnlineStore` protocol, run on `RedisOnlineStore` and on
+`RedisClusterOnlineStore` (a 3-primary / 3-replica Valkey Cluster)."""
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,8 +18,39 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import online
+from tests.conftest import drop_prefix
+from tests.online.cluster import drop_cluster_prefix
 
 T0 = datetime(2024, 5, 1, 12, tzinfo=UTC)
+
+
+@pytest.fixture(params=["single", "cluster"])
+def online_store(
+    request: pytest.FixtureRequest, redis_url: str
+) -> Iterator[online.RedisOnlineStore]:
+    """The store under test, on one server and on the cluster, with a key prefix of its own.
+
+    Tests that also check the single server's raw keys (``redis_url``) run on it alone;
+    test_cluster_store.py checks the cluster's keys.
+    """
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    if request.param == "single":
+        store: online.RedisOnlineStore = online.RedisOnlineStore(redis_url, key_prefix=prefix)
+        try:
+            yield store
+        finally:
+            store.close()
+            drop_prefix(redis_url, prefix)
+        return
+    if "redis_url" in inspect.signature(request.function).parameters:
+        pytest.skip("checks the single server's raw keys; test_cluster_store.py has the cluster's")
+    cluster = request.getfixturevalue("valkey_cluster")
+    store = online.RedisClusterOnlineStore(cluster.url, key_prefix=prefix)
+    try:
+        yield store
+    finally:
+        store.close()
+        drop_cluster_prefix(cluster.url, prefix)
 
 
 def micros(t: datetime) -> int:
