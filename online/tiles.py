@@ -219,6 +219,9 @@ for i = 1, #KEYS do
     if ts > newest then newest = ts end
   end
   local horizon = newest - W
+  local F = tonumber(redis.call('HGET', key, 'f') or '0')
+  if F == 0 then F = math.max(1, math.floor(math.sqrt(W / T))) end
+  local redo = {}
   local oldest = math.floor((horizon - 1) / T) - 1
   local tiles, index, dirty = {}, {}, {}
   local function slot(idx, ev)
@@ -229,12 +232,29 @@ for i = 1, #KEYS do
     end
     return by
   end
+  local stored = {}
+  if mode ~= 'r' then
+    local names, seen = {}, {}
+    for _, ev in ipairs(events) do
+      local j = math.floor((ev[1] - 1) / T)
+      if j >= oldest and not seen[j] then
+        seen[j] = true
+        names[#names + 1] = j
+      end
+    end
+    for c = 1, #names, 1000 do
+      local part = {}
+      for x = c, math.min(c + 999, #names) do part[#part + 1] = 'r' .. names[x] end
+      local got = redis.call('HMGET', key, unpack(part))
+      for x = 1, #part do stored[names[c + x - 1]] = got[x] end
+    end
+  end
   for _, ev in ipairs(events) do
     local j = math.floor((ev[1] - 1) / T)
     if j >= oldest then
       local raw = tiles[j]
       if raw == nil then
-        local got = redis.call('HGET', key, 'r' .. j)
+        local got = stored[j]
         if got then raw = cmsgpack.unpack(got) else raw = {} end
         tiles[j] = raw
         local idx = {}
@@ -255,6 +275,7 @@ for i = 1, #KEYS do
         else
           raw[k] = ev
           corrected = true
+          redo[math.floor(j / F)] = true
           dirty[j] = true
           added = added + 1
         end
@@ -268,8 +289,6 @@ for i = 1, #KEYS do
     end
   end
   local sets = {}
-  local F = tonumber(redis.call('HGET', key, 'f') or '0')
-  if F == 0 then F = math.max(1, math.floor(math.sqrt(W / T))) end
   local low = tonumber(redis.call('HGET', key, 'o') or '1e300')
   local coarse = {}
   for j, _ in pairs(dirty) do
@@ -284,21 +303,36 @@ for i = 1, #KEYS do
   end
   if F > 1 then
     for k, _ in pairs(coarse) do
-      local q = empty(ncols)
-      local names = {}
-      for j = k * F, k * F + F - 1 do
-        if not dirty[j] then names[#names + 1] = 'p' .. j end
-      end
-      local parts = {}
-      if #names > 0 then
-        for _, got in ipairs(redis.call('HMGET', key, unpack(names))) do
-          if got then parts[#parts + 1] = cmsgpack.unpack(got) end
+      -- fresh events fold into the kept coarse tile; a correction recomputes it
+      local q = false
+      if mode ~= 'r' and not redo[k] then
+        local got = redis.call('HGET', key, 'q' .. k)
+        if got then
+          q = cmsgpack.unpack(got)
+          for _, f in ipairs(fresh) do
+            if math.floor(f[1] / F) == k then fold_into(q, partials({f[2]}, ncols), ncols) end
+          end
         end
       end
-      for j = k * F, k * F + F - 1 do
-        if dirty[j] then parts[#parts + 1] = tiles[j] end
+      if q == false then
+        q = empty(ncols)
+        local names = {}
+        if mode ~= 'r' then
+          for j = k * F, k * F + F - 1 do
+            if not dirty[j] then names[#names + 1] = 'p' .. j end
+          end
+        end
+        local parts = {}
+        if #names > 0 then
+          for _, got in ipairs(redis.call('HMGET', key, unpack(names))) do
+            if got then parts[#parts + 1] = cmsgpack.unpack(got) end
+          end
+        end
+        for j = k * F, k * F + F - 1 do
+          if dirty[j] then parts[#parts + 1] = tiles[j] end
+        end
+        for _, p in ipairs(parts) do fold_into(q, p, ncols) end
       end
-      for _, p in ipairs(parts) do fold_into(q, p, ncols) end
       sets[#sets + 1] = 'q' .. k
       sets[#sets + 1] = cmsgpack.pack(q)
     end
@@ -643,6 +677,7 @@ class TileStore:
 
     def __init__(self, store: RedisOnlineStore) -> None:
         self._store = store
+        self._loaded: set[bytes] = set()
         self._per_call = min(_KEYS_PER_CALL, store.max_script_keys)
 
     def _key(self, table: str, key: bytes) -> bytes:
@@ -665,6 +700,10 @@ class TileStore:
 
         if not commands:
             return []
+        if sent is None and sha not in self._loaded:
+            # once per store: a write's payload is not sent twice to learn the script is missing
+            self._store._command("SCRIPT", "LOAD", _SCRIPTS[sha])
+            self._loaded.add(sha)
         replies = self._store._exchange(payload(), len(commands)) if sent is None else sent
         if any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
             self._store._command("SCRIPT", "LOAD", _SCRIPTS[sha])
