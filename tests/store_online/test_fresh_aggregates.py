@@ -163,6 +163,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+@pytest.mark.parametrize("redis_url", ["single", "cluster"], indirect=True)
 @settings(
     max_examples=30,
     deadline=None,

@@ -1,4 +1,5 @@
-"""After materializing at T, the online values equal the point-in-time join at T."""
+"""After materializing at T, the online values equal the point-in-time join at T (on one
+server and on the cluster)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tests.conftest import drop_prefix
@@ -55,6 +57,7 @@ def online_and_offline(
             drop_prefix(redis_url, prefix)
 
 
+@pytest.mark.parametrize("redis_url", ["single", "cluster"], indirect=True)
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spec=rows())
 def test_online_values_equal_point_in_time_join(redis_url: str, spec: list[dict[str, Any]]) -> None:
