@@ -1,7 +1,18 @@
-"""Content-addressed, immutable object storage: a local folder or any fsspec filesystem."""
+"""Content-addressed, immutable object storage: a local folder or any fsspec filesystem.
+
+On S3 (``s3://bucket/prefix``, any S3-compatible server) an object is uploaded straight
+to its content address in one PUT (or a multipart upload that is aborted on failure):
+S3 makes an object visible whole or not at all, so a killed upload leaves nothing, and
+no temporary key has to be moved (a move is a copy on S3). Listings are never cached,
+so an object another process wrote or deleted is seen at once. Credentials and endpoint
+come from ``options`` (fsspec's storage options; for S3 ``key``, ``secret``,
+``endpoint_url``, ``region``) or the standard AWS variables (``AWS_ACCESS_KEY_ID``,
+``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``, ``AWS_DEFAULT_REGION``).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -9,13 +20,16 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import fsspec
 
 _CHUNK = 1 << 20
+_IN_MEMORY = 64 << 20
+"""An upload up to this size is held in memory; a larger one in a local temporary file."""
+_S3 = ("s3", "s3a")
 
 Admit = Callable[[str], None]
 """Called with an object's checksum after it is hashed and before it lands (or is found
@@ -26,6 +40,8 @@ class ObjectStore(Protocol):
     """Where object bytes live, keyed by their sha256 hex digest."""
 
     location: str
+    filesystem: fsspec.AbstractFileSystem | None
+    """The fsspec filesystem that reads ``address()`` URLs; None: addresses are local paths."""
 
     def put_bytes(self, data: bytes, admit: Admit | None = None) -> tuple[str, int]: ...
     def put_stream(self, stream: BinaryIO, admit: Admit | None = None) -> tuple[str, int]: ...
@@ -81,6 +97,7 @@ class LocalObjectStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.location = str(root)
+        self.filesystem: fsspec.AbstractFileSystem | None = None
         self._tmp = root / "tmp"
         self._dirs: set[Path] = set()
 
@@ -203,50 +220,117 @@ class LocalObjectStore:
             self._file(checksum).unlink(missing_ok=True)
 
 
+def fsspec_options(protocol: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """fsspec's keyword arguments for ``protocol`` from storage ``options``.
+
+    For S3, ``endpoint_url`` and ``region`` go where s3fs wants them (its botocore client's
+    arguments); everything else passes through. Listings are never cached.
+    """
+    out: dict[str, Any] = dict(options or {})
+    if protocol in _S3:
+        client = dict(out.pop("client_kwargs", None) or {})
+        endpoint = out.pop("endpoint_url", None)
+        region = out.pop("region", None)
+        if endpoint:
+            client["endpoint_url"] = endpoint
+        if region:
+            client["region_name"] = region
+        if client:
+            out["client_kwargs"] = client
+        out.setdefault("default_block_size", _READ_BLOCK)
+    out["use_listings_cache"] = False
+    return out
+
+
+_READ_BLOCK = 4 << 20
+"""Bytes one ranged GET of an S3 object fetches (s3fs reads ahead by this much)."""
+
+
 class FsspecObjectStore:
     """Objects under any fsspec URL (``s3://bucket/repo``, ``memory://x``, ...)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
         self.location = url.rstrip("/")
-        self.fs, self._root = fsspec.core.url_to_fs(self.location)
-        self._root = self._root.rstrip("/")
         self._protocol = url.split("://", 1)[0]
+        self.fs, self._root = fsspec.core.url_to_fs(
+            self.location, **fsspec_options(self._protocol, options)
+        )
+        self.filesystem: fsspec.AbstractFileSystem | None = self.fs
+        self._root = self._root.rstrip("/")
+        self._atomic_put = self._protocol in _S3
 
     def _path(self, checksum: str) -> str:
         return f"{self._root}/{_key(checksum)}"
 
     def put_bytes(self, data: bytes, admit: Admit | None = None) -> tuple[str, int]:
-        return self.put_stream(io.BytesIO(data), admit)
+        checksum = hashlib.sha256(data).hexdigest()
+        if admit is not None:
+            admit(checksum)
+        dest = self._path(checksum)
+        if not self.fs.exists(dest):
+            self._upload(dest, data)
+        return checksum, len(data)
 
     def put_stream(self, stream: BinaryIO, admit: Admit | None = None) -> tuple[str, int]:
-        spool = tempfile.SpooledTemporaryFile(max_size=64 << 20)  # noqa: SIM115
-        with spool:
+        held = io.BytesIO()
+        spill: Any = None  # a local temporary file once the stream outgrows memory
+        try:
             digest = hashlib.sha256()
             size = 0
             while chunk := stream.read(_CHUNK):
                 digest.update(chunk)
-                spool.write(chunk)
                 size += len(chunk)
+                if spill is None and size > _IN_MEMORY:
+                    spill = tempfile.NamedTemporaryFile(prefix="repos-upload-")  # noqa: SIM115
+                    spill.write(held.getbuffer())
+                    held = io.BytesIO()
+                (held if spill is None else spill).write(chunk)
             checksum = digest.hexdigest()
             if admit is not None:
                 admit(checksum)
             dest = self._path(checksum)
-            if self.fs.exists(dest):
-                return checksum, size
-            spool.seek(0)
-            tmp = f"{self._root}/tmp/{uuid.uuid4().hex}"
-            self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
-            self.fs.makedirs(f"{self._root}/tmp", exist_ok=True)
-            with self.fs.open(tmp, "wb") as out:
-                shutil.copyfileobj(spool, out)
-            self.fs.mv(tmp, dest)
+            if not self.fs.exists(dest):
+                if spill is None:
+                    self._upload(dest, held.getvalue())
+                else:
+                    spill.flush()
+                    self._upload_file(dest, spill.name)
+        finally:
+            if spill is not None:
+                spill.close()
         return checksum, size
+
+    def _upload(self, dest: str, data: bytes) -> None:
+        """Make ``data`` the object at ``dest`` whole or not at all."""
+        if self._atomic_put:
+            self.fs.pipe_file(dest, data)
+            return
+        tmp = self._tmp_path()
+        self.fs.pipe_file(tmp, data)
+        self._install(tmp, dest)
+
+    def _upload_file(self, dest: str, local: str) -> None:
+        if self._atomic_put:
+            self.fs.put_file(local, dest)
+            return
+        tmp = self._tmp_path()
+        self.fs.put_file(local, tmp)
+        self._install(tmp, dest)
+
+    def _tmp_path(self) -> str:
+        self.fs.makedirs(f"{self._root}/tmp", exist_ok=True)
+        return f"{self._root}/tmp/{uuid.uuid4().hex}"
+
+    def _install(self, tmp: str, dest: str) -> None:
+        self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
+        self.fs.mv(tmp, dest)
 
     def get(self, checksum: str) -> bytes:
         data: bytes = self.fs.cat_file(self._path(checksum))
         return data
 
     def open(self, checksum: str) -> BinaryIO:
+        """The object as a file that reads by ranged requests (seek and read what you need)."""
         f: BinaryIO = self.fs.open(self._path(checksum), "rb")
         return f
 
@@ -258,10 +342,13 @@ class FsspecObjectStore:
 
     def list(self) -> Iterator[tuple[str, int, float]]:
         base = f"{self._root}/objects"
-        if not self.fs.exists(base):
+        self.fs.invalidate_cache(base)
+        try:
+            found = self.fs.find(base, detail=True)
+        except FileNotFoundError:
             return
         now = time.time()
-        for path, info in self.fs.find(base, detail=True).items():
+        for path, info in found.items():
             mtime = info.get("mtime") or info.get("created") or info.get("LastModified") or now
             if hasattr(mtime, "timestamp"):
                 mtime = mtime.timestamp()
@@ -279,9 +366,7 @@ class FsspecObjectStore:
         self.fs.pipe_file(f"{self._root}/{name}", data)
 
     def delete_meta(self, name: str) -> None:
-        path = f"{self._root}/{name}"
-        if self.fs.exists(path):
-            self.fs.rm(path)
+        self._remove(f"{self._root}/{name}")
 
     def scratch(self) -> Path:
         """A new local folder for a writer's temporary files (the storage is remote): the
@@ -289,14 +374,17 @@ class FsspecObjectStore:
         return _new_scratch(Path(tempfile.gettempdir()), "repos-scratch-")
 
     def delete(self, checksum: str) -> None:
-        path = self._path(checksum)
-        if self.fs.exists(path):
-            self.fs.rm(path)
+        self._remove(self._path(checksum))
+
+    def _remove(self, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(path)
 
 
-def open_store(storage: str) -> ObjectStore:
-    """The object store for a local folder or an fsspec URL (``file://`` stays local)."""
+def open_store(storage: str, options: Mapping[str, Any] | None = None) -> ObjectStore:
+    """The object store for a local folder or an fsspec URL (``file://`` stays local);
+    ``options`` are the URL's storage options (credentials, endpoint), see the module."""
     if "://" in storage and not storage.startswith("file://"):
-        return FsspecObjectStore(storage)
+        return FsspecObjectStore(storage, options)
     path = Path(storage.removeprefix("file://")).resolve()
     return LocalObjectStore(path)

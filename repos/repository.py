@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, get_args
 
+import fsspec
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
@@ -169,11 +170,15 @@ class Repository:
 
     # -- opening ---------------------------------------------------------------------
     @staticmethod
-    def _locate(storage: str | os.PathLike[str], metadata_url: str | None) -> tuple[str, str]:
+    def _locate(
+        storage: str | os.PathLike[str],
+        metadata_url: str | None,
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> tuple[str, str]:
         storage = os.fspath(storage)
         if not isinstance(storage, str) or not storage:
             raise InvalidNameError(f"invalid storage {storage!r}: give a folder or an fsspec URL")
-        store = open_store(storage)
+        store = open_store(storage, storage_options)
         location = store.location
         if metadata_url is None:
             if not isinstance(store, LocalObjectStore):
@@ -191,11 +196,15 @@ class Repository:
         default_branch: str = "main",
         exist_ok: bool = False,
         author: str | None = None,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> Repository:
-        """Create a repository with ``default_branch`` at an initial, empty commit."""
+        """Create a repository with ``default_branch`` at an initial, empty commit.
+
+        ``storage_options``: credentials and endpoint of an fsspec URL (for S3 ``key``,
+        ``secret``, ``endpoint_url``, ``region``); else the standard AWS variables."""
         check_name(default_branch, "branch")
-        location, url = cls._locate(storage, metadata_url)
-        store = open_store(location)
+        location, url = cls._locate(storage, metadata_url, storage_options)
+        store = open_store(location, storage_options)
         if isinstance(store, LocalObjectStore):
             store.root.mkdir(parents=True, exist_ok=True)
         if url.startswith("sqlite:///"):
@@ -274,12 +283,13 @@ class Repository:
         storage: str | os.PathLike[str],
         metadata_url: str | None = None,
         author: str | None = None,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> Repository:
         """Open an existing repository (``NotFoundError`` if there is none)."""
-        location, url = cls._locate(storage, metadata_url)
+        location, url = cls._locate(storage, metadata_url, storage_options)
         if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
             raise NotFoundError(f"no repository at {location}: create one with Repository.create()")
-        store = open_store(location)
+        store = open_store(location, storage_options)
         identity = read_identity(store)
         base = md.make_engine(url)
         try:
@@ -296,6 +306,12 @@ class Repository:
     def close(self) -> None:
         """Release database connections."""
         self._engine.dispose()
+
+    @property
+    def filesystem(self) -> fsspec.AbstractFileSystem | None:
+        """The fsspec filesystem that reads this repository's physical addresses when they
+        are URLs (S3 and the like); None when they are local paths."""
+        return self._store.filesystem
 
     def __enter__(self) -> Repository:
         return self
