@@ -168,7 +168,7 @@ def events_from_rows(
 
 
 def _window_rows(
-    view: FeatureView, files: list[str], engine: offline.Engine, end: datetime
+    view: FeatureView, files: list[str], engine: offline.ComputeEngine, end: datetime
 ) -> pa.Table:
     """The view's raw rows with ``end - widest window < e <= end`` (all entities)."""
     src = view.source
@@ -186,7 +186,7 @@ def _window_rows(
 
 def touched_entities(
     view: FeatureView,
-    engine: offline.Engine,
+    engine: offline.ComputeEngine,
     reads: Sequence[tuple[Sequence[str], datetime | None, datetime | None]],
 ) -> set[bytes]:
     """The encoded keys of entities with rows in each ``(files, after, until)``: rows with
@@ -213,7 +213,7 @@ def touched_entities(
 def materialize_series(
     view: FeatureView,
     files: list[str],
-    engine: offline.Engine,
+    engine: offline.ComputeEngine,
     tiles: online.TileStore,
     *,
     commit_id: str,
@@ -263,7 +263,7 @@ def materialize_windowed(
     files: list[str],
     previous: ViewState | None,
     incremental: bool,
-    engine: offline.Engine,
+    engine: offline.ComputeEngine,
     tiles: online.TileStore,
     *,
     commit_id: str,

@@ -32,10 +32,12 @@ __all__ = [
     "CONFIG_FILE",
     "ApiKey",
     "DuckDBOfflineConfig",
+    "OfflineConfig",
     "RedisClusterOnlineConfig",
     "RedisOnlineConfig",
     "ServerConfig",
     "ServingLogConfig",
+    "SparkOfflineConfig",
     "StoreConfig",
     "load_config",
 ]
@@ -122,6 +124,32 @@ class DuckDBOfflineConfig(_Frozen):
     memory_limit: str | None = None
 
 
+class SparkOfflineConfig(_Frozen):
+    """The Spark engine (``pip install 'featurestore[spark]'``, Java 17): retrieval,
+    materialization's scans and compaction run on the cluster at ``master``."""
+
+    type: Literal["spark"]
+    master: str = "local[*]"
+    app_name: str = "featurestore"
+    shuffle_partitions: int | None = Field(default=None, ge=1)
+    join: Literal["bucketed", "range"] = "bucketed"
+    conf: dict[str, str] = Field(default_factory=dict)
+    """Extra Spark settings (``spark.executor.memory: 4g``), passed to the session."""
+
+
+def _offline_type(value: Any) -> str:
+    """The offline store's type; a mapping without one is DuckDB (the default)."""
+    if isinstance(value, Mapping):
+        return str(value.get("type", "duckdb"))
+    return str(getattr(value, "type", "duckdb"))
+
+
+OfflineConfig = Annotated[
+    Annotated[DuckDBOfflineConfig, Tag("duckdb")] | Annotated[SparkOfflineConfig, Tag("spark")],
+    Discriminator(_offline_type),
+]
+
+
 class ApiKey(_Frozen):
     key: str = Field(min_length=8)
     role: Literal["reader", "writer", "admin"]
@@ -168,7 +196,7 @@ class StoreConfig(_Frozen):
     metadata_url: str | None = None
     default_branch: str = "main"
     online_store: OnlineConfig = RedisOnlineConfig()
-    offline_store: DuckDBOfflineConfig = DuckDBOfflineConfig()
+    offline_store: OfflineConfig = DuckDBOfflineConfig()
     server: ServerConfig = ServerConfig()
     serving_log: ServingLogConfig = ServingLogConfig()
     create_repository: bool = False

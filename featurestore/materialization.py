@@ -7,7 +7,7 @@ commit each view serves. Writes are monotonic, so reruns and overlaps are harmle
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -123,12 +123,9 @@ def write_state(store: online.OnlineStore, state: ViewState) -> None:
 
 
 def _rows(
-    view: FeatureView,
-    files: list[str],
-    engine: offline.Engine,
-    start: datetime | None,
-    end: datetime,
-) -> pa.RecordBatchReader:
+    view: FeatureView, files: list[str], start: datetime | None, end: datetime
+) -> offline.RowQuery:
+    """What the view materializes: each entity's latest row, or its aggregates at ``end``."""
     import offline as offline_pkg
 
     src = view.source
@@ -143,10 +140,10 @@ def _rows(
             )
             for a in view.aggregations
         ]
-        return engine.window_aggregate_at(
+        return offline_pkg.WindowRowsAt(
             files, keys, src.timestamp_field, aggs, at=end, created_ts=src.created_timestamp_column
         )
-    return engine.latest(
+    return offline_pkg.LatestRows(
         files,
         keys,
         src.timestamp_field,
@@ -166,32 +163,104 @@ class _Write:
     event_ts: pa.Array | pa.ChunkedArray
 
 
-def _prepare(
+_CHECKED = pa.schema([("kind", pa.string()), ("problem", pa.string()), ("rows", pa.int64())])
+_WRITTEN = pa.schema([("written", pa.int64()), ("stale", pa.int64()), ("rows", pa.int64())])
+
+
+@dataclass(frozen=True)
+class _Check:
+    """Checks a partition's rows (keys, types, times) where they live; yields problems
+    (``kind`` ``schema`` or ``validation``) and row counts, never the rows."""
+
+    view: FeatureView
+    end: datetime
+    only: pa.Array | None
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        what = f"materialize {self.view.name!r} from table {self.view.source.table!r}"
+        for batch in batches:
+            try:
+                write = _check_batch(self.view, batch, self.end, self.only, what)
+            except SchemaError as e:
+                yield _checked("schema", str(e), 0)
+                return
+            except ValidationError as e:
+                yield _checked("validation", str(e), 0)
+                return
+            yield _checked(None, None, 0 if write is None else write.values.num_rows)
+
+
+def _checked(kind: str | None, problem: str | None, rows: int) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pydict(
+        {"kind": [kind], "problem": [problem], "rows": [rows]}, schema=_CHECKED
+    )
+
+
+@dataclass(frozen=True)
+class _Writer:
+    """Writes a partition's rows to the online store where they live (a Spark executor
+    opens its own connections from the pickled store); yields what each batch wrote."""
+
+    view: FeatureView
+    end: datetime
+    only: pa.Array | None
+    store: online.OnlineStore
+    commit_id: str
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        what = f"materialize {self.view.name!r} from table {self.view.source.table!r}"
+        for batch in batches:
+            w = _check_batch(self.view, batch, self.end, self.only, what)
+            if w is None:
+                continue
+            result = self.store.write(
+                self.view.name,
+                w.keys,
+                w.values,
+                w.event_ts,
+                commit=self.commit_id,
+                ttl=key_lifetime(self.view.ttl),
+            )
+            yield pa.RecordBatch.from_pydict(
+                {
+                    "written": [result.written],
+                    "stale": [result.stale],
+                    "rows": [w.values.num_rows],
+                },
+                schema=_WRITTEN,
+            )
+
+
+def _check_rows(
     view: FeatureView,
-    files: list[str],
-    engine: offline.Engine,
-    start: datetime | None,
+    engine: offline.ComputeEngine,
+    query: offline.RowQuery,
     end: datetime,
     only: pa.Array | None,
-) -> list[_Write]:
-    """Every batch the view will write, each checked: keys, values and event times.
+) -> int:
+    """Check every row the view will write (where the rows live); the number of rows.
 
     Nothing is written until all of them pass, so a run that is refused leaves the
     online store as it was (and ``online_status`` true).
     """
     import offline as offline_pkg
 
-    what = f"materialize {view.name!r} from table {view.source.table!r}"
-    out: list[_Write] = []
+    total = 0
     try:
-        for batch in _rows(view, files, engine, start, end):
-            write = _check_batch(view, batch, end, only, what)
-            if write is not None:
-                out.append(write)
+        for batch in engine.map_rows(query, _Check(view, end, only), _CHECKED):
+            for kind, problem, rows in zip(
+                batch.column("kind").to_pylist(),
+                batch.column("problem").to_pylist(),
+                batch.column("rows").to_pylist(),
+                strict=True,
+            ):
+                if problem is not None:
+                    raise (SchemaError if kind == "schema" else ValidationError)(problem)
+                total += rows
     except offline_pkg.CorruptTableError as e:
         message = str(e).replace("a table this read needs", f"table {view.source.table!r}")
         raise offline_pkg.CorruptTableError(f"materialize {view.name!r}: {message}") from e
-    return out
+    return total
 
 
 def _check_batch(
@@ -239,7 +308,7 @@ def _check_batch(
 def materialize_view(
     view: FeatureView,
     files: list[str],
-    engine: offline.Engine,
+    engine: offline.ComputeEngine,
     store: online.OnlineStore,
     *,
     commit_id: str,
@@ -251,27 +320,28 @@ def materialize_view(
 ) -> tuple[int, int]:
     """Write the view's latest rows in ``[start, end]`` from ``files`` to the online store.
 
-    Every row is read and checked before the first is written (a bad row refuses the
-    whole run); ``only`` (encoded entity keys) restricts the write to those entities.
+    The rows are checked, then written, where the engine holds them (in this process
+    for DuckDB, on the executors, partition by partition, for Spark: never collected
+    to the driver). Every row is checked before the first is written (a bad row
+    refuses the whole run); ``only`` (encoded entity keys) restricts the write to those entities.
     """
     what = f"materialize {view.name}"
     if not files:
         report(progress, what, 0, 0)
         return 0, 0
-    writes = _prepare(view, files, engine, start, end, only)
-    total = sum(w.values.num_rows for w in writes)
+    query = _rows(view, files, start, end)
+    total = _check_rows(view, engine, query, end, only)
     report(progress, what, 0, total)
     written = stale = done = 0
-    for w in writes:
-        result = store.write(
-            view.name, w.keys, w.values, w.event_ts, commit=commit_id, ttl=key_lifetime(view.ttl)
-        )
-        written += result.written
-        stale += result.stale
-        if on_rows is not None:
-            on_rows(w.values.num_rows)
-        done += w.values.num_rows
-        report(progress, what, done, total)
+    writer = _Writer(view, end, only, store, commit_id)
+    for batch in engine.map_rows(query, writer, _WRITTEN):
+        for w, st, rows in zip(*(batch.column(c).to_pylist() for c in _WRITTEN.names), strict=True):
+            written += w
+            stale += st
+            if on_rows is not None:
+                on_rows(rows)
+            done += rows
+            report(progress, what, done, total)
     return written, stale
 
 
@@ -280,7 +350,7 @@ def materialize_view_incremental(
     old_files: list[str],
     added_files: list[str],
     watermark: datetime,
-    engine: offline.Engine,
+    engine: offline.ComputeEngine,
     store: online.OnlineStore,
     *,
     commit_id: str,

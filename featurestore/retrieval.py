@@ -247,7 +247,7 @@ def join_features(
     ts: str,
     plan: FeaturePlan,
     files: dict[str, list[str]],
-    engine: offline.Engine,
+    engine: offline.ComputeEngine,
     *,
     full_feature_names: bool,
     exclude_created_after: bool = False,
@@ -361,7 +361,7 @@ def _ts_literal(value: datetime) -> str:
 def entities_in_range(
     plan: FeaturePlan,
     files: dict[str, list[str]],
-    engine: offline.Engine,
+    engine: offline.ComputeEngine,
     start: datetime,
     end: datetime,
 ) -> pa.Table:

@@ -102,7 +102,7 @@ class FeatureStore:
         self._lock = threading.RLock()
         self._repo: repos.Repository | None = None
         self._tables: offline.TableStore | None = None
-        self._engine: offline.Engine | None = None
+        self._engine: offline.ComputeEngine | None = None
         self._online: online.RedisOnlineStore | None = None
         self._embedded: online.EmbeddedRedis | None = None
         self._registry_cache: tuple[str, Registry] | None = None
@@ -182,13 +182,15 @@ class FeatureStore:
             return self._tables
 
     @property
-    def engine(self) -> offline.Engine:
+    def engine(self) -> offline.ComputeEngine:
+        """The compute engine the config names (DuckDB, or Spark with ``type: spark``)."""
         import offline
 
         with self._lock:
             if self._engine is None:
-                cfg = self.config.offline_store
-                self._engine = offline.Engine(threads=cfg.threads, memory_limit=cfg.memory_limit)
+                options = self.config.offline_store.model_dump(exclude={"type"})
+                with translated():
+                    self._engine = offline.open_engine(self.config.offline_store.type, **options)
             return self._engine
 
     @property

@@ -129,7 +129,9 @@ class ComputeEngine(Protocol):
         """Every row of ``files`` ordered by ``order`` (compaction's read)."""
         ...
 
-    def map_rows(self, query: RowQuery, fn: PartitionFn, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    def map_rows(
+        self, query: RowQuery, fn: PartitionFn, schema: pa.Schema
+    ) -> Iterator[pa.RecordBatch]:
         """Run ``fn`` over the query's rows where they live, once per partition, and
         stream back what it yields (batches of ``schema``). The rows reach ``fn`` with the
         columns and types the query's own method returns."""

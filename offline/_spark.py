@@ -21,6 +21,7 @@ Point-in-time joins run in one of two ways:
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import threading
@@ -159,7 +160,8 @@ def _agg_type(a: WindowAgg, schema: pa.Schema) -> pa.DataType:
 def _result_type(typ: pa.DataType) -> pa.DataType:
     """The type DuckDB returns for a stored column of type ``typ``."""
     if pa.types.is_timestamp(typ):
-        return pa.timestamp("us", tz="UTC") if typ.tz else pa.timestamp("us")
+        unit = "ns" if typ.unit == "ns" else "us"
+        return pa.timestamp(unit, tz="UTC") if typ.tz else pa.timestamp(unit)
     if pa.types.is_large_string(typ):
         return pa.string()
     return typ
@@ -216,6 +218,8 @@ class SparkEngine:
             self._owns = False
         self.spark: SparkSession = session
         self.spark.conf.set("spark.sql.session.timeZone", "UTC")
+        # nanosecond timestamps (pandas writes them) read as longs; _micros converts them
+        self.spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
 
     def close(self) -> None:
         """Drop cached rows, close the SQL engine and stop the session if this engine started it."""
@@ -241,7 +245,10 @@ class SparkEngine:
     @staticmethod
     def _schema(files: Sequence[str]) -> pa.Schema:
         try:
-            return pq.read_schema(files[0])
+            if "://" in files[0]:
+                return pq.read_schema(files[0])
+            st = os.stat(files[0])
+            return _file_schema(files[0], st.st_mtime_ns, st.st_size)
         except (OSError, ValueError, pa.ArrowException) as e:
             raise corrupt_table_error(files[:1], e) or QueryError(
                 f"cannot read the table's schema: {e}"
@@ -250,9 +257,15 @@ class SparkEngine:
     def _read(self, files: Sequence[str]) -> DataFrame:
         return self.spark.read.parquet(*files)
 
-    def _micros(self, column: str) -> Column:
+    def _micros(self, column: str, files: Sequence[str]) -> Column:
+        """``column`` as UTC microseconds since the epoch (nanosecond columns truncated)."""
         f = self._f
-        return f.unix_micros(f.col(f"`{column}`").cast("timestamp"))
+        typ = self._schema(files).field(column).type
+        if pa.types.is_timestamp(typ) and typ.unit == "ns":  # read as long (nanosAsLong)
+            nanos: Column = f.expr(f"`{column}` div 1000")
+            return nanos
+        us: Column = f.unix_micros(f.col(f"`{column}`").cast("timestamp"))
+        return us
 
     def _collect(self, df: DataFrame, files: Sequence[str]) -> pa.Table:
         """Run ``df`` and bring its rows here as Arrow (damaged files named as DuckDB does)."""
@@ -305,7 +318,9 @@ class SparkEngine:
                     result = result.append_column(out, pa.nulls(n, typ))
                 continue
             schema = self._schema(spec.files)
-            _check_columns(schema, [*spec.keys.values(), *spec.columns.values(), spec.event_ts], "table")
+            _check_columns(
+                schema, [*spec.keys.values(), *spec.columns.values(), spec.event_ts], "table"
+            )
             use = "range" if spec.exclude_created_after else (method or self.join)
             df = self._as_of_one(edf, spec, use)
             target = pa.schema(
@@ -321,11 +336,13 @@ class SparkEngine:
 
     def _feature_rows(self, spec: AsOfSpec, schema: pa.Schema) -> DataFrame:
         f = self._f
-        keys = [
-            f.col(f"`{tc}`").alias(f"__fs_j{j}") for j, tc in enumerate(spec.keys.values())
-        ]
-        t = self._micros(spec.event_ts)
-        cr = f.coalesce(self._micros(spec.created_ts), f.lit(_MIN)) if spec.created_ts else f.lit(_MIN)
+        keys = [f.col(f"`{tc}`").alias(f"__fs_j{j}") for j, tc in enumerate(spec.keys.values())]
+        t = self._micros(spec.event_ts, spec.files)
+        cr = (
+            f.coalesce(self._micros(spec.created_ts, spec.files), f.lit(_MIN))
+            if spec.created_ts
+            else f.lit(_MIN)
+        )
         value = f.struct(
             t.alias("e"),
             *[f.col(f"`{c}`").alias(f"c{j}") for j, c in enumerate(spec.columns.values())],
@@ -352,7 +369,11 @@ class SparkEngine:
         jcols = [f"__fs_j{j}" for j in range(len(spec.keys))]
         if method == "bucketed":
             left = ents.select(
-                f.col(_RN), f.col(_TS), *jcols, f.col(_TS).alias(_T), f.lit(1).alias(_KIND),
+                f.col(_RN),
+                f.col(_TS),
+                *jcols,
+                f.col(_TS).alias(_T),
+                f.lit(1).alias(_KIND),
                 f.lit(_MIN).alias(_CR),
             )
             right = feats.select(*jcols, _T, _CR, _V, f.lit(0).alias(_KIND))
@@ -381,8 +402,8 @@ class SparkEngine:
             )
             matched = ents.select(_RN, _TS).join(best, _RN, "left")
         outs = []
-        for j, out in enumerate(spec.columns):
-            v = f.col(_M).getField(f"c{j}")
+        for i, out in enumerate(spec.columns):
+            v = f.col(_M).getField(f"c{i}")
             if spec.ttl is not None:
                 v = f.when(f.col(_M).getField("e") >= f.col(_TS) - f.lit(micros(spec.ttl)), v)
             outs.append(v.alias(out))
@@ -416,12 +437,10 @@ class SparkEngine:
             out.append(expr.alias(a.output))
         return out
 
-    def _table_rows(
-        self, files: Sequence[str], event_ts: str, created_ts: str | None
-    ) -> DataFrame:
+    def _table_rows(self, files: Sequence[str], event_ts: str, created_ts: str | None) -> DataFrame:
         f = self._f
-        cr = f.coalesce(self._micros(created_ts), f.lit(_MIN)) if created_ts else f.lit(_MIN)
-        return self._read(files).select("*", self._micros(event_ts).alias(_T), cr.alias(_CR))
+        cr = f.coalesce(self._micros(created_ts, files), f.lit(_MIN)) if created_ts else f.lit(_MIN)
+        return self._read(files).select("*", self._micros(event_ts, files).alias(_T), cr.alias(_CR))
 
     def window_aggregate(
         self, entities: Entities, entity_ts: str, spec: WindowSpec
@@ -444,16 +463,24 @@ class SparkEngine:
             return pa.RecordBatchReader.from_batches(result.schema, result.to_batches(_BATCH_ROWS))
         f = self._f
         schema = self._schema(spec.files)
-        _check_columns(schema, [*spec.keys.values(), *(a.column for a in spec.aggregations)], "table")
+        _check_columns(
+            schema, [*spec.keys.values(), *(a.column for a in spec.aggregations)], "table"
+        )
         edf = self._entities(table, list(spec.keys))
         ftypes = {fld.name: fld.dataType for fld in self._read(spec.files).schema.fields}
         e = edf.select(
-            _RN, _TS, *[f.col(f"`{ec}`").cast(ftypes[tc]).alias(f"__fs_j{j}")
-                        for j, (ec, tc) in enumerate(spec.keys.items())]
+            _RN,
+            _TS,
+            *[
+                f.col(f"`{ec}`").cast(ftypes[tc]).alias(f"__fs_j{j}")
+                for j, (ec, tc) in enumerate(spec.keys.items())
+            ],
         ).alias("e")
         rows = self._table_rows(spec.files, spec.event_ts, spec.created_ts)
         rows = rows.select(
-            _T, _CR, *[f.col(f"`{c}`") for c in dict.fromkeys(a.column for a in spec.aggregations)],
+            _T,
+            _CR,
+            *[f.col(f"`{c}`") for c in dict.fromkeys(a.column for a in spec.aggregations)],
             *[f.col(f"`{tc}`").alias(f"__fs_j{j}") for j, tc in enumerate(spec.keys.values())],
         ).alias("f")
         widest = max(micros(a.window) for a in spec.aggregations)
@@ -463,7 +490,10 @@ class SparkEngine:
         for j in range(len(spec.keys)):
             cond = cond & (f.col(f"e.__fs_j{j}") == f.col(f"f.__fs_j{j}"))
         joined = e.join(rows, cond).select(
-            f.col(f"e.{_RN}").alias(_RN), f.col(f"e.{_TS}").alias(_TS), f"f.{_T}", f"f.{_CR}",
+            f.col(f"e.{_RN}").alias(_RN),
+            f.col(f"e.{_TS}").alias(_TS),
+            f"f.{_T}",
+            f"f.{_CR}",
             *[f.col(f"f.`{c}`") for c in dict.fromkeys(a.column for a in spec.aggregations)],
         )
         aggs = joined.groupBy(_RN, _TS).agg(
@@ -544,15 +574,19 @@ class SparkEngine:
         schema = self._schema(files)
         cols = list(dict.fromkeys(columns))
         _check_columns(schema, [*keys, *cols, event_ts], "table")
-        t = self._micros(event_ts)
-        created = self._micros(created_ts) if created_ts else f.lit(None).cast("long")
+        t = self._micros(event_ts, files)
+        created = self._micros(created_ts, files) if created_ts else f.lit(None).cast("long")
         df = (
             self._read(files)
             .select(
-                *[f.col(f"`{k}`") for k in keys], t.alias("__ts"), created.alias("__created"),
+                *[f.col(f"`{k}`") for k in keys],
+                t.alias("__ts"),
+                created.alias("__created"),
                 *[f.col(f"`{c}`") for c in cols],
             )
-            .where((f.col("__ts") > f.lit(_epoch_us(start))) & (f.col("__ts") <= f.lit(_epoch_us(end))))
+            .where(
+                (f.col("__ts") > f.lit(_epoch_us(start))) & (f.col("__ts") <= f.lit(_epoch_us(end)))
+            )
             .orderBy(*[f.col(f"`{k}`") for k in keys], "__ts")
         )
         target = pa.schema(
@@ -580,12 +614,12 @@ class SparkEngine:
         schema = self._schema(files)
         cols = dict(columns) if isinstance(columns, Mapping) else {c: c for c in columns}
         _check_columns(schema, [*keys, *cols.values(), event_ts], "table")
-        t = self._micros(event_ts)
+        t = self._micros(event_ts, files)
         df = self._read(files).select(
             *[f.col(f"`{k}`") for k in keys],
             *[f.col(f"`{src}`").alias(f"__fs_o{i}") for i, src in enumerate(cols.values())],
             t.alias(_T),
-            (self._micros(created_ts) if created_ts else f.lit(None).cast("long")).alias(_CR),
+            (self._micros(created_ts, files) if created_ts else f.lit(None).cast("long")).alias(_CR),
         )
         cond = f.col(_T).isNotNull()
         if start is not None:
@@ -637,11 +671,20 @@ class SparkEngine:
     def _query_frame(self, query: RowQuery) -> tuple[DataFrame, pa.Schema]:
         if isinstance(query, LatestRows):
             return self._latest(
-                query.files, query.keys, query.event_ts, query.created_ts, query.columns,
-                query.start, query.end,
+                query.files,
+                query.keys,
+                query.event_ts,
+                query.created_ts,
+                query.columns,
+                query.start,
+                query.end,
             )
         return self._window_at(
-            query.files, query.keys, query.event_ts, query.aggregations, query.at,
+            query.files,
+            query.keys,
+            query.event_ts,
+            query.aggregations,
+            query.at,
             query.created_ts,
         )
 
@@ -683,6 +726,12 @@ class SparkEngine:
                 self._duckdb = Engine()
             sandbox = self._duckdb
         return sandbox.sql(query, tables, schemas)
+
+
+@functools.lru_cache(maxsize=1024)
+def _file_schema(path: str, mtime_ns: int, size: int) -> pa.Schema:
+    """A Parquet file's schema, read once per version of the file."""
+    return pq.read_schema(path)
 
 
 def _reader(t: pa.Table) -> pa.RecordBatchReader:

@@ -251,6 +251,10 @@ class _ReadPlan:
         )
 
 
+def _reopened(url: str, options: dict[str, Any]) -> RedisOnlineStore:
+    return RedisOnlineStore(url, **options)
+
+
 class RedisOnlineStore:
     """The online store on Redis >= 7.0 or Valkey, at `url` (redis://, rediss://, unix://)."""
 
@@ -286,6 +290,16 @@ class RedisOnlineStore:
         self._plans: dict[tuple[str, pa.Schema], _ReadPlan] = {}
         self._plans_by_id: dict[tuple[str, int], tuple[pa.Schema, _ReadPlan]] = {}
         self._derived: dict[str, RedisOnlineStore] = {}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles as its settings (URL, prefix, timeouts): a copy opens its own
+        connections where it is unpickled (a Spark executor writing a partition)."""
+        options = {
+            "key_prefix": self.key_prefix,
+            "socket_timeout": self._links._timeout,
+            "max_connections": self._links._size,
+        }
+        return (_reopened, (self.url, options))
 
     def with_prefix(self, key_prefix: str) -> RedisOnlineStore:
         """This store under another key prefix, sharing its connections.

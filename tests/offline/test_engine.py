@@ -268,9 +268,25 @@ def _frames(tmp: Path, rows: list[tuple[int, int, int, int]]) -> tuple[str, pd.D
     return str(path), df
 
 
-@settings(max_examples=40, deadline=None)
-@given(rows=feature_rows, ents=entity_rows, ttl=st.one_of(st.none(), st.integers(0, 6)))
+def _examples(engine: Engine) -> int:
+    """Random cases per property: fewer on Spark, where each query is a job (~0.5 s)."""
+    return 40 if isinstance(engine, Engine) else 12
+
+
 def test_as_of_join_matches_brute_force(
+    engine: Engine, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    @settings(max_examples=_examples(engine), deadline=None)
+    @given(rows=feature_rows, ents=entity_rows, ttl=st.one_of(st.none(), st.integers(0, 6)))
+    def check(
+        rows: list[tuple[int, int, int, int]], ents: list[tuple[int, int]], ttl: int | None
+    ) -> None:
+        _as_of_case(engine, tmp_path_factory, rows, ents, ttl)
+
+    check()
+
+
+def _as_of_case(
     engine: Engine,
     tmp_path_factory: pytest.TempPathFactory,
     rows: list[tuple[int, int, int, int]],
@@ -295,11 +311,24 @@ def test_as_of_join_matches_brute_force(
     assert got == expected
 
 
-@settings(max_examples=40, deadline=None)
-@given(
-    rows=feature_rows, ents=entity_rows, windows=st.lists(st.integers(1, 8), min_size=1, max_size=3)
-)
 def test_window_aggregate_matches_brute_force(
+    engine: Engine, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    @settings(max_examples=_examples(engine), deadline=None)
+    @given(
+        rows=feature_rows,
+        ents=entity_rows,
+        windows=st.lists(st.integers(1, 8), min_size=1, max_size=3),
+    )
+    def check(
+        rows: list[tuple[int, int, int, int]], ents: list[tuple[int, int]], windows: list[int]
+    ) -> None:
+        _window_case(engine, tmp_path_factory, rows, ents, windows)
+
+    check()
+
+
+def _window_case(
     engine: Engine,
     tmp_path_factory: pytest.TempPathFactory,
     rows: list[tuple[int, int, int, int]],

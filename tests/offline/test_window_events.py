@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
-from offline import Engine
+from offline import ComputeEngine, Engine
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -17,7 +19,16 @@ def at(hours: float) -> datetime:
     return T0 + timedelta(hours=hours)
 
 
-def test_window_events_bounds_and_columns(tmp_path: Path) -> None:
+@pytest.fixture(params=["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+def engine(request: pytest.FixtureRequest) -> Iterator[ComputeEngine]:
+    if request.param == "spark":
+        yield request.getfixturevalue("spark_engine")
+        return
+    with Engine(threads=1) as duck:
+        yield duck
+
+
+def test_window_events_bounds_and_columns(engine: ComputeEngine, tmp_path: Path) -> None:
     path = tmp_path / "t.parquet"
     pq.write_table(
         pa.table(
@@ -30,18 +41,17 @@ def test_window_events_bounds_and_columns(tmp_path: Path) -> None:
         ),
         path,
     )
-    with Engine(threads=1) as engine:
-        out = engine.window_events(
-            [str(path)], ["k"], "ts", ["v"], at(1), at(3), created_ts="created"
-        ).read_all()
-        assert out.schema.names == ["k", "__ts", "__created", "v"]
-        assert out.schema.field("__ts").type == pa.timestamp("us", tz="UTC")
-        rows = sorted(out.to_pylist(), key=lambda r: (r["k"], r["__ts"], r["v"]))
-        assert [(r["k"], r["__ts"], r["__created"], r["v"]) for r in rows] == [
-            (1, at(2), at(3), 20),
-            (1, at(2), None, 21),
-            (2, at(3), at(3), 30),
-        ]
-        plain = engine.window_events([str(path)], ["k"], "ts", ["v"], at(0), at(9)).read_all()
-        assert plain.column("__created").null_count == 5
-        assert plain.num_rows == 5
+    out = engine.window_events(
+        [str(path)], ["k"], "ts", ["v"], at(1), at(3), created_ts="created"
+    ).read_all()
+    assert out.schema.names == ["k", "__ts", "__created", "v"]
+    assert out.schema.field("__ts").type == pa.timestamp("us", tz="UTC")
+    rows = sorted(out.to_pylist(), key=lambda r: (r["k"], r["__ts"], r["v"]))
+    assert [(r["k"], r["__ts"], r["__created"], r["v"]) for r in rows] == [
+        (1, at(2), at(3), 20),
+        (1, at(2), None, 21),
+        (2, at(3), at(3), 30),
+    ]
+    plain = engine.window_events([str(path)], ["k"], "ts", ["v"], at(0), at(9)).read_all()
+    assert plain.column("__created").null_count == 5
+    assert plain.num_rows == 5

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from offline import AsOfSpec, Engine
+from offline import AsOfSpec, ComputeEngine, Engine
 from tests.store import store_data
 
 pytest.importorskip("feast")
@@ -33,7 +33,13 @@ def _data(tmp: Path) -> tuple[Path, Path, pd.DataFrame]:
     return dpath, cpath, store_data.entity_frame(edge_rows=EDGE_ROWS)
 
 
-def _ours(dpath: Path, cpath: Path, entity_df: pd.DataFrame, method: str) -> pa.Table:
+def _ours(
+    dpath: Path,
+    cpath: Path,
+    entity_df: pd.DataFrame,
+    method: str,
+    spark: ComputeEngine | None = None,
+) -> pa.Table:
     specs = [
         AsOfSpec(
             [str(dpath)],
@@ -50,8 +56,10 @@ def _ours(dpath: Path, cpath: Path, entity_df: pd.DataFrame, method: str) -> pa.
             {"customer_stats__spend": "spend"},
         ),
     ]
+    ents = pa.Table.from_pandas(entity_df, preserve_index=False)
+    if spark is not None:
+        return spark.as_of_join(ents, "event_timestamp", specs).read_all()
     with Engine(threads=2) as engine:
-        ents = pa.Table.from_pandas(entity_df, preserve_index=False)
         return engine.as_of_join(ents, "event_timestamp", specs, method=method).read_all()  # type: ignore[arg-type]
 
 
@@ -69,12 +77,17 @@ def case(
     return entity_df, feast_df, dpath, cpath
 
 
-@pytest.mark.parametrize("method", ["duckdb", "polars"])
+@pytest.mark.parametrize(
+    "method", ["duckdb", "polars", pytest.param("spark", marks=pytest.mark.spark)]
+)
 def test_values_match_feast_and_order_matches_entities(
-    case: tuple[pd.DataFrame, pd.DataFrame, Path, Path], method: str
+    case: tuple[pd.DataFrame, pd.DataFrame, Path, Path], method: str, request: pytest.FixtureRequest
 ) -> None:
     entity_df, feast_df, dpath, cpath = case
-    ours = _ours(dpath, cpath, entity_df, method)
+    spark = request.getfixturevalue("spark_engine") if method == "spark" else None
+    ours = _ours(dpath, cpath, entity_df, method, spark)
+    if spark is not None:  # Spark's table equals DuckDB's: values, types, order
+        assert ours.equals(_ours(dpath, cpath, entity_df, "duckdb"))
     assert ours.column("row_id").to_pylist() == entity_df["row_id"].tolist()
     assert ours.column("label").to_pylist() == entity_df["label"].tolist()
     assert ours.column("driver_stats__trips").type == pa.int64()
