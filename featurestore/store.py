@@ -154,11 +154,14 @@ class FeatureStore:
                             metadata_url=cfg.metadata_url,
                             default_branch=cfg.default_branch,
                             exist_ok=True,
+                            storage_options=cfg.storage_options.fsspec(),
                         )
                     else:
                         try:
                             self._repo = repos.Repository.open(
-                                cfg.storage_location, metadata_url=cfg.metadata_url
+                                cfg.storage_location,
+                                metadata_url=cfg.metadata_url,
+                                storage_options=cfg.storage_options.fsspec(),
                             )
                         except repos.NotFoundError as e:
                             raise NotFoundError(
@@ -189,6 +192,8 @@ class FeatureStore:
         with self._lock:
             if self._engine is None:
                 options = self.config.offline_store.model_dump(exclude={"type"})
+                if self.config.offline_store.type == "duckdb":  # reads the storage's URLs
+                    options["filesystem"] = self.repository.filesystem
                 with translated():
                     self._engine = offline.open_engine(self.config.offline_store.type, **options)
             return self._engine
@@ -552,7 +557,7 @@ class FeatureStore:
                     f"branch {name!r} has uncommitted changes; commit or reset them before "
                     "compacting, so the compaction commit changes no row"
                 )
-            if not self.tables.compact(name, table, sort_by=sort or None):
+            if not self.tables.compact(name, table, sort_by=sort or None, engine=self.engine):
                 return None
             try:
                 return b.commit(f"compact {table}", metadata={"compaction": table})
