@@ -22,13 +22,11 @@ from pathlib import Path
 from typing import Literal, TypeAlias
 
 import duckdb
-import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 import repos
-from offline import _fs
 from offline._compute import ComputeEngine
 from offline._engine import check_select, corrupt_table_error
 from offline._errors import (
@@ -191,10 +189,9 @@ class TableStore:
         if not files:
             return t.schema.empty_table()
         try:
-            fs = self.repo.filesystem
-            return pa.concat_tables([_fs.read_table(f, fs, schema=t.schema) for f in files])
+            return pa.concat_tables([pq.read_table(f, schema=t.schema) for f in files])
         except (OSError, pa.ArrowException) as e:
-            damaged = corrupt_table_error({name: files}, e, self.repo.filesystem)
+            damaged = corrupt_table_error({name: files}, e)
             if damaged is None:
                 raise
             raise damaged from e
@@ -282,17 +279,14 @@ class TableStore:
             if c not in meta.schema.names:
                 raise SchemaMismatchError(c, "a column to sort by", "no such column")
         parts = self._parts(b, name)
-        fs = self.repo.filesystem
         small = [
-            o
-            for o in parts
-            if _fs.parquet_file(o.physical_address, fs).metadata.num_rows < target_rows
+            o for o in parts if pq.ParquetFile(o.physical_address).metadata.num_rows < target_rows
         ]
         if len(small) < 2:
             return False
         tmp = self.repo.scratch()
         try:
-            con = _connect(fs)
+            con = _connect()
             order_sql = f" ORDER BY {', '.join(ident(c) for c in order)}" if order else ""
             paths = [o.physical_address for o in small]
             rows = (
@@ -376,7 +370,7 @@ class TableStore:
     ) -> WriteResult:
         """Copy-on-write: rewrite the objects holding matching rows without them, add ``new``."""
         parts = {o.physical_address: o.path for o in self._parts(b, name)}
-        con = _connect(self.repo.filesystem)
+        con = _connect()
         tmp = self.repo.scratch()
         try:
             if key_filter is not None:
@@ -458,10 +452,8 @@ def _rows_in(part: bytes | os.PathLike[str]) -> int:
     return int(pq.ParquetFile(source).metadata.num_rows)
 
 
-def _connect(fs: fsspec.AbstractFileSystem | None = None) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection that reads local paths, and ``fs``'s URLs."""
+def _connect() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
-    _fs.register(con, fs)
     con.execute("SET TimeZone = 'UTC'")
     return con
 
