@@ -60,12 +60,25 @@ _WRITE_HEAD = b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n" + WRITE_SHA + b"\r\n"
 
 
 def _escape(key: bytes) -> bytes:
-    return key.replace(b"|", b"||").replace(b"}", b"|)")
+    """``|`` as ``||``, ``}`` as ``|)``; the empty key as a lone ``|`` (a tag is never empty)."""
+    return key.replace(b"|", b"||").replace(b"}", b"|)") or b"|"
 
 
 def cluster_key(key: bytes) -> bytes:
     """The hash-tagged form of an encoded entity key: ``{`` escaped key ``}``."""
     return b"{" + _escape(key) + b"}"
+
+
+def _tagged(keys: Iterable[bytes]) -> tuple[list[bytes], list[int]]:
+    """`cluster_key` and the slot of each key, in one pass."""
+    tagged: list[bytes] = []
+    slots: list[int] = []
+    crc = binascii.crc_hqx
+    for key in keys:
+        e = key.replace(b"|", b"||").replace(b"}", b"|)") or b"|"
+        tagged.append(b"{" + e + b"}")
+        slots.append(crc(e, 0) & 16383)
+    return tagged, slots
 
 
 def hash_slot(key: bytes) -> int:
@@ -488,8 +501,8 @@ class RedisClusterOnlineStore(RedisOnlineStore):
         fixed_count: int,
     ) -> Iterator[bytes]:
         """The single-node write, one script call per slot (at most 512 keys each)."""
-        tagged = [cluster_key(k) for k in keys]
-        slots = np.fromiter((hash_slot(k) for k in tagged), dtype=np.int32, count=len(tagged))
+        tagged, slot_list = _tagged(keys)
+        slots = np.array(slot_list, dtype=np.int32)
         order = np.argsort(slots, kind="stable")
         tbl = tbl.take(pa.array(order))
         micros = micros.take(pa.array(order))
@@ -678,21 +691,23 @@ class ClusterPreparedRead(PreparedRead):
         extras = _split(extra) if extra else []
         first = keys[0] if tables else ()
         if tables and all(k is first for k in keys):
-            tagged = [cluster_key(k) for k in first]
-            commands = [k.join(self._shared_parts(len(k))) for k in tagged]
+            tagged, slots = _tagged(first)
+            parts = self._shared_parts
+            commands = [k.join(parts(len(k))) for k in tagged]
             per_command = tables
         else:
-            tagged = []
             commands = []
+            slots = []
             for plan, ks in zip(plans, keys, strict=True):
                 head, prefix, tail = plan.head, plan.prefix, plan.tail
                 plen = len(prefix)
-                for k in ks:
-                    t = cluster_key(k)
-                    tagged.append(t)
-                    commands.append(b"%s$%d\r\n%s%s\r\n%s" % (head, plen + len(t), prefix, t, tail))
+                tagged, some = _tagged(ks)
+                slots.extend(some)
+                commands.extend(
+                    b"%s$%d\r\n%s%s\r\n%s" % (head, plen + len(t), prefix, t, tail) for t in tagged
+                )
             per_command = 1
-        slots = [hash_slot(t) for t in tagged] + [c.slot for c in extras]
+        slots.extend(c.slot for c in extras)
         sizes = [per_command] * len(commands) + [1] * len(extras)
         payloads: list[bytes] = [*commands, *extras]
 
