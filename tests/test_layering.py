@@ -41,7 +41,7 @@ def test_package_imports_only_downward(package: str) -> None:
 def test_importing_featurestore_loads_no_backend() -> None:
     code = (
         "import sys, featurestore; "
-        "print(','.join(m for m in ('redis', 'duckdb', 'sqlalchemy', 'uvicorn', 'feast') "
+        "print(','.join(m for m in ('redis', 'duckdb', 'sqlalchemy', 'uvicorn', 'feast', 'pyspark') "
         "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
