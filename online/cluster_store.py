@@ -16,6 +16,7 @@ from __future__ import annotations
 import binascii
 import contextlib
 import itertools
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -175,6 +176,7 @@ class _Topology:
         self.version = 0
         self.loaded: set[tuple[int, bytes]] = set()
         self._threads: ThreadPoolExecutor | None = None
+        self._threads_pid = os.getpid()
 
     @staticmethod
     def _address(url: str) -> tuple[str, int]:
@@ -204,8 +206,10 @@ class _Topology:
         return found
 
     def threads(self) -> ThreadPoolExecutor:
-        if self._threads is None:
+        """The writer threads, made on first use (and again in a forked child)."""
+        if self._threads is None or self._threads_pid != os.getpid():
             self._threads = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fs-cluster")
+            self._threads_pid = os.getpid()
         return self._threads
 
     def refresh(self, seen: int | None = None) -> None:

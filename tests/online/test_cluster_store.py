@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -232,3 +233,27 @@ def test_a_primary_killed_mid_write_loses_no_acknowledged_write(
         store.close()
         valkey_cluster.restore()
         drop_cluster_prefix(valkey_cluster.url, prefix)
+
+
+def test_the_config_builds_a_cluster_store(tmp_path: Path, valkey_cluster: Cluster) -> None:
+    import featurestore as fs
+
+    prefix = f"g{uuid.uuid4().hex[:12]}"
+    (tmp_path / "featurestore.yaml").write_text(
+        f"project: {prefix}\nonline_store:\n  type: redis_cluster\n  url: {valkey_cluster.url}\n"
+        "  replica_acks: 1\n  failover_timeout_s: 5\n"
+    )
+    store = fs.FeatureStore.init(tmp_path, exist_ok=True)
+    try:
+        online_store = store.online_store
+        assert isinstance(online_store, online.RedisClusterOnlineStore)
+        assert online_store.failover_timeout == 5 and online_store.key_prefix == prefix
+        assert online_store.ping()
+    finally:
+        store.close()
+    (tmp_path / "featurestore.yaml").write_text(
+        "project: p\nonline_store:\n  type: redis_cluster\n  url: redis://127.0.0.1:1\n"
+        "  key_prefix: 'a{b}'\n"
+    )
+    with pytest.raises(fs.FeatureStoreError, match=r"online_store\.key_prefix.*brace"):
+        fs.load_config(tmp_path)
