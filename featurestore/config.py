@@ -38,6 +38,7 @@ __all__ = [
     "ServerConfig",
     "ServingLogConfig",
     "SparkOfflineConfig",
+    "StorageOptions",
     "StoreConfig",
     "load_config",
 ]
@@ -187,12 +188,32 @@ class ServingLogConfig(_Frozen):
     flush_rows: int = Field(default=10_000, ge=1)
 
 
+class StorageOptions(_Frozen):
+    """Credentials and endpoint of remote storage (``storage: s3://bucket/prefix``, any
+    S3-compatible server); what is unset comes from the standard AWS variables
+    (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``, ...)."""
+
+    endpoint_url: str | None = None
+    key: str | None = None
+    secret: str | None = Field(default=None, repr=False)
+    region: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Further fsspec storage options, passed as they are."""
+
+    def fsspec(self) -> dict[str, Any]:
+        """The options for ``repos.Repository.open`` (``storage_options``)."""
+        given = {"endpoint_url": self.endpoint_url, "key": self.key, "secret": self.secret}
+        given["region"] = self.region
+        return {**self.options, **{k: v for k, v in given.items() if v is not None}}
+
+
 class StoreConfig(_Frozen):
     """Everything a ``FeatureStore`` needs, resolved against the project folder."""
 
     project: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     project_dir: Path = Path(".")
     storage: str = "data"
+    storage_options: StorageOptions = StorageOptions()
     metadata_url: str | None = None
     default_branch: str = "main"
     online_store: OnlineConfig = RedisOnlineConfig()

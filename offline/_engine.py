@@ -15,11 +15,12 @@ from datetime import datetime
 from typing import Any, Literal, TypeAlias
 
 import duckdb
+import fsspec
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from offline import _fs
 from offline._compute import PartitionFn, RowQuery, query_rows
 from offline._errors import CorruptTableError, QueryError, SchemaMismatchError
 from offline._polars_pit import polars_as_of_join
@@ -57,15 +58,19 @@ _USER_ERRORS = (
 """DuckDB errors that a query causes, never damaged data: no file is checked for them."""
 
 
-def _damaged(files: Sequence[str]) -> tuple[str, str] | None:
+def _damaged(
+    files: Sequence[str], fs: fsspec.AbstractFileSystem | None = None
+) -> tuple[str, str] | None:
     """The first of ``files`` that is not a readable Parquet file, and why (None: all read).
 
     Reads every row group: this runs only after a read failed, to tell damaged data
     from a bad query.
     """
     for f in dict.fromkeys(files):
+        if _fs.is_url(f) and fs is None:
+            continue  # unreadable here: never called damaged without reading it
         try:
-            pf = pq.ParquetFile(f)
+            pf = _fs.parquet_file(f, fs)
             for i in range(pf.num_row_groups):
                 pf.read_row_group(i)
         except (OSError, ValueError, pa.ArrowException) as e:
@@ -74,7 +79,9 @@ def _damaged(files: Sequence[str]) -> tuple[str, str] | None:
 
 
 def corrupt_table_error(
-    files: Mapping[str, Sequence[str]] | Sequence[str], e: BaseException
+    files: Mapping[str, Sequence[str]] | Sequence[str],
+    e: BaseException,
+    fs: fsspec.AbstractFileSystem | None = None,
 ) -> CorruptTableError | None:
     """A ``CorruptTableError`` naming the damaged object (and table), if ``e`` came from one.
 
@@ -85,7 +92,7 @@ def corrupt_table_error(
         return None
     tables = files if isinstance(files, Mapping) else {"": files}
     for table, paths in tables.items():
-        found = _damaged(paths)
+        found = _damaged(paths, fs)
         if found is None:
             continue
         path, why = found
@@ -103,6 +110,7 @@ def _stream(
     query: str,
     keep: object = None,
     files: Sequence[str] = (),
+    fs: fsspec.AbstractFileSystem | None = None,
 ) -> pa.RecordBatchReader:
     """Run ``query`` on ``cur`` and stream it; the cursor closes when the stream ends.
 
@@ -113,14 +121,14 @@ def _stream(
         reader = cur.sql(query).to_arrow_reader(_BATCH_ROWS)
     except duckdb.Error as e:
         cur.close()
-        raise corrupt_table_error(files, e) or QueryError(f"query failed: {e}") from e
+        raise corrupt_table_error(files, e, fs) or QueryError(f"query failed: {e}") from e
 
     def batches() -> Iterator[pa.RecordBatch]:
         _ = keep
         try:
             yield from reader
         except (duckdb.Error, OSError, pa.ArrowException) as e:
-            corrupt = corrupt_table_error(files, e)
+            corrupt = corrupt_table_error(files, e, fs)
             if corrupt is not None:
                 raise corrupt from e
             if isinstance(e, duckdb.Error):
@@ -175,15 +183,22 @@ def _check_columns(schema: pa.Schema, needed: Sequence[str], what: str) -> None:
 
 
 class Engine:
-    """Reads Parquet files with DuckDB: point-in-time joins, aggregates, SQL."""
+    """Reads Parquet files with DuckDB: point-in-time joins, aggregates, SQL.
+
+    ``filesystem``: the fsspec filesystem that reads files given as URLs (a repository
+    on S3: ``Repository.filesystem``); local paths need none.
+    """
 
     def __init__(
         self,
         threads: int | None = None,
         memory_limit: str | None = None,
         temp_directory: str | os.PathLike[str] | None = None,
+        filesystem: fsspec.AbstractFileSystem | None = None,
     ) -> None:
         self._con = duckdb.connect(":memory:")
+        self._fs = filesystem
+        _fs.register(self._con, filesystem)
         self._lock = threading.Lock()
         self._sql_settings = (threads, memory_limit, temp_directory)
         self._con.execute("SET TimeZone = 'UTC'")
@@ -249,9 +264,9 @@ class Engine:
                 raise QueryError("exclude_created_after needs method='duckdb' or 'auto'")
             table = ents.read_all() if isinstance(ents, pa.RecordBatchReader) else ents
             try:
-                out = polars_as_of_join(table, names, _TS, specs)
+                out = polars_as_of_join(table, names, _TS, specs, self._fs)
             except (pl.exceptions.PolarsError, OSError, pa.ArrowException) as e:
-                corrupt = corrupt_table_error([f for s in specs for f in s.files], e)
+                corrupt = corrupt_table_error([f for s in specs for f in s.files], e, self._fs)
                 if corrupt is not None:
                     raise corrupt from e
                 raise QueryError(f"point-in-time join failed: {e}") from e
@@ -326,7 +341,8 @@ class Engine:
             f"WITH {', '.join(ctes)} SELECT {', '.join(selects)} FROM e {' '.join(joins)} "
             f"ORDER BY e.{ident(_RN)}"
         )
-        return _stream(cur, query, keep=ents, files=[f for s in specs for f in s.files])
+        files = [f for s in specs for f in s.files]
+        return _stream(cur, query, keep=ents, files=files, fs=self._fs)
 
     # -- windowed aggregates ------------------------------------------------------------
 
@@ -335,9 +351,9 @@ class Engine:
     ) -> list[str]:
         """SELECT expressions over CTE ``f`` (columns __fs_e, __fs_cr, table columns)."""
         try:
-            schema = pq.read_schema(files[0])
+            schema = _fs.read_schema(files[0], self._fs)
         except (OSError, ValueError, pa.ArrowException) as e:
-            raise corrupt_table_error(files[:1], e) or QueryError(
+            raise corrupt_table_error(files[:1], e, self._fs) or QueryError(
                 f"cannot read the table's schema: {e}"
             ) from e
         exprs = []
@@ -409,7 +425,7 @@ class Engine:
             f"SELECT {', '.join(selects)} FROM __fs_e e LEFT JOIN a ON e.{ident(_RN)} = a.__fs_rn "
             f"ORDER BY e.{ident(_RN)}"
         )
-        return _stream(cur, query, keep=ents, files=spec.files)
+        return _stream(cur, query, keep=ents, files=spec.files, fs=self._fs)
 
     def window_aggregate_at(
         self,
@@ -435,7 +451,7 @@ class Engine:
             f"WHERE f.__fs_e <= {at_sql} AND f.__fs_e > {at_sql} - to_microseconds({widest}) "
             f"GROUP BY {k} ORDER BY {k}"
         )
-        return _stream(self.cursor(), query, files=files)
+        return _stream(self.cursor(), query, files=files, fs=self._fs)
 
     def window_events(
         self,
@@ -465,7 +481,7 @@ class Engine:
             f"AND {_ts(event_ts)} <= {ts_literal(utc_datetime(end))} "
             f"ORDER BY {', '.join(order)}"
         )
-        return _stream(self.cursor(), query, files=files)
+        return _stream(self.cursor(), query, files=files, fs=self._fs)
 
     # -- latest rows --------------------------------------------------------------------
 
@@ -506,7 +522,7 @@ class Engine:
             f"WHERE {' AND '.join(conds)} "
             f"QUALIFY row_number() OVER ({partition}ORDER BY {', '.join(order)}) = 1"
         )
-        return _stream(self.cursor(), query, files=files)
+        return _stream(self.cursor(), query, files=files, fs=self._fs)
 
     # -- sorted scans and per-partition functions ----------------------------------------
 
@@ -515,7 +531,8 @@ class Engine:
         if not files:
             raise QueryError("sorted_rows needs at least one file")
         order_sql = f" ORDER BY {', '.join(ident(c) for c in order)}" if order else ""
-        return _stream(self.cursor(), f"SELECT * FROM {_source(files)}{order_sql}", files=files)
+        query = f"SELECT * FROM {_source(files)}{order_sql}"
+        return _stream(self.cursor(), query, files=files, fs=self._fs)
 
     def map_rows(
         self, query: RowQuery, fn: PartitionFn, schema: pa.Schema
@@ -546,7 +563,7 @@ class Engine:
         try:
             return con.sql(query).to_arrow_table()
         except duckdb.Error as e:
-            raise corrupt_table_error(tables, e) or _query_error(e, tables) from e
+            raise corrupt_table_error(tables, e, self._fs) or _query_error(e, tables) from e
         finally:
             con.close()
 
@@ -566,6 +583,7 @@ class Engine:
             config["memory_limit"] = memory_limit
         con = duckdb.connect(":memory:", config=config)
         try:
+            _fs.register(con, self._fs)
             tmp = os.fspath(temp_directory) if temp_directory else tempfile.gettempdir()
             con.execute("SET TimeZone = 'UTC'")
             con.execute(f"SET temp_directory = {literal(os.path.join(tmp, 'offline-duckdb'))}")
@@ -580,7 +598,7 @@ class Engine:
             con.execute("SET lock_configuration = true")
         except duckdb.Error as e:
             con.close()
-            corrupt = corrupt_table_error(tables, e)
+            corrupt = corrupt_table_error(tables, e, self._fs)
             if corrupt is not None:
                 raise corrupt from e
             raise QueryError(f"cannot prepare the tables for the query: {e}") from e

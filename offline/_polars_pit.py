@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
+import fsspec
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from offline import _fs
 from offline._specs import AsOfSpec
 from offline._time import micros
 
@@ -42,10 +44,24 @@ def _time_key(event: str, created: str | None) -> pl.Expr:
     return e * pl.lit(2**64, dtype=pl.Int128) + c
 
 
+def _scan(files: Sequence[str], fs: fsspec.AbstractFileSystem | None) -> pl.LazyFrame:
+    """The rows of ``files``; URLs are read through ``fs`` (ranged reads, via pyarrow)."""
+    if not any(_fs.is_url(f) for f in files):
+        return pl.scan_parquet(list(files))
+    frame = pl.from_arrow(_fs.read_table(files, fs))
+    assert isinstance(frame, pl.DataFrame)
+    return frame.lazy()
+
+
 def polars_as_of_join(
-    ents: pa.Table, names: Sequence[str], ts: str, specs: Sequence[AsOfSpec]
+    ents: pa.Table,
+    names: Sequence[str],
+    ts: str,
+    specs: Sequence[AsOfSpec],
+    fs: fsspec.AbstractFileSystem | None = None,
 ) -> pa.Table:
-    """Join ``specs`` onto ``ents`` (UTC time column ``ts``), keeping the entity rows' order."""
+    """Join ``specs`` onto ``ents`` (UTC time column ``ts``), keeping the entity rows' order;
+    ``fs`` reads files given as URLs."""
     left = pl.from_arrow(ents)
     assert isinstance(left, pl.DataFrame)
     order = left.get_column(ts).arg_sort()
@@ -56,7 +72,7 @@ def polars_as_of_join(
             left = left.with_columns(pl.lit(None).alias(out) for out in spec.columns)
             outputs += list(spec.columns)
             continue
-        scan = pl.scan_parquet(list(spec.files))
+        scan = _scan(spec.files, fs)
         schema = scan.collect_schema()
         jk = [f"__fs_j{i}_{j}" for j in range(len(spec.keys))]
         sel = [

@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Literal, TypeAlias
 
 import duckdb
+import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 import repos
+from offline import _fs
 from offline._compute import ComputeEngine
 from offline._engine import check_select, corrupt_table_error
 from offline._errors import (
@@ -189,9 +191,10 @@ class TableStore:
         if not files:
             return t.schema.empty_table()
         try:
-            return pa.concat_tables([pq.read_table(f, schema=t.schema) for f in files])
+            fs = self.repo.filesystem
+            return pa.concat_tables([_fs.read_table(f, fs, schema=t.schema) for f in files])
         except (OSError, pa.ArrowException) as e:
-            damaged = corrupt_table_error({name: files}, e)
+            damaged = corrupt_table_error({name: files}, e, self.repo.filesystem)
             if damaged is None:
                 raise
             raise damaged from e
@@ -279,14 +282,17 @@ class TableStore:
             if c not in meta.schema.names:
                 raise SchemaMismatchError(c, "a column to sort by", "no such column")
         parts = self._parts(b, name)
+        fs = self.repo.filesystem
         small = [
-            o for o in parts if pq.ParquetFile(o.physical_address).metadata.num_rows < target_rows
+            o
+            for o in parts
+            if _fs.parquet_file(o.physical_address, fs).metadata.num_rows < target_rows
         ]
         if len(small) < 2:
             return False
         tmp = self.repo.scratch()
         try:
-            con = _connect()
+            con = _connect(fs)
             order_sql = f" ORDER BY {', '.join(ident(c) for c in order)}" if order else ""
             paths = [o.physical_address for o in small]
             rows = (
@@ -370,7 +376,7 @@ class TableStore:
     ) -> WriteResult:
         """Copy-on-write: rewrite the objects holding matching rows without them, add ``new``."""
         parts = {o.physical_address: o.path for o in self._parts(b, name)}
-        con = _connect()
+        con = _connect(self.repo.filesystem)
         tmp = self.repo.scratch()
         try:
             if key_filter is not None:
@@ -452,8 +458,10 @@ def _rows_in(part: bytes | os.PathLike[str]) -> int:
     return int(pq.ParquetFile(source).metadata.num_rows)
 
 
-def _connect() -> duckdb.DuckDBPyConnection:
+def _connect(fs: fsspec.AbstractFileSystem | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection that reads local paths, and ``fs``'s URLs."""
     con = duckdb.connect(":memory:")
+    _fs.register(con, fs)
     con.execute("SET TimeZone = 'UTC'")
     return con
 

@@ -21,6 +21,7 @@ from repos.errors import (
     ProtectedBranchError,
     ReadOnlyReferenceError,
     ReposError,
+    StorageError,
 )
 from repos.models import Change, ChangeList, Commit, CommitLog, GCResult, HookEvent, ObjectInfo
 from repos.refs import Branch, Reference, StoredObject, Tag
@@ -50,6 +51,7 @@ __all__ = [
     "ReposError",
     "Repository",
     "Rewrite",
+    "StorageError",
     "StoredObject",
     "Tag",
     "Transform",

@@ -26,6 +26,8 @@ from typing import Any, BinaryIO, Protocol
 
 import fsspec
 
+from repos.errors import StorageError
+
 _CHUNK = 1 << 20
 _IN_MEMORY = 64 << 20
 """An upload up to this size is held in memory; a larger one in a local temporary file."""
@@ -246,8 +248,30 @@ _READ_BLOCK = 4 << 20
 """Bytes one ranged GET of an S3 object fetches (s3fs reads ahead by this much)."""
 
 
+@contextlib.contextmanager
+def _failures(action: str, where: str) -> Iterator[None]:
+    """Storage failures as a ``StorageError`` saying what was refused and what to check;
+    a missing object stays a ``FileNotFoundError`` (callers tell absent from failing)."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except PermissionError as e:
+        raise StorageError(
+            f"the storage refused to {action} {where} ({e}): check the credentials "
+            "(storage_options key / secret, or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) "
+            "and that they may read and write there"
+        ) from e
+    except OSError as e:
+        raise StorageError(
+            f"could not {action} {where} ({e}): check that the storage answers "
+            "(storage_options endpoint_url or AWS_ENDPOINT_URL) and try again"
+        ) from e
+
+
 class FsspecObjectStore:
-    """Objects under any fsspec URL (``s3://bucket/repo``, ``memory://x``, ...)."""
+    """Objects under any fsspec URL (``s3://bucket/repo``, ``memory://x``, ...); its
+    failures are ``StorageError``s."""
 
     def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
         self.location = url.rstrip("/")
@@ -267,8 +291,9 @@ class FsspecObjectStore:
         if admit is not None:
             admit(checksum)
         dest = self._path(checksum)
-        if not self.fs.exists(dest):
-            self._upload(dest, data)
+        with _failures("upload an object to", self.location):
+            if not self.fs.exists(dest):
+                self._upload(dest, data)
         return checksum, len(data)
 
     def put_stream(self, stream: BinaryIO, admit: Admit | None = None) -> tuple[str, int]:
@@ -289,12 +314,13 @@ class FsspecObjectStore:
             if admit is not None:
                 admit(checksum)
             dest = self._path(checksum)
-            if not self.fs.exists(dest):
-                if spill is None:
-                    self._upload(dest, held.getvalue())
-                else:
-                    spill.flush()
-                    self._upload_file(dest, spill.name)
+            with _failures("upload an object to", self.location):
+                if not self.fs.exists(dest):
+                    if spill is None:
+                        self._upload(dest, held.getvalue())
+                    else:
+                        spill.flush()
+                        self._upload_file(dest, spill.name)
         finally:
             if spill is not None:
                 spill.close()
@@ -326,7 +352,8 @@ class FsspecObjectStore:
         self.fs.mv(tmp, dest)
 
     def get(self, checksum: str) -> bytes:
-        data: bytes = self.fs.cat_file(self._path(checksum))
+        with _failures("read an object of", self.location):
+            data: bytes = self.fs.cat_file(self._path(checksum))
         return data
 
     def open(self, checksum: str) -> BinaryIO:
@@ -344,7 +371,8 @@ class FsspecObjectStore:
         base = f"{self._root}/objects"
         self.fs.invalidate_cache(base)
         try:
-            found = self.fs.find(base, detail=True)
+            with _failures("list the objects of", self.location):
+                found = self.fs.find(base, detail=True)
         except FileNotFoundError:
             return
         now = time.time()
@@ -357,13 +385,15 @@ class FsspecObjectStore:
     def read_meta(self, name: str) -> bytes | None:
         """A small named object beside the objects (the repository marker), or None."""
         try:
-            data: bytes = self.fs.cat_file(f"{self._root}/{name}")
+            with _failures("read the repository marker of", self.location):
+                data: bytes = self.fs.cat_file(f"{self._root}/{name}")
         except FileNotFoundError:
             return None
         return data
 
     def write_meta(self, name: str, data: bytes) -> None:
-        self.fs.pipe_file(f"{self._root}/{name}", data)
+        with _failures("write the repository marker of", self.location):
+            self.fs.pipe_file(f"{self._root}/{name}", data)
 
     def delete_meta(self, name: str) -> None:
         self._remove(f"{self._root}/{name}")
@@ -377,7 +407,7 @@ class FsspecObjectStore:
         self._remove(self._path(checksum))
 
     def _remove(self, path: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(FileNotFoundError), _failures("delete from", self.location):
             self.fs.rm_file(path)
 
 

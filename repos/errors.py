@@ -10,7 +10,8 @@
     │   └── MergeConflictError                 paths changed differently on both sides
     ├── ProtectedBranchError (PermissionError) only merges may move a protected branch
     ├── HookRejectedError (PermissionError)    a pre-commit / pre-merge hook refused
-    └── ReadOnlyReferenceError (PermissionError) writing through a tag or commit
+    ├── ReadOnlyReferenceError (PermissionError) writing through a tag or commit
+    └── StorageError (OSError)                 the object storage failed or refused
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = [
     "ProtectedBranchError",
     "ReadOnlyReferenceError",
     "ReposError",
+    "StorageError",
 ]
 
 
@@ -68,3 +70,7 @@ class HookRejectedError(ReposError, PermissionError):
 
 class ReadOnlyReferenceError(ReposError, PermissionError):
     """Objects can only be written or deleted through a branch."""
+
+
+class StorageError(ReposError, OSError):
+    """The object storage failed or refused a request (credentials, permissions, network)."""
