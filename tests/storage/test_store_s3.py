@@ -4,6 +4,11 @@ and GC; a failing upload leaves no half write."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import s3fs
 import yaml
@@ -234,5 +240,74 @@ def test_a_failing_upload_leaves_nothing(
         assert main.resolve() == head
         assert list(main.uncommitted()) == []
         assert training_set(again).equals(expected)
+    finally:
+        again.close()
+
+
+CHILD = """
+import sys
+import pyarrow.parquet as pq
+from featurestore import FeatureStore
+store = FeatureStore(sys.argv[1])
+table = pq.read_table(sys.argv[2])
+print("ready", flush=True)
+store.ingest("driver_stats", table)
+print("staged", flush=True)
+sys.stdin.read()  # held until the parent kills it
+"""
+
+
+def test_a_write_killed_mid_upload_leaves_none_or_all(
+    stores: tuple[FeatureStore, FeatureStore, str], seaweedfs_server: S3Server, tmp_path: Path
+) -> None:
+    local, remote, url = stores
+    data = pa.Table.from_pandas(rows(5, n=300_000), preserve_index=False)
+    pq.write_table(data, tmp_path / "rows.parquet")
+    for store in (local, remote):
+        store.apply(DEFINITIONS)
+        store.commit("definitions")
+    head = remote.repository.branch("main").resolve()
+    fs = s3fs.S3FileSystem(
+        key=seaweedfs_server.key,
+        secret=seaweedfs_server.secret,
+        client_kwargs={"endpoint_url": seaweedfs_server.endpoint_url},
+        skip_instance_cache=True,
+        use_listings_cache=False,
+    )
+    before = set(fs.find(f"{url}/objects"))
+    root = Path(__file__).resolve().parents[2]
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(tmp_path / "s3"), str(tmp_path / "rows.parquet")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+        deadline = time.monotonic() + 120  # a bound on the wait, not a timing assertion
+        while set(fs.find(f"{url}/objects")) == before and child.poll() is None:
+            assert time.monotonic() < deadline, "the child uploaded nothing"
+            time.sleep(0.005)
+        child.send_signal(signal.SIGKILL)  # an object has landed: the write is under way
+    finally:
+        child.kill()
+        child.wait()
+    again = FeatureStore(tmp_path / "s3")
+    try:
+        main = again.repository.branch("main")
+        assert main.resolve() == head
+        staged = list(main.uncommitted())
+        if not staged:  # killed before staging: nothing is visible, and a rerun writes it
+            assert again.sql("SELECT count(*) AS n FROM driver_stats").column("n")[0].as_py() == 0
+            again.ingest("driver_stats", data)
+        again.commit("rows")
+        local.ingest("driver_stats", data)
+        local.commit("rows")
+        assert training_set(again).equals(training_set(local))  # equals a clean run
+        query = "SELECT count(*) AS n FROM driver_stats"
+        assert again.sql(query).equals(local.sql(query))
+        again.repository.gc(retention=timedelta(0))  # what the killed writer left
+        assert training_set(again).equals(training_set(local))
     finally:
         again.close()
