@@ -78,14 +78,14 @@ def tile_store(store: online.RedisOnlineStore) -> online.TileStore:
 
 
 def tiled(view: FeatureView) -> bool:
-    """Whether ``view`` is served from series: windowed, over numeric or boolean columns
-    (others keep their values frozen at the materialization's end)."""
+    """Whether ``view`` is served from series: windowed, over columns tiles can hold
+    (numbers, booleans, strings, binaries, timestamps, dates); a ``last`` of another type
+    (an array, a map) keeps the view's values frozen at the materialization's end."""
     if not view.is_aggregation:
         return False
-    types = _column_types(view).values()
-    return all(
-        pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) for t in types
-    )
+    import online as online_pkg
+
+    return all(online_pkg.column_kind(t) is not None for t in _column_types(view).values())
 
 
 def series_table(view: str) -> str:
@@ -115,6 +115,7 @@ def series_spec(view: FeatureView) -> online.SeriesSpec:
         table=view.name,
         specs=aggs,
         columns=tuple(types),
+        types=tuple(types.values()),
         tile_us=online_pkg.tile_size([a.window_us for a in aggs]),
     )
     if len(_specs) > 1024:

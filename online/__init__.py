@@ -24,7 +24,7 @@ from online.store import (
     ReadRequest,
     WriteResult,
 )
-from online.tiles import AggSpec, PendingRead, SeriesSpec, TileStore, tile_size
+from online.tiles import AggSpec, PendingRead, SeriesSpec, TileStore, column_kind, tile_size
 
 __all__ = [
     "COMMIT_COLUMN",
@@ -48,6 +48,7 @@ __all__ = [
     "TileStore",
     "UnsupportedTypeError",
     "WriteResult",
+    "column_kind",
     "encode_entity_key",
     "encode_entity_keys",
     "tile_size",

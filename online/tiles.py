@@ -29,7 +29,7 @@ from online.errors import CommandError, InvalidInputError
 from online.redis_store import RedisOnlineStore, _check_name, pack
 from online.store import COMMIT_COLUMN, EVENT_TS_COLUMN
 
-__all__ = ["AggSpec", "PendingRead", "SeriesSpec", "TileStore", "tile_size"]
+__all__ = ["AggSpec", "PendingRead", "SeriesSpec", "TileStore", "column_kind", "tile_size"]
 
 Function = Literal["count", "sum", "mean", "min", "max", "stddev", "last"]
 _FUNCTIONS: tuple[str, ...] = ("count", "sum", "mean", "min", "max", "stddev", "last")
@@ -59,12 +59,18 @@ class AggSpec:
 
 @dataclass(frozen=True)
 class SeriesSpec:
-    """The aggregates kept for one table's events: their columns and the tile size."""
+    """The aggregates kept for one table's events: their columns and the tile size.
+
+    `types`: each column's Arrow type, in order. Numbers and booleans take every
+    function; strings, binaries, timestamps and dates take count, min, max and last (read
+    back in their own type). Empty: every column is numeric.
+    """
 
     table: str
     specs: tuple[AggSpec, ...]
     columns: tuple[str, ...]
     tile_us: int
+    types: tuple[pa.DataType, ...] = ()
 
     def __post_init__(self) -> None:
         _check_name("table", self.table)
@@ -85,11 +91,52 @@ class SeriesSpec:
                 )
             if s.window_us <= 0:
                 raise InvalidInputError(f"aggregate {s.output!r}: window must be positive")
+        if self.types and len(self.types) != len(self.columns):
+            raise InvalidInputError(
+                f"series {self.table!r}: {len(self.types)} types for {len(self.columns)} "
+                "columns; give one type per column"
+            )
+        for column, typ in zip(self.columns, self.types, strict=False):
+            if column_kind(typ) is None:
+                raise InvalidInputError(
+                    f"series {self.table!r}: column {column!r} has type {typ}; tiles hold "
+                    "numbers, booleans, strings, binaries, timestamps and dates"
+                )
+        for s in self.specs:
+            kind = self.kind(s.column)
+            if kind != "n" and s.function in ("sum", "mean", "stddev"):
+                raise InvalidInputError(
+                    f"aggregate {s.output!r}: {s.function} needs a numeric column, but "
+                    f"{s.column!r} is {self.types[self.columns.index(s.column)]}"
+                )
+
+    def kind(self, column: str) -> str:
+        """How `column` travels: n(umber), s(tring), b(inary), t(imestamp) or d(ate)."""
+        if not self.types:
+            return "n"
+        kind = column_kind(self.types[self.columns.index(column)])
+        assert kind is not None
+        return kind
 
     @property
     def widest_us(self) -> int:
         """The widest window: how far back raw events are kept."""
         return max(s.window_us for s in self.specs)
+
+
+def column_kind(typ: pa.DataType) -> str | None:
+    """How a column of `typ` is kept in tiles (see `SeriesSpec.kind`); None: it cannot be."""
+    if pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_boolean(typ):
+        return "n"
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        return "s"
+    if pa.types.is_binary(typ) or pa.types.is_large_binary(typ):
+        return "b"
+    if pa.types.is_timestamp(typ):
+        return "t"
+    if pa.types.is_date32(typ):
+        return "d"
+    return None
 
 
 def tile_size(windows: Sequence[int]) -> int:
@@ -121,19 +168,39 @@ local function chunked(cmd, key, list)
     redis.call(cmd, key, unpack(list, i, math.min(i + 999, #list)))
   end
 end
-local function merge(a, p)
+-- STR[c]: column c holds strings (count, min, max and last only), compared byte by byte
+local STR = {}
+local function columns(arg)
+  local n, k = string.match(arg, '^(%d+):?(%a*)$')
+  for c = 1, #k do STR[c] = string.sub(k, c, c) == 's' end
+  return tonumber(n)
+end
+local function less(a, b)
+  if type(a) ~= 'string' then return a < b end
+  if a == b then return false end
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+local function merge(a, p, text)
   if p[1] == 0 then return end
-  local n = a[1] + p[1]
-  local d = p[3] - a[3]
-  a[4] = a[4] + p[4] + d * d * a[1] * p[1] / n
-  a[3] = a[3] + d * p[1] / n
-  a[1] = n
-  a[2] = a[2] + p[2]
-  if a[5] == false or p[5] < a[5] then a[5] = p[5] end
-  if a[6] == false or p[6] > a[6] then a[6] = p[6] end
+  if text then
+    a[1] = a[1] + p[1]
+  else
+    local n = a[1] + p[1]
+    local d = p[3] - a[3]
+    a[4] = a[4] + p[4] + d * d * a[1] * p[1] / n
+    a[3] = a[3] + d * p[1] / n
+    a[1] = n
+    a[2] = a[2] + p[2]
+  end
+  if a[5] == false or less(p[5], a[5]) then a[5] = p[5] end
+  if a[6] == false or less(a[6], p[6]) then a[6] = p[6] end
 end
 local function fold_into(q, p, ncols)
-  for c = 1, ncols do merge(q[1][c], p[1][c]) end
+  for c = 1, ncols do merge(q[1][c], p[1][c], STR[c]) end
   local l = p[2]
   if l and (q[2] == false or later(l[1], l[2], q[2][1], q[2][2])) then q[2] = l end
   local f = p[3]
@@ -158,13 +225,15 @@ local function partials(raw, ncols)
       if v ~= false then
         local p = cols[c]
         local n = p[1] + 1
-        local d = v - p[3]
         p[1] = n
-        p[2] = p[2] + v
-        p[3] = p[3] + d / n
-        p[4] = p[4] + d * (v - p[3])
-        if p[5] == false or v < p[5] then p[5] = v end
-        if p[6] == false or v > p[6] then p[6] = v end
+        if not STR[c] then
+          local d = v - p[3]
+          p[2] = p[2] + v
+          p[3] = p[3] + d / n
+          p[4] = p[4] + d * (v - p[3])
+        end
+        if p[5] == false or less(v, p[5]) then p[5] = v end
+        if p[6] == false or less(p[6], v) then p[6] = v end
       end
     end
   end
@@ -181,7 +250,7 @@ _WRITE_SCRIPT = (
 local mode = ARGV[1]
 local T = tonumber(ARGV[2])
 local W = tonumber(ARGV[3])
-local ncols = tonumber(ARGV[4])
+local ncols = columns(ARGV[4])
 local commit = ARGV[5]
 local nwin = tonumber(ARGV[6])
 local windows = {}
@@ -212,7 +281,7 @@ for i = 1, #KEYS do
     local ev = {ts, cr}
     for c = 1, ncols do
       local v = ARGV[pos + 1 + c]
-      if v == '' then ev[2 + c] = false else ev[2 + c] = tonumber(v) end
+      if v == '' then ev[2 + c] = false elseif STR[c] then ev[2 + c] = v else ev[2 + c] = tonumber(v) end
     end
     pos = pos + 2 + ncols
     events[e] = ev
@@ -414,7 +483,7 @@ local T, ncols, nspecs, layout
 local specs, wlist = {}, {}
 local function parse()
   T = tonumber(ARGV[3])
-  ncols = tonumber(ARGV[4])
+  ncols = columns(ARGV[4])
   nspecs = tonumber(ARGV[5])
   layout = ARGV[6 + nspecs * 3]
   local seen = {}
@@ -532,6 +601,11 @@ local function compute(key)
     local a = acc[w][1][c]
     local v = false
     if fn == 'count' then v = fmt(a[1])
+    elseif STR[c] then
+      if fn == 'min' then v = a[5]
+      elseif fn == 'max' then v = a[6]
+      elseif fn == 'last' and acc[w][2] then v = acc[w][2][2 + c]
+      end
     elseif a[1] > 0 or fn == 'last' then
       if fn == 'sum' then v = fmt(a[2])
       elseif fn == 'mean' then v = fmt(a[2] / a[1])
@@ -616,12 +690,75 @@ _SCHEMAS: dict[int, tuple[SeriesSpec, pa.Schema]] = {}
 _ARGS: dict[int, tuple[SeriesSpec, list[bytes]]] = {}
 
 
-def _output_type(spec: AggSpec) -> pa.DataType:
+def _output_type(spec: AggSpec, series: SeriesSpec | None = None) -> pa.DataType:
     if spec.function == "count":
         return _INT64
+    if series is not None and series.kind(spec.column) != "n":
+        return series.types[series.columns.index(spec.column)]
     if spec.function in ("mean", "stddev") or not spec.integer:
         return _FLOAT64
     return _INT64
+
+
+def _lua_columns(spec: SeriesSpec) -> bytes:
+    """The column count, and which columns hold strings when any does (``3:nsn``)."""
+    kinds = "".join("s" if spec.kind(c) in ("s", "b") else "n" for c in spec.columns)
+    return (f"{len(kinds)}:{kinds}" if "s" in kinds else str(len(kinds))).encode()
+
+
+def _encode(spec: SeriesSpec, events: pa.Table, column: str) -> list[bytes]:
+    """A column of events as script arguments: decimal text for numbers, ``s`` + bytes
+    for strings, microseconds or days for times and dates (b"" for null)."""
+    col = events.column(column)
+    typ = col.type
+    kind = spec.kind(column)
+    want = {
+        "n": "numeric values (numbers or booleans)",
+        "s": "strings",
+        "b": "binaries",
+        "t": "timestamps",
+        "d": "dates",
+    }[kind]
+    if column_kind(typ) != kind and not (kind in ("s", "b") and column_kind(typ) in ("s", "b")):
+        raise InvalidInputError(
+            f"column {column!r} has type {typ}; the series {spec.table!r} holds {want} there"
+        )
+    if kind == "n":
+        return _text(col)
+    if kind == "t":
+        micros = _micros(col, column)
+        if (
+            len(micros)
+            and max(abs(pc.min(micros).as_py() or 0), abs(pc.max(micros).as_py() or 0)) >= 2**53
+        ):
+            raise InvalidInputError(
+                f"column {column!r}: a timestamp is out of range; tiles hold the years 1685-2255"
+            )
+        return _text(micros)
+    if kind == "d":
+        return _text(col.cast(pa.int32()).cast(pa.int64()))
+    joined = pc.binary_join_element_wise(pa.scalar(b"s"), col.cast(pa.binary()), b"")
+    out: list[bytes] = pc.fill_null(joined, b"").to_pylist()
+    return out
+
+
+def _values(series: SeriesSpec, s_i: int, rows: list[Any]) -> pa.Array:
+    """Aggregate `s_i` of each reply row, as an array of its output type."""
+    spec = series.specs[s_i]
+    col = [row[2 + s_i] for row in rows]
+    typ = _output_type(spec, series)
+    kind = "n" if spec.function == "count" else series.kind(spec.column)
+    if kind == "n":
+        if typ is _INT64:
+            return pa.array([None if v is None else int(float(v)) for v in col], _INT64)
+        return pa.array([None if v is None else float(v) for v in col], _FLOAT64)
+    if kind in ("s", "b"):
+        raw = [None if v is None else bytes(v)[1:] for v in col]
+        return pa.array(raw, pa.binary()).cast(typ)
+    ints = pa.array([None if v is None else int(float(v)) for v in col], _INT64)
+    if kind == "d":
+        return ints.cast(pa.int32()).cast(typ)
+    return ints.cast(pa.timestamp("us", tz=typ.tz)).cast(typ)  # type: ignore[attr-defined]
 
 
 def _windows(spec: SeriesSpec) -> list[bytes]:
@@ -631,8 +768,11 @@ def _windows(spec: SeriesSpec) -> list[bytes]:
 
 
 def _layout(spec: SeriesSpec) -> bytes:
-    """What a series' stored tiles depend on: the tile size and the columns, in order."""
-    return f"{spec.tile_us}|{','.join(spec.columns)}".encode()
+    """What a series' stored tiles depend on: the tile size, the columns in order, and
+    which of them hold strings."""
+    layout = f"{spec.tile_us}|{','.join(spec.columns)}".encode()
+    columns = _lua_columns(spec)
+    return layout + b"|" + columns.split(b":")[1] if b":" in columns else layout
 
 
 def _read_args(spec: SeriesSpec) -> list[bytes]:
@@ -645,7 +785,7 @@ def _read_args(spec: SeriesSpec) -> list[bytes]:
     index = {c: i + 1 for i, c in enumerate(spec.columns)}
     args = [
         str(spec.tile_us).encode(),
-        str(len(spec.columns)).encode(),
+        _lua_columns(spec),
         str(len(spec.specs)).encode(),
     ]
     for s in spec.specs:
@@ -663,7 +803,7 @@ def _schema(spec: SeriesSpec) -> pa.Schema:
     seen = _SCHEMAS.get(id(spec))
     if seen is not None and seen[0] is spec:
         return seen[1]
-    fields = [pa.field(s.output, _output_type(s)) for s in spec.specs]
+    fields = [pa.field(s.output, _output_type(s, spec)) for s in spec.specs]
     fields += [pa.field(EVENT_TS_COLUMN, _UTC_US), pa.field(COMMIT_COLUMN, _STRING)]
     schema = pa.schema(fields)
     if len(_SCHEMAS) > 1024:
@@ -730,14 +870,6 @@ class TileStore:
                     f"events for {spec.table!r} lack column {name!r}; pass {KEY_COLUMN}, "
                     f"{TS_COLUMN}, optionally {CREATED_COLUMN}, and {list(spec.columns)}"
                 )
-        for name in spec.columns:
-            typ = events.schema.field(name).type
-            if not (
-                pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_boolean(typ)
-            ):
-                raise InvalidInputError(
-                    f"column {name!r} has type {typ}; aggregates need numeric columns"
-                )
         n = events.num_rows
         key_col = events.column(KEY_COLUMN)
         ts_col = _micros(events.column(TS_COLUMN), TS_COLUMN)
@@ -757,7 +889,7 @@ class TileStore:
             else pa.nulls(n, pa.int64())
         )
         texts = [_text(ts_col), _text(created)]
-        texts += [_text(events.column(c)) for c in spec.columns]
+        texts += [_encode(spec, events, c) for c in spec.columns]
         grouped: dict[bytes, list[list[bytes]]] = {}
         for k, row in zip(key_col.to_pylist(), zip(*texts, strict=True), strict=True):
             grouped.setdefault(k, []).append(row)  # type: ignore[arg-type]
@@ -775,7 +907,7 @@ class TileStore:
             mode,
             str(spec.tile_us).encode(),
             str(spec.widest_us).encode(),
-            str(len(spec.columns)).encode(),
+            _lua_columns(spec),
             (commit or "").encode(),
             *_windows(spec),
             _layout(spec),
@@ -833,23 +965,7 @@ class TileStore:
 
     @staticmethod
     def _decode(spec: SeriesSpec, rows: list[Any]) -> pa.Table:
-        n = len(rows)
-        ints: list[int | None] = []
-        floats: list[float | None] = []
-        where: list[tuple[bool, int]] = []
-        for s_i, s in enumerate(spec.specs):
-            col = [row[2 + s_i] for row in rows]
-            if _output_type(s) is _INT64:
-                where.append((True, len(ints)))
-                ints.extend(None if v is None else int(float(v)) for v in col)
-            else:
-                where.append((False, len(floats)))
-                floats.extend(None if v is None else float(v) for v in col)
-        int_arr = pa.array(ints, _INT64)
-        float_arr = pa.array(floats, _FLOAT64)
-        arrays: list[pa.Array] = [
-            (int_arr if is_int else float_arr).slice(at, n) for is_int, at in where
-        ]
+        arrays = [_values(spec, s_i, rows) for s_i in range(len(spec.specs))]
         arrays.append(pa.array([None if r[1] is None else int(r[1]) for r in rows], _UTC_US))
         arrays.append(
             pa.array([None if r[0] is None else bytes(r[0]).decode() for r in rows], _STRING)
@@ -908,6 +1024,9 @@ class TileStore:
                 pos += 1
             columns: dict[str, list[Any]] = {}
             for s_i, s in enumerate(spec.specs):
+                if spec.types and spec.kind(s.column) != "n" and s.function != "count":
+                    columns[s.output] = _values(spec, s_i, rows).to_pylist()
+                    continue
                 col = [row[2 + s_i] for row in rows]
                 if _output_type(s) is _INT64:
                     columns[s.output] = [None if v is None else int(float(v)) for v in col]

@@ -30,7 +30,9 @@ from featurestore import (
     Float64,
     Int64,
     PushSource,
+    String,
     TableSource,
+    UnixTimestamp,
 )
 from tests.conftest import drop_prefix
 from tests.store_online.conftest import make_store
@@ -61,15 +63,39 @@ def definitions() -> list[object]:
         ],
         ttl=timedelta(hours=2),
     )
-    return [card, source, push, view]
+    labels = FeatureView(
+        name="card_labels",
+        entities=[card],
+        source=push,
+        schema=[Field(name="merchant", dtype=String), Field(name="seen", dtype=UnixTimestamp)],
+        aggregations=[
+            Aggregation(column=column, function=function, time_window=window)
+            for column in ("merchant", "seen")
+            for function in ORDERED
+            for window in WINDOWS.values()
+        ],
+    )
+    return [card, source, push, view, labels]
 
 
+ORDERED = ("count", "min", "max", "last")
+"""What strings and timestamps aggregate by."""
 REFS = [
     f"card_windows:{column}_{function}_{name}"
     for column in ("amount", "n")
     for function in FUNCTIONS
     for name in WINDOWS
+] + [
+    f"card_labels:{column}_{function}_{name}"
+    for column in ("merchant", "seen")
+    for function in ORDERED
+    for name in WINDOWS
 ]
+
+
+def merchant(n: int) -> str | None:
+    """A string derived from an event's ``n`` (null for some, and not in numeric order)."""
+    return None if n % 5 == 0 else ["zeta", "Alpha", "m\u00e9", "alpha", "", "b"][n % 6]
 
 
 def frame(events: list[tuple[int, int, int | None, float, int]]) -> pa.Table:
@@ -83,6 +109,14 @@ def frame(events: list[tuple[int, int, int | None, float, int]]) -> pa.Table:
             ),
             "amount": pa.array([e[3] for e in events], pa.float64()),
             "n": pa.array([e[4] for e in events], pa.int64()),
+            "merchant": pa.array([merchant(e[4]) for e in events], pa.string()),
+            "seen": pa.array(
+                [
+                    None if e[4] % 7 == 0 else T0 + timedelta(minutes=e[1], seconds=e[4] % 11)
+                    for e in events
+                ],
+                TS,
+            ),
         }
     )
 
@@ -113,6 +147,10 @@ def assert_same(online: dict[str, list[Any]], offline: dict[str, list[Any]], at:
                     assert g == pytest.approx(e, rel=1e-9, abs=1e-9), (name, at, got, expected)
         else:
             assert got == expected, (name, at, got, expected)
+
+
+def runs_by_view(runs: list[fs.MaterializeResult]) -> dict[str, fs.MaterializeResult]:
+    return {r.view: r for r in runs}
 
 
 def identities(events: list[tuple[int, int, int | None, float, int]]) -> set[tuple[Any, ...]]:
@@ -244,7 +282,7 @@ def test_a_correction_rewrites_only_the_entities_it_touched(
     store.ingest("tx", frame([(1, 60, 60, 2.5, 3)]), branch="fix", mode="delete", keys=keys)
     store.ingest("tx", frame([(1, 70, 70, 0.5, 1)]), branch="fix")
     store.commit("a correction", branch="fix")
-    (first,) = store.materialize_incremental(end, ref="fix")
+    first = runs_by_view(store.materialize_incremental(end, ref="fix"))["card_windows"]
     assert first.full  # the branch's namespace starts with a full run
     assert store.get_online_features(refs, {"card_id": [1, 2]}, now=end, ref="fix").to_dict() == {
         "card_id": [1, 2],
@@ -257,7 +295,7 @@ def test_a_correction_rewrites_only_the_entities_it_touched(
     store.ingest("tx", frame([(1, 60, 60, 2.5, 3)]), mode="delete", keys=keys)
     store.ingest("tx", frame([(1, 70, 70, 0.5, 1)]))
     store.commit("a correction")
-    (run,) = store.materialize_incremental(end)
+    run = runs_by_view(store.materialize_incremental(end))["card_windows"]
     assert not run.full and run.rows_written == 1
     after = store.get_online_features(refs, {"card_id": [1, 2]}, now=end).to_dict()
     assert after == {"card_id": [1, 2], "amount_sum_1d": [0.5, 2.0], "amount_max_1d": [0.5, 1.0]}
@@ -327,7 +365,7 @@ def test_an_erased_entity_loses_its_series(new_store: Callable[..., fs.FeatureSt
     got = store.get_online_features(refs, {"card_id": [1, 2]}, now=end + timedelta(hours=1))
     assert got.to_dict()["amount_count_1d"] == [0, 1]
     assert got.statuses("amount_count_1d") == ["NOT_FOUND", "PRESENT"]
-    (run,) = store.materialize_incremental(end)
+    run = runs_by_view(store.materialize_incremental(end))["card_windows"]
     assert not run.full  # the records name the parts that replaced the erased ones
     again = store.get_online_features(refs, {"card_id": [1, 2]}, now=end + timedelta(hours=1))
     assert again.to_dict()["amount_count_1d"] == [0, 1]
@@ -342,7 +380,7 @@ def test_a_lookup_of_plain_and_windowed_views_is_one_round_trip(
     proxy = RoundTripProxy(redis_url)
     try:
         store = new_store(url=proxy.url)
-        card, source, push, windows = definitions()
+        card, source, push, windows, labels = definitions()
         plain = FeatureView(
             name="card_latest",
             entities=[card],  # type: ignore[list-item]
@@ -350,7 +388,7 @@ def test_a_lookup_of_plain_and_windowed_views_is_one_round_trip(
             schema=[Field(name="amount", dtype=Float64)],
             ttl=timedelta(days=2),
         )
-        store.apply([card, source, push, windows, plain])
+        store.apply([card, source, push, windows, labels, plain])
         events = [(1, 5, None, 2.5, 3), (1, 20, 1, 1.0, 4), (2, 30, None, 4.0, 5)]
         store.ingest("tx", frame(events))
         store.commit("rows")
