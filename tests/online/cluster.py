@@ -191,7 +191,7 @@ class Cluster:
             text = str(c.execute_command("CLUSTER", "NODES"), "utf-8")
         return len([line for line in text.splitlines() if line.strip()]) == len(self.nodes)
 
-    def _wait(self, ready: object, what: str, timeout: float = 30.0) -> None:
+    def _wait(self, ready: object, what: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -263,7 +263,15 @@ def start_cluster() -> Iterator[Cluster]:
     root = Path(tempfile.mkdtemp(prefix="valkey-cluster-"))
     cluster = Cluster(root)
     try:
-        cluster.start()
+        for attempt in range(3):  # a free port can be taken before its node binds it
+            cluster = Cluster(root / f"try{attempt}")
+            try:
+                cluster.start()
+                break
+            except RuntimeError:
+                cluster.stop()
+                if attempt == 2:
+                    raise
         yield cluster
     finally:
         cluster.stop()
