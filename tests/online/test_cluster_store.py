@@ -257,3 +257,63 @@ def test_the_config_builds_a_cluster_store(tmp_path: Path, valkey_cluster: Clust
     )
     with pytest.raises(fs.FeatureStoreError, match=r"online_store\.key_prefix.*brace"):
         fs.load_config(tmp_path)
+
+
+@pytest.mark.slow
+def test_a_materialization_survives_a_killed_primary_and_equals_offline(
+    tmp_path: Path, valkey_cluster: Cluster
+) -> None:
+    from tests.store_online.conftest import make_store
+    from tests.store_online.data import TTL, time_t, to_table
+    from tests.store_online.defs import definitions
+
+    valkey_cluster.wait_healthy()
+    t = time_t()
+    drivers = list(range(1, 3001))
+    spec = [
+        {
+            "driver_id": d,
+            "offset": timedelta(seconds=d % 600),
+            "created_s": 0,
+            "conv_rate": (d % 100) / 100,
+            "acc_rate": None if d % 7 == 0 else d / 3000,
+            "trips": d * 3,
+            "city": f"c{d % 5}",
+        }
+        for d in drivers
+    ]
+    store = make_store(tmp_path, valkey_cluster.url)
+    try:
+        store.apply(definitions(ttl=TTL))
+        store.ingest("stats_src", to_table(spec, t))
+        commit = store.commit("rows").id
+        online_store = store.online_store
+        original = online_store.write
+        victim = valkey_cluster.primary_of(hash_slot(cluster_key(b"")))
+        killed: list[bool] = []
+
+        def write_after_a_crash(*args: object, **kwargs: object) -> online.WriteResult:
+            if not killed and args and args[0] == "stats":
+                victim.kill()  # the primary dies once the rows are read, before they land
+                killed.append(True)
+            return original(*args, **kwargs)  # type: ignore[arg-type]
+
+        online_store.write = write_after_a_crash  # type: ignore[method-assign]
+        (result,) = store.materialize(None, t)
+        assert killed and result.commit_id == commit
+        features = ["stats:conv_rate", "stats:acc_rate", "stats:trips", "stats:city"]
+        entity_df = pa.table(
+            {
+                "driver_id": drivers,
+                "event_ts": pa.array([t] * len(drivers), pa.timestamp("us", tz="UTC")),
+            }
+        )
+        offline = store.get_historical_features(entity_df, features, ref=commit).to_arrow()
+        got = store.get_online_features(features, {"driver_id": drivers}, now=t).to_dict()
+        for name in ["driver_id", "conv_rate", "acc_rate", "trips", "city"]:
+            assert got[name] == offline.column(name).to_pylist()
+    finally:
+        prefix = store.config.project
+        store.close()
+        valkey_cluster.restore()
+        drop_cluster_prefix(valkey_cluster.url, prefix)
