@@ -237,9 +237,18 @@ def fsspec_options(protocol: str, options: Mapping[str, Any] | None) -> dict[str
             client["endpoint_url"] = endpoint
         if region:
             client["region_name"] = region
+        out.setdefault("default_block_size", _READ_BLOCK)
+        # fsspec shares one filesystem between equal arguments, whatever the environment:
+        # the AWS variables' endpoint and key become arguments, so that stores configured
+        # by different variables never share a client.
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        if endpoint and "endpoint_url" not in client:
+            client["endpoint_url"] = endpoint
         if client:
             out["client_kwargs"] = client
-        out.setdefault("default_block_size", _READ_BLOCK)
+        if "key" not in out and os.environ.get("AWS_ACCESS_KEY_ID"):
+            out["key"] = os.environ["AWS_ACCESS_KEY_ID"]
+            out.setdefault("secret", os.environ.get("AWS_SECRET_ACCESS_KEY"))
     out["use_listings_cache"] = False
     return out
 
