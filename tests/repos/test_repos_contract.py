@@ -32,6 +32,7 @@ from repos import (
     Repository,
     Tag,
 )
+from tests.s3_server import S3Server
 
 STORAGE_BACKENDS = ["local", "seaweedfs", "moto"]
 
@@ -90,6 +91,22 @@ def test_create_open_and_initial_commit(repo: Repository, metadata_url: str | No
     same = Repository.create(repo.storage, metadata_url, exist_ok=True)
     assert same.branch("main").resolve() == first.id
     same.close()
+
+
+def test_objects_land_on_this_backend(repo: Repository, s3_server: S3Server | None) -> None:
+    info = repo.branch("main").object("where").upload(b"on this server")
+    if s3_server is None:
+        assert Path(info.physical_address).read_bytes() == b"on this server"
+        return
+    import s3fs
+
+    own = s3fs.S3FileSystem(
+        key=s3_server.key,
+        secret=s3_server.secret,
+        client_kwargs={"endpoint_url": s3_server.endpoint_url},
+        skip_instance_cache=True,
+    )
+    assert own.cat_file(info.physical_address) == b"on this server"
 
 
 def test_open_missing_repository_raises_not_found(tmp_path: Path) -> None:
