@@ -171,7 +171,12 @@ def seaweedfs(directory: Path, timeout: float = 60.0) -> Iterator[S3Server]:
     ]
     log = open(directory / "weed.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        args, stdout=log, stderr=subprocess.STDOUT, cwd=directory, start_new_session=True
+        args,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=directory,
+        start_new_session=True,
+        env={**os.environ, "TMPDIR": str(directory)},  # its sockets land in the folder too
     )
     server = S3Server(
         "seaweedfs",
