@@ -715,36 +715,45 @@ class ClusterPreparedRead(PreparedRead):
         sizes = [per_command] * len(commands) + [1] * len(extras)
         payloads: list[bytes] = [*commands, *extras]
 
+        starts = list(itertools.accumulate(sizes, initial=0))
+        total = starts[-1]
+
         def attempt() -> list[Any]:
             smap = store._slot_map()
-            groups: dict[int, tuple[RedisOnlineStore, list[int]]] = {}
-            for i, slot in enumerate(slots):
-                node = smap[slot]
-                group = groups.get(id(node))
-                if group is None:
-                    groups[id(node)] = (node, [i])
-                else:
-                    group[1].append(i)
-            items = list(groups.values())
-            if len(items) == 1:
-                node, _ = items[0]
-                flat = node._roundtrip(b"".join(payloads), sum(sizes))
+            nodes = [smap[slot] for slot in slots]
+            head = nodes[0]
+            if all(node is head for node in nodes):
+                flat = head._roundtrip(b"".join(payloads), total)
             else:
+                groups: dict[int, list[int]] = {}
+                owners: dict[int, RedisOnlineStore] = {}
+                for i, node in enumerate(nodes):
+                    group = groups.get(id(node))
+                    if group is None:
+                        groups[id(node)] = [i]
+                        owners[id(node)] = node
+                    else:
+                        group.append(i)
                 got = store._pipelines(
                     [
-                        (node, b"".join(payloads[i] for i in idx), sum(sizes[i] for i in idx))
-                        for node, idx in items
+                        (
+                            owners[n],
+                            b"".join([payloads[i] for i in idx]),
+                            sum([sizes[i] for i in idx]),
+                        )
+                        for n, idx in groups.items()
                     ]
                 )
-                placed: list[list[Any]] = [[] for _ in payloads]
-                for (_, idx), replies in zip(items, got, strict=True):
+                flat = [None] * total
+                for idx, replies in zip(groups.values(), got, strict=True):
                     pos = 0
                     for i in idx:
-                        placed[i] = replies[pos : pos + sizes[i]]
-                        pos += sizes[i]
-                flat = [r for part in placed for r in part]
+                        size = sizes[i]
+                        at = starts[i]
+                        flat[at : at + size] = replies[pos : pos + size]
+                        pos += size
             for reply in flat:
-                if _redirect(reply) is not None:
+                if reply.__class__ is not list and _redirect(reply) is not None:
                     raise _Retry(_redirect(reply))
             return flat
 
