@@ -57,7 +57,9 @@ def open_repository(project: Path | None) -> Iterator[Repository]:
     """
     try:
         cfg = load_config(project_dir(project))
-        repo = Repository.open(cfg.storage_location, cfg.metadata_url)
+        repo = Repository.open(
+            cfg.storage_location, cfg.metadata_url, storage_options=cfg.storage_options.fsspec()
+        )
     except CommandError as e:
         raise fail(describe(e)) from None
     try:

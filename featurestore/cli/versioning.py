@@ -38,7 +38,9 @@ def _open(project: Path | None) -> Iterator[Repository]:
     """The project's repository; package errors become one line on stderr and exit 1."""
     try:
         cfg = load_config(project_dir(project))
-        repo = Repository.open(cfg.storage_location, cfg.metadata_url)
+        repo = Repository.open(
+            cfg.storage_location, cfg.metadata_url, storage_options=cfg.storage_options.fsspec()
+        )
         try:
             yield repo
         finally:
@@ -89,7 +91,11 @@ def init(
             config.write_text(f"project: {name}\nstorage: data\n")
         cfg = load_config(path)
         Repository.create(
-            cfg.storage_location, cfg.metadata_url, default_branch=cfg.default_branch, exist_ok=True
+            cfg.storage_location,
+            cfg.metadata_url,
+            default_branch=cfg.default_branch,
+            exist_ok=True,
+            storage_options=cfg.storage_options.fsspec(),
         ).close()
     except (ReposError, FeatureStoreError, OSError) as e:
         raise _fail(str(e)) from None

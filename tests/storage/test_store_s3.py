@@ -311,3 +311,22 @@ def test_a_write_killed_mid_upload_leaves_none_or_all(
         assert training_set(again).equals(training_set(local))
     finally:
         again.close()
+
+
+def test_the_command_line_opens_the_s3_repository_from_the_config(
+    stores: tuple[FeatureStore, FeatureStore, str], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from featurestore.cli import app, commands  # noqa: F401  (registers the commands)
+
+    _, remote, _ = stores
+    remote.apply(DEFINITIONS)
+    remote.commit("definitions from the facade")
+    runner = CliRunner()
+    log = runner.invoke(app, ["log", "--repo", str(tmp_path / "s3")])
+    assert log.exit_code == 0, log.output
+    assert "definitions from the facade" in log.output
+    gc = runner.invoke(app, ["gc", "--retention-days", "0", "--repo", str(tmp_path / "s3")])
+    assert gc.exit_code == 0, gc.output
+    assert training_set(remote).num_rows == len(entity_rows())
