@@ -268,10 +268,18 @@ if mode == 'f' then
 end
 for i = 1, #KEYS do
   local key = KEYS[i]
-  if mode == 'r' then redis.call('DEL', key) end
   local m = tonumber(ARGV[pos])
   pos = pos + 1
-  local newest = tonumber(redis.call('HGET', key, 'n') or '-1e300')
+  -- one read of what the write depends on: newest, F, lowest tile, version, kept merges
+  local h = {}
+  if mode == 'r' then
+    redis.call('DEL', key)
+  else
+    local names = {'n', 'f', 'o', 'v'}
+    for w = 1, nwin do names[4 + w] = 'm' .. windows[w] end
+    h = redis.call('HMGET', key, unpack(names))
+  end
+  local newest = tonumber(h[1] or '-1e300')
   local events = {}
   local fresh, corrected = {}, false
   for e = 1, m do
@@ -288,7 +296,7 @@ for i = 1, #KEYS do
     if ts > newest then newest = ts end
   end
   local horizon = newest - W
-  local F = tonumber(redis.call('HGET', key, 'f') or '0')
+  local F = tonumber(h[2] or '0')
   if F == 0 then F = math.max(1, math.floor(math.sqrt(W / T))) end
   local redo = {}
   local oldest = math.floor((horizon - 1) / T) - 1
@@ -301,21 +309,26 @@ for i = 1, #KEYS do
     end
     return by
   end
+  -- the touched tiles' raw events and their coarse tiles, in one read
   local stored = {}
   if mode ~= 'r' then
     local names, seen = {}, {}
     for _, ev in ipairs(events) do
       local j = math.floor((ev[1] - 1) / T)
-      if j >= oldest and not seen[j] then
-        seen[j] = true
-        names[#names + 1] = j
+      if j >= oldest and not seen['r' .. j] then
+        seen['r' .. j] = true
+        names[#names + 1] = 'r' .. j
+        local q = 'q' .. math.floor(j / F)
+        if F > 1 and not seen[q] then
+          seen[q] = true
+          names[#names + 1] = q
+        end
       end
     end
     for c = 1, #names, 1000 do
-      local part = {}
-      for x = c, math.min(c + 999, #names) do part[#part + 1] = 'r' .. names[x] end
+      local part = {unpack(names, c, math.min(c + 999, #names))}
       local got = redis.call('HMGET', key, unpack(part))
-      for x = 1, #part do stored[names[c + x - 1]] = got[x] end
+      for x = 1, #part do stored[part[x]] = got[x] end
     end
   end
   for _, ev in ipairs(events) do
@@ -323,7 +336,7 @@ for i = 1, #KEYS do
     if j >= oldest then
       local raw = tiles[j]
       if raw == nil then
-        local got = stored[j]
+        local got = stored['r' .. j]
         if got then raw = cmsgpack.unpack(got) else raw = {} end
         tiles[j] = raw
         local idx = {}
@@ -358,7 +371,7 @@ for i = 1, #KEYS do
     end
   end
   local sets = {}
-  local low = tonumber(redis.call('HGET', key, 'o') or '1e300')
+  local low = tonumber(h[3] or '1e300')
   local coarse = {}
   for j, _ in pairs(dirty) do
     sets[#sets + 1] = 'r' .. j
@@ -375,7 +388,7 @@ for i = 1, #KEYS do
       -- fresh events fold into the kept coarse tile; a correction recomputes it
       local q = false
       if mode ~= 'r' and not redo[k] then
-        local got = redis.call('HGET', key, 'q' .. k)
+        local got = stored['q' .. k]
         if got then
           q = cmsgpack.unpack(got)
           for _, f in ipairs(fresh) do
@@ -418,10 +431,10 @@ for i = 1, #KEYS do
     sets[#sets + 1] = F
     sets[#sets + 1] = 's'
     sets[#sets + 1] = layout
-    local stored = tonumber(redis.call('HGET', key, 'o') or '1e300')
-    local gone = {}
-    if stored < oldest then
-      if oldest - stored > 4096 then
+    local lowest = tonumber(h[3] or '1e300')
+    local gone = {'z'}
+    if lowest < oldest then
+      if oldest - lowest > 4096 then
         for _, f in ipairs(redis.call('HKEYS', key)) do
           local kind = string.sub(f, 1, 1)
           local j = tonumber(string.sub(f, 2))
@@ -429,7 +442,7 @@ for i = 1, #KEYS do
           if (kind == 'r' or kind == 'p') and j and j < oldest then gone[#gone + 1] = f end
         end
       else
-        for j = stored, oldest - 1 do
+        for j = lowest, oldest - 1 do
           gone[#gone + 1] = 'r' .. j
           gone[#gone + 1] = 'p' .. j
           if (j + 1) % F == 0 then gone[#gone + 1] = 'q' .. math.floor(j / F) end
@@ -438,18 +451,17 @@ for i = 1, #KEYS do
     end
     sets[#sets + 1] = 'o'
     sets[#sets + 1] = string.format('%.0f', low)
-    chunked('HDEL', key, gone)
-    chunked('HSET', key, sets)
-    redis.call('HDEL', key, 'z')
-    local prev = redis.call('HGET', key, 'v')
-    local ver = tostring(redis.call('HINCRBY', key, 'v', 1))
+    local prev = h[4]
+    local ver = tostring((tonumber(prev) or 0) + 1)
+    sets[#sets + 1] = 'v'
+    sets[#sets + 1] = ver
     if mode == 'f' then
-      for _, w in ipairs(windows) do
-        local got = redis.call('HGET', key, 'm' .. w)
+      for w = 1, nwin do
+        local got = h[4 + w]
         if got then
           local memo = cmsgpack.unpack(got)
           if corrected or memo[3] ~= prev then
-            redis.call('HDEL', key, 'm' .. w)
+            gone[#gone + 1] = 'm' .. windows[w]
           else
             for _, f in ipairs(fresh) do
               if f[1] >= memo[1] and f[1] <= memo[2] then
@@ -457,11 +469,14 @@ for i = 1, #KEYS do
               end
             end
             memo[3] = ver
-            redis.call('HSET', key, 'm' .. w, cmsgpack.pack(memo))
+            sets[#sets + 1] = 'm' .. windows[w]
+            sets[#sets + 1] = cmsgpack.pack(memo)
           end
         end
       end
     end
+    chunked('HDEL', key, gone)
+    chunked('HSET', key, sets)
     local at = math.floor((newest + W) / 1000) + 1
     redis.call('PEXPIREAT', key, string.format('%.0f', at))
   end
