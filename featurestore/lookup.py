@@ -22,7 +22,9 @@ from featurestore.features import FeaturePlan, internal_name
 from featurestore.types import JsonType
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
+    import torch
 
     import online
     from featurestore.definitions import FeatureView
@@ -179,6 +181,37 @@ class OnlineResponse:
         from featurestore.retrieval import to_pandas
 
         return to_pandas(self.to_arrow(include_metadata))
+
+    def to_numpy(
+        self,
+        *,
+        dtype: Any = "float32",
+        null_fill: float | None = float("nan"),
+        features: Sequence[str] | None = None,
+    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None]:
+        """(features in request order, null mask or None); see ``featurestore.tensors``."""
+        from featurestore.tensors import to_numpy
+
+        table = pa.table(dict(self.features))
+        return to_numpy(table, list(features or self.features), dtype=dtype, null_fill=null_fill)
+
+    def to_torch(
+        self,
+        *,
+        dtype: Any = None,
+        device: Any = "cpu",
+        null_fill: float | None = float("nan"),
+        pin_memory: bool = False,
+        features: Sequence[str] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(features in request order, null mask or None) as tensors on ``device``."""
+        from featurestore.tensors import to_torch
+
+        table = pa.table(dict(self.features))
+        names = list(features or self.features)
+        return to_torch(
+            table, names, dtype=dtype, device=device, null_fill=null_fill, pin_memory=pin_memory
+        )
 
     def _caption(self) -> str:
         columns = self.entity_columns or self.features

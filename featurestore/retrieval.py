@@ -18,8 +18,10 @@ from featurestore.frames import DataLike, as_utc_timestamps, to_arrow
 from featurestore.progress import Progress, report
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     import polars as pl
+    import torch
 
     import offline
     from featurestore.store import FeatureStore
@@ -136,6 +138,44 @@ class RetrievalJob:
         import pyarrow.parquet as pq
 
         pq.write_table(self.to_arrow(), path)
+
+    def to_numpy(
+        self,
+        *,
+        dtype: Any = "float32",
+        null_fill: float | None = float("nan"),
+        labels: Sequence[str] = (),
+        features: Sequence[str] | None = None,
+    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None, np.ndarray[Any, Any] | None]:
+        """(features, null mask or None, labels or None) as NumPy; see ``featurestore.tensors``."""
+        from featurestore.tensors import split_columns, to_numpy
+
+        table = self.to_arrow()
+        names, label_names = split_columns(table, len(self.feature_refs), labels, features)
+        x, mask = to_numpy(table, names, dtype=dtype, null_fill=null_fill)
+        y = to_numpy(table, label_names, dtype=dtype, null_fill=null_fill)[0] if labels else None
+        return x, mask, y
+
+    def to_torch(
+        self,
+        *,
+        dtype: Any = None,
+        device: Any = "cpu",
+        null_fill: float | None = float("nan"),
+        pin_memory: bool = False,
+        labels: Sequence[str] = (),
+        label_dtype: Any = None,
+        features: Sequence[str] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """(features, null mask or None, labels or None) as tensors on ``device``."""
+        from featurestore.tensors import split_columns, to_torch
+
+        table = self.to_arrow()
+        names, label_names = split_columns(table, len(self.feature_refs), labels, features)
+        opts = {"device": device, "null_fill": null_fill, "pin_memory": pin_memory}
+        x, mask = to_torch(table, names, dtype=dtype, **opts)
+        y = to_torch(table, label_names, dtype=label_dtype, **opts)[0] if labels else None
+        return x, mask, y
 
 
 def historical_job(
