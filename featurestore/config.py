@@ -24,6 +24,7 @@ from pydantic import (
     Tag,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 CONFIG_FILE = "featurestore.yaml"
@@ -32,6 +33,8 @@ __all__ = [
     "CONFIG_FILE",
     "ApiKey",
     "DuckDBOfflineConfig",
+    "GpuOfflineConfig",
+    "ModelConfig",
     "OfflineConfig",
     "RedisClusterOnlineConfig",
     "RedisOnlineConfig",
@@ -138,6 +141,19 @@ class SparkOfflineConfig(_Frozen):
     """Extra Spark settings (``spark.executor.memory: 4g``), passed to the session."""
 
 
+class GpuOfflineConfig(_Frozen):
+    """The array engine: point-in-time joins and windowed aggregates on CuPy
+    (``device: cuda``, needs ``pip install cupy-cuda12x`` and an NVIDIA GPU) or on NumPy
+    (``device: cpu``, the same code); its other reads run on DuckDB."""
+
+    type: Literal["gpu"]
+    device: Literal["cuda", "cpu"] = "cuda"
+    fallback: Literal["cpu", "error"] = "error"
+    """What ``device: cuda`` does without CuPy or a GPU: ``error`` refuses, ``cpu`` runs on NumPy."""
+    threads: int | None = None
+    memory_limit: str | None = None
+
+
 def _offline_type(value: Any) -> str:
     """The offline store's type; a mapping without one is DuckDB (the default)."""
     if isinstance(value, Mapping):
@@ -146,7 +162,9 @@ def _offline_type(value: Any) -> str:
 
 
 OfflineConfig = Annotated[
-    Annotated[DuckDBOfflineConfig, Tag("duckdb")] | Annotated[SparkOfflineConfig, Tag("spark")],
+    Annotated[DuckDBOfflineConfig, Tag("duckdb")]
+    | Annotated[SparkOfflineConfig, Tag("spark")]
+    | Annotated[GpuOfflineConfig, Tag("gpu")],
     Discriminator(_offline_type),
 ]
 
@@ -170,6 +188,36 @@ class ServerConfig(_Frozen):
     allowed_origins: tuple[str, ...] = ()
     """Browser origins (``https://app.example``, or ``*``) allowed to send requests
     other than GET; every other request that carries an ``Origin`` is refused."""
+
+
+class ModelConfig(_Frozen):
+    """A model that ``POST /score/{service}`` runs (see ``featurestore.scoring``): a
+    TorchScript file (``path``, relative to the project folder) or a Python object
+    (``entry_point: "pkg.mod:name"``, a ``torch.nn.Module`` or a function of tensors).
+    The operator who writes this file trusts the code it names: it runs unreviewed.
+
+    Concurrent requests are batched into one call of at most ``max_batch`` rows, waiting
+    at most ``max_wait_ms`` for more; a request the model has not answered within
+    ``deadline_ms`` is answered by the model named ``fallback`` instead.
+    """
+
+    path: str | None = None
+    entry_point: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    service: str
+    device: str = "cpu"
+    max_batch: int = Field(default=64, ge=1)
+    max_wait_ms: float = Field(default=2.0, ge=0)
+    deadline_ms: float | None = Field(default=None, gt=0)
+    fallback: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelConfig:
+        if (self.path is None) == (self.entry_point is None):
+            raise ValueError(
+                "give a model either `path` (a TorchScript file) or `entry_point` "
+                "(\"pkg.module:name\"), not both or neither"
+            )
+        return self
 
 
 class ServingLogConfig(_Frozen):
@@ -220,6 +268,8 @@ class StoreConfig(_Frozen):
     offline_store: OfflineConfig = DuckDBOfflineConfig()
     server: ServerConfig = ServerConfig()
     serving_log: ServingLogConfig = ServingLogConfig()
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    """Models served by ``POST /score/{service}``, by name."""
     create_repository: bool = False
     """Create the repository on first use (as Feast does; set for ``feature_store.yaml``)."""
 

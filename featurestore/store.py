@@ -67,8 +67,10 @@ if TYPE_CHECKING:
     from featurestore.lookup import OnlineResponse
     from featurestore.materialization import MaterializeResult
     from featurestore.retrieval import RetrievalJob
+    from featurestore.scoring import ScoreResult
     from featurestore.serving_log import ServingLog
     from featurestore.table_diff import StoreDiff
+    from featurestore.training import TrainingLoader
 
 __all__ = ["FeatureStore", "ViewStatus"]
 
@@ -192,7 +194,7 @@ class FeatureStore:
         with self._lock:
             if self._engine is None:
                 options = self.config.offline_store.model_dump(exclude={"type"})
-                if self.config.offline_store.type == "duckdb":  # reads the storage's URLs
+                if self.config.offline_store.type in ("duckdb", "gpu"):  # reads storage URLs
                     options["filesystem"] = self.repository.filesystem
                 with translated():
                     self._engine = offline.open_engine(self.config.offline_store.type, **options)
@@ -659,6 +661,14 @@ class FeatureStore:
         with translated():
             return datasets.load(self.repository, name)
 
+    def training_loader(
+        self, dataset_or_job: SavedDataset | RetrievalJob | str, batch_size: int, **options: Any
+    ) -> TrainingLoader:
+        """Seeded, sharded batches of a saved dataset or job (``featurestore.training``)."""
+        from featurestore.training import training_loader
+
+        return training_loader(self, dataset_or_job, batch_size, **options)
+
     def saved_datasets(self, containing: Mapping[str, Any] | None = None) -> list[SavedDataset]:
         """Saved datasets, or only those whose rows include the given entity key values."""
         from featurestore import datasets
@@ -784,6 +794,26 @@ class FeatureStore:
                 commit = branch.head
             response = log_lookup(self, service, fplan, response, columns, now, ref, commit)
         return response
+
+    def score(
+        self,
+        model: Callable[[Any], Any],
+        entities: Any,
+        service: str | FeatureService,
+        *,
+        device: str = "cpu",
+        ref: str | None = None,
+        now: datetime | None = None,
+    ) -> ScoreResult:
+        """Features of ``service`` for ``entities`` as one tensor on ``device`` (declared
+        order, nulls NaN), through ``model``; predictions with the commit behind each row.
+
+        A frame with event times is scored offline at ``ref`` (point-in-time); entity rows
+        (dicts) live from the online store as of ``now``. See ``featurestore.scoring``.
+        """
+        from featurestore import scoring
+
+        return scoring.score(self, model, entities, service, device=device, ref=ref, now=now)
 
     @property
     def serving_log(self) -> ServingLog:

@@ -3,10 +3,11 @@
 ``TableStore`` keeps each table under ``tables/<name>/`` in a ``repos`` repository
 (schema plus Parquet objects) and writes copy-on-write on a branch; a
 ``ComputeEngine`` (``open_engine``: DuckDB's ``Engine`` by default, Spark with the
-``spark`` extra) runs exact point-in-time joins, windowed aggregates, latest rows and
+``spark`` extra, the array engine ``ArrayEngine`` on NumPy or CuPy with ``gpu``) runs exact point-in-time joins, windowed aggregates, latest rows and
 read-only SQL over the Parquet files of any ref.
 """
 
+from offline._array_engine import ArrayEngine
 from offline._compute import (
     ComputeEngine,
     EngineType,
@@ -32,6 +33,7 @@ from offline._tables import TableStore, WriteResult
 
 __all__ = [
     "AggFunction",
+    "ArrayEngine",
     "AsOfSpec",
     "ComputeEngine",
     "CorruptTableError",

@@ -1,7 +1,8 @@
 """The compute-engine seam: what the feature store asks of an engine, whichever it is.
 
-``ComputeEngine`` is the one protocol; DuckDB (``offline._engine.Engine``, the default)
-and Spark (``offline._spark.SparkEngine``, the ``spark`` extra) are two modules behind
+``ComputeEngine`` is the one protocol; DuckDB (``offline._engine.Engine``, the default),
+Spark (``offline._spark.SparkEngine``, the ``spark`` extra) and the array engine
+(``offline._array_engine.ArrayEngine``: NumPy, or CuPy on a GPU) are modules behind
 it, and ``open_engine`` picks one by name. Callers speak Parquet files, Arrow and the
 specs of ``offline._specs``; they never learn which engine they have.
 
@@ -32,7 +33,7 @@ __all__ = [
 ]
 
 Entities: TypeAlias = pa.Table | pa.RecordBatchReader
-EngineType = Literal["duckdb", "spark"]
+EngineType = Literal["duckdb", "spark", "gpu"]
 
 PartitionFn: TypeAlias = Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
 """A function over one partition's batches; it must pickle for a distributed engine."""
@@ -169,16 +170,22 @@ def open_engine(type: EngineType = "duckdb", **options: Any) -> ComputeEngine:
 
     ``duckdb``: ``threads``, ``memory_limit``, ``temp_directory``. ``spark`` (needs
     ``pip install 'featurestore[spark]'`` and Java 17): ``master``, ``app_name``,
-    ``conf``, ``shuffle_partitions``, ``join``, ``session``.
+    ``conf``, ``shuffle_partitions``, ``join``, ``session``. ``gpu`` (the array engine,
+    ``offline._array_engine``; CuPy for ``device="cuda"``): ``device``, ``fallback`` and
+    DuckDB's options for the methods it delegates.
     """
     if type == "spark":
         from offline._spark import SparkEngine
 
         return SparkEngine(**options)
+    if type == "gpu":
+        from offline._array_engine import ArrayEngine
+
+        return ArrayEngine(**options)
     if type == "duckdb":
         from offline._engine import Engine
 
         return Engine(**options)
     from offline._errors import OfflineError
 
-    raise OfflineError(f"unknown compute engine {type!r}; use 'duckdb' or 'spark'")
+    raise OfflineError(f"unknown compute engine {type!r}; use 'duckdb', 'spark' or 'gpu'")

@@ -14,7 +14,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from offline import AsOfSpec, Engine, QueryError, SchemaMismatchError, WindowAgg, WindowSpec
+from offline import (
+    ArrayEngine,
+    AsOfSpec,
+    Engine,
+    QueryError,
+    SchemaMismatchError,
+    WindowAgg,
+    WindowSpec,
+)
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -45,11 +53,14 @@ class PinnedEngine(Engine):
 
 
 @pytest.fixture(
-    scope="module", params=["duckdb", "polars", pytest.param("spark", marks=pytest.mark.spark)]
+    scope="module",
+    params=["duckdb", "polars", "array", pytest.param("spark", marks=pytest.mark.spark)],
 )
 def engine(request: pytest.FixtureRequest) -> Engine:
     if request.param == "spark":
         return request.getfixturevalue("spark_engine")  # type: ignore[no-any-return]
+    if request.param == "array":  # the GPU engine's code on NumPy
+        return ArrayEngine(device="cpu", threads=2, memory_limit="1GB")  # type: ignore[return-value]
     return PinnedEngine(request.param)
 
 
@@ -270,7 +281,7 @@ def _frames(tmp: Path, rows: list[tuple[int, int, int, int]]) -> tuple[str, pd.D
 
 def _examples(engine: Engine) -> int:
     """Random cases per property: fewer on Spark, where each query is a job (~0.5 s)."""
-    return 40 if isinstance(engine, Engine) else 12
+    return 40 if isinstance(engine, Engine | ArrayEngine) else 12
 
 
 def test_as_of_join_matches_brute_force(

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from offline import ComputeEngine, Engine
+from offline import ArrayEngine, ComputeEngine, Engine
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -19,10 +19,14 @@ def at(hours: float) -> datetime:
     return T0 + timedelta(hours=hours)
 
 
-@pytest.fixture(params=["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+@pytest.fixture(params=["duckdb", "array", pytest.param("spark", marks=pytest.mark.spark)])
 def engine(request: pytest.FixtureRequest) -> Iterator[ComputeEngine]:
     if request.param == "spark":
         yield request.getfixturevalue("spark_engine")
+        return
+    if request.param == "array":
+        with ArrayEngine(device="cpu", threads=1) as arr:
+            yield arr
         return
     with Engine(threads=1) as duck:
         yield duck

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from offline import AsOfSpec, ComputeEngine, Engine
+from offline import ArrayEngine, AsOfSpec, ComputeEngine, Engine
 from tests.store import store_data
 
 pytest.importorskip("feast")
@@ -78,14 +78,19 @@ def case(
 
 
 @pytest.mark.parametrize(
-    "method", ["duckdb", "polars", pytest.param("spark", marks=pytest.mark.spark)]
+    "method", ["duckdb", "polars", "array", pytest.param("spark", marks=pytest.mark.spark)]
 )
 def test_values_match_feast_and_order_matches_entities(
     case: tuple[pd.DataFrame, pd.DataFrame, Path, Path], method: str, request: pytest.FixtureRequest
 ) -> None:
     entity_df, feast_df, dpath, cpath = case
     spark = request.getfixturevalue("spark_engine") if method == "spark" else None
-    ours = _ours(dpath, cpath, entity_df, method, spark)
+    if method == "array":  # the GPU engine's code on NumPy
+        with ArrayEngine(device="cpu", threads=2) as arrays:
+            ours = _ours(dpath, cpath, entity_df, method, arrays)
+        assert ours.equals(_ours(dpath, cpath, entity_df, "duckdb"))
+    else:
+        ours = _ours(dpath, cpath, entity_df, method, spark)
     if spark is not None:  # Spark's table equals DuckDB's: values, types, order
         assert ours.equals(_ours(dpath, cpath, entity_df, "duckdb"))
     assert ours.column("row_id").to_pylist() == entity_df["row_id"].tolist()
