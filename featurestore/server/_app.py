@@ -28,7 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from featurestore.boundary import redact
-from featurestore.server import _calls, _writes
+from featurestore.server import _calls, _scoring, _writes
 from featurestore.server._auth import Keyring, Role
 from featurestore.server._cross_site import OriginPolicy, check_json_body
 from featurestore.server._encoding import ARROW_STREAM, JSON, arrow_body, dumps, loads, wants_arrow
@@ -118,6 +118,7 @@ class _Service:
         self.other_threads = anyio.CapacityLimiter(OTHER_THREADS)
         self.places = _places(store)
         self.health = HealthChecks(store, self.places)
+        self.scoring = _scoring.Scoring(store)  # loads the models of featurestore.yaml
         # A lookup reuses the served definitions for a second before checking the
         # default branch's head again (a metadata query costs more than the lookup).
         store.registry_ttl_s = max(store.registry_ttl_s, REGISTRY_TTL_S)
@@ -354,6 +355,7 @@ _ROUTES: tuple[tuple[str, str, str, Role, Handler], ...] = (
         "writer",
         _materialize_incremental,
     ),
+    ("/score/{service}", "POST", "score", "reader", _scoring.score),
     ("/branches", "GET", "branches", "reader", _branches),
     ("/tags", "GET", "tags", "reader", _tags),
     ("/log", "GET", "log", "reader", _log),
