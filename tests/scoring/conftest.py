@@ -17,6 +17,7 @@ import yaml
 from featurestore import FeatureStore
 from featurestore.project import load_definitions
 from featurestore.server import create_app
+from featurestore.server._scoring import Scoring
 from tests.scoring import models
 from tests.server.conftest import (
     NOW,
@@ -70,15 +71,22 @@ def project(tmp_path_factory: pytest.TempPathFactory, redis_url: str, data: pa.T
 
 
 @pytest.fixture(scope="session")
-def served(project: Path) -> Iterator[Served]:
+def served_app(project: Path) -> Iterator[tuple[Served, Scoring]]:
+    """The open server, and its models' state (the server runs in this process)."""
     store = FeatureStore(repo_path=project)
-    with _Thread(create_app(store)) as url:
+    app = create_app(store)
+    with _Thread(app) as url:
         try:
-            yield Served(url, store)
+            yield Served(url, store), app.state.service.scoring
         finally:  # free the model threads still waiting before the server stops
             models.slow_release.set()
             models.gated.open.set()
     store.close()
+
+
+@pytest.fixture(scope="session")
+def served(served_app: tuple[Served, Scoring]) -> Served:
+    return served_app[0]
 
 
 @pytest.fixture(scope="session")
