@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from featurestore.server._scoring import OPENAPI_PATH
+
 __all__ = ["openapi_document"]
 
 _ERROR = {"$ref": "#/components/responses/Error"}
@@ -318,6 +320,7 @@ def openapi_document(title: str = "featurestore") -> dict[str, Any]:
                 (*_WRITE_ERRORS, "409"),
                 _MATERIALIZE_REF,
             ),
+            "/score/{service}": OPENAPI_PATH,
             "/branches": _get("Branches and their head commits (role: reader)"),
             "/tags": _get("Tags and their commits (role: reader)"),
             "/log": _get(

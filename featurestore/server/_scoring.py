@@ -32,7 +32,7 @@ from featurestore.errors import ConfigError
 from featurestore.scoring import Features, Model, load_model, online_features, predict
 from featurestore.server._encoding import JSON, dumps
 from featurestore.server._errors import HTTPError
-from featurestore.server._feast_shape import REF_HEADER, columns
+from featurestore.server._feast_shape import REF_HEADER, body_ref, columns, merged_ref
 
 if TYPE_CHECKING:
     import torch
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from featurestore import FeatureStore
     from featurestore.config import ModelConfig
 
-__all__ = ["ModelRunner", "Scoring", "parse_score"]
+__all__ = ["OPENAPI_PATH", "ModelRunner", "Scoring", "parse_score"]
 
 log = logging.getLogger("featurestore.server")
 
@@ -197,13 +197,89 @@ def parse_score(
             f"{rows} entity rows is more than this server's {max_entities} per request; "
             "split the request",
         )
-    model, ref = body.get("model"), body.get("ref", header_ref)
-    for name, value in (("model", model), ("ref", ref)):
-        if value is not None and (not isinstance(value, str) or not value):
-            raise _bad(f"`{name}` must be a non-empty string")
-    if header_ref is not None and body.get("ref") not in (None, header_ref):
-        raise _bad(f"the body's ref and the {REF_HEADER} header differ; give one")
+    model = body.get("model")
+    if model is not None and (not isinstance(model, str) or not model):
+        raise _bad("`model` must be a non-empty string naming a model of featurestore.yaml")
+    ref = merged_ref(body_ref(body), header_ref)
     return ScoreRequest(service, entities, rows, model, ref)
+
+
+_ERROR = {"$ref": "#/components/responses/Error"}
+_ENTITY_VALUES = {
+    "type": "array",
+    "items": {
+        "oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}],
+        "nullable": True,
+    },
+}
+OPENAPI_PATH: dict[str, Any] = {
+    "post": {
+        "summary": "Score entities with a model of featurestore.yaml (role: reader)",
+        "parameters": [
+            {
+                "name": "service",
+                "in": "path",
+                "required": True,
+                "description": "The feature service whose features the model takes",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": REF_HEADER,
+                "in": "header",
+                "required": False,
+                "description": "The branch whose online namespace is read, as the body's `ref`",
+                "schema": {"type": "string"},
+            },
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["entities"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "entities": {
+                                "description": "join keys and request data: column -> "
+                                "values, or a list of row objects",
+                                "oneOf": [
+                                    {"type": "object", "additionalProperties": _ENTITY_VALUES},
+                                    {"type": "array", "items": {"type": "object"}},
+                                ],
+                            },
+                            "model": {"type": "string", "description": "a model's name"},
+                            "ref": {"type": "string", "description": "a branch"},
+                        },
+                    }
+                }
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "predictions, the model that answered, each row's commit",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            **{
+                code: _ERROR
+                for code in (
+                    "400",
+                    "401",
+                    "403",
+                    "404",
+                    "408",
+                    "413",
+                    "415",
+                    "422",
+                    "500",
+                    "503",
+                    "504",
+                )
+            },
+        },
+    }
+}
+"""The operation in the service's OpenAPI document."""
 
 
 class Scoring:

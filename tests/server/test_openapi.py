@@ -17,6 +17,7 @@ from tests.server.conftest import Served, _write_project
 PATHS = {
     "/get-online-features",
     "/push",
+    "/score/{service}",
     "/write-to-online-store",
     "/materialize",
     "/materialize-incremental",
