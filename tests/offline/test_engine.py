@@ -23,6 +23,7 @@ from offline import (
     WindowAgg,
     WindowSpec,
 )
+from tests.gpu_engine.device import array_device
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -60,7 +61,7 @@ def engine(request: pytest.FixtureRequest) -> Engine:
     if request.param == "spark":
         return request.getfixturevalue("spark_engine")  # type: ignore[no-any-return]
     if request.param == "array":  # the GPU engine's code on NumPy
-        return ArrayEngine(device="cpu", threads=2, memory_limit="1GB")  # type: ignore[return-value]
+        return ArrayEngine(device=array_device(), threads=2, memory_limit="1GB")  # type: ignore[return-value]
     return PinnedEngine(request.param)
 
 

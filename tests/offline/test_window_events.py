@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from offline import ArrayEngine, ComputeEngine, Engine
+from tests.gpu_engine.device import array_device
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -25,7 +26,7 @@ def engine(request: pytest.FixtureRequest) -> Iterator[ComputeEngine]:
         yield request.getfixturevalue("spark_engine")
         return
     if request.param == "array":
-        with ArrayEngine(device="cpu", threads=1) as arr:
+        with ArrayEngine(device=array_device(), threads=1) as arr:
             yield arr
         return
     with Engine(threads=1) as duck:

@@ -19,6 +19,7 @@ from tests.store import store_data
 
 pytest.importorskip("feast")
 from tests.feast_oracle import FULL_NAMES, feast_historical_features, mismatches
+from tests.gpu_engine.device import array_device
 
 TTL = timedelta(hours=6)
 # the store tests' edge rows, then an entity row at the very time of a later random row
@@ -86,7 +87,7 @@ def test_values_match_feast_and_order_matches_entities(
     entity_df, feast_df, dpath, cpath = case
     spark = request.getfixturevalue("spark_engine") if method == "spark" else None
     if method == "array":  # the GPU engine's code on NumPy
-        with ArrayEngine(device="cpu", threads=2) as arrays:
+        with ArrayEngine(device=array_device(), threads=2) as arrays:
             ours = _ours(dpath, cpath, entity_df, method, arrays)
         assert ours.equals(_ours(dpath, cpath, entity_df, "duckdb"))
     else:
