@@ -43,6 +43,8 @@ _HOLDS = {
     SERVING_LOG_BRANCH: "holds the serving log; only the feature services' logging writes it",
 }
 _PREFIX = "datasets/"
+ROW_GROUP_ROWS = 65_536
+"""Rows per Parquet row group: the training loader reads a saved dataset one group at a time."""
 _NAME = re.compile(r"[A-Za-z][-\w]*")
 """Matched whole (``fullmatch``): ``$`` would also accept a trailing newline."""
 
@@ -118,7 +120,7 @@ def save(repo: repos.Repository, job: RetrievalJob, name: str) -> SavedDataset:
     table = job.to_arrow()
     branch = _branch(repo)
     sink = io.BytesIO()
-    pq.write_table(table, sink)
+    pq.write_table(table, sink, row_group_size=ROW_GROUP_ROWS)
     meta = {
         "name": name,
         "commit_id": job.commit_id,

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 __all__ = ["GROUP_ROWS", "Batch", "TrainingLoader", "training_loader"]
 
 GROUP_ROWS = 65_536
-"""Rows per slice of an in-memory training set (a RetrievalJob's table)."""
+"""Rows per slice of an in-memory training set (a RetrievalJob's table), by default."""
 
 
 class Batch(NamedTuple):
@@ -64,9 +64,12 @@ class Batch(NamedTuple):
 class _Groups:
     """Row groups of a Parquet object, or fixed slices of a table, read one at a time."""
 
-    def __init__(self, parquet: str | None = None, table: pa.Table | None = None) -> None:
+    def __init__(
+        self, parquet: str | None = None, table: pa.Table | None = None, rows: int = 0
+    ) -> None:
         self.parquet = parquet
         self.table = table
+        self.rows = rows or GROUP_ROWS
         if parquet is not None:
             meta = pq.read_metadata(parquet)
             self.schema: pa.Schema = meta.schema.to_arrow_schema()
@@ -75,13 +78,13 @@ class _Groups:
             assert table is not None
             self.schema = table.schema
             n = table.num_rows
-            self.sizes = [min(GROUP_ROWS, n - i) for i in range(0, n, GROUP_ROWS)]
+            self.sizes = [min(self.rows, n - i) for i in range(0, n, self.rows)]
 
     def read(self, group: int, columns: list[str]) -> pa.Table:
         if self.parquet is not None:
             return pq.ParquetFile(self.parquet).read_row_group(group, columns=columns)
         assert self.table is not None
-        return self.table.select(columns).slice(group * GROUP_ROWS, self.sizes[group])
+        return self.table.select(columns).slice(group * self.rows, self.sizes[group])
 
 
 @dataclass(frozen=True)
@@ -166,9 +169,15 @@ class TrainingLoader(IterableDataset[Batch]):
         return stop - start
 
     def __len__(self) -> int:
-        """Batches this rank yields (with DataLoader workers: all of its workers together)."""
+        """Batches this rank yields without DataLoader workers (in a worker: its shard's)."""
         info = get_worker_info()
-        workers = 1 if info is None else info.num_workers
+        if info is not None:
+            rows = self.shard_rows(*self._shards())
+            return rows // self.batch_size if self.drop_last else -(-rows // self.batch_size)
+        return self.num_batches()
+
+    def num_batches(self, workers: int = 1) -> int:
+        """Batches this rank yields when read by ``workers`` DataLoader workers together."""
         total = 0
         for w in range(workers):
             rows = self.shard_rows(self.rank * workers + w, self.world_size * workers)
@@ -270,9 +279,14 @@ def training_loader(
     store: FeatureStore,
     dataset_or_job: SavedDataset | RetrievalJob | str,
     batch_size: int,
+    *,
+    group_rows: int = GROUP_ROWS,
     **options: Any,
 ) -> TrainingLoader:
-    """A ``TrainingLoader`` over a saved dataset (or its name) or a retrieval job."""
+    """A ``TrainingLoader`` over a saved dataset (or its name) or a retrieval job.
+
+    ``options`` are ``TrainingLoader``'s; ``group_rows`` is the slice a job's table is read
+    in (a saved dataset is read by its Parquet row groups)."""
     from featurestore.datasets import SavedDataset
     from featurestore.retrieval import RetrievalJob
 
@@ -287,7 +301,9 @@ def training_loader(
                 "the training set reads uncommitted writes of a branch, so its batches could "
                 "not be replayed: commit them, then build the job again"
             )
-        groups = _Groups(table=source.to_arrow())
+        if isinstance(group_rows, bool) or not isinstance(group_rows, int) or group_rows < 1:
+            raise ValidationError(f"group_rows must be a positive integer, got {group_rows!r}")
+        groups = _Groups(table=source.to_arrow(), rows=group_rows)
     else:
         raise ValidationError(
             "training_loader takes a SavedDataset, its name or a RetrievalJob, got "

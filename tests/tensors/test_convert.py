@@ -214,3 +214,17 @@ def test_bfloat16_and_pinning_without_an_accelerator() -> None:
     assert tensor.dtype == torch.bfloat16 and tensor.tolist() == [[1, 0.5], [256, 1.5], [-3, 2.0]]
     with pytest.raises(ValidationError, match=r"column 'i'.*bfloat16"):
         to_torch(pa.table({"i": pa.array([257])}), ["i"], dtype=torch.bfloat16)
+
+
+def test_featurestore_and_to_numpy_do_not_import_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pyarrow as pa, featurestore\n"
+        "from featurestore.tensors import to_numpy\n"
+        "m, _ = to_numpy(pa.table({'a': [1, 2]}), ['a'])\n"
+        "assert m.tolist() == [[1.0], [2.0]]\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
