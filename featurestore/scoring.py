@@ -298,13 +298,19 @@ def load_model(name: str, config: ModelConfig, project_dir: Path) -> Model:
         path = path if path.is_absolute() else project_dir / path
         if not path.is_file():
             raise ConfigError(
-                f"model {name!r}: no TorchScript file at {path}; save one with "
-                "torch.jit.save(torch.jit.script(model), path)"
+                f"model {name!r}: no model file at {path}; save one with "
+                "torch.export.save(torch.export.export(model, (x,)), 'model.pt2') or as "
+                "TorchScript, torch.jit.save(torch.jit.script(model), 'model.pt')"
             )
         try:
-            loaded: Any = torch.jit.load(str(path), map_location=config.device)  # type: ignore[no-untyped-call]
-        except (RuntimeError, ValueError) as e:
-            raise ConfigError(f"model {name!r}: {path} is not a TorchScript file ({e})") from e
+            if path.suffix == ".pt2":  # torch.export.save's program
+                loaded: Any = torch.export.load(str(path)).module()
+                return loaded if config.device == "cpu" else loaded.to(config.device)  # type: ignore[no-any-return]
+            loaded = torch.jit.load(str(path), map_location=config.device)  # type: ignore[no-untyped-call]
+        except (RuntimeError, ValueError, OSError) as e:
+            raise ConfigError(
+                f"model {name!r}: {path} is not a TorchScript file or an exported program ({e})"
+            ) from e
         return loaded.eval()  # type: ignore[no-any-return]
     assert config.entry_point is not None
     found = _entry_point(config.entry_point, project_dir)

@@ -35,6 +35,7 @@ M = "tests.scoring.models"
 MODELS: dict[str, Any] = {
     "linear": {"entry_point": f"{M}:linear", "service": SERVICE, "max_wait_ms": 0},
     "scripted": {"path": "linear.pt", "service": SERVICE},
+    "exported": {"path": "linear.pt2", "service": SERVICE},
     "batched": {"entry_point": f"{M}:gated", "service": SERVICE, "max_batch": 64},
     "slow": {
         "entry_point": f"{M}:slow",
@@ -62,6 +63,11 @@ def project(tmp_path_factory: pytest.TempPathFactory, redis_url: str, data: pa.T
     config["models"] = MODELS
     (root / "featurestore.yaml").write_text(yaml.safe_dump(config))
     torch.jit.save(torch.jit.script(models.Linear()), str(root / "linear.pt"))
+    rows = torch.export.Dim("rows", min=1)
+    program = torch.export.export(
+        models.Linear(), (torch.zeros(2, 4),), dynamic_shapes={"x": {0: rows}}
+    )
+    torch.export.save(program, str(root / "linear.pt2"))
     with FeatureStore.init(root, exist_ok=True) as store:
         store.apply(load_definitions(root))
         store.ingest("driver_stats", data)

@@ -37,6 +37,7 @@ def test_scores_like_store_score(served: Served, data: pa.Table) -> None:
     with served.client() as http:
         answer = _post(http, body).json()
         scripted = _post(http, {**body, "model": "scripted"}).json()
+        exported = _post(http, {**body, "model": "exported"}).json()
         rows = _post(
             http,
             {"entities": [{"driver_id": d, "val_to_add": i + 1} for i, d in enumerate(drivers)],
@@ -53,6 +54,8 @@ def test_scores_like_store_score(served: Served, data: pa.Table) -> None:
     assert answer["feature_names"] == list(direct.feature_names)
     assert scripted["model"] == "scripted"
     assert scripted["predictions"] == pytest.approx(answer["predictions"], rel=1e-6)
+    assert exported["model"] == "exported"
+    assert exported["predictions"] == pytest.approx(answer["predictions"], rel=1e-6)
     assert rows["predictions"] == answer["predictions"]
 
 
