@@ -46,7 +46,7 @@ TEMPLATES: dict[str, Template] = {
     ),
     "fraud": Template(
         name="fraud",
-        copied=("definitions.py", "model.py", "README.md"),
+        copied=("definitions.py", "model.py", "_mlp.py", "README.md"),
         data_file="transactions.parquet",
         source="transactions",
     ),
