@@ -102,6 +102,10 @@ def _check_exact(values: pa.ChunkedArray, name: str, target: str, source_type: p
         return
     if target == "bool":
         raise ValidationError(f"column {name!r} holds {source_type}; only booleans go into bool")
+    if pa.types.is_floating(t) and target in _MANTISSA:
+        return  # float to float: rounding to nearest is the documented rule
+    if pa.types.is_integer(t) and _always_fits(t, target):
+        return
     lo_hi = pc.min_max(values)
     lo, hi = lo_hi["min"].as_py(), lo_hi["max"].as_py()
     if pa.types.is_integer(t):
@@ -121,8 +125,6 @@ def _check_exact(values: pa.ChunkedArray, name: str, target: str, source_type: p
                 f"{target}'s range: pass dtype='int64'"
             )
         return
-    if target in _MANTISSA:  # float to float: rounding to nearest is the documented rule
-        return
     whole = pc.all(pc.equal(pc.floor(values), values)).as_py()
     info = np.iinfo(target)
     if not whole or not (math.isfinite(lo) and math.isfinite(hi)) or lo < info.min or hi > info.max:
@@ -130,6 +132,14 @@ def _check_exact(values: pa.ChunkedArray, name: str, target: str, source_type: p
             f"column {name!r} ({source_type}) holds values that are not whole numbers within "
             f"{target}'s range (in [{lo}, {hi}]): pass a float dtype such as 'float32'"
         )
+
+
+def _always_fits(source: pa.DataType, target: str) -> bool:
+    """Whether every value of integer type ``source`` is exact in ``target``."""
+    bits = source.bit_width - (1 if pa.types.is_signed_integer(source) else 0)
+    if target in _MANTISSA:
+        return bits <= _MANTISSA[target]
+    return bool(np.can_cast(source.to_pandas_dtype(), target, "safe"))
 
 
 def _fill_value(null_fill: float | None, target: np.dtype[Any], name: str) -> Any:
@@ -198,11 +208,20 @@ def _convert(
             nulls = values.is_null().to_numpy()
             mask[:, j] = nulls
             zero = False if pa.types.is_boolean(values.type) else 0
-            out[:, j] = values.fill_null(zero).to_numpy()
+            _copy_into(out[:, j], values.fill_null(zero))
             out[nulls, j] = fill
         else:
-            out[:, j] = values.to_numpy()
+            _copy_into(out[:, j], values)
     return out, mask
+
+
+def _copy_into(target: np.ndarray[Any, Any], values: pa.ChunkedArray) -> None:
+    """Copy ``values`` (no nulls) into ``target`` chunk by chunk, from zero-copy views."""
+    start = 0
+    for chunk in values.chunks:
+        n = len(chunk)
+        target[start : start + n] = chunk.to_numpy(zero_copy_only=False)
+        start += n
 
 
 def _zero_copy(values: pa.ChunkedArray, target: np.dtype[Any]) -> np.ndarray[Any, Any] | None:
