@@ -136,7 +136,7 @@ def _check_exact(values: pa.ChunkedArray, name: str, target: str, source_type: p
 
 def _always_fits(source: pa.DataType, target: str) -> bool:
     """Whether every value of integer type ``source`` is exact in ``target``."""
-    bits = source.bit_width - (1 if pa.types.is_signed_integer(source) else 0)
+    bits: int = source.bit_width - (1 if pa.types.is_signed_integer(source) else 0)
     if target in _MANTISSA:
         return bits <= _MANTISSA[target]
     return bool(np.can_cast(source.to_pandas_dtype(), target, "safe"))
