@@ -228,3 +228,11 @@ def test_featurestore_and_to_numpy_do_not_import_torch() -> None:
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_a_device_other_than_the_cpu_gets_the_tensors_moved() -> None:
+    # "meta" is a device every torch build has: the same lines as "cuda" run here
+    table = pa.table({"f": pa.array([1.0, None]), "i": pa.array([1, 2])})
+    tensor, mask = to_torch(table, ["f", "i"], device="meta", pin_memory=True)
+    assert tensor.device.type == "meta" and tuple(tensor.shape) == (2, 2)
+    assert mask is not None and mask.device.type == "meta" and mask.dtype == torch.bool

@@ -177,3 +177,10 @@ def test_bad_input_is_refused(store: fs.FeatureStore) -> None:
     assert staged.uncommitted
     with pytest.raises(ValidationError, match=r"uncommitted writes.*commit them"):
         store.training_loader(staged, 4)
+
+
+def test_batches_go_to_the_device_asked(store: fs.FeatureStore) -> None:
+    loader = store.training_loader(_job(store, 20), 8, device="meta", **OPTS)
+    batches = list(loader)
+    assert [b.features.device.type for b in batches] == ["meta"] * 3
+    assert all(b.labels is not None and b.labels.device.type == "meta" for b in batches)
