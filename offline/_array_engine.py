@@ -58,6 +58,7 @@ _BATCH_ROWS = 128 * 1024
 _I64_MIN = np.iinfo(np.int64).min
 _I64_MAX = np.iinfo(np.int64).max
 _DENSE_LIMIT = 1 << 31
+_PACK_LIMIT = 1 << 62
 
 
 def array_module(device: Device = "cuda", fallback: Fallback = "error") -> tuple[Any, str]:
@@ -175,6 +176,8 @@ class _Sides:
             fc = np.zeros(table.num_rows, dtype=np.int64)
         # a feature row without a key or an event time is never matched
         self.rows = np.flatnonzero((fk >= 0) & ~fe_null)
+        self.card = int(max(fk.max(initial=0), ek.max(initial=0))) + 1
+        self.has_created = created_ts is not None
         self.xp = xp
         self.ek = xp.asarray(ek)
         self.et = xp.asarray(et)
@@ -184,13 +187,39 @@ class _Sides:
 
     def sort(self, *query_times: Any) -> tuple[Any, Any, list[Any]]:
         """Feature rows sorted by (key, event time, created time): their order, their
-        packed (key, time rank) and each query time's packed value per entity row."""
+        packed (key, time) values in that order and each query time's packed value per
+        entity row.
+
+        Packed is ``key * span + (time - earliest)`` when that fits in 63 bits, else
+        ``key * n + rank`` with each time's rank among all of them (one more sort)."""
         xp = self.xp
-        times = xp.unique(xp.concatenate([self.fe, *query_times]))
-        r = int(times.size) + 1
-        packed = self.fk * r + xp.searchsorted(times, self.fe)
-        order = xp.lexsort(xp.stack([self.fc, packed]))
-        queries = [self.ek * r + xp.searchsorted(times, q) for q in query_times]
+        every = xp.concatenate([self.fe, *query_times])
+        if every.size == 0:
+            return xp.zeros(0, dtype=xp.int64), self.fe, [self.ek for _ in query_times]
+        earliest, latest = int(every.min()), int(every.max())
+        span = latest - earliest + 1
+        if self.card * span < _PACK_LIMIT:
+            times, scale = every - earliest, span
+        else:
+            at = xp.argsort(every, kind="stable")
+            ordered = every[at]
+            rank = xp.concatenate(
+                [xp.zeros(1, dtype=xp.int64), xp.cumsum(ordered[1:] != ordered[:-1])]
+            )
+            times = xp.empty_like(rank)
+            times[at] = rank
+            scale = int(every.size)
+        packed = self.fk * scale + times[: self.fe.size]
+        if self.has_created:  # stable sorts: by created time, then by (key, event time)
+            order = xp.argsort(self.fc, kind="stable")
+            order = order[xp.argsort(packed[order], kind="stable")]
+        else:
+            order = xp.argsort(packed, kind="stable")
+        queries = []
+        start = int(self.fe.size)
+        for q in query_times:
+            queries.append(self.ek * scale + times[start : start + q.size])
+            start += int(q.size)
         return order, packed[order], queries
 
 
