@@ -8,7 +8,11 @@ the exactness check), one float32 column (zero-copy).
 Loader: batches/s of `store.training_loader` over a saved dataset (shuffled, prefetching)
 against the step rate of a small MLP (2 hidden layers of 256, Adam) on the same batches.
 
-    python benchmarks/tensor_bench.py [--rows 1000000] [--columns 16] [--repeat 7]
+    python benchmarks/tensor_bench.py [--rows 1000000] [--columns 16] [--repeat 15]
+        [--device cuda] [--skip-loader]
+
+With ``--device cuda`` it also times a training batch's host-to-device copy: to_torch
+from Arrow with pinned memory vs the raw ``tensor.to(device)`` of the same bytes.
 """
 
 from __future__ import annotations
@@ -81,6 +85,37 @@ def conversion(rows: int, columns: int, repeat: int) -> None:
     for name, (ours, raw) in cases.items():
         a, b = _medians(ours, raw, repeat)
         print(f"  {name:55s} {a * 1e3:9.3f} ms vs {b * 1e3:9.3f} ms   {a / b:5.2f}x")
+
+
+def transfer(device: str, rows: int, columns: int, repeat: int) -> None:
+    """A training batch to ``device``: ``to_torch(device=, pin_memory=True)`` from Arrow vs
+    the raw ``tensor.to(device)`` of the same bytes from a ready pinned host tensor."""
+    rng = np.random.default_rng(2)
+    table = pa.table({f"f{j}": rng.random(rows, dtype=np.float32) for j in range(columns)})
+    names = table.schema.names
+    host = _raw(table, names, np.dtype("float32"))
+    if torch.accelerator.is_available():
+        host = host.pin_memory()
+
+    def sync() -> None:
+        if torch.device(device).type == "cuda":
+            torch.cuda.synchronize()
+
+    def ours() -> None:
+        to_torch(table, names, device=device, pin_memory=True)
+        sync()
+
+    def raw() -> None:
+        host.to(device, non_blocking=True)
+        sync()
+
+    a, b = _medians(ours, raw, repeat)
+    gb = host.numel() * host.element_size() / 1e9
+    print(f"host-to-device ({device}) of a {rows:,} x {columns} float32 batch ({gb * 1e3:.0f} MB)")
+    print(
+        f"  to_torch(device=, pin_memory=True) {a * 1e3:9.3f} ms vs tensor.to(device) "
+        f"{b * 1e3:9.3f} ms   {a / b:5.2f}x   ({gb / b:.1f} GB/s raw)"
+    )
 
 
 def loader(rows: int, batch: int) -> None:
@@ -157,8 +192,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--loader-rows", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=1024)
+    parser.add_argument(
+        "--device", default=None, help="also time host-to-device copies to it (cuda on a GPU)"
+    )
+    parser.add_argument("--skip-loader", action="store_true")
     args = parser.parse_args(argv)
     conversion(args.rows, args.columns, args.repeat)
+    if args.device:
+        transfer(args.device, 65_536, args.columns, args.repeat)
+    if args.skip_loader:
+        return 0
     loader(args.loader_rows, args.batch)
     return 0
 
