@@ -210,17 +210,33 @@ class _Sides:
             times[at] = rank
             scale = int(every.size)
         packed = self.fk * scale + times[: self.fe.size]
-        if self.has_created:  # stable sorts: by created time, then by (key, event time)
-            order = xp.argsort(self.fc, kind="stable")
-            order = order[xp.argsort(packed[order], kind="stable")]
-        else:
-            order = xp.argsort(packed, kind="stable")
+        order = xp.argsort(packed)
+        if self.has_created:
+            order = self._break_ties(packed, order)
         queries = []
         start = int(self.fe.size)
         for q in query_times:
             queries.append(self.ek * scale + times[start : start + q.size])
             start += int(q.size)
         return order, packed[order], queries
+
+    def _break_ties(self, packed: Any, order: Any) -> Any:
+        """``order`` (by packed) with each run of equal packed values ordered by created
+        time: only the tied rows are sorted again, in their own positions."""
+        xp = self.xp
+        sp = packed[order]
+        tie = sp[1:] == sp[:-1]
+        if not bool(tie.any()):
+            return order
+        tied = xp.zeros(sp.size, dtype=bool)
+        tied[1:] |= tie
+        tied[:-1] |= tie
+        at = xp.nonzero(tied)[0]
+        rows = order[at]
+        by = xp.argsort(self.fc[rows], kind="stable")
+        by = by[xp.argsort(packed[rows][by], kind="stable")]
+        order[at] = rows[by]
+        return order
 
 
 def _as_of_rows(sides: _Sides, ttl_us: int | None) -> np.ndarray:
