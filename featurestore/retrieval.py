@@ -145,6 +145,7 @@ class RetrievalJob:
         dtype: Any = "float32",
         null_fill: float | None = float("nan"),
         labels: Sequence[str] = (),
+        label_dtype: Any = None,
         features: Sequence[str] | None = None,
     ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None, np.ndarray[Any, Any] | None]:
         """(features, null mask or None, labels or None) as NumPy; see ``featurestore.tensors``."""
@@ -153,7 +154,8 @@ class RetrievalJob:
         table = self.to_arrow()
         names, label_names = split_columns(table, len(self.feature_refs), labels, features)
         x, mask = to_numpy(table, names, dtype=dtype, null_fill=null_fill)
-        y = to_numpy(table, label_names, dtype=dtype, null_fill=null_fill)[0] if labels else None
+        ydtype = dtype if label_dtype is None else label_dtype
+        y = to_numpy(table, label_names, dtype=ydtype, null_fill=null_fill)[0] if labels else None
         return x, mask, y
 
     def to_torch(
@@ -174,7 +176,8 @@ class RetrievalJob:
         names, label_names = split_columns(table, len(self.feature_refs), labels, features)
         opts = {"device": device, "null_fill": null_fill, "pin_memory": pin_memory}
         x, mask = to_torch(table, names, dtype=dtype, **opts)
-        y = to_torch(table, label_names, dtype=label_dtype, **opts)[0] if labels else None
+        ydtype = dtype if label_dtype is None else label_dtype
+        y = to_torch(table, label_names, dtype=ydtype, **opts)[0] if labels else None
         return x, mask, y
 
 

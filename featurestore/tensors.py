@@ -6,13 +6,14 @@ boolean matrix of the same shape that is True where the Arrow value was null (``
 when no value is null). ``to_torch`` is the same with tensors, optionally pinned and
 moved to a device. The objects that hold features convert the same way:
 
-- ``RetrievalJob.to_numpy(*, dtype="float32", null_fill=nan, labels=(), features=None)``
-  and ``RetrievalJob.to_torch(*, dtype=None, device="cpu", null_fill=nan,
-  pin_memory=False, labels=(), label_dtype=None, features=None)`` return
+- ``RetrievalJob.to_numpy(*, dtype="float32", null_fill=nan, labels=(), label_dtype=None,
+  features=None)`` and ``RetrievalJob.to_torch(*, dtype=None, device="cpu",
+  null_fill=nan, pin_memory=False, labels=(), label_dtype=None, features=None)`` return
   ``(features, mask, labels)``: the features in the order requested (a feature
   service's declared order), without the entity rows' key, timestamp and label
   columns; ``labels`` names entity-row columns returned apart (``None`` when no label
-  is asked for). ``features`` picks a subset of the feature columns by output name.
+  is asked for), as ``label_dtype`` (default: ``dtype``). ``features`` picks a subset of
+  the feature columns by output name.
 - ``OnlineResponse.to_numpy(...)`` / ``.to_torch(...)``: the same, without labels:
   ``(features, mask)`` in the requested order (entity keys are left out).
 

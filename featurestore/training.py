@@ -4,7 +4,8 @@
 a ``torch.utils.data.IterableDataset`` of ``Batch(features, mask, labels)`` over a saved
 dataset (its Parquet object, read one row group at a time) or a ``RetrievalJob`` (its
 table at its commit, read in slices of ``GROUP_ROWS`` rows). Features are converted as
-``featurestore.tensors`` says (exact or refused, nulls in ``mask``).
+``featurestore.tensors`` says (exact or refused, nulls in ``mask``); labels, the
+entity-row columns named by ``labels=``, as ``label_dtype`` (default: ``dtype``).
 
 - Order: with ``shuffle_seed`` the row groups come in a seeded order and the rows of
   each group in a seeded order (``set_epoch(n)`` draws another order, as
@@ -208,6 +209,9 @@ class TrainingLoader(IterableDataset[Batch]):
             if offset >= stop:
                 return
 
+    def _label_dtype(self) -> Any:
+        return self.dtype if self.label_dtype is None else self.label_dtype
+
     def _batch(self, table: pa.Table) -> Batch:
         pin = self.device.type != "cpu"
         opts: dict[str, Any] = {
@@ -217,7 +221,7 @@ class TrainingLoader(IterableDataset[Batch]):
         }
         x, mask = to_torch(table, self.feature_names, dtype=self.dtype, **opts)
         y = (
-            to_torch(table, self.label_names, dtype=self.label_dtype, **opts)[0]
+            to_torch(table, self.label_names, dtype=self._label_dtype(), **opts)[0]
             if self.label_names
             else None
         )

@@ -20,6 +20,13 @@ def test_job_to_numpy_follows_the_service_order_with_labels_apart(store: fs.Feat
     frame = job.to_pandas()
     assert x.shape == (DRIVERS + 1, 4)
     assert y is not None and y[:, 0].tolist() == ents["label"].tolist()
+    assert y.dtype == np.float64  # labels take the features' dtype unless label_dtype says
+    _, _, ty = job.to_torch(dtype=torch.float64, labels=["label"])
+    assert ty is not None and ty.dtype == torch.float64
+    _, _, ty = job.to_torch(features=["rate"], labels=["label"], label_dtype=torch.int64)
+    assert (
+        ty is not None and ty.dtype == torch.int64 and ty[:, 0].tolist() == ents["label"].tolist()
+    )
     for j, name in enumerate(ORDER):
         column = frame[name]
         nulls = column.isna().to_numpy()
