@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -272,6 +273,19 @@ class StoreConfig(_Frozen):
     """Models served by ``POST /score/{service}``, by name."""
     create_repository: bool = False
     """Create the repository on first use (as Feast does; set for ``feature_store.yaml``)."""
+
+    @field_validator("offline_store")
+    @classmethod
+    def _engine_reads_storage(cls, v: OfflineConfig, info: ValidationInfo) -> OfflineConfig:
+        storage = str(info.data.get("storage", ""))
+        if v.type == "spark" and "://" in storage and not storage.startswith("file://"):
+            raise ValueError(
+                f"type spark cannot read storage {storage}: the Spark engine reads objects by "
+                "local path (s3:// needs the hadoop-aws jars, which pyspark does not bundle); "
+                "use offline_store type duckdb, which reads it through the repository's "
+                "filesystem, or keep a Spark project's storage in a local or shared folder"
+            )
+        return v
 
     @property
     def storage_location(self) -> str:

@@ -28,6 +28,7 @@ from featurestore.errors import ConflictError, NotFoundError, RefusedError, Vali
 from featurestore.serving_log import SERVING_LOG_BRANCH
 
 if TYPE_CHECKING:
+    import fsspec
     import pandas as pd
 
     import repos
@@ -64,9 +65,19 @@ class SavedDataset:
     redacted: bool = False
     """An erasure removed rows from it (``featurestore.erasure``); ``commit_id`` is then
     the rewritten commit (the old id, which it was built from, resolves to it)."""
+    filesystem: fsspec.AbstractFileSystem | None = field(default=None, repr=False, compare=False)
+    """Reads ``physical_address`` when it is a URL (the repository's, on S3)."""
 
     def to_arrow(self) -> pa.Table:
-        return pq.read_table(self.physical_address)
+        from offline import _fs
+
+        return _fs.read_table(self.physical_address, self.filesystem)
+
+    def parquet_file(self) -> pq.ParquetFile:
+        """Its Parquet file (footer read; row groups on demand), wherever it is stored."""
+        from offline import _fs
+
+        return _fs.parquet_file(self.physical_address, self.filesystem)
 
     def to_pandas(self) -> pd.DataFrame:
         from featurestore.retrieval import to_pandas
@@ -156,6 +167,7 @@ def _record(repo: repos.Repository, meta: Mapping[str, Any]) -> SavedDataset:
         created=datetime.fromisoformat(meta["created"]),
         physical_address=info.physical_address,
         redacted=bool(meta.get("redacted", False)),
+        filesystem=repo.filesystem,
     )
 
 
@@ -189,11 +201,15 @@ def list_saved(repo: repos.Repository, containing: Mapping[str, Any] | None) -> 
             continue
         record = _record(repo, json.loads(ref.object(info.path).read()))
         if containing:
-            schema = pq.read_schema(record.physical_address)
+            from offline import _fs
+
+            schema = _fs.read_schema(record.physical_address, repo.filesystem)
             if any(k not in schema.names for k in containing):
                 continue
             filters = [(k, "=", _scalar(k, v, schema.field(k).type)) for k, v in containing.items()]
-            hits = pq.read_table(record.physical_address, columns=list(containing), filters=filters)
+            hits = _fs.read_table(
+                record.physical_address, repo.filesystem, columns=list(containing), filters=filters
+            )
             if hits.num_rows == 0:
                 continue
         out.append(record)

@@ -55,6 +55,8 @@ from featurestore.boundary import translated
 from featurestore.errors import BackendError, FeatureStoreError, ValidationError
 
 if TYPE_CHECKING:
+    import fsspec
+
     import repos
     from featurestore.store import FeatureStore
 
@@ -232,8 +234,9 @@ class _Filtered:
 class _Filter:
     """Filters Parquet objects without the entity's rows (one read per object)."""
 
-    def __init__(self, entity: Mapping[str, Any]) -> None:
+    def __init__(self, entity: Mapping[str, Any], fs: fsspec.AbstractFileSystem | None) -> None:
         self.entity = entity
+        self.fs = fs  # reads the objects' addresses when they are URLs (S3)
         self.cache: dict[str, _Filtered] = {}
         self.tables: dict[str, int] = {}
         self.datasets: dict[str, tuple[int, str]] = {}  # name -> (rows kept, entity hash)
@@ -244,7 +247,9 @@ class _Filter:
         hit = self.cache.get(info.checksum)
         if hit is not None:
             return hit
-        schema = pq.read_schema(info.physical_address)
+        from offline import _fs
+
+        schema = _fs.read_schema(info.physical_address, self.fs)
         hit = _Filtered(None, 0)
         if all(k in schema.names for k in self.entity):
             values = {}
@@ -255,7 +260,7 @@ class _Filter:
                     values = {}
                     break
             if values:
-                table = pq.read_table(info.physical_address)
+                table = _fs.read_table(info.physical_address, self.fs)
                 mask: pa.ChunkedArray | None = None
                 for k, scalar in values.items():
                     eq = pc.fill_null(pc.equal(table.column(k), scalar), False)
@@ -324,8 +329,11 @@ class _Filter:
         return repos.KEEP
 
     def meta(self, info: repos.ObjectInfo, name: str) -> bytes:
-        with open(info.physical_address, "rb") as f:
-            meta = json.load(f)
+        if self.fs is None:
+            with open(info.physical_address, "rb") as f:
+                meta = json.load(f)
+        else:
+            meta = json.loads(self.fs.cat_file(info.physical_address))
         rows, entity_hash = self.datasets[name]
         meta.setdefault("original_num_rows", meta.get("num_rows"))
         meta["num_rows"] = rows
@@ -381,7 +389,7 @@ def erase(
     log = getattr(store, "_serving_log", None)
     if log is not None:
         log.flush()  # queued lookups of the entity land before the rewrite filters them
-    filt = _Filter(keys)
+    filt = _Filter(keys, repo.filesystem)
     filt.erasure_id = uuid.uuid4().hex
     filt.prepare_datasets(repo)
     who = by if by is not None else repo.author

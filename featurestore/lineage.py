@@ -23,6 +23,8 @@ from featurestore.datasets import DATASETS_BRANCH, SavedDataset
 from featurestore.display import text_table
 
 if TYPE_CHECKING:
+    import fsspec
+
     from featurestore.definitions import FeatureView, OnDemandFeatureView
     from featurestore.store import FeatureStore
 
@@ -187,11 +189,12 @@ def definition_hash(obj: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _rows(address: str) -> int | None:
-    import pyarrow.parquet as pq
+def _rows(address: str, fs: fsspec.AbstractFileSystem | None) -> int | None:
+    """Rows of the Parquet object at ``address`` (its footer only; None if unreadable)."""
+    from offline import _fs
 
     try:
-        return int(pq.read_metadata(address).num_rows)
+        return int(_fs.parquet_file(address, fs).metadata.num_rows)
     except (OSError, ValueError):
         return None
 
@@ -240,7 +243,9 @@ def lineage(store: FeatureStore, dataset: str | SavedDataset) -> Lineage:
                     path=o.path,
                     checksum=o.checksum,
                     size=o.size,
-                    rows=_rows(o.physical_address) if o.path.endswith(".parquet") else None,
+                    rows=_rows(o.physical_address, store.repository.filesystem)
+                    if o.path.endswith(".parquet")
+                    else None,
                 )
                 for o in at.objects(f"tables/{table}/")
             )

@@ -66,6 +66,8 @@ import pyarrow.compute as pc
 from featurestore.boundary import translated
 
 if TYPE_CHECKING:
+    import fsspec
+
     import repos
     from featurestore.config import ServingLogConfig
     from featurestore.definitions import FeatureService
@@ -498,12 +500,14 @@ def _scrub_staged(
     import pyarrow.parquet as pq
 
     from featurestore.erasure import without_erased
+    from offline import _fs
 
     infos = _staged_parts(branch)
+    fs = store.repository.filesystem
     if not infos:
         return 0
     left = [i for p, i in infos.items() if earlier.get(p) == i]
-    since = min([checked_at, *(_oldest(pq, i.physical_address) for i in left)])
+    since = min([checked_at, *(_oldest(i.physical_address, fs) for i in left)])
     erased = _erased_since(store, since)
     if not erased:
         return 0
@@ -516,7 +520,7 @@ def _scrub_staged(
             mine = earlier.get(path) != info
             if mine and not late:
                 continue
-            table = pq.read_table(info.physical_address)
+            table = _fs.read_table(info.physical_address, fs)
             kept = (
                 without_erased(store.repository, table, late, None)
                 if mine
@@ -536,9 +540,11 @@ def _scrub_staged(
     return removed
 
 
-def _oldest(pq: Any, path: str) -> datetime:
+def _oldest(path: str, fs: fsspec.AbstractFileSystem | None) -> datetime:
     """The earliest ``requested_at`` of a log part (its start of time when it has none)."""
-    column = pq.read_table(path, columns=["requested_at"]).column("requested_at")
+    from offline import _fs
+
+    column = _fs.read_table(path, fs, columns=["requested_at"]).column("requested_at")
     low = pc.min(column).as_py()
     return low if isinstance(low, datetime) else datetime.min.replace(tzinfo=UTC)
 

@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 
 import repos
 from offline._errors import OfflineError, RowConflictError, SchemaMismatchError, TableNotFoundError
+from offline._fs import is_url
 from offline._sql import ident, literal_list
 from offline._tables import (
     _ROW_GROUP,
@@ -227,7 +228,7 @@ def row_changes(
             pa.field("__side", pa.string()),
         ]
     )
-    con = _connect()
+    con = _connect(tables.repo.filesystem)
     try:
         present = (
             None if lmeta is None else lmeta.schema.names,
@@ -289,6 +290,22 @@ class _Sides:
         return [o.physical_address for o in side.values() if o is not None]
 
 
+@dataclass(frozen=True)
+class _Address:
+    """An object of the store named by its URL (``s3://...``), which ``Path`` would mangle:
+    a merge resolver's answer that the repository reuses as it is."""
+
+    url: str
+
+    def __fspath__(self) -> str:
+        return self.url
+
+
+def _stored(o: repos.ObjectInfo) -> os.PathLike[str]:
+    """``o`` as a merge answer: its address, reused by the repository (never copied)."""
+    return _Address(o.physical_address) if is_url(o.physical_address) else Path(o.physical_address)
+
+
 def _conflict(message: str, keys: pa.Table | None = None, count: int = 0) -> NoReturn:
     raise RowConflictError(message, keys if keys is not None else pa.table({}), count)
 
@@ -306,7 +323,7 @@ def _whole(
     out: dict[str, bytes | os.PathLike[str] | None] = {
         o.path: None for o in repo.ref(merge.dest).objects(prefix) if o.path not in theirs
     }
-    out.update({p: Path(o.physical_address) for p, o in theirs.items()})
+    out.update({p: _stored(o) for p, o in theirs.items()})
     return out
 
 
@@ -362,7 +379,7 @@ def merge_table(
     t_schema, o_schema = merge.theirs.get(schema_path), merge.ours.get(schema_path)
     if schema_path in merge.theirs:
         if schema_path not in merge.ours:
-            out[schema_path] = None if t_schema is None else Path(t_schema.physical_address)
+            out[schema_path] = None if t_schema is None else _stored(t_schema)
         elif _sum(t_schema) != _sum(o_schema):
             if strategy is None:
                 _conflict(
@@ -371,7 +388,7 @@ def merge_table(
                     "strategy='source-wins' or 'dest-wins'",
                 )
             if strategy == "source-wins":
-                out[schema_path] = None if t_schema is None else Path(t_schema.physical_address)
+                out[schema_path] = None if t_schema is None else _stored(t_schema)
     for p in sorted(merge.theirs):  # objects that are neither the schema nor a part
         if p == schema_path or p.endswith(".parquet"):
             continue
@@ -381,7 +398,7 @@ def merge_table(
                 continue
             if strategy is None:
                 _conflict(f"{p} changed differently on both sides: change it on one side")
-        out[p] = None if t is None else Path(t.physical_address)
+        out[p] = None if t is None else _stored(t)
     parts = _parts(merge, base)
     out.update(_merge_rows(tables, merge, table, dmeta, k, parts, scratch))
     return out
@@ -411,7 +428,7 @@ def _merge_rows(
     scratch: Path,
 ) -> dict[str, bytes | os.PathLike[str] | None]:
     kl = ", ".join(ident(c) for c in k)
-    con = _connect()
+    con = _connect(tables.repo.filesystem)
     try:
         _delta(con, "ds", sides.old(sides.theirs), sides.new(sides.theirs), k, meta.schema)
         _delta(con, "dd", sides.old(sides.ours), sides.new(sides.ours), k, meta.schema)
@@ -457,9 +474,7 @@ def _merge_rows(
         if not both and not (set(sides.theirs) & set(sides.ours)):
             # every object the source changed is untouched on the destination, and no key
             # changed on both sides: the source's objects apply as they are
-            return {
-                p: None if o is None else Path(o.physical_address) for p, o in sides.theirs.items()
-            }
+            return {p: None if o is None else _stored(o) for p, o in sides.theirs.items()}
         return _rewrite(con, tables, merge, table, meta, k, sides, scratch)
     finally:
         con.close()

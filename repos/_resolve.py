@@ -112,7 +112,10 @@ def _digest(
 
 
 def _checked(
-    resolver: MergeResolver, group: str, answer: object
+    resolver: MergeResolver,
+    group: str,
+    answer: object,
+    own: Callable[[os.PathLike[str]], Entry | None],
 ) -> dict[str, bytes | os.PathLike[str] | None]:
     name = type(resolver).__name__
     if not isinstance(answer, Mapping):
@@ -135,7 +138,7 @@ def _checked(
                 f"merge resolver {name} returned {type(value).__name__} at {path!r}: give "
                 "bytes, a file path (pathlib.Path) or None"
             )
-        if isinstance(value, os.PathLike) and not Path(value).is_file():
+        if isinstance(value, os.PathLike) and not Path(value).is_file() and own(value) is None:
             raise InvalidNameError(
                 f"merge resolver {name} returned {os.fspath(value)!r} at {path!r}, which is "
                 "not a file: write the content under the scratch folder it is given"
@@ -179,7 +182,7 @@ def resolve_groups(
         except MergeConflictError as e:
             failures.append(e)
             continue
-        for path, value in _checked(resolver, group, answer).items():
+        for path, value in _checked(resolver, group, answer, own).items():
             entry, reused = (None, False) if value is None else _digest(value, own)
             if entry == current(path):
                 continue

@@ -624,8 +624,9 @@ class Repository:
         name = Path(file).name
         if len(name) != 64 or self._store.address(name) != os.fspath(file):
             return None
+        fs = self._store.filesystem  # addresses are URLs: ask the storage for the size
         try:
-            return name, os.stat(file).st_size
+            return name, int(fs.size(os.fspath(file))) if fs else os.stat(file).st_size
         except OSError:
             return None
 
