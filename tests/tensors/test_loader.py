@@ -9,12 +9,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import T0, entity_rows, service, stats_rows
 from torch.utils.data import DataLoader
 
 import featurestore as fs
 from featurestore import ValidationError
 from featurestore.training import Batch, TrainingLoader, _Groups
+from tests.tensors.tensor_data import T0, entity_rows, service, stats_rows
 
 ROWS = 1000
 

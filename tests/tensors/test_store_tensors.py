@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import DRIVERS, T0, entity_rows, service, stats_rows
 
 import featurestore as fs
 from featurestore import ValidationError
+from tests.tensors.tensor_data import DRIVERS, T0, entity_rows, service, stats_rows
 
 ORDER = ["rate", "trips", "active", "small"]
 
