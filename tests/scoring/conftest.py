@@ -58,7 +58,8 @@ def data() -> pa.Table:
 def project(tmp_path_factory: pytest.TempPathFactory, redis_url: str, data: pa.Table) -> Path:
     """driver_stats with one commit, materialized up to NOW, and the models above."""
     root = tmp_path_factory.mktemp("scoring")
-    _write_project(root, redis_url, f"score{uuid.uuid4().hex[:8]}")
+    # a generous request timeout: the batching test holds its first request at a gate
+    _write_project(root, redis_url, f"score{uuid.uuid4().hex[:8]}", {"request_timeout_s": 60.0})
     config = yaml.safe_load((root / "featurestore.yaml").read_text())
     config["models"] = MODELS
     (root / "featurestore.yaml").write_text(yaml.safe_dump(config))

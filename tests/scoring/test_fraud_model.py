@@ -46,7 +46,8 @@ def test_the_fraud_mlp_scores_over_http_as_in_process(tmp_path: Path, redis_url:
         store.apply(load_definitions(project))
         store.ingest("transactions", pq.read_table(project / "transactions.parquet"))
         commit = store.commit("sample transactions").id
-        store.materialize(now - timedelta(days=40), now + timedelta(seconds=1))
+        served_at = now + timedelta(seconds=1)  # online windows hold events up to here
+        store.materialize(now - timedelta(days=40), served_at)
         features, labels = mlp.training_set(store, entities)
         model = mlp.train(features, labels)
         scores = model(features).detach()
@@ -60,7 +61,7 @@ def test_the_fraud_mlp_scores_over_http_as_in_process(tmp_path: Path, redis_url:
         assert batch.commits == (commit,) * len(entities)
         assert torch.allclose(batch.predictions, scores)
         rows = [{"card_id": 5012, "amount": 420.0}, {"card_id": -1, "amount": 5.0}]
-        live = store.score(model, rows, "fraud_service", now=now)
+        live = store.score(model, rows, "fraud_service", now=served_at)
     served = FeatureStore(project)
     try:
         with _Thread(create_app(served)) as url:

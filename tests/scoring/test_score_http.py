@@ -96,9 +96,12 @@ def test_concurrent_requests_are_batched_into_fewer_model_calls(
             return list(await asyncio.gather(*sent))
 
     responses = asyncio.run(run())
-    assert [r.status_code for r in responses] == [200] * 32
-    assert runner.calls - calls_before == 2 < 32
-    assert models.gated.batches == [models.gated.batches[0], 32 - models.gated.batches[0]]
+    assert [r.status_code for r in responses] == [200] * 32, [r.text for r in responses]
+    # the first call took what arrived within max_wait_ms (all 32 at best); every
+    # request queued behind it went to one second call
+    batches = models.gated.batches
+    assert runner.calls - calls_before == len(batches) <= 2 < 32, batches
+    assert sum(batches) == 32 and (len(batches) == 1 or batches[1] == 32 - batches[0])
     for i, (driver, response) in enumerate(zip(drivers, responses, strict=True)):
         body = response.json()
         assert body["model"] == "batched"
