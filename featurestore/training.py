@@ -66,13 +66,16 @@ class _Groups:
     """Row groups of a Parquet object, or fixed slices of a table, read one at a time."""
 
     def __init__(
-        self, parquet: str | None = None, table: pa.Table | None = None, rows: int = 0
+        self,
+        parquet: pq.ParquetFile | str | None = None,
+        table: pa.Table | None = None,
+        rows: int = 0,
     ) -> None:
-        self.parquet = parquet
+        self.parquet = pq.ParquetFile(parquet) if isinstance(parquet, str) else parquet
         self.table = table
         self.rows = rows or GROUP_ROWS
-        if parquet is not None:
-            meta = pq.read_metadata(parquet)
+        if self.parquet is not None:
+            meta = self.parquet.metadata
             self.schema: pa.Schema = meta.schema.to_arrow_schema()
             self.sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
         else:
@@ -83,7 +86,7 @@ class _Groups:
 
     def read(self, group: int, columns: list[str]) -> pa.Table:
         if self.parquet is not None:
-            return pq.ParquetFile(self.parquet).read_row_group(group, columns=columns)
+            return self.parquet.read_row_group(group, columns=columns)
         assert self.table is not None
         return self.table.select(columns).slice(group * self.rows, self.sizes[group])
 
@@ -298,7 +301,7 @@ def training_loader(
     if isinstance(source, str):
         source = store.get_saved_dataset(source)
     if isinstance(source, SavedDataset):
-        groups = _Groups(parquet=source.physical_address)
+        groups = _Groups(parquet=source.parquet_file())
     elif isinstance(source, RetrievalJob):
         if source.uncommitted:
             raise ValidationError(
