@@ -245,13 +245,14 @@ def materialize_series(
     total = events.num_rows
     report(progress, f"materialize {view.name}", 0, total)
     spec = series_spec(view)
+    since = _micros(end - _widest(view) - datetime(1970, 1, 1, tzinfo=end.tzinfo))
     written = done = 0
     if keys and before_write is not None:
         before_write()
     for i in range(0, len(keys), _BATCH_KEYS):
         chunk = keys[i : i + _BATCH_KEYS]
         part = events.filter(pc.is_in(events.column(KEY), value_set=pa.array(chunk, pa.binary())))
-        written += tiles.replace(spec, chunk, part, commit_id)
+        written += tiles.replace(spec, chunk, part, commit_id, since)
         done += part.num_rows
         if on_rows is not None:
             on_rows(part.num_rows)

@@ -256,7 +256,8 @@ local nwin = tonumber(ARGV[6])
 local windows = {}
 for w = 1, nwin do windows[w] = ARGV[6 + w] end
 local layout = ARGV[7 + nwin]
-local pos = 8 + nwin
+local since = tonumber(ARGV[8 + nwin])
+local pos = 9 + nwin
 local added, dups = 0, 0
 if mode == 'f' then
   for i = 1, #KEYS do
@@ -275,8 +276,8 @@ for i = 1, #KEYS do
   if mode == 'r' then
     redis.call('DEL', key)
   else
-    local names = {'n', 'f', 'o', 'v'}
-    for w = 1, nwin do names[4 + w] = 'm' .. windows[w] end
+    local names = {'n', 'f', 'o', 'v', 'k'}
+    for w = 1, nwin do names[5 + w] = 'm' .. windows[w] end
     h = redis.call('HMGET', key, unpack(names))
   end
   local newest = tonumber(h[1] or '-1e300')
@@ -331,8 +332,10 @@ for i = 1, #KEYS do
       for x = 1, #part do stored[part[x]] = got[x] end
     end
   end
+  local ignored = false
   for _, ev in ipairs(events) do
     local j = math.floor((ev[1] - 1) / T)
+    if j < oldest then ignored = true end
     if j >= oldest then
       local raw = tiles[j]
       if raw == nil then
@@ -432,6 +435,14 @@ for i = 1, #KEYS do
     sets[#sets + 1] = 's'
     sets[#sets + 1] = layout
     local lowest = tonumber(h[3] or '1e300')
+    -- events are kept since this time: a read whose window reaches before it is refused
+    local kept = tonumber(h[5] or '-1e300')
+    if mode == 'r' and since then kept = since end
+    if lowest < oldest or ignored then kept = math.max(kept, oldest * T) end
+    if kept > -1e300 then
+      sets[#sets + 1] = 'k'
+      sets[#sets + 1] = string.format('%.0f', kept)
+    end
     local gone = {'z'}
     if lowest < oldest then
       if oldest - lowest > 4096 then
@@ -457,7 +468,7 @@ for i = 1, #KEYS do
     sets[#sets + 1] = ver
     if mode == 'f' then
       for w = 1, nwin do
-        local got = h[4 + w]
+        local got = h[5 + w]
         if got then
           local memo = cmsgpack.unpack(got)
           if corrected or memo[3] ~= prev then
@@ -517,9 +528,15 @@ local function fmt(x)
   return string.format('%.17g', x)
 end
 local function compute(key)
-  local h = redis.call('HMGET', key, 'v', 'f', 's', 'c', 'n')
+  local h = redis.call('HMGET', key, 'v', 'f', 's', 'c', 'n', 'k')
   local ver, F, stored = h[1], tonumber(h[2] or '1'), h[3]
   if stored and stored ~= layout then return nil, 'LAYOUT ' .. stored end
+  if h[6] then
+    local kept = tonumber(h[6])
+    for _, w in ipairs(wlist) do
+      if at - w < kept then return nil, 'EARLY ' .. h[6] .. ' ' .. string.format('%.0f', at - w) end
+    end
+  end
   local cache = {}
   local function fetch(names)
     local need = {}
@@ -670,6 +687,10 @@ return out
 _WRITE_SHA = hashlib.sha1(_WRITE_SCRIPT).hexdigest().encode()
 _READ_SHA = hashlib.sha1(_READ_SCRIPT).hexdigest().encode()
 _SCRIPTS = {_WRITE_SHA: _WRITE_SCRIPT, _READ_SHA: _READ_SCRIPT}
+
+
+def _iso(us: int) -> str:
+    return (_EPOCH + timedelta(microseconds=us)).isoformat()
 
 
 def _micros(col: pa.ChunkedArray | pa.Array, name: str) -> pa.ChunkedArray | pa.Array:
@@ -864,6 +885,15 @@ class TileStore:
             self._store._command("SCRIPT", "LOAD", _SCRIPTS[sha])
             replies = self._store._exchange(payload(), len(commands))
         for reply in replies:
+            if isinstance(reply, redis.ResponseError) and str(reply).startswith("EARLY"):
+                kept, needed = (int(x) for x in str(reply).split()[1:3])
+                raise InvalidInputError(
+                    f"a windowed aggregate at this request time needs events after "
+                    f"{_iso(needed)}, but the online store keeps an entity's events only after "
+                    f"{_iso(kept)} (the materialization's window, or the widest window before "
+                    "the newest event); look up at a later time, or use "
+                    "get_historical_features for the past"
+                ) from reply
             if isinstance(reply, redis.ResponseError) and str(reply).startswith("LAYOUT"):
                 raise InvalidInputError(
                     "an aggregation series was stored with another tile size or columns "
@@ -917,6 +947,7 @@ class TileStore:
         keys: Sequence[bytes],
         grouped: dict[bytes, list[list[bytes]]],
         commit: str | None,
+        since_us: int | None = None,
     ) -> tuple[int, int]:
         head = [
             mode,
@@ -926,6 +957,7 @@ class TileStore:
             (commit or "").encode(),
             *_windows(spec),
             _layout(spec),
+            b"" if since_us is None else str(since_us).encode(),
         ]
         commands = []
         for i in range(0, len(keys), self._per_call):
@@ -944,11 +976,19 @@ class TileStore:
         return added, dups
 
     def replace(
-        self, spec: SeriesSpec, keys: Sequence[bytes], events: pa.Table, commit: str | None
+        self,
+        spec: SeriesSpec,
+        keys: Sequence[bytes],
+        events: pa.Table,
+        commit: str | None,
+        since_us: int | None = None,
     ) -> int:
         """Replace each listed entity's series by these events, atomically per entity.
 
-        Entities listed in `keys` without rows are cleared. Returns events stored.
+        Entities listed in `keys` without rows are cleared. `since_us`: the events given
+        are all there were after this time (a materialization's window), so a read whose
+        window reaches before it is refused rather than answered short. Returns events
+        stored.
         """
         grouped = self._grouped(spec, events)
         listed = {bytes(k) for k in keys}
@@ -958,7 +998,7 @@ class TileStore:
                 f"replace of {spec.table!r} got events for {len(stray)} keys not in `keys`; "
                 "list every entity whose series is replaced"
             )
-        return self._write(b"r", spec, [bytes(k) for k in keys], grouped, commit)[0]
+        return self._write(b"r", spec, [bytes(k) for k in keys], grouped, commit, since_us)[0]
 
     def fold(self, spec: SeriesSpec, events: pa.Table) -> tuple[int, int]:
         """Add events to their entities' series; the same identity twice counts once.

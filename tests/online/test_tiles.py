@@ -450,3 +450,28 @@ def test_a_repeated_lookup_reads_the_kept_answer(online_store: online.RedisOnlin
     assert online_store._command("HGET", store._key(spec.table, b"k"), "z") is None
     after = store.read(spec, [b"k"], at + 2).to_pylist()[0]
     assert after["i_count_300000000"] == first[0]["i_count_300000000"] + 1
+
+
+def test_a_read_whose_window_reaches_before_the_kept_events_is_refused(
+    online_store: online.RedisOnlineStore,
+) -> None:
+    """A materialization keeps the events of its window: a lookup before its end whose
+    window reaches further back would miss events, so it is refused, not answered short."""
+    spec = _series([5 * MIN, 60 * MIN])
+    store = TileStore(online_store)
+    store.delete(spec.table, [b"k", b"p"])
+    end = BASE + 200 * MIN
+    rows = [(b"k", end - m * MIN, None, m, float(m)) for m in (1, 30, 59)]
+    store.replace(spec, [b"k"], _events(rows), "c1", since_us=end - 60 * MIN)
+    assert store.read(spec, [b"k"], end).column("i_count_3600000000").to_pylist() == [3]
+    with pytest.raises(online.InvalidInputError, match="keeps an entity's events only after"):
+        store.read(spec, [b"k"], end - 1)
+    # pushes: events older than the newest minus the widest window (and a tile) are dropped
+    store.fold(spec, _events([(b"p", BASE + m * MIN, None, 1, 1.0) for m in (0, 10)]))
+    store.read(spec, [b"p"], BASE + 10 * MIN)  # nothing dropped yet: any time reads
+    store.fold(spec, _events([(b"p", BASE + 200 * MIN, None, 1, 1.0)]))
+    with pytest.raises(online.InvalidInputError, match="get_historical_features"):
+        store.read(spec, [b"p"], BASE + 60 * MIN)
+    assert store.read(spec, [b"p"], BASE + 200 * MIN).column("i_count_3600000000").to_pylist() == [
+        1
+    ]
