@@ -54,7 +54,7 @@ def train(features: torch.Tensor, labels: torch.Tensor, steps: int = 200) -> Fra
     for _ in range(steps):
         optimizer.zero_grad()
         loss = torch.nn.functional.binary_cross_entropy(model(features), labels)
-        loss.backward()
+        torch.autograd.backward(loss)  # Tensor.backward has no type hints
         optimizer.step()
     return model.eval()
 
