@@ -17,6 +17,7 @@ import hashlib
 import io
 import os
 import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -257,23 +258,53 @@ _READ_BLOCK = 4 << 20
 """Bytes one ranged GET of an S3 object fetches (s3fs reads ahead by this much)."""
 
 
+def _botocore_failure(e: Exception) -> str | None:
+    """``"connect"``, ``"credentials"`` or ``"other"`` for an error of botocore (what s3fs
+    raises for an unreachable endpoint or missing credentials), else None. botocore is
+    looked up, never imported: if it is not loaded, the error is not one of its own."""
+    exceptions = sys.modules.get("botocore.exceptions")
+    if exceptions is None or not isinstance(e, exceptions.BotoCoreError):
+        return None
+    if isinstance(e, exceptions.ConnectionError | exceptions.HTTPClientError):
+        return "connect"
+    if isinstance(e, exceptions.NoCredentialsError | exceptions.PartialCredentialsError):
+        return "credentials"
+    return "other"
+
+
+_CREDENTIALS = (
+    "check the credentials (storage_options key / secret, or AWS_ACCESS_KEY_ID / "
+    "AWS_SECRET_ACCESS_KEY) and that they may read and write there"
+)
+
+
 @contextlib.contextmanager
-def _failures(action: str, where: str) -> Iterator[None]:
+def _failures(action: str, where: str, endpoint: str | None = None) -> Iterator[None]:
     """Storage failures as a ``StorageError`` saying what was refused and what to check;
-    a missing object stays a ``FileNotFoundError`` (callers tell absent from failing)."""
+    a missing object stays a ``FileNotFoundError`` (callers tell absent from failing).
+    ``endpoint``: the server the storage is reached at, named when it cannot be reached."""
+    at = f" at {endpoint}" if endpoint else ""
     try:
         yield
     except FileNotFoundError:
         raise
     except PermissionError as e:
+        raise StorageError(f"the storage refused to {action} {where} ({e}): {_CREDENTIALS}") from e
+    except Exception as e:
+        kind = _botocore_failure(e)
+        if kind is None and not isinstance(e, OSError):
+            raise
+        said = " ".join(str(e).split())
+        if kind == "connect":
+            raise StorageError(
+                f"could not reach the storage{at} to {action} {where} ({said}): check that "
+                "endpoint_url (storage_options, or AWS_ENDPOINT_URL) names an S3 server that "
+                "is running and reachable from here"
+            ) from e
+        if kind == "credentials":
+            raise StorageError(f"could not {action} {where} ({said}): {_CREDENTIALS}") from e
         raise StorageError(
-            f"the storage refused to {action} {where} ({e}): check the credentials "
-            "(storage_options key / secret, or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) "
-            "and that they may read and write there"
-        ) from e
-    except OSError as e:
-        raise StorageError(
-            f"could not {action} {where} ({e}): check that the storage answers "
+            f"could not {action} {where}{at} ({said}): check that the storage answers "
             "(storage_options endpoint_url or AWS_ENDPOINT_URL) and try again"
         ) from e
 
@@ -285,9 +316,13 @@ class FsspecObjectStore:
     def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
         self.location = url.rstrip("/")
         self._protocol = url.split("://", 1)[0]
-        self.fs, self._root = fsspec.core.url_to_fs(
-            self.location, **fsspec_options(self._protocol, options)
-        )
+        given = fsspec_options(self._protocol, options)
+        self.fs, self._root = fsspec.core.url_to_fs(self.location, **given)
+        self._endpoint: str | None = None
+        """The S3 server, named in the errors of a storage that cannot be reached."""
+        if self._protocol in _S3:
+            client = given.get("client_kwargs") or {}
+            self._endpoint = client.get("endpoint_url") or "AWS's default endpoint"
         self.filesystem: fsspec.AbstractFileSystem | None = self.fs
         self._root = self._root.rstrip("/")
         self._atomic_put = self._protocol in _S3
@@ -300,7 +335,7 @@ class FsspecObjectStore:
         if admit is not None:
             admit(checksum)
         dest = self._path(checksum)
-        with _failures("upload an object to", self.location):
+        with _failures("upload an object to", self.location, self._endpoint):
             if not self.fs.exists(dest):
                 self._upload(dest, data)
         return checksum, len(data)
@@ -323,7 +358,7 @@ class FsspecObjectStore:
             if admit is not None:
                 admit(checksum)
             dest = self._path(checksum)
-            with _failures("upload an object to", self.location):
+            with _failures("upload an object to", self.location, self._endpoint):
                 if not self.fs.exists(dest):
                     if spill is None:
                         self._upload(dest, held.getvalue())
@@ -361,7 +396,7 @@ class FsspecObjectStore:
         self.fs.mv(tmp, dest)
 
     def get(self, checksum: str) -> bytes:
-        with _failures("read an object of", self.location):
+        with _failures("read an object of", self.location, self._endpoint):
             data: bytes = self.fs.cat_file(self._path(checksum))
         return data
 
@@ -371,7 +406,8 @@ class FsspecObjectStore:
         return f
 
     def exists(self, checksum: str) -> bool:
-        return bool(self.fs.exists(self._path(checksum)))
+        with _failures("look for an object in", self.location, self._endpoint):
+            return bool(self.fs.exists(self._path(checksum)))
 
     def address(self, checksum: str) -> str:
         return f"{self.location}/{_key(checksum)}"
@@ -380,7 +416,7 @@ class FsspecObjectStore:
         base = f"{self._root}/objects"
         self.fs.invalidate_cache(base)
         try:
-            with _failures("list the objects of", self.location):
+            with _failures("list the objects of", self.location, self._endpoint):
                 found = self.fs.find(base, detail=True)
         except FileNotFoundError:
             return
@@ -394,14 +430,14 @@ class FsspecObjectStore:
     def read_meta(self, name: str) -> bytes | None:
         """A small named object beside the objects (the repository marker), or None."""
         try:
-            with _failures("read the repository marker of", self.location):
+            with _failures("read the repository marker of", self.location, self._endpoint):
                 data: bytes = self.fs.cat_file(f"{self._root}/{name}")
         except FileNotFoundError:
             return None
         return data
 
     def write_meta(self, name: str, data: bytes) -> None:
-        with _failures("write the repository marker of", self.location):
+        with _failures("write the repository marker of", self.location, self._endpoint):
             self.fs.pipe_file(f"{self._root}/{name}", data)
 
     def delete_meta(self, name: str) -> None:
@@ -416,7 +452,10 @@ class FsspecObjectStore:
         self._remove(self._path(checksum))
 
     def _remove(self, path: str) -> None:
-        with contextlib.suppress(FileNotFoundError), _failures("delete from", self.location):
+        with (
+            contextlib.suppress(FileNotFoundError),
+            _failures("delete from", self.location, self._endpoint),
+        ):
             self.fs.rm_file(path)
 
 

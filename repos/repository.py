@@ -207,13 +207,13 @@ class Repository:
         store = open_store(location, storage_options)
         if isinstance(store, LocalObjectStore):
             store.root.mkdir(parents=True, exist_ok=True)
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        identity = read_identity(store)
+        identity = read_identity(store)  # first: storage that cannot be reached leaves nothing
         fresh = identity is None
         if identity is None:
             identity = new_identity(url)
             write_identity(store, identity)  # first: a crash after it reruns to the same id
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         base = md.make_engine(url)
         try:
             engine = bind(base, identity, create=True)
