@@ -93,6 +93,19 @@ class RedisClusterOnlineConfig(_Frozen):
     replica_ack_timeout_s: float = Field(default=2.0, gt=0)
     failover_timeout_s: float = Field(default=20.0, ge=0)
 
+    @field_validator("url", "startup_nodes")
+    @classmethod
+    def _cluster_urls(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        """Cluster nodes are TCP addresses: a unix socket cannot be a cluster node."""
+        for url in (value,) if isinstance(value, str) else value:
+            if not url.startswith(("redis://", "rediss://")):
+                raise ValueError(
+                    f"{url!r} is not a redis:// or rediss:// address; a Redis Cluster's nodes "
+                    "are reached over TCP (host:port). For one server on a unix socket use "
+                    "type: redis"
+                )
+        return value
+
     @field_validator("key_prefix")
     @classmethod
     def _cluster_prefix(cls, value: str | None) -> str | None:

@@ -257,6 +257,12 @@ def test_the_config_builds_a_cluster_store(tmp_path: Path, valkey_cluster: Clust
     )
     with pytest.raises(fs.FeatureStoreError, match=r"online_store\.key_prefix.*brace"):
         fs.load_config(tmp_path)
+    for setting in ("url: unix:///tmp/x.sock", "url: redis://127.0.0.1:1\n  startup_nodes: [x:1]"):
+        (tmp_path / "featurestore.yaml").write_text(
+            f"project: p\nonline_store:\n  type: redis_cluster\n  {setting}\n"
+        )
+        with pytest.raises(fs.ConfigError, match=r"online_store\.(url|startup_nodes).*over TCP"):
+            fs.load_config(tmp_path)
 
 
 @pytest.mark.slow
