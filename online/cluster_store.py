@@ -44,7 +44,6 @@ from online.redis_store import (
     _bulk_array,
     _check_name,
     _lb,
-    _now_micros,
     _spans,
     pack,
 )
@@ -768,15 +767,5 @@ class ClusterPreparedRead(PreparedRead):
             for ks in keys:
                 per_table.append(replies[pos : pos + len(ks)])
                 pos += len(ks)
-        now_us = None
-        out = []
-        for req, plan, ttl_us, rows in zip(
-            self._requests, plans, self._cutoffs, per_table, strict=True
-        ):
-            cutoff = None
-            if ttl_us is not None:
-                if now_us is None:
-                    now_us = _now_micros(now)
-                cutoff = now_us - ttl_us
-            out.append(self._decode(req, plan, rows, cutoff))
+        out = self._decode_tables(plans, per_table, now)
         return out, more

@@ -918,6 +918,15 @@ class PreparedRead:
             for ks in keys:
                 per_table.append(replies[pos : pos + len(ks)])
                 pos += len(ks)
+        out = self._decode_tables(plans, per_table, now)
+        if extra_replies and not more:  # nothing of ours was sent
+            more = self._store._roundtrip(extra, extra_replies)
+        return out, more
+
+    def _decode_tables(
+        self, plans: Sequence[Any], per_table: Sequence[list[Any]], now: datetime | None
+    ) -> list[dict[str, list[Any]]]:
+        """Each request's replies as columns, rows past the request's ttl at ``now`` null."""
         now_us = None
         out = []
         for req, plan, ttl_us, rows in zip(
@@ -929,9 +938,7 @@ class PreparedRead:
                     now_us = _now_micros(now)
                 cutoff = now_us - ttl_us
             out.append(self._decode(req, plan, rows, cutoff))
-        if extra_replies and not more:  # nothing of ours was sent
-            more = self._store._roundtrip(extra, extra_replies)
-        return out, more
+        return out
 
     def _decode(
         self, req: ReadRequest, plan: _ReadPlan, replies: list[Any], cutoff: int | None
