@@ -172,9 +172,10 @@ def collect(
     marker.add_commits(sorted(set(young) - already), strict=False)
     static_keep = keep_staged | keep_intents
 
-    # sweep: candidates from one listing, each batch re-checked under the exclusive lock
+    # sweep: candidates from one listing (what the mark keeps is not even stat'ed), each
+    # batch re-checked under the exclusive lock
     candidates: list[tuple[str, int]] = []
-    for checksum, size, mtime in list(repo._store.list()):
+    for checksum, size, mtime in list(repo._store.list(skip=marker.keep)):
         limit = grace_cutoff if checksum.startswith("tmp/") else orphan_cutoff
         if checksum in redacted:  # intents and staged rows still protect it, not its age
             limit = now

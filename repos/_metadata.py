@@ -43,6 +43,8 @@ commits = sa.Table(
     sa.Column("meta_range_id", sa.String(64), nullable=False),
     sa.Column("generation", sa.Integer, nullable=False),
 )
+commits_generation = sa.Index("repos_commits_generation", commits.c.generation)
+"""The log's walk fetches commits a window of generations at a time (``repos._log``)."""
 
 staging = sa.Table(
     "repos_staging",

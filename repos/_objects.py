@@ -22,6 +22,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -52,7 +53,7 @@ class ObjectStore(Protocol):
     def open(self, checksum: str) -> BinaryIO: ...
     def exists(self, checksum: str) -> bool: ...
     def address(self, checksum: str) -> str: ...
-    def list(self) -> Iterator[tuple[str, int, float]]: ...
+    def list(self, skip: AbstractSet[str] = ...) -> Iterator[tuple[str, int, float]]: ...
     def delete(self, checksum: str) -> None: ...
     def scratch(self) -> Path: ...
     def read_meta(self, name: str) -> bytes | None: ...
@@ -172,17 +173,20 @@ class LocalObjectStore:
     def address(self, checksum: str) -> str:
         return f"{self.location}/{_key(checksum)}"
 
-    def list(self) -> Iterator[tuple[str, int, float]]:
+    def list(self, skip: AbstractSet[str] = frozenset()) -> Iterator[tuple[str, int, float]]:
+        """``(checksum, size, mtime)`` of every object not in ``skip`` (whose files are
+        not even stat'ed: GC passes what it keeps, most of a store), then of temp files."""
         base = self.root / "objects"
         if not base.is_dir():
             return
-        for sub in base.iterdir():
-            for f in sub.iterdir():
+        for sub in os.listdir(base):
+            folder = os.path.join(base, sub)
+            for name in set(os.listdir(folder)).difference(skip):
                 try:
-                    st = f.stat()
+                    st = os.stat(os.path.join(folder, name))
                 except FileNotFoundError:  # another GC removed it meanwhile
                     continue
-                yield f.name, st.st_size, st.st_mtime
+                yield name, st.st_size, st.st_mtime
         if self._tmp.is_dir():  # temp files and folders of writers that died
             for f in self._tmp.iterdir():
                 try:
@@ -412,7 +416,8 @@ class FsspecObjectStore:
     def address(self, checksum: str) -> str:
         return f"{self.location}/{_key(checksum)}"
 
-    def list(self) -> Iterator[tuple[str, int, float]]:
+    def list(self, skip: AbstractSet[str] = frozenset()) -> Iterator[tuple[str, int, float]]:
+        """``(checksum, size, mtime)`` of every object not in ``skip``, from one listing."""
         base = f"{self._root}/objects"
         self.fs.invalidate_cache(base)
         try:
@@ -422,6 +427,8 @@ class FsspecObjectStore:
             return
         now = time.time()
         for path, info in found.items():
+            if path.rsplit("/", 1)[-1] in skip:
+                continue
             mtime = info.get("mtime") or info.get("created") or info.get("LastModified") or now
             if hasattr(mtime, "timestamp"):
                 mtime = mtime.timestamp()

@@ -11,7 +11,9 @@ from __future__ import annotations
 import bisect
 import contextlib
 import hashlib
+import itertools
 import json
+import operator
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -38,7 +40,8 @@ class RangeRef:
     @cached_property
     def encoded(self) -> str:
         """This ref as a JSON array, kept so a meta-range is re-encoded by a join."""
-        return json.dumps([self.id, self.min_path, self.max_path, self.count])
+        enc = json.encoder.encode_basestring_ascii  # json.dumps's own, without its overhead
+        return f"[{enc(self.id)}, {enc(self.min_path)}, {enc(self.max_path)}, {self.count}]"
 
 
 @dataclass(frozen=True)
@@ -178,15 +181,22 @@ class TreeStore:
             return rng.checksums[j], rng.sizes[j]
         return None
 
-    def entries(self, meta_id: str, prefix: str = "") -> Iterator[tuple[str, str, int]]:
-        """Yield ``(path, checksum, size)`` sorted by path, for paths under ``prefix``."""
+    def entries(
+        self, meta_id: str, prefix: str = "", after: str = ""
+    ) -> Iterator[tuple[str, str, int]]:
+        """Yield ``(path, checksum, size)`` sorted by path, for paths under ``prefix`` and
+        greater than ``after`` (found by bisection: nothing before it is read)."""
         meta = self.meta(meta_id)
         start = bisect.bisect_left(meta.max_paths, prefix)
+        if after:
+            start = max(start, bisect.bisect_right(meta.max_paths, after))
         for ref in meta.ranges[start:]:
             if prefix and ref.min_path > prefix and not ref.min_path.startswith(prefix):
                 return
             rng = self.range(ref.id)
             j = bisect.bisect_left(rng.paths, prefix) if prefix else 0
+            if after:
+                j = max(j, bisect.bisect_right(rng.paths, after))
             for k in range(j, len(rng.paths)):
                 p = rng.paths[k]
                 if prefix and not p.startswith(prefix):
@@ -196,37 +206,41 @@ class TreeStore:
     def diff(
         self, left: str, right: str, prefix: str = ""
     ) -> Iterator[tuple[str, Entry | None, Entry | None]]:
-        """Yield ``(path, left entry, right entry)`` for every path that differs, sorted."""
+        """Yield ``(path, left entry, right entry)`` for every path that differs, sorted.
+
+        Ranges both trees share are skipped; the others are compared a segment at a time
+        (the ranges of each side up to a common last path). Where a segment holds the same
+        paths on both sides (changes that replaced objects), its entries are compared
+        column-wise at C speed rather than by a path-by-path merge.
+        """
         if left == right:
             return
         lm, rm = self.meta(left), self.meta(right)
         shared = {r.id for r in lm.ranges} & {r.id for r in rm.ranges}
-
-        def stream(meta: MetaRange) -> Iterator[tuple[str, str, int]]:
-            for ref in meta.ranges:
-                if ref.id in shared or ref.max_path < prefix:
-                    continue
-                if prefix and ref.min_path > prefix and not ref.min_path.startswith(prefix):
-                    break
-                rng = self.range(ref.id)
-                for p, c, s in zip(rng.paths, rng.checksums, rng.sizes, strict=True):
-                    if p.startswith(prefix):
-                        yield p, c, s
-
-        a, b = stream(lm), stream(rm)
-        x, y = next(a, None), next(b, None)
-        while x is not None or y is not None:
-            if y is None or (x is not None and x[0] < y[0]):
-                assert x is not None
-                yield x[0], (x[1], x[2]), None
-                x = next(a, None)
-            elif x is None or y[0] < x[0]:
-                yield y[0], None, (y[1], y[2])
-                y = next(b, None)
+        for lo, ro in _segments(_own(lm, shared, prefix), _own(rm, shared, prefix)):
+            a, b = self._columns(lo, prefix), self._columns(ro, prefix)
+            if a[0] == b[0]:
+                yield from _changed_in_place(a, b)
             else:
-                if (x[1], x[2]) != (y[1], y[2]):
-                    yield x[0], (x[1], x[2]), (y[1], y[2])
-                x, y = next(a, None), next(b, None)
+                yield from _merge_walk(a, b)
+
+    def _columns(self, refs: list[RangeRef], prefix: str) -> _Columns:
+        """The paths, checksums and sizes of ``refs`` under ``prefix``, concatenated."""
+        paths: list[str] = []
+        checksums: list[str] = []
+        sizes: list[int] = []
+        for ref in refs:
+            rng = self.range(ref.id)
+            j, k = 0, len(rng.paths)
+            if prefix:  # sorted: the prefix's paths are one run from its bisection
+                j = bisect.bisect_left(rng.paths, prefix)
+                k = bisect.bisect_left(rng.paths, prefix + "\U0010ffff", j)
+                while k < len(rng.paths) and rng.paths[k].startswith(prefix):
+                    k += 1  # a path with the highest code point after the prefix
+            paths += rng.paths[j:k]
+            checksums += rng.checksums[j:k]
+            sizes += rng.sizes[j:k]
+        return paths, checksums, sizes
 
     # -- writes --------------------------------------------------------------------
     def apply(self, meta_id: str, ops: Iterable[tuple[str, Entry | None]]) -> str:
@@ -280,6 +294,12 @@ class TreeStore:
                 i = stop
                 continue
             rng = self.range(ref.id)
+            if changes is not None and not buf_p:
+                patched = _patched(rng, changes)
+                if patched is not None:  # the same paths: the same boundaries
+                    out.append(self._write_range(rng.paths, *patched, pending))
+                    i += 1
+                    continue
             last = len(rng.paths) - 1
             if changes is None:
                 for k in range(last + 1):
@@ -301,3 +321,93 @@ class TreeStore:
         if buf_p:
             out.append(self._write_range(buf_p.copy(), buf_c.copy(), buf_s.copy(), pending))
         return self.write_meta(out, pending)
+
+
+_Columns = tuple[list[str], list[str], list[int]]
+
+
+def _own(meta: MetaRange, shared: set[str], prefix: str) -> list[RangeRef]:
+    """The ranges of ``meta`` not in ``shared`` that may hold paths under ``prefix``."""
+    out = []
+    for ref in meta.ranges:
+        if ref.id in shared or ref.max_path < prefix:
+            continue
+        if prefix and ref.min_path > prefix and not ref.min_path.startswith(prefix):
+            break
+        out.append(ref)
+    return out
+
+
+def _segments(
+    left: list[RangeRef], right: list[RangeRef]
+) -> Iterator[tuple[list[RangeRef], list[RangeRef]]]:
+    """Consecutive groups of both sides' ranges, each ending at a path where both sides'
+    ranges end (or at the end), so a path on both sides falls in the same group."""
+    i = j = 0
+    while i < len(left) or j < len(right):
+        if i == len(left) or j == len(right):
+            yield left[i:], right[j:]
+            return
+        i0, j0 = i, j
+        i, j = i + 1, j + 1
+        while left[i - 1].max_path != right[j - 1].max_path:
+            if left[i - 1].max_path < right[j - 1].max_path:
+                if i == len(left):
+                    j = len(right)
+                    break
+                i += 1
+            else:
+                if j == len(right):
+                    i = len(left)
+                    break
+                j += 1
+        yield left[i0:i], right[j0:j]
+
+
+def _changed_in_place(a: _Columns, b: _Columns) -> Iterator[tuple[str, Entry | None, Entry | None]]:
+    """The differing entries of two segments with the same paths."""
+    paths, ac, az = a
+    _, bc, bz = b
+    if ac == bc and az == bz:
+        return
+    idx = range(len(paths))
+    changed = set(itertools.compress(idx, map(operator.ne, ac, bc)))
+    changed.update(itertools.compress(idx, map(operator.ne, az, bz)))
+    for k in sorted(changed):
+        yield paths[k], (ac[k], az[k]), (bc[k], bz[k])
+
+
+def _merge_walk(a: _Columns, b: _Columns) -> Iterator[tuple[str, Entry | None, Entry | None]]:
+    """The differing entries of two sorted segments, path by path."""
+    xs = zip(*a, strict=True)
+    ys = zip(*b, strict=True)
+    x, y = next(xs, None), next(ys, None)
+    while x is not None or y is not None:
+        if y is None or (x is not None and x[0] < y[0]):
+            assert x is not None
+            yield x[0], (x[1], x[2]), None
+            x = next(xs, None)
+        elif x is None or y[0] < x[0]:
+            yield y[0], None, (y[1], y[2])
+            y = next(ys, None)
+        else:
+            if (x[1], x[2]) != (y[1], y[2]):
+                yield x[0], (x[1], x[2]), (y[1], y[2])
+            x, y = next(xs, None), next(ys, None)
+
+
+def _patched(
+    rng: Range, changes: list[tuple[str, Entry | None]]
+) -> tuple[list[str], list[int]] | None:
+    """The checksums and sizes of ``rng`` with ``changes`` applied, when every change
+    replaces the entry of a path the range holds (None when one adds or deletes)."""
+    checksums: list[str] | None = None
+    sizes: list[int] = []
+    for path, entry in changes:
+        k = bisect.bisect_left(rng.paths, path)
+        if entry is None or k == len(rng.paths) or rng.paths[k] != path:
+            return None
+        if checksums is None:
+            checksums, sizes = rng.checksums.copy(), rng.sizes.copy()
+        checksums[k], sizes[k] = entry
+    return (checksums, sizes) if checksums is not None else None

@@ -59,9 +59,13 @@ class Reference:
         """The commit this ref points at now."""
         return self._repo._commit(self.resolve())
 
-    def objects(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Objects under ``prefix``, sorted by path (a branch includes uncommitted writes)."""
-        return self._repo._objects(self.id, prefix)
+    def objects(self, prefix: str = "", *, after: str = "") -> Iterator[ObjectInfo]:
+        """Objects under ``prefix``, sorted by path (a branch includes uncommitted writes).
+
+        ``after``: only paths greater than it (lakeFS's ``after``); the listing seeks to it,
+        so a page costs what it holds, not the objects before it.
+        """
+        return self._repo._objects(self.id, prefix, after)
 
     def object(self, path: str) -> StoredObject:
         """A handle on the object at ``path`` (no I/O)."""

@@ -22,11 +22,12 @@ import fsspec
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from repos import _log as _logging
 from repos import _merge as _merging
 from repos import _metadata as md
 from repos import _rewrite
 from repos._gc import collect
-from repos._graph import commit_id, walk
+from repos._graph import commit_id
 from repos._guard import (
     GC_LOCK,
     Intents,
@@ -132,6 +133,7 @@ class Repository:
                     conn.execute(md.settings.insert().values(key=GC_LOCK, value=""))
             except IntegrityError:
                 pass  # another process added it
+        _logging.ensure_generation_index(engine, found)  # one made before the index
         if _REWRITE_TABLES not in found:  # a repository made before history rewrites
             try:
                 md.metadata.create_all(engine, tables=[md.rewrites, md.rewritten, md.redacted])
@@ -459,15 +461,7 @@ class Repository:
                     for row in conn.execute(
                         sa.select(md.commits).where(md.commits.c.id.in_(chunk))
                     ):
-                        c = Commit(
-                            id=row.id,
-                            parents=tuple(json.loads(row.parents)),
-                            message=row.message,
-                            metadata=json.loads(row.metadata),
-                            author=row.author,
-                            creation_date=datetime.fromisoformat(row.creation_date),
-                            meta_range_id=row.meta_range_id,
-                        )
+                        c = _logging.commit_of(row)
                         self._commit_cache[c.id] = out[c.id] = (c, row.generation)
             for cid in missing:
                 if cid not in out:
@@ -633,34 +627,76 @@ class Repository:
     def _info(self, path: str, entry: Entry) -> ObjectInfo:
         return ObjectInfo(path, entry[1], entry[0], self._store.address(entry[0]))
 
-    def _objects(self, ref: str, prefix: str) -> Iterator[ObjectInfo]:
+    def _objects(self, ref: str, prefix: str, after: str = "") -> Iterator[ObjectInfo]:
         check_prefix(prefix)
-        head, token = self._view(ref)
-        meta = self._commit(head).meta_range_id
-        committed = self._tree.entries(meta, prefix)
+        _check_after(after)
+        while True:  # again from the last path yielded when the branch moved under the walk
+            head, token = self._view(ref)
+            try:
+                for info in self._objects_at(head, token, prefix, after):
+                    yield info
+                    after = info.path
+                return
+            except _Moved:
+                continue
+
+    def _objects_at(
+        self, head: str, token: str | None, prefix: str, after: str
+    ) -> Iterator[ObjectInfo]:
+        """The objects of commit ``head`` merged with the staged rows of ``token``: both
+        sides seek to ``after``, so what lies before it is never read."""
+        address = self._store.address
+        committed = self._tree.entries(self._commit(head).meta_range_id, prefix, after)
         if token is None:
             for p, c, s in committed:
-                yield ObjectInfo(p, s, c, self._store.address(c))
+                yield ObjectInfo(p, s, c, address(c))
             return
-        with self._engine.connect() as conn:
-            staged = self._staged(conn, token, prefix)
-        i = 0
+        staged = self._staged_after(head, token, prefix, after)
+        nxt = next(staged, None)
         for p, c, s in committed:
-            while i < len(staged) and staged[i][0] < p:
-                sp, sc, ss, _ = staged[i]
-                if sc is not None:
-                    yield ObjectInfo(sp, ss or 0, sc, self._store.address(sc))
-                i += 1
-            if i < len(staged) and staged[i][0] == p:
-                sp, sc, ss, _ = staged[i]
-                i += 1
-                if sc is not None:
-                    yield ObjectInfo(sp, ss or 0, sc, self._store.address(sc))
+            while nxt is not None and nxt[0] < p:
+                if nxt[1] is not None:
+                    yield ObjectInfo(nxt[0], nxt[2] or 0, nxt[1], address(nxt[1]))
+                nxt = next(staged, None)
+            if nxt is not None and nxt[0] == p:
+                if nxt[1] is not None:
+                    yield ObjectInfo(nxt[0], nxt[2] or 0, nxt[1], address(nxt[1]))
+                nxt = next(staged, None)
                 continue
-            yield ObjectInfo(p, s, c, self._store.address(c))
-        for sp, sc, ss, _ in staged[i:]:
-            if sc is not None:
-                yield ObjectInfo(sp, ss or 0, sc, self._store.address(sc))
+            yield ObjectInfo(p, s, c, address(c))
+        while nxt is not None:
+            if nxt[1] is not None:
+                yield ObjectInfo(nxt[0], nxt[2] or 0, nxt[1], address(nxt[1]))
+            nxt = next(staged, None)
+
+    def _staged_after(self, head: str, token: str, prefix: str, after: str) -> Iterator[StagedRow]:
+        """The staged rows under ``prefix`` with paths greater than ``after``, sorted, read
+        a growing batch at a time by seeking on the (token, path) key. ``_Moved`` when the
+        branch was committed or reset since ``head`` (its staged rows changed meaning)."""
+        s = md.staging.c
+        # Python orders str by code point, as SQLite's BINARY and PostgreSQL's "C" order UTF-8.
+        path = s.path if self._engine.dialect.name == "sqlite" else s.path.collate("C")
+        bounds = [s.token == token, path >= prefix]
+        end = _prefix_end(prefix)
+        if end is not None:
+            bounds.append(path < end)
+        batch = 64
+        while True:
+            q = sa.select(s.path, s.checksum, s.size).where(*bounds, path > after)
+            with self._engine.connect() as conn:
+                rows = conn.execute(q.order_by(path).limit(batch)).all()
+                if self._branch_row_by_token(conn, token) != head:
+                    raise _Moved
+            for r in rows:
+                yield r[0], r[1], r[2]
+            if len(rows) < batch:
+                return
+            after, batch = rows[-1][0], min(batch * 4, 65536)
+
+    def _branch_row_by_token(self, conn: sa.Connection, token: str) -> str | None:
+        """The head of the branch whose staging token is ``token`` (None: reset or gone)."""
+        b = md.branches.c
+        return conn.execute(sa.select(b.head).where(b.staging_token == token)).scalar()
 
     def _lookup(self, ref: str, path: str) -> Entry | None:
         head, token = self._view(ref)
@@ -706,29 +742,7 @@ class Repository:
     def _log(
         self, ref: str, max_amount: int | None, prefixes: Sequence[str] | None, first_parent: bool
     ) -> Iterator[Commit]:
-        if max_amount is not None and (not isinstance(max_amount, int) or max_amount < 0):
-            raise InvalidNameError(f"invalid max_amount {max_amount!r}: give an int >= 0")
-        if isinstance(prefixes, str):
-            prefixes = [prefixes]
-        for p in prefixes or ():
-            check_prefix(p)
-        start = self._resolve(ref)
-        empty = self._empty
-        count = 0
-        for commit in walk(self._load, start, first_parent):
-            if max_amount is not None and count >= max_amount:
-                return
-            if prefixes:
-                parent_meta = (
-                    self._commit(commit.parents[0]).meta_range_id if commit.parents else empty
-                )
-                if not any(
-                    next(self._tree.diff(parent_meta, commit.meta_range_id, p), None) is not None
-                    for p in prefixes
-                ):
-                    continue
-            count += 1
-            yield commit
+        return _logging.log(self, ref, max_amount, prefixes, first_parent)
 
     # -- staging ----------------------------------------------------------------------
     def _check_writable(self, branch: str) -> None:
@@ -1093,6 +1107,36 @@ class Repository:
         rewrite replaced go at once whatever this says.
         """
         return collect(self, retention, grace, orphans_after)
+
+
+class _Moved(Exception):
+    """A branch moved (committed, reset) while its objects were being listed."""
+
+
+def _check_after(after: object) -> str:
+    """``after`` if it is a string a listing can start after."""
+    if not isinstance(after, str) or "\x00" in after:
+        raise InvalidNameError(
+            f"invalid after {after!r}: give the path (a string without NUL) to list after"
+        )
+    try:
+        after.encode()
+    except UnicodeEncodeError:
+        raise InvalidNameError(
+            f"invalid after {after!r}: give a path of valid Unicode (no lone surrogates)"
+        ) from None
+    return after
+
+
+def _prefix_end(prefix: str) -> str | None:
+    """The least string greater than every string that starts with ``prefix`` (None when
+    there is none: '' or only U+10FFFF)."""
+    while prefix:
+        c = ord(prefix[-1]) + 1
+        if c <= 0x10FFFF:
+            return prefix[:-1] + chr(0xE000 if 0xD800 <= c <= 0xDFFF else c)
+        prefix = prefix[:-1]
+    return None
 
 
 class _WriteTxn:
