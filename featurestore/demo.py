@@ -217,18 +217,38 @@ def _project(workdir: Path, example: Path) -> Path:
     return project_dir
 
 
-def run(workdir: str | Path | None = None, *, console: Console | None = None) -> DemoResult:
-    """Run the demo in ``workdir`` (kept), or in a temporary folder removed afterwards."""
+def run(
+    workdir: str | Path | None = None, *, console: Console | None = None, serve: bool = False
+) -> DemoResult:
+    """Run the demo in ``workdir`` (kept), or in a temporary folder removed afterwards;
+    ``serve``: then serve the project's web UI (read-only) until interrupted."""
     console = console or Console()
     if workdir is not None:
         folder = Path(workdir).resolve()
         folder.mkdir(parents=True, exist_ok=True)
-        return _run(folder, console)
+        return _run(folder, console, serve, kept=True)
     with tempfile.TemporaryDirectory(prefix="featurestore-demo-") as tmp:
-        return _run(Path(tmp), console)
+        return _run(Path(tmp), console, serve, kept=False)
 
 
-def _run(workdir: Path, console: Console) -> DemoResult:
+def _ui(project_dir: Path, workdir: Path, console: Console, serve: bool, kept: bool) -> None:
+    """Serve the web UI and print its URL (``serve``), else say how to open it."""
+    if serve:
+        from featurestore.server.ui._local import serve_local
+
+        serve_local(
+            project_dir,
+            announce=lambda url: console.print(
+                f"\nThe web UI of this project (read-only): {url}  (Ctrl-C stops it)"
+            ),
+        )
+    elif kept:
+        console.print(f"Open its web UI: featurestore ui --workdir {escape(str(workdir))}")
+    else:
+        console.print("See it in the web UI: featurestore demo --serve")
+
+
+def _run(workdir: Path, console: Console, serve: bool = False, kept: bool = True) -> DemoResult:
     started = time.monotonic()
     example = examples_dir() / PROJECT
     project_dir = _project(workdir, example)
@@ -265,6 +285,7 @@ def _run(workdir: Path, console: Console) -> DemoResult:
     story.say("HTTP server stopped, store closed, embedded Redis stopped: nothing left running")
     seconds = time.monotonic() - started
     console.print(f"\n[bold green]Demo finished in {seconds:.1f} s.[/]")
+    _ui(project_dir, workdir, console, serve, kept)
     return DemoResult(
         project_dir, result.tag_commit, result.merge_commit, result.served_commits,
         result.lookups, seconds,
@@ -382,6 +403,8 @@ def _walk(store: FeatureStore, story: _Story, example: Path, project_dir: Path) 
     with _http_server(store) as url, httpx.Client(base_url=url, timeout=10) as client:
         health = client.get("/health").json()
         story.say(f"GET {url}/health -> {health['status']}")
+        ui_page = client.get("/ui/catalog")
+        story.say(f"the web UI is at {url}/ui (GET /ui/catalog -> {ui_page.status_code})")
         answer = client.post("/get-online-features", json=body)
         answer.raise_for_status()
         payload = answer.json()
