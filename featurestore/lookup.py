@@ -8,6 +8,7 @@ are asked for, so a lookup of a few entities costs little more than the round tr
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -89,6 +90,15 @@ def _pylist(columns: Mapping[str, pa.Array], name: str) -> list[Any]:
     return list(columns[name].to_pylist())
 
 
+def _lists_of(columns: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Name -> stored values (lists, or Arrow arrays) of ``columns``, without copies."""
+    return columns._lists if isinstance(columns, Columns) else columns
+
+
+def _as_list(values: Any) -> list[Any]:
+    return values.to_pylist() if isinstance(values, pa.Array | pa.ChunkedArray) else list(values)
+
+
 def _pylists(columns: Mapping[str, pa.Array]) -> dict[str, list[Any]]:
     if isinstance(columns, Columns):
         return columns.pylists()
@@ -153,6 +163,38 @@ class OnlineResponse:
         if expired is not None:
             out = ["OUTSIDE_MAX_AGE" if e else s for s, e in zip(out, expired, strict=True)]
         return out
+
+    def feature_lists(
+        self,
+    ) -> Iterator[tuple[str, list[Any], list[Any], list[bool], Sequence[bool] | None]]:
+        """Per feature: its values (``Json`` ones parsed), event times, found flags and
+        expired flags (None: its view has no ttl), as Python lists.
+
+        The lists of the features of one view may be the same objects (what the view's
+        read returned): read them, never change them.
+        """
+        values_of, times_of, found_of = (
+            _lists_of(self.features),
+            _lists_of(self.event_timestamps),
+            _lists_of(self.found),
+        )
+        expired = self.expired
+        json_features = self.json_features
+        for name in values_of:
+            values = values_of[name]
+            if type(values) is not list:
+                values = _as_list(values)
+            if name in json_features:
+                values = [None if v is None else json.loads(v) for v in values]
+            times = times_of[name]
+            found = found_of[name]
+            yield (
+                name,
+                values,
+                times if type(times) is list else _as_list(times),
+                found if type(found) is list else _as_list(found),
+                expired.get(name),
+            )
 
     def to_dict(self, include_event_timestamps: bool = False) -> dict[str, list[Any]]:
         """Columns as lists: the entity keys, then each feature (Feast's shape)."""
@@ -376,6 +418,10 @@ def _encode(names: tuple[str, ...], columns: Mapping[str, Sequence[Any]], n: int
     if not names:  # a view without entities: one global row for every entity row
         return global_keys(n)
     lists = [columns[k] for k in names]
+    if len(names) == 1 and n > 1:
+        keys = _int_keys(names[0], lists[0])
+        if keys is not None:
+            return keys
     if n <= _FEW_KEYS and all(
         len({type(v) for v in values}) == 1 and type(values[0]) in (int, str) for values in lists
     ):
@@ -384,6 +430,21 @@ def _encode(names: tuple[str, ...], columns: Mapping[str, Sequence[Any]], n: int
         return [online_pkg.encode_entity_key(names, list(vs)) for vs in zip(*lists, strict=True)]
     arrays, _ = entity_arrays_for(names, columns)
     return online_pkg.encode_entity_keys(list(names), [arrays[k] for k in names])
+
+
+def _int_keys(name: str, values: Sequence[Any]) -> list[bytes] | None:
+    """The stored keys of integer values of one join key, packed at once; None unless
+    every value is an int that fits 64 bits (the general path then decides)."""
+    import online as online_pkg
+
+    if not all(type(v) is int for v in values):
+        return None
+    try:
+        packed = struct.pack(f">{len(values)}q", *values)
+    except struct.error:
+        return None
+    prefix = online_pkg.encode_entity_key([name], [0])[:-8]
+    return [prefix + packed[i : i + 8] for i in range(0, len(packed), 8)]
 
 
 def entity_arrays_for(

@@ -109,6 +109,7 @@ class FeatureStore:
         self._embedded: online.EmbeddedRedis | None = None
         self._registry_cache: tuple[str, Registry] | None = None
         self._registry_checked = 0.0
+        self._registry_refresh = threading.Lock()
         self.registry_ttl_s = 0.0
         """How long lookups and pushes may use the definitions they last read before
         checking the default branch's head again (0: every call checks; the HTTP service
@@ -194,8 +195,7 @@ class FeatureStore:
         with self._lock:
             if self._engine is None:
                 options = self.config.offline_store.model_dump(exclude={"type"})
-                if self.config.offline_store.type in ("duckdb", "gpu"):  # reads storage URLs
-                    options["filesystem"] = self.repository.filesystem
+                options["filesystem"] = self.repository.filesystem  # reads storage URLs
                 with translated():
                     self._engine = offline.open_engine(self.config.offline_store.type, **options)
             return self._engine
@@ -335,11 +335,25 @@ class FeatureStore:
         return odfv.udf_sha256
 
     def _serving_registry(self) -> Registry:
-        """The default branch's definitions, cached until its head moves."""
+        """The default branch's definitions, cached until its head moves.
+
+        With a ttl, one call at a time checks the head once the ttl has passed; the
+        calls meanwhile answer with the kept definitions instead of waiting for it.
+        """
         cached = self._registry_cache
         checked = time.monotonic()
         if cached is not None and checked - self._registry_checked < self.registry_ttl_s:
             return cached[1]
+        if cached is None or self.registry_ttl_s <= 0:
+            return self._refresh_registry(cached, checked)
+        if not self._registry_refresh.acquire(blocking=False):
+            return cached[1]  # another call is checking the head
+        try:
+            return self._refresh_registry(cached, checked)
+        finally:
+            self._registry_refresh.release()
+
+    def _refresh_registry(self, cached: tuple[str, Registry] | None, checked: float) -> Registry:
         head = self.resolve()
         self._registry_checked = checked
         if cached is not None and cached[0] == head:

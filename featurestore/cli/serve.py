@@ -89,11 +89,50 @@ def demo(
             "temporary folder, removed afterwards).",
         ),
     ] = None,
+    serve: Annotated[
+        bool,
+        typer.Option("--serve", help="Then serve the project's web UI until Ctrl-C."),
+    ] = False,
 ) -> None:
     """Walk through the whole product on embedded defaults, in well under a minute."""
     from featurestore.demo import run
 
     try:
-        run(workdir)
+        run(workdir, serve=serve)
+    except CommandError as e:
+        raise fail(describe(e)) from None
+
+
+@app.command()
+def ui(
+    host: Annotated[str, typer.Option("--host", help="Address to bind (loopback).")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", "-p", help="Port (0: any free port).", min=0, max=65535)
+    ] = 6567,
+    workdir: Annotated[
+        Path | None,
+        typer.Option("--workdir", help="A folder `featurestore demo --workdir` filled."),
+    ] = None,
+    repo: RepoOpt = None,
+) -> None:
+    """Open the web UI of a project (or the demo's workdir), read-only, until interrupted."""
+    from featurestore.demo import PROJECT
+    from featurestore.server.ui._local import serve_local
+
+    try:
+        folder = project_dir(repo)
+        if workdir is not None:
+            folder = workdir / PROJECT
+            if not (folder / "featurestore.yaml").is_file():
+                raise fail(
+                    f"no demo project in {workdir}: run `featurestore demo --workdir {workdir}` "
+                    "first, or give the project folder with --repo"
+                )
+        serve_local(
+            folder,
+            host,
+            port,
+            lambda url: typer.echo(f"featurestore UI (read-only) at {url} ; Ctrl-C stops it"),
+        )
     except CommandError as e:
         raise fail(describe(e)) from None

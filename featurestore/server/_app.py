@@ -25,10 +25,10 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from featurestore.boundary import redact
-from featurestore.server import _calls, _scoring, _writes
+from featurestore.server import _calls, _scoring, _writes, ui
 from featurestore.server._auth import Keyring, Role
 from featurestore.server._cross_site import OriginPolicy, check_json_body
 from featurestore.server._encoding import ARROW_STREAM, JSON, arrow_body, dumps, loads, wants_arrow
@@ -37,6 +37,7 @@ from featurestore.server._feast_shape import REF_HEADER, parse_lookup, with_ref_
 from featurestore.server._health import HealthChecks
 from featurestore.server._metrics import CONTENT_TYPE_LATEST, Metrics
 from featurestore.server._openapi import openapi_document
+from featurestore.server.lakefs import routes as lakefs_routes
 
 if TYPE_CHECKING:
     from featurestore import FeatureStore
@@ -246,6 +247,16 @@ async def _get_online_features(service: _Service, request: Request) -> Response:
     return response
 
 
+async def _warm_up(service: _Service) -> None:
+    """Ready the lookup path before serving (see ``_calls.warm_up``), within the request
+    timeout: a metadata database that does not answer delays the start no longer, and
+    its error is logged, not raised (lookups report it)."""
+    try:
+        await service.call(_calls.warm_up, service.store)
+    except Exception as exc:
+        log.warning("could not read the served definitions before serving: %s", exc)
+
+
 async def _push(service: _Service, request: Request) -> Response:
     push = _writes.parse_push(
         await service.body(request), service.max_entities, request.headers.get(REF_HEADER)
@@ -389,16 +400,19 @@ def create_app(store: FeatureStore, *, close_store: bool = False) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await _warm_up(service)
         yield
         service.health.close()
         service.store.serving_log.close()  # commit the lookups still queued
         if service.close_store:
             service.store.close()
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route(path, _endpoint(service, name, role, handler), methods=[method], name=name)
         for path, method, name, role, handler in _ROUTES
     ]
+    routes += ui.routes(service)  # the web UI under /ui; GET / redirects to it
+    routes += lakefs_routes(service)  # lakeFS's /api/v1, in lakeFS's error shape
     middleware = []
     if service.origins.configured:
         # Answer browsers' preflights for the allowed origins (and only those).

@@ -8,7 +8,7 @@ for every entity row, a status per value and an event time per value.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -175,6 +175,11 @@ def timestamp_text(value: datetime | None) -> str:
     return f"{base}.{micros:06d}Z"
 
 
+def _values(columns: Mapping[str, Any], name: str) -> list[Any]:
+    pylist = getattr(columns, "pylist", None)
+    return list(pylist(name) if pylist is not None else columns[name].to_pylist())
+
+
 def feast_response(
     response: OnlineResponse, request: LookupRequest, views: Sequence[str] = ()
 ) -> dict[str, Any]:
@@ -187,30 +192,37 @@ def feast_response(
     by commit here, not numbered).
     """
     rows = request.rows
-    columns = response.to_dict(include_event_timestamps=True)
-    join_keys = set(response.entity_columns)  # iterating builds no Arrow data
+    entity_columns = response.entity_columns
+    join_keys = set(entity_columns)  # iterating builds no Arrow data
     keys = [k for k in request.entities if k in join_keys]
     present = ["PRESENT"] * rows
     epoch = [EPOCH_TEXT] * rows
     results: list[dict[str, Any]] = [
-        {"values": columns[k], "statuses": present, "event_timestamps": epoch} for k in keys
+        {"values": _values(entity_columns, k), "statuses": present, "event_timestamps": epoch}
+        for k in keys
     ]
     texts: dict[datetime | None, str] = {None: EPOCH_TEXT}
-    for name in response.features:
-        times = []
-        for t in columns[f"{name}__ts"]:
-            text = texts.get(t)
-            if text is None:
-                text = texts[t] = timestamp_text(t)
-            times.append(text)
-        statuses = response.statuses(name)
-        results.append(
-            {
-                "values": columns[name],
-                "statuses": present if statuses == present else statuses,
-                "event_timestamps": times,
-            }
-        )
+    # The features of one view share their times and found flags: convert them once.
+    times_of: dict[int, list[str]] = {}
+    all_found: dict[int, bool] = {}
+    for name, values, event_times, found, expired in response.feature_lists():
+        times = times_of.get(id(event_times))
+        if times is None:
+            times = []
+            for t in event_times:
+                text = texts.get(t)
+                if text is None:
+                    text = texts[t] = timestamp_text(t)
+                times.append(text)
+            times_of[id(event_times)] = times
+        everywhere = all_found.get(id(found))
+        if everywhere is None:
+            everywhere = all_found[id(found)] = all(found)
+        if everywhere and None not in values and (expired is None or not any(expired)):
+            statuses: list[str] = present
+        else:
+            statuses = list(response.statuses(name))
+        results.append({"values": values, "statuses": statuses, "event_timestamps": times})
     metadata: dict[str, Any] = {"feature_names": [*keys, *response.features]}
     if request.include_feature_view_version_metadata:
         metadata["feature_view_metadata"] = [{"name": v} for v in views]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -42,6 +43,7 @@ class Metrics:
             buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000),
             registry=self.registry,
         )
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def watch_serving_log(self, dropped: Callable[[], float], queued: Callable[[], float]) -> None:
         """Export the serving log's queue: lookups not logged as it was full, rows waiting."""
@@ -58,8 +60,16 @@ class Metrics:
 
     def observe(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         """Record one answered request."""
-        self.requests.labels(endpoint, method, str(status)).inc()
-        self.latency.labels(endpoint).observe(seconds)
+        key = (endpoint, method, status)
+        children = self._children.get(key)
+        if children is None:  # labels() takes a lock and builds its key on every call
+            children = (
+                self.requests.labels(endpoint, method, str(status)),
+                self.latency.labels(endpoint),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def error(self, endpoint: str, code: str) -> None:
         """Record one error answer."""
