@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -68,6 +69,8 @@ class RetrievalJob:
     definitions_hash: str
     _run: Callable[[], pa.Table] = field(repr=False)
     _result: pa.Table | None = field(default=None, repr=False)
+    _stream: Callable[[], pa.RecordBatchReader] | None = field(default=None, repr=False)
+    """The same build as record batches in entity order, never holding the whole result."""
     entity_rows: int | None = field(default=None, repr=False)
     """How many entity rows the build joins (None: read from a date range, not known yet)."""
     uncommitted: bool = False
@@ -134,10 +137,52 @@ class RetrievalJob:
         assert isinstance(frame, pl.DataFrame)
         return frame
 
-    def to_parquet(self, path: str) -> None:
+    def to_batches(self, *, progress: Progress | None = None) -> pa.RecordBatchReader:
+        """The training set as a stream of record batches, in entity row order.
+
+        Unless ``to_arrow`` built it already, the join streams (DuckDB, spilling to disk)
+        and the result is never held whole: for training sets larger than memory.
+        ``progress`` hears ``("get_historical_features", rows done, entity rows)``.
+        """
+        what = "get_historical_features"
+        if self._result is not None or self._stream is None:
+            table = self.to_arrow(progress=progress)
+            return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+        report(progress, what, 0, self.entity_rows)
+        reader = self._stream()
+
+        def counted() -> Iterator[pa.RecordBatch]:
+            done = 0
+            for batch in reader:
+                done += batch.num_rows
+                yield batch
+                report(progress, what, done, self.entity_rows)
+            report(progress, what, done, done)
+
+        return pa.RecordBatchReader.from_batches(reader.schema, counted())
+
+    def to_parquet(self, path: str, *, progress: Progress | None = None) -> int:
+        """Write the training set to the Parquet file ``path`` batch by batch; its rows.
+
+        The file appears whole or not at all (written beside ``path``, then renamed).
+        """
+        import os
+
         import pyarrow.parquet as pq
 
-        pq.write_table(self.to_arrow(), path)
+        reader = self.to_batches(progress=progress)
+        tmp = f"{path}.partial-{os.getpid()}"
+        rows = 0
+        try:
+            with pq.ParquetWriter(tmp, reader.schema) as writer:
+                for batch in reader:
+                    writer.write_batch(batch)
+                    rows += batch.num_rows
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return rows
 
     def to_numpy(
         self,
@@ -209,17 +254,28 @@ def historical_job(
     with translated():
         files = {v: store.tables.files(at, fplan.views[v].source.table) for v in fplan.views}
 
+    def entities() -> tuple[pa.Table, str]:
+        if prepared is not None:
+            return prepared
+        assert start_date is not None and end_date is not None
+        rows = entities_in_range(fplan, files, store.engine, start_date, end_date)
+        return prepare_entities(rows, fplan)
+
     def run() -> pa.Table:
         with translated():
-            if prepared is None:
-                assert start_date is not None and end_date is not None
-                rows = entities_in_range(fplan, files, store.engine, start_date, end_date)
-                entities, ts = prepare_entities(rows, fplan)
-            else:
-                entities, ts = prepared
             return join_features(
-                entities,
-                ts,
+                *entities(),
+                fplan,
+                files,
+                store.engine,
+                full_feature_names=full_feature_names,
+                exclude_created_after=exclude_created_after,
+            )
+
+    def stream() -> pa.RecordBatchReader:
+        with translated():
+            return stream_features(
+                *entities(),
                 fplan,
                 files,
                 store.engine,
@@ -229,7 +285,15 @@ def historical_job(
 
     refs = tuple(f"{v}:{f}" for v, f in fplan.refs)
     rows = None if prepared is None else prepared[0].num_rows
-    return RetrievalJob(commit, refs, registry.hash, run, entity_rows=rows, uncommitted=uncommitted)
+    return RetrievalJob(
+        commit,
+        refs,
+        registry.hash,
+        run,
+        entity_rows=rows,
+        uncommitted=uncommitted,
+        _stream=stream,
+    )
 
 
 def read_point(store: FeatureStore, ref: str | None) -> tuple[str, str, bool]:
@@ -285,17 +349,10 @@ def _typed_keys(entities: pa.Table, plan: FeaturePlan) -> pa.Table:
     return entities
 
 
-def join_features(
-    entities: pa.Table,
-    ts: str,
-    plan: FeaturePlan,
-    files: dict[str, list[str]],
-    engine: offline.ComputeEngine,
-    *,
-    full_feature_names: bool,
-    exclude_created_after: bool = False,
-) -> pa.Table:
-    """Join every stored feature of ``plan`` onto ``entities``, then run on-demand views."""
+def _specs(
+    plan: FeaturePlan, files: dict[str, list[str]], exclude_created_after: bool
+) -> tuple[list[offline.AsOfSpec], list[offline.WindowSpec]]:
+    """The engine's join and window specs of ``plan``'s stored features."""
     import offline
 
     as_of: list[offline.AsOfSpec] = []
@@ -336,17 +393,114 @@ def join_features(
                     and src.created_timestamp_column is not None,
                 )
             )
+    return as_of, windows
+
+
+def _finish(result: pa.Table, entity_names: list[str], plan: FeaturePlan) -> pa.Table:
+    """Declared types, on-demand views, then the output columns under their names."""
+    result = _typed(result, plan)
+    if plan.on_demand:
+        result = _run_on_demand(result, plan)
+    renamed = result.select(entity_names + [internal_name(v, f) for v, f in plan.refs])
+    return renamed.rename_columns(entity_names + list(plan.output_names))
+
+
+def join_features(
+    entities: pa.Table,
+    ts: str,
+    plan: FeaturePlan,
+    files: dict[str, list[str]],
+    engine: offline.ComputeEngine,
+    *,
+    full_feature_names: bool,
+    exclude_created_after: bool = False,
+) -> pa.Table:
+    """Join every stored feature of ``plan`` onto ``entities``, then run on-demand views."""
+    as_of, windows = _specs(plan, files, exclude_created_after)
     result = engine.as_of_join(entities, ts, as_of).read_all() if as_of else entities
     for spec in windows:
         agg = engine.window_aggregate(entities, ts, spec).read_all()
         for a in spec.aggregations:
             result = result.append_column(a.output, agg.column(a.output))
-    result = _typed(result, plan)
-    if plan.on_demand:
-        result = _run_on_demand(result, plan)
-    keep = [n for n in entities.schema.names]
-    renamed = result.select(keep + [internal_name(v, f) for v, f in plan.refs])
-    return renamed.rename_columns(keep + list(plan.output_names))
+    return _finish(result, list(entities.schema.names), plan)
+
+
+def _reader(table: pa.Table) -> pa.RecordBatchReader:
+    return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+
+
+class _Aligned:
+    """Pulls exactly ``n`` rows at a time from a stream whose batches are sized otherwise."""
+
+    def __init__(self, reader: pa.RecordBatchReader) -> None:
+        self._batches = iter(reader)
+        self._pending: list[pa.RecordBatch] = []
+        self._rows = 0
+
+    def take(self, n: int) -> pa.Table:
+        while self._rows < n:
+            batch = next(self._batches, None)
+            if batch is None:
+                break
+            self._pending.append(batch)
+            self._rows += batch.num_rows
+        table = pa.Table.from_batches(self._pending) if self._pending else None
+        if table is None or table.num_rows < n:
+            raise RuntimeError(f"a windowed aggregate stream ended before its {n} rows")
+        head, rest = table.slice(0, n), table.slice(n)
+        self._pending = rest.to_batches()
+        self._rows = rest.num_rows
+        return head
+
+
+def stream_features(
+    entities: pa.Table,
+    ts: str,
+    plan: FeaturePlan,
+    files: dict[str, list[str]],
+    engine: offline.ComputeEngine,
+    *,
+    full_feature_names: bool,
+    exclude_created_after: bool = False,
+) -> pa.RecordBatchReader:
+    """``join_features`` as a stream of batches in entity order, never the whole result.
+
+    The entities go to the engine as a stream, so it joins out of core (DuckDB spills)
+    instead of loading every feature row; each windowed aggregate streams beside the
+    join, row for row (every stream keeps the entity order).
+    """
+    as_of, windows = _specs(plan, files, exclude_created_after)
+    names = list(entities.schema.names)
+    main = engine.as_of_join(_reader(entities), ts, as_of) if as_of else _reader(entities)
+    aligned = [(_Aligned(engine.window_aggregate(_reader(entities), ts, w)), w) for w in windows]
+
+    def joined() -> Iterator[pa.Table]:
+        for batch in main:
+            if batch.num_rows == 0:
+                continue
+            table = pa.Table.from_batches([batch])
+            for stream, spec in aligned:
+                agg = stream.take(batch.num_rows)
+                for a in spec.aggregations:
+                    table = table.append_column(a.output, agg.column(a.output))
+            yield _finish(table, names, plan)
+
+    outputs = joined()
+    head = next(outputs, None)
+    if head is None:  # no entity rows: the schema of the in-memory build
+        empty = join_features(
+            entities.slice(0, 0), ts, plan, files, engine, full_feature_names=full_feature_names
+        )
+        return _reader(empty)
+    schema = head.schema
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for out in itertools.chain([head], outputs):
+            if out.schema != schema:
+                out = out.cast(schema)
+            yield from out.combine_chunks().to_batches()
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
 
 
 def _typed(result: pa.Table, plan: FeaturePlan) -> pa.Table:

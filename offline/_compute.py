@@ -170,7 +170,8 @@ def open_engine(type: EngineType = "duckdb", **options: Any) -> ComputeEngine:
 
     ``duckdb``: ``threads``, ``memory_limit``, ``temp_directory``. ``spark`` (needs
     ``pip install 'featurestore[spark]'`` and Java 17): ``master``, ``app_name``,
-    ``conf``, ``shuffle_partitions``, ``join``, ``session``. ``gpu`` (the array engine,
+    ``conf``, ``shuffle_partitions``, ``join``, ``session``, ``filesystem`` (the repository's,
+    for objects on S3). ``gpu`` (the array engine,
     ``offline._array_engine``; CuPy for ``device="cuda"``): ``device``, ``fallback`` and
     DuckDB's options for the methods it delegates.
     """

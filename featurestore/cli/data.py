@@ -170,15 +170,24 @@ def get_historical(
             exclude_created_after=exclude_created_after,
         )
         try:
-            with RowBars(f"joining {entities.num_rows} entity rows") as bars:
-                table = job.to_arrow(progress=bars)
             out.parent.mkdir(parents=True, exist_ok=True)
-            job.to_parquet(str(out))
+            # streamed batch by batch: the training set is never held whole
+            with RowBars(f"joining {entities.num_rows} entity rows") as bars:
+                rows = job.to_parquet(str(out), progress=bars)
         except KeyboardInterrupt:
             raise interrupted(f"no training set was written to {out}") from None
-        console.print(arrow_table(table, title=f"Training set at {ref or 'main'}", max_rows=5))
+        import pyarrow.parquet as pq
+
+        with pq.ParquetFile(out) as written:
+            head = next(written.iter_batches(batch_size=5), None)
+            columns = written.schema_arrow
+        preview = pa.Table.from_batches([head]) if head is not None else columns.empty_table()
+        shown = arrow_table(preview, title=f"Training set at {ref or 'main'}", max_rows=5)
+        if rows > preview.num_rows:
+            shown.caption = f"{preview.num_rows} of {rows} rows"
+        console.print(shown)
         say(
-            f"Wrote {counted(table.num_rows, 'row')} x {counted(table.num_columns, 'column')} "
+            f"Wrote {counted(rows, 'row')} x {counted(len(columns), 'column')} "
             f"to {out} "
             f"(commit {short(job.commit_id)}, definitions {job.definitions_hash[:12]})"
         )
