@@ -291,12 +291,11 @@ class StoreConfig(_Frozen):
     @classmethod
     def _engine_reads_storage(cls, v: OfflineConfig, info: ValidationInfo) -> OfflineConfig:
         storage = str(info.data.get("storage", ""))
-        if v.type == "spark" and "://" in storage and not storage.startswith("file://"):
+        if v.type == "spark" and storage.startswith("memory://"):
             raise ValueError(
-                f"type spark cannot read storage {storage}: the Spark engine reads objects by "
-                "local path (s3:// needs the hadoop-aws jars, which pyspark does not bundle); "
-                "use offline_store type duckdb, which reads it through the repository's "
-                "filesystem, or keep a Spark project's storage in a local or shared folder"
+                f"type spark cannot read storage {storage}: a memory:// filesystem lives in "
+                "this process only, and Spark's executors are other processes; use a local "
+                "or shared folder, or object storage such as s3://"
             )
         return v
 

@@ -2,9 +2,14 @@
 
 Spark reads the commit's Parquet objects as an explicit file list (the repository's
 objects are extensionless content-addressed files; a listed file is read whatever its
-name). Every time is compared as UTC microseconds since the epoch (``unix_micros``), so
-naive and zoned timestamps agree with DuckDB, and results are cast back to the types
-DuckDB returns: integers stay integers, times are ``timestamp[us, UTC]``.
+name): local paths with Spark's own reader, objects of the repository's fsspec
+filesystem (``s3://``) through the Python workers (``offline._spark_read``), so no
+Hadoop S3 jars are needed. The session starts on the first query that needs it, quiet
+(log level ERROR, no console progress) unless ``conf`` says otherwise.
+
+Every time is compared as UTC microseconds since the epoch (``unix_micros``), so naive
+and zoned timestamps agree with DuckDB, and results are cast back to the types DuckDB
+returns: integers stay integers, times are ``timestamp[us, UTC]``.
 
 Point-in-time joins run in one of two ways:
 
@@ -25,19 +30,22 @@ import functools
 import os
 import shutil
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import fsspec
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from offline import _fs
 from offline._compute import LatestRows, PartitionFn, RowQuery
 from offline._engine import Engine, Entities, _check_columns, _with_row_numbers, corrupt_table_error
 from offline._errors import OfflineError, QueryError
+from offline._spark_read import check_readable, read_objects
 from offline._specs import AsOfSpec, WindowAgg, WindowSpec
 from offline._time import micros, utc_datetime
 
@@ -59,6 +67,14 @@ _MIN = -(2**63)
 _BATCH_ROWS = 128 * 1024
 _UTC_US = pa.timestamp("us", tz="UTC")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SCHEMAS = 4096
+"""Object schemas kept per engine (each read costs a request on object storage)."""
+_DEFAULTS = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.log.level": "ERROR",
+}
+"""Settings of a session the engine starts, unless ``conf`` sets them otherwise."""
 
 
 def _spark_modules() -> Any:
@@ -84,6 +100,26 @@ def _java_home() -> None:
             "or set JAVA_HOME"
         )
     os.environ["JAVA_HOME"] = str(Path(java).resolve().parent.parent)
+
+
+def _session_settings(
+    app_name: str, shuffle_partitions: int | None, conf: Mapping[str, str] | None
+) -> dict[str, str]:
+    """What the engine's session is built with: quiet defaults, then the user's ``conf``."""
+    settings = {"spark.app.name": app_name, **_DEFAULTS}
+    settings["spark.sql.session.timeZone"] = "UTC"
+    settings["spark.sql.execution.arrow.pyspark.enabled"] = "true"
+    if shuffle_partitions is not None:
+        settings["spark.sql.shuffle.partitions"] = str(shuffle_partitions)
+    settings.update({k: str(v) for k, v in (conf or {}).items()})
+    return settings
+
+
+def _session_defaults(session: SparkSession) -> None:
+    """The settings every query of the engine relies on, whoever started the session."""
+    session.conf.set("spark.sql.session.timeZone", "UTC")
+    # nanosecond timestamps (pandas writes them) read as longs; _micros converts them
+    session.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
 
 
 @dataclass(frozen=True)
@@ -171,8 +207,10 @@ class SparkEngine:
     """Runs the engine's reads on Spark: ``master`` such as ``local[*]`` or a cluster URL.
 
     ``session`` uses a Spark session that already runs (the engine then never stops it);
-    otherwise one is started from ``master``, ``app_name`` and ``conf`` and stopped by
-    ``close``. ``join`` picks the point-in-time join (``bucketed`` or ``range``).
+    otherwise one is started from ``master``, ``app_name`` and ``conf`` on first use and
+    stopped by ``close``. ``join`` picks the point-in-time join (``bucketed`` or
+    ``range``). ``filesystem``: the fsspec filesystem of files given as URLs (a
+    repository on S3: ``Repository.filesystem``); it must pickle, as executors rebuild it.
     """
 
     def __init__(
@@ -183,43 +221,61 @@ class SparkEngine:
         shuffle_partitions: int | None = None,
         join: JoinMethod = "bucketed",
         session: SparkSession | None = None,
+        filesystem: fsspec.AbstractFileSystem | None = None,
     ) -> None:
         if join not in ("bucketed", "range"):
             raise OfflineError(f"unknown join method {join!r}; use 'bucketed' or 'range'")
-        spark_session, window, sf = _spark_modules()
+        check_readable(filesystem)
+        self._builder_cls, window, sf = _spark_modules()
         self._window = window
         self._f = sf
         self.join: JoinMethod = join
+        self._fs = filesystem
         self._lock = threading.Lock()
+        self._start_lock = threading.Lock()
         self._cached: tuple[RowQuery, DataFrame] | None = None
         self._duckdb: Engine | None = None
+        self._schemas: dict[str, pa.Schema] = {}
+        self._master = master
+        self._settings = _session_settings(app_name, shuffle_partitions, conf)
         if session is None:
             _java_home()
-            builder = (
-                spark_session.builder.master(master)
-                .appName(app_name)
-                .config("spark.ui.enabled", "false")
-                .config("spark.sql.session.timeZone", "UTC")
-                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-            )
-            if shuffle_partitions is not None:
-                builder = builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
-            for k, v in (conf or {}).items():
-                builder = builder.config(k, v)
-            self._owns = spark_session.getActiveSession() is None
-            try:
-                session = builder.getOrCreate()
-            except Exception as e:
-                raise OfflineError(
-                    f"cannot start Spark at {master!r}: {str(e).splitlines()[0] if str(e) else e}. "
-                    "Check the master URL and that Java 17 runs (JAVA_HOME)"
-                ) from e
-        else:
-            self._owns = False
-        self.spark: SparkSession = session
-        self.spark.conf.set("spark.sql.session.timeZone", "UTC")
-        # nanosecond timestamps (pandas writes them) read as longs; _micros converts them
-        self.spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
+        self._session = session
+        self._owns = False
+        if session is not None:
+            _session_defaults(session)
+
+    @property
+    def spark(self) -> SparkSession:
+        """The Spark session, started on first use: a store that only looks up, reads its
+        registry or runs ``sql`` (DuckDB's sandbox) never starts a JVM."""
+        with self._start_lock:
+            if self._session is None:
+                self._session = self._start()
+            return self._session
+
+    @property
+    def started(self) -> bool:
+        """Whether this engine has a Spark session yet (given, or started on first use)."""
+        return self._session is not None
+
+    def _start(self) -> SparkSession:
+        builder = self._builder_cls.builder.master(self._master)
+        for k, v in self._settings.items():
+            builder = builder.config(k, v)
+        from pyspark import SparkContext
+
+        owns = SparkContext._active_spark_context is None  # else getOrCreate shares it
+        try:
+            session: SparkSession = builder.getOrCreate()
+        except Exception as e:
+            raise OfflineError(
+                f"cannot start Spark at {self._master!r}: {_first_line(e)}. "
+                "Check the master URL and that Java 17 runs (JAVA_HOME)"
+            ) from e
+        self._owns = owns
+        _session_defaults(session)
+        return session
 
     def close(self) -> None:
         """Drop cached rows, close the SQL engine and stop the session if this engine started it."""
@@ -230,8 +286,10 @@ class SparkEngine:
             if self._duckdb is not None:
                 self._duckdb.close()
                 self._duckdb = None
-        if self._owns:
-            self.spark.stop()
+        with self._start_lock:
+            if self._owns and self._session is not None:
+                self._session.stop()
+                self._session = None
             self._owns = False
 
     def __enter__(self) -> SparkEngine:
@@ -242,20 +300,44 @@ class SparkEngine:
 
     # -- reading ------------------------------------------------------------------------
 
-    @staticmethod
-    def _schema(files: Sequence[str]) -> pa.Schema:
+    def _schema(self, files: Sequence[str]) -> pa.Schema:
+        path = files[0]
         try:
-            if "://" in files[0]:
-                return pq.read_schema(files[0])
-            st = os.stat(files[0])
-            return _file_schema(files[0], st.st_mtime_ns, st.st_size)
+            if _fs.is_url(path):
+                # objects are content-addressed: an address always holds the same bytes
+                found = self._schemas.get(path)
+                if found is None:
+                    found = _fs.read_schema(path, self._fs)
+                    if len(self._schemas) >= _SCHEMAS:
+                        self._schemas.clear()
+                    self._schemas[path] = found
+                return found
+            if "://" in path:
+                return pq.read_schema(path)
+            st = os.stat(path)
+            return _file_schema(path, st.st_mtime_ns, st.st_size)
         except (OSError, ValueError, pa.ArrowException) as e:
-            raise corrupt_table_error(files[:1], e) or QueryError(
+            raise corrupt_table_error(files[:1], e, self._fs) or QueryError(
                 f"cannot read the table's schema: {e}"
             ) from e
 
-    def _read(self, files: Sequence[str]) -> DataFrame:
-        return self.spark.read.parquet(*files)
+    def _read(self, files: Sequence[str], columns: Sequence[str] | None = None) -> DataFrame:
+        """The rows of ``files``: Spark's reader for local paths; the Python workers
+        (``offline._spark_read``) for objects of the repository's filesystem. ``columns``:
+        the columns the query needs (the workers read only those)."""
+        if not any(_fs.is_url(p) for p in files):
+            return self.spark.read.parquet(*files)
+        if self._fs is None:
+            raise QueryError(
+                f"the Spark engine was given object URLs ({files[0]}) but no filesystem to "
+                "read them: open it with the repository's filesystem (Repository.filesystem)"
+            )
+        return read_objects(self.spark, files, self._fs, self._schema(files), columns)
+
+    def _types(self, files: Sequence[str], columns: Iterable[str]) -> dict[str, Any]:
+        """Spark's types of ``columns`` as ``files`` are read (entity keys are cast to them)."""
+        cols = list(dict.fromkeys(columns))
+        return {fld.name: fld.dataType for fld in self._read(files, cols).schema.fields}
 
     def _micros(self, column: str, files: Sequence[str]) -> Column:
         """``column`` as UTC microseconds since the epoch (nanosecond columns truncated)."""
@@ -272,7 +354,7 @@ class SparkEngine:
         try:
             return df.toArrow()
         except Exception as e:
-            corrupt = corrupt_table_error(list(files), e)
+            corrupt = corrupt_table_error(list(files), e, self._fs)
             if corrupt is not None:
                 raise corrupt from e
             raise QueryError(f"Spark query failed: {_first_line(e)}") from e
@@ -347,7 +429,12 @@ class SparkEngine:
             t.alias("e"),
             *[f.col(f"`{c}`").alias(f"c{j}") for j, c in enumerate(spec.columns.values())],
         )
-        df = self._read(spec.files).select(*keys, t.alias(_T), cr.alias(_CR), value.alias(_V))
+        needed = [*spec.keys.values(), spec.event_ts, *spec.columns.values()]
+        if spec.created_ts:
+            needed.append(spec.created_ts)
+        df = self._read(spec.files, needed).select(
+            *keys, t.alias(_T), cr.alias(_CR), value.alias(_V)
+        )
         cond = f.col(_T).isNotNull()
         for j in range(len(spec.keys)):
             cond = cond & f.col(f"__fs_j{j}").isNotNull()
@@ -355,7 +442,7 @@ class SparkEngine:
 
     def _entity_keys(self, edf: DataFrame, spec: AsOfSpec, schema: pa.Schema) -> DataFrame:
         f = self._f
-        ftypes = {fld.name: fld.dataType for fld in self._read(spec.files).schema.fields}
+        ftypes = self._types(spec.files, spec.keys.values())
         cols = [f.col(_RN), f.col(_TS)]
         for j, (ec, tc) in enumerate(spec.keys.items()):
             cols.append(f.col(f"`{ec}`").cast(ftypes[tc]).alias(f"__fs_j{j}"))
@@ -437,10 +524,19 @@ class SparkEngine:
             out.append(expr.alias(a.output))
         return out
 
-    def _table_rows(self, files: Sequence[str], event_ts: str, created_ts: str | None) -> DataFrame:
+    def _table_rows(
+        self,
+        files: Sequence[str],
+        event_ts: str,
+        created_ts: str | None,
+        columns: Sequence[str],
+    ) -> DataFrame:
+        """``columns`` of ``files`` with the event time ``_T`` and created time ``_CR``."""
         f = self._f
         cr = f.coalesce(self._micros(created_ts, files), f.lit(_MIN)) if created_ts else f.lit(_MIN)
-        return self._read(files).select("*", self._micros(event_ts, files).alias(_T), cr.alias(_CR))
+        needed = [*columns, event_ts, *([created_ts] if created_ts else [])]
+        rows = self._read(files, needed)
+        return rows.select("*", self._micros(event_ts, files).alias(_T), cr.alias(_CR))
 
     def window_aggregate(
         self, entities: Entities, entity_ts: str, spec: WindowSpec
@@ -467,7 +563,7 @@ class SparkEngine:
             schema, [*spec.keys.values(), *(a.column for a in spec.aggregations)], "table"
         )
         edf = self._entities(table, list(spec.keys))
-        ftypes = {fld.name: fld.dataType for fld in self._read(spec.files).schema.fields}
+        ftypes = self._types(spec.files, spec.keys.values())
         e = edf.select(
             _RN,
             _TS,
@@ -476,7 +572,10 @@ class SparkEngine:
                 for j, (ec, tc) in enumerate(spec.keys.items())
             ],
         ).alias("e")
-        rows = self._table_rows(spec.files, spec.event_ts, spec.created_ts)
+        agg_cols = list(dict.fromkeys(a.column for a in spec.aggregations))
+        rows = self._table_rows(
+            spec.files, spec.event_ts, spec.created_ts, [*agg_cols, *spec.keys.values()]
+        )
         rows = rows.select(
             _T,
             _CR,
@@ -532,7 +631,8 @@ class SparkEngine:
         _check_columns(schema, [*keys, *(a.column for a in aggregations)], "table")
         at_us = _epoch_us(at)
         widest = max(micros(a.window) for a in aggregations)
-        rows = self._table_rows(files, event_ts, created_ts).where(
+        needed = [*keys, *(a.column for a in aggregations)]
+        rows = self._table_rows(files, event_ts, created_ts, needed).where(
             (f.col(_T) <= f.lit(at_us)) & (f.col(_T) > f.lit(at_us - widest))
         )
         kcols = [f.col(f"`{k}`") for k in keys]
@@ -576,8 +676,9 @@ class SparkEngine:
         _check_columns(schema, [*keys, *cols, event_ts], "table")
         t = self._micros(event_ts, files)
         created = self._micros(created_ts, files) if created_ts else f.lit(None).cast("long")
+        needed = [*keys, *cols, event_ts, *([created_ts] if created_ts else [])]
         df = (
-            self._read(files)
+            self._read(files, needed)
             .select(
                 *[f.col(f"`{k}`") for k in keys],
                 t.alias("__ts"),
@@ -615,7 +716,8 @@ class SparkEngine:
         cols = dict(columns) if isinstance(columns, Mapping) else {c: c for c in columns}
         _check_columns(schema, [*keys, *cols.values(), event_ts], "table")
         t = self._micros(event_ts, files)
-        df = self._read(files).select(
+        needed = [*keys, *cols.values(), event_ts, *([created_ts] if created_ts else [])]
+        df = self._read(files, needed).select(
             *[f.col(f"`{k}`") for k in keys],
             *[f.col(f"`{src}`").alias(f"__fs_o{i}") for i, src in enumerate(cols.values())],
             t.alias(_T),
@@ -725,7 +827,7 @@ class SparkEngine:
         """One read-only SELECT, run in DuckDB's sandbox over the same files."""
         with self._lock:
             if self._duckdb is None:
-                self._duckdb = Engine()
+                self._duckdb = Engine(filesystem=self._fs)
             sandbox = self._duckdb
         return sandbox.sql(query, tables, schemas)
 

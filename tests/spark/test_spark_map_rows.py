@@ -24,11 +24,11 @@ def _pickled_by_value(spark_session: object) -> Iterator[None]:
     from pyspark import cloudpickle
 
     module = sys.modules[__name__]
-    cloudpickle.register_pickle_by_value(module)
+    cloudpickle.register_pickle_by_value(module)  # type: ignore[no-untyped-call]
     try:
         yield
     finally:
-        cloudpickle.unregister_pickle_by_value(module)
+        cloudpickle.unregister_pickle_by_value(module)  # type: ignore[no-untyped-call]
 
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

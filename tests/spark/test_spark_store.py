@@ -7,17 +7,21 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
+import s3fs
 import yaml
 
 import featurestore as fs
 from featurestore import Aggregation, Entity, FeatureView, Field, Float64, Int64, TableSource
 from featurestore.config import SparkOfflineConfig, load_config
+from offline._spark import SparkEngine
 from tests.conftest import drop_prefix
+from tests.s3_server import S3Server
 from tests.store_online.data import TS, TTL, time_t
 from tests.store_online.defs import definitions
 
@@ -28,11 +32,12 @@ WINDOWED = [f"trip_windows:trips_{f}_1h" for f in ("count", "sum", "max", "last"
 DRIVERS = list(range(1, 10))  # 9 never has rows
 
 
-def _rows(t: object, n: int = 400) -> pa.Table:
+def _rows(t: datetime, n: int = 400) -> pa.Table:
     """Rows around ``t`` for drivers 1..8: a tenth repeat a (driver, event time) with a
     later created time, some sit exactly on the ttl edges."""
     rnd = random.Random(12)
-    events, drivers = [], []
+    events: list[datetime] = []
+    drivers: list[int] = []
     for i in range(n):
         if i and rnd.random() < 0.1:
             drivers.append(drivers[-1])
@@ -42,7 +47,7 @@ def _rows(t: object, n: int = 400) -> pa.Table:
             offset = rnd.choice([timedelta(0), TTL, TTL + timedelta(microseconds=1)])
             if rnd.random() < 0.7:
                 offset = timedelta(seconds=rnd.randint(-600, 3 * 3600))
-            events.append(t - offset)  # type: ignore[operator]
+            events.append(t - offset)
     return pa.table(
         {
             "driver_id": pa.array(drivers, pa.int64()),
@@ -75,17 +80,50 @@ def _windowed_view() -> list[object]:
     return [source, view]
 
 
-@pytest.fixture
-def stores(
-    tmp_path: Path, redis_url: str, spark_session: object
-) -> Iterator[tuple[fs.FeatureStore, fs.FeatureStore]]:
-    """One project read by two stores: DuckDB's and Spark's, each with its own online keys."""
-    project = f"p{uuid.uuid4().hex[:12]}"
-    (tmp_path / "featurestore.yaml").write_text(
-        yaml.safe_dump({"project": project, "storage": "data", "online_store": {"url": redis_url}})
+def _project(folder: Path, redis_url: str, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The project's config: its repository in a local folder, or on SeaweedFS (``s3``)."""
+    config: dict[str, Any] = {
+        "project": f"p{uuid.uuid4().hex[:12]}",
+        "storage": "data",
+        "online_store": {"url": redis_url},
+    }
+    if request.param == "s3":
+        server: S3Server = request.getfixturevalue("seaweedfs_server")
+        config["storage"] = server.fresh_url()
+        config["storage_options"] = server.options()
+        config["metadata_url"] = f"sqlite:///{folder / 'repos.sqlite'}"
+        request.addfinalizer(lambda: _remove(server, config["storage"]))
+    return config
+
+
+def _remove(server: S3Server, url: str) -> None:
+    fs = s3fs.S3FileSystem(
+        key=server.key,
+        secret=server.secret,
+        client_kwargs={"endpoint_url": server.endpoint_url},
+        skip_instance_cache=True,
     )
+    if fs.exists(url):
+        fs.rm(url, recursive=True)
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.slow)])
+def stores(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    redis_url: str,
+    spark_session: object,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[fs.FeatureStore, fs.FeatureStore]]:
+    """One project read by two stores: DuckDB's and Spark's, each with its own online keys;
+    its repository in a local folder, or on SeaweedFS (Spark then reads through its Python
+    workers)."""
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(var, raising=False)
+    project = _project(tmp_path, redis_url, request)
+    (tmp_path / "featurestore.yaml").write_text(yaml.safe_dump(project))
     duck = fs.FeatureStore.init(tmp_path, exist_ok=True)
-    spark_prefix = f"{project}s"
+    spark_prefix = f"{project['project']}s"
     config = duck.config.model_copy(
         update={
             "offline_store": SparkOfflineConfig(type="spark", master="local[2]"),
@@ -100,11 +138,11 @@ def stores(
     finally:
         duck.close()
         spark.close()
-        drop_prefix(redis_url, project)
+        drop_prefix(redis_url, project["project"])
         drop_prefix(redis_url, spark_prefix)
 
 
-def _load(store: fs.FeatureStore) -> tuple[str, object]:
+def _load(store: fs.FeatureStore) -> tuple[str, datetime]:
     t = time_t()
     store.apply([*definitions(ttl=TTL), *_windowed_view()])
     rows = _rows(t)
@@ -135,7 +173,7 @@ def test_config_names_the_engine(
 def test_training_set_equals_duckdb(stores: tuple[fs.FeatureStore, fs.FeatureStore]) -> None:
     duck, spark = stores
     commit, t = _load(duck)
-    times = [t - timedelta(minutes=m) for m in (0, 0, 30, 61, 200)]  # type: ignore[operator]
+    times = [t - timedelta(minutes=m) for m in (0, 0, 30, 61, 200)]
     entity_df = pa.table(
         {
             "label": [f"r{i}" for i in range(len(DRIVERS) * len(times))],
@@ -143,11 +181,14 @@ def test_training_set_equals_duckdb(stores: tuple[fs.FeatureStore, fs.FeatureSto
             "event_ts": pa.array([x for _ in DRIVERS for x in times], TS),
         }
     )
+    engine = spark.engine
+    assert isinstance(engine, SparkEngine) and not engine.started  # starts on first use
     for refs in (FEATURES, WINDOWED):
         ours = spark.get_historical_features(entity_df, refs, ref=commit).to_arrow()
         theirs = duck.get_historical_features(entity_df, refs, ref=commit).to_arrow()
         assert ours.equals(theirs)
         assert ours.column("label").to_pylist() == entity_df.column("label").to_pylist()
+    assert engine.started
     found = ours.column("trips_count_1h").to_pylist()
     assert ours.column("trips_count_1h").type == pa.int64() and any(found)
 
