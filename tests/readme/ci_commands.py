@@ -9,9 +9,12 @@ Command = tuple[str, ...]
 
 
 def normalized(command: str) -> Command:
-    """``command``'s words, with what only changes output left out: ``-q`` and pytest's
-    ``-p PLUGIN``; ``python -m pip`` is ``pip``."""
+    """``command``'s words, with what only changes output left out: ``-q``, pytest's
+    ``-p PLUGIN``, ``--durations=N`` and ``--junitxml=PATH``; ``python -m pip`` is ``pip``;
+    ``.ci/run``'s ``pytest_step NAME ARGS`` is ``python -m pytest ARGS``."""
     words = shlex.split(command, comments=True)
+    if words[:1] == ["pytest_step"]:
+        words = ["python", "-m", "pytest", *words[2:]]
     if words[:3] in (["python", "-m", "pip"], ["python3", "-m", "pip"]):
         words = ["pip", *words[3:]]
     out: list[str] = []
@@ -21,7 +24,7 @@ def normalized(command: str) -> Command:
             skip = False
         elif word == "-p":
             skip = True
-        elif word != "-q":
+        elif word != "-q" and not word.startswith(("--durations=", "--junitxml=")):
             out.append(word)
     return tuple(out)
 
