@@ -305,6 +305,15 @@ def _check_batch(
     return _Write(encoded, values, event_ts)
 
 
+@dataclass(frozen=True)
+class _Part:
+    """One read of a run: the latest rows of ``files`` from ``start``, for ``only``'s entities."""
+
+    files: list[str]
+    start: datetime | None
+    only: pa.Array | None
+
+
 def materialize_view(
     view: FeatureView,
     files: list[str],
@@ -325,24 +334,92 @@ def materialize_view(
     to the driver). Every row is checked before the first is written (a bad row
     refuses the whole run); ``only`` (encoded entity keys) restricts the write to those entities.
     """
+    parts = [_Part(files, start, only)] if files else []
+    return _write_parts(view, parts, engine, store, commit_id, end, on_rows, progress)
+
+
+def _write_parts(
+    view: FeatureView,
+    parts: list[_Part],
+    engine: offline.ComputeEngine,
+    store: online.OnlineStore,
+    commit_id: str,
+    end: datetime,
+    on_rows: Callable[[int], None] | None,
+    progress: Progress | None,
+) -> tuple[int, int]:
+    """Check every part's rows, then write them: a bad row in any part writes nothing."""
     what = f"materialize {view.name}"
-    if not files:
-        report(progress, what, 0, 0)
-        return 0, 0
-    query = _rows(view, files, start, end)
-    total = _check_rows(view, engine, query, end, only)
+    queries = [(_rows(view, p.files, p.start, end), p.only) for p in parts]
+    total = sum(_check_rows(view, engine, query, end, only) for query, only in queries)
     report(progress, what, 0, total)
     written = stale = done = 0
-    writer = _Writer(view, end, only, store, commit_id)
-    for batch in engine.map_rows(query, writer, _WRITTEN):
-        for w, st, rows in zip(*(batch.column(c).to_pylist() for c in _WRITTEN.names), strict=True):
-            written += w
-            stale += st
-            if on_rows is not None:
-                on_rows(rows)
-            done += rows
-            report(progress, what, done, total)
+    for query, only in queries:
+        writer = _Writer(view, end, only, store, commit_id)
+        for batch in engine.map_rows(query, writer, _WRITTEN):
+            for w, st, rows in zip(
+                *(batch.column(c).to_pylist() for c in _WRITTEN.names), strict=True
+            ):
+                written += w
+                stale += st
+                if on_rows is not None:
+                    on_rows(rows)
+                done += rows
+                report(progress, what, done, total)
     return written, stale
+
+
+_Latest = tuple[int, int | None]
+"""An entity's latest row in a set of files: event and created time in microseconds since
+1970 (created None: no column or a null), as any time a table holds fits there."""
+
+
+def _micros(column: pa.Array | pa.ChunkedArray) -> list[int | None]:
+    micros: list[int | None] = (
+        column.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_pylist()
+    )
+    return micros
+
+
+def _latest_times(
+    view: FeatureView,
+    engine: offline.ComputeEngine,
+    files: list[str],
+    start: datetime | None,
+    end: datetime,
+) -> dict[bytes, _Latest]:
+    """Each entity's latest (event, created) time in ``files`` from ``start`` to ``end``."""
+    keys = list(view.join_keys)
+    src = view.source
+    found: dict[bytes, _Latest] = {}
+    if not files:
+        return found
+    for batch in engine.latest(
+        files, keys, src.timestamp_field, src.created_timestamp_column, [], start=start, end=end
+    ):
+        if not batch.num_rows:
+            continue
+        encoded = encode_key_columns(keys, [batch.column(k) for k in keys], batch.num_rows)
+        events = _micros(batch.column(src.timestamp_field))
+        created = (
+            _micros(batch.column(src.created_timestamp_column))
+            if src.created_timestamp_column
+            else [None] * batch.num_rows
+        )
+        for key, event, made in zip(encoded, events, created, strict=True):
+            if event is not None:  # a null event time is never a latest row
+                found[key] = (event, made)
+    return found
+
+
+def _served_times(
+    view: FeatureView, store: online.OnlineStore, keys: list[bytes]
+) -> list[int | None]:
+    """The event time (microseconds) of the row the online store holds per key (None: none)."""
+    import online as online_pkg
+
+    table = store.read([online_pkg.ReadRequest(view.name, keys, pa.schema([]))])[0]
+    return _micros(table.column(online_pkg.EVENT_TS_COLUMN))
 
 
 def materialize_view_incremental(
@@ -361,39 +438,47 @@ def materialize_view_incremental(
     """Write what changed since a run that read ``old_files`` up to ``watermark``.
 
     The entities touched are those with rows in ``added_files`` (late rows too) or rows
-    after the watermark in ``old_files``; each gets its latest row over all files, so a
-    late row that ties a served row on event time loses to a greater created time,
-    exactly as in a full run (the online store orders by event time only).
+    after the watermark in ``old_files``. Where the newest of those rows is newer than
+    the row served, it is the entity's latest row over all files (the served row was
+    the latest up to the watermark), so only the new rows are read. Every other touched
+    entity (none served, a late row no newer than the served one, an event-time tie
+    between the two sets) gets its latest row over all files, so a late row that ties
+    a served row on event time loses to a greater created time, exactly as in a full
+    run (the online store orders by event time only).
     """
-
-    keys = list(view.join_keys)
-    src = view.source
-    touched: set[bytes] = set()
-    for files, start in ((added_files, None), (old_files, watermark)):
-        if not files:
-            continue
-        for batch in engine.latest(
-            files, keys, src.timestamp_field, src.created_timestamp_column, [], start=start, end=end
-        ):
-            if batch.num_rows:
-                touched.update(
-                    encode_key_columns(keys, [batch.column(k) for k in keys], batch.num_rows)
-                )
+    added = _latest_times(view, engine, added_files, None, end)
+    after = _latest_times(view, engine, old_files, watermark, end)
+    touched = sorted(added.keys() | after.keys())
     if not touched:
         report(progress, f"materialize {view.name}", 0, 0)
         return 0, 0
-    return materialize_view(
-        view,
-        sorted({*old_files, *added_files}),
-        engine,
-        store,
-        commit_id=commit_id,
-        start=None,
-        end=end,
-        on_rows=on_rows,
-        only=pa.array(sorted(touched), pa.binary()),
-        progress=progress,
-    )
+    from_added: list[bytes] = []
+    from_old: list[bytes] = []
+    everywhere: list[bytes] = []
+    for key, served in zip(touched, _served_times(view, store, touched), strict=True):
+        a, o = added.get(key), after.get(key)
+        newest = max((t for t in (a, o) if t is not None), key=_order)
+        if served is None or newest[0] <= served or (a and o and a[0] == o[0]):
+            everywhere.append(key)
+        elif newest is a:
+            from_added.append(key)
+        else:
+            from_old.append(key)
+    parts = [
+        _Part(files, start, pa.array(keys, pa.binary()))
+        for files, start, keys in (
+            (added_files, None, from_added),
+            (old_files, watermark, from_old),
+            (sorted({*old_files, *added_files}), None, everywhere),
+        )
+        if keys
+    ]
+    return _write_parts(view, parts, engine, store, commit_id, end, on_rows, progress)
+
+
+def _order(t: _Latest) -> tuple[int, bool, int]:
+    """Latest-row order: event time, then created time (a missing one sorts first)."""
+    return (t[0], t[1] is not None, t[1] if t[1] is not None else 0)
 
 
 def clear_online(store: online.OnlineStore, views: list[str]) -> int:
