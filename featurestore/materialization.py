@@ -446,8 +446,11 @@ def materialize_view_incremental(
     a served row on event time loses to a greater created time, exactly as in a full
     run (the online store orders by event time only).
     """
+    # the last run read old_files' rows up to the watermark itself (times compare as
+    # microseconds), so only rows strictly after it are new there
+    since = watermark + timedelta(microseconds=1)
     added = _latest_times(view, engine, added_files, None, end)
-    after = _latest_times(view, engine, old_files, watermark, end)
+    after = _latest_times(view, engine, old_files, since, end)
     touched = sorted(added.keys() | after.keys())
     if not touched:
         report(progress, f"materialize {view.name}", 0, 0)
@@ -468,7 +471,7 @@ def materialize_view_incremental(
         _Part(files, start, pa.array(keys, pa.binary()))
         for files, start, keys in (
             (added_files, None, from_added),
-            (old_files, watermark, from_old),
+            (old_files, since, from_old),
             (sorted({*old_files, *added_files}), None, everywhere),
         )
         if keys

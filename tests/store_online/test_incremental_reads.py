@@ -93,7 +93,8 @@ def test_newer_rows_are_read_from_the_new_files_only(
     store, seen = read_files
     store.apply(definitions(ttl=timedelta(days=2)))
     t = time_t()
-    store.ingest("stats_src", table([(d, t - 10 * M, t - 10 * M, d / 8) for d in DRIVERS]))
+    # rows on the watermark itself were read by the first run: they are not new
+    store.ingest("stats_src", table([(d, t, t, d / 8) for d in DRIVERS]))
     store.commit("first")
     store.materialize_incremental(t)
     old = set(store.tables.files(store.resolve("main"), "stats_src"))
