@@ -32,6 +32,8 @@ WINDOW = 1_000
 """Generations fetched per query by the log's loader."""
 GENERATION_INDEX = "commits_generation_index"
 """The settings key recording that ``repos_commits_generation`` exists."""
+STAGING_PATH_INDEX = "staging_path_c_index"
+"""The settings key recording that ``repos_staging_path_c`` exists (PostgreSQL only)."""
 
 
 def commit_of(row: Any) -> Commit:
@@ -48,14 +50,22 @@ def commit_of(row: Any) -> Commit:
 
 
 def ensure_generation_index(engine: sa.Engine, found: Mapping[str, str]) -> None:
-    """Create the generation index in a repository made before it (once; a concurrent
-    opener that made it first is fine)."""
-    if GENERATION_INDEX in found:
+    """Create the generation index, and on PostgreSQL the staged paths' code-point index,
+    in a repository made before them (once; a concurrent opener that made one first is
+    fine)."""
+    _ensure_index(engine, found, GENERATION_INDEX, md.commits_generation)
+    if engine.dialect.name == "postgresql":
+        _ensure_index(engine, found, STAGING_PATH_INDEX, md.staging_path_c)
+
+
+def _ensure_index(engine: sa.Engine, found: Mapping[str, str], key: str, index: sa.Index) -> None:
+    """Create ``index`` unless the settings record ``key``, then record it."""
+    if key in found:
         return
     try:
         with engine.begin() as conn:
-            conn.execute(sa.schema.CreateIndex(md.commits_generation, if_not_exists=True))
-            conn.execute(md.settings.insert().values(key=GENERATION_INDEX, value="1"))
+            conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
+            conn.execute(md.settings.insert().values(key=key, value="1"))
     except sa.exc.SQLAlchemyError:
         pass  # another process made it (or is making it): reads work without it
 

@@ -57,6 +57,12 @@ staging = sa.Table(
     sa.Index("repos_staging_stamp", "token", "stamp"),
     sa.Index("repos_staging_checksum", "checksum"),
 )
+staging_path_c = sa.Index(
+    "repos_staging_path_c", staging.c.token, staging.c.path.collate("C")
+).ddl_if(dialect="postgresql")
+"""Staged rows in code-point order on PostgreSQL, whose default collation orders text
+otherwise: the seek of ``Reference.objects(after=)`` reads an index range, not the branch's
+whole staging. SQLite's primary key is already in that order."""
 
 # Objects a writer is putting: recorded before the bytes land, cleared in the transaction
 # that stages or commits them; GC keeps every object with an intent younger than its grace.

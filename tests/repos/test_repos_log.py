@@ -105,3 +105,28 @@ def test_opening_a_repository_made_before_the_generation_index_creates_it(
     finally:
         again.close()
     Repository.open(repo.storage, _url(repo)).close()  # a second open finds it made
+
+
+def _staging_indexes(repo: Repository) -> set[str]:
+    return {str(i["name"]) for i in sa.inspect(repo._engine).get_indexes(md.staging.name)}
+
+
+def test_postgresql_keeps_staged_paths_in_code_point_order(repo: Repository) -> None:
+    """PostgreSQL orders text by its collation; the seek over staged rows needs the "C"
+    order, so a repository there has that index, and one made before it gets it."""
+    if _url(repo) is None:
+        assert "repos_staging_path_c" not in _staging_indexes(repo)  # SQLite's key serves
+        return
+    assert "repos_staging_path_c" in _staging_indexes(repo)
+    main = repo.branch("main")
+    main.upload_many({p: b"x" for p in ["a_b", "aB", "a-b", "a/b", "é", "Z", "z"]})
+    with repo._engine.begin() as conn:
+        conn.execute(sa.schema.DropIndex(md.staging_path_c))
+        conn.execute(md.settings.delete().where(md.settings.c.key == _log.STAGING_PATH_INDEX))
+    again = Repository.open(repo.storage, _url(repo))
+    try:
+        assert "repos_staging_path_c" in _staging_indexes(again)
+        paths = [o.path for o in again.branch("main").objects(after="a")]
+        assert paths == sorted(["a_b", "aB", "a-b", "a/b", "é", "z"])
+    finally:
+        again.close()
