@@ -3,6 +3,7 @@ drives both, and the table has one row per lookup with both servers' figures."""
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -10,8 +11,10 @@ import pytest
 from benchmarks import wrk_bench as bench
 
 
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (apt-get install -y wrk)")
 def test_both_servers_answer_under_wrk() -> None:
+    if shutil.which("wrk") is None:
+        # .ci/run installs it: there a missing wrk is a failure, elsewhere a skip
+        (pytest.fail if os.environ.get("CI") else pytest.skip)("needs wrk (apt-get install -y wrk)")
     text = bench.main(
         ["--drivers", "200", "--duration", "1", "--rounds", "1", "--workers", "1",
          "--connections", "8", "--servers", "bare,featurestore"]
