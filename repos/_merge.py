@@ -127,7 +127,10 @@ def merge(
     return commit
 
 
-def revert(repo: Repository, branch: str, reference: str, parent_number: int) -> Commit:
+def _against_parent(
+    repo: Repository, reference: str, parent_number: int, verb: str
+) -> tuple[Commit, Commit]:
+    """The commit ``reference`` names and its parent ``parent_number``, or a clear error."""
     target = repo._commit(repo._resolve(reference))
     if not isinstance(parent_number, int) or not 1 <= parent_number <= max(len(target.parents), 1):
         raise InvalidNameError(
@@ -135,17 +138,65 @@ def revert(repo: Repository, branch: str, reference: str, parent_number: int) ->
             f"{len(target.parents)} parent(s)"
         )
     if not target.parents:
-        raise InvalidNameError(f"cannot revert {target.id[:12]}: it is the first commit")
-    parent = repo._commit(target.parents[parent_number - 1])
+        raise InvalidNameError(f"cannot {verb} {target.id[:12]}: it is the first commit")
+    return target, repo._commit(target.parents[parent_number - 1])
+
+
+def revert(repo: Repository, branch: str, reference: str, parent_number: int) -> Commit:
+    target, parent = _against_parent(repo, reference, parent_number, "revert")
+    return _replay(
+        repo,
+        branch,
+        (target.meta_range_id, parent.meta_range_id),
+        f"Revert {target.id[:12]}: {target.message}",
+        {"reverted_commit": target.id},
+        ("revert", "reverting", f"revert {target.id[:12]}"),
+        [target.id, parent.id],
+    )
+
+
+def cherry_pick(
+    repo: Repository,
+    branch: str,
+    reference: str,
+    parent_number: int,
+    message: str | None,
+    metadata: Mapping[str, str] | None,
+) -> Commit:
+    target, parent = _against_parent(repo, reference, parent_number, "cherry-pick")
+    return _replay(
+        repo,
+        branch,
+        (parent.meta_range_id, target.meta_range_id),
+        message if message is not None else target.message,
+        {**target.metadata, **(metadata or {})},
+        ("cherry-pick", "cherry-picking", f"cherry-pick {target.id[:12]}"),
+        [target.id, parent.id],
+    )
+
+
+def _replay(
+    repo: Repository,
+    branch: str,
+    change: tuple[str, str],
+    msg: str,
+    meta_kv: dict[str, str],
+    words: tuple[str, str, str],
+    sources: list[str],
+) -> Commit:
+    """Commit on ``branch`` the change from tree ``change[0]`` to ``change[1]``, as one
+    tree swap (nothing is staged, so a crash leaves the branch as it was). A path the
+    branch changed since the first tree is a conflict, and nothing changes."""
+    protected_verb, clean_verb, what = words
     with repo._engine.connect() as conn, conn.begin():
         head, token = repo._need_branch(conn, branch)
-        repo._refuse_if_protected(conn, branch, "revert")
-        repo._require_clean(conn, branch, head, token, "reverting")
+        repo._refuse_if_protected(conn, branch, protected_verb)
+        repo._require_clean(conn, branch, head, token, clean_verb)
     head_meta = repo._commit(head).meta_range_id
     ops: list[tuple[str, Entry | None]] = []
     changes: list[Change] = []
     conflicts: list[str] = []
-    for path, before, after in repo._tree.diff(target.meta_range_id, parent.meta_range_id):
+    for path, before, after in repo._tree.diff(*change):
         current = repo._tree.lookup(head_meta, path)
         if current == after:
             continue
@@ -159,18 +210,18 @@ def revert(repo: Repository, branch: str, reference: str, parent_number: int) ->
             changes.append(Change("added" if current is None else "changed", path, after[1]))
     if conflicts:
         raise MergeConflictError(
-            f"cannot revert {target.id[:12]} on {branch!r}: {len(conflicts)} path(s) changed "
+            f"cannot {what} on {branch!r}: {len(conflicts)} path(s) changed "
             f"since: {', '.join(conflicts[:20])}",
             conflicts,
         )
-    msg = f"Revert {target.id[:12]}: {target.message}"
-    meta_kv = {"reverted_commit": target.id}
     repo._run_pre_hooks(HookEvent("pre-commit", branch, tuple(changes), msg, meta_kv))
     with repo._intents.operation() as op:
         new_meta = repo._tree.apply(head_meta, ops)
         commit, gen = repo._new_commit((head,), msg, meta_kv, new_meta)
-        if not repo._cas(branch, head, commit, gen, op=op, sources=[target.id, parent.id]):
-            raise ConflictError(f"branch {branch!r} moved during the revert: retry it")
+        if repo._before_cas is not None:
+            repo._before_cas()
+        if not repo._cas(branch, head, commit, gen, op=op, sources=sources):
+            raise ConflictError(f"branch {branch!r} moved during the {protected_verb}: retry it")
     repo._run_post_hooks(
         HookEvent("post-commit", branch, tuple(changes), msg, meta_kv, commit=commit)
     )

@@ -53,7 +53,7 @@ class ConflictError(ReposError):
 
 
 class MergeConflictError(ConflictError):
-    """Paths changed differently on both sides of a merge (or revert)."""
+    """Paths changed differently on both sides of a merge (or a revert or cherry-pick)."""
 
     def __init__(self, message: str, paths: Sequence[str]) -> None:
         super().__init__(message)

@@ -123,6 +123,21 @@ class Branch(Reference):
         """Commit the undoing of ``reference``'s changes against its parent ``parent_number``."""
         return self._repo._revert(self.id, _ref_id(reference), parent_number)
 
+    def cherry_pick(
+        self,
+        reference: str | Reference | Commit,
+        parent_number: int = 1,
+        message: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Commit:
+        """Commit ``reference``'s changes against its parent ``parent_number`` onto this
+        branch, with its message and metadata (as lakeFS does) unless given, as one tree
+        swap; a path this branch changed since that parent is a conflict
+        (``MergeConflictError``) and nothing changes."""
+        return self._repo._cherry_pick(
+            self.id, _ref_id(reference), parent_number, message, metadata
+        )
+
     def merge_into(
         self,
         destination: str | Branch,

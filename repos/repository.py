@@ -762,9 +762,7 @@ class Repository:
         except ReposError:
             return None
 
-    def _stage(
-        self, branch: str, rows: Sequence[StagedRow], op: Operation | None = None
-    ) -> None:
+    def _stage(self, branch: str, rows: Sequence[StagedRow], op: Operation | None = None) -> None:
         """Stage ``rows`` in one transaction (all or none) and clear ``op``'s intents."""
         stamp = uuid.uuid4().hex
         with self._write() as conn:
@@ -787,7 +785,9 @@ class Repository:
     def _put_all(self, items: Mapping[str, object]) -> list[StagedRow]:
         """Put the objects of ``items`` (checked), recording their intents first."""
         seen: dict[bytes, tuple[str, int]] = {}
-        blobs = {p: bytes(v) for p, v in items.items() if isinstance(v, bytes | bytearray | memoryview)}
+        blobs = {
+            p: bytes(v) for p, v in items.items() if isinstance(v, bytes | bytearray | memoryview)
+        }
         digests = {p: hashlib.sha256(b).hexdigest() for p, b in blobs.items()}
         self._intents.record(sorted(set(digests.values())))
         rows: list[StagedRow] = []
@@ -1026,6 +1026,16 @@ class Repository:
 
     def _revert(self, branch: str, reference: str, parent_number: int) -> Commit:
         return _merging.revert(self, branch, reference, parent_number)
+
+    def _cherry_pick(
+        self,
+        branch: str,
+        reference: str,
+        parent_number: int,
+        message: str | None,
+        metadata: Mapping[str, str] | None,
+    ) -> Commit:
+        return _merging.cherry_pick(self, branch, reference, parent_number, message, metadata)
 
     # -- history rewrite ---------------------------------------------------------------
     def rewrite(

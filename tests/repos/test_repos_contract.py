@@ -601,3 +601,59 @@ def test_reading_a_collected_commit_is_a_clear_not_found(repo: Repository) -> No
     with pytest.raises(NotFoundError, match="garbage-collected"):
         list(repo.ref(lost.id).objects())
     assert list(repo.branch("main").objects()) == []
+
+
+# -- cherry-pick --------------------------------------------------------------------------
+
+
+def test_cherry_pick_applies_one_commits_changes(repo: Repository) -> None:
+    main = repo.branch("main")
+    put(main, a=b"1", b=b"1")
+    main.commit("base")
+    dev = repo.branch("dev").create("main")
+    put(dev, a=b"2", c=b"3")
+    dev.object("b").delete()
+    picked = dev.commit("the fix", metadata={"ticket": "7"})
+    put(dev, d=b"4")
+    dev.commit("not picked")
+    put(main, e=b"5")
+    main.commit("main moves on")
+    done = main.cherry_pick(picked)
+    assert done.parents == (repo.ref("main~1").resolve(),)
+    assert (done.message, done.metadata) == ("the fix", {"ticket": "7"})
+    assert tree(main) == {"a": b"2", "c": b"3", "e": b"5"}
+    again = repo.branch("other").create(main.head.get_commit().parents[0])
+    named = again.cherry_pick("dev~1", message="picked", metadata={"by": "me"})
+    assert (named.message, named.metadata) == ("picked", {"ticket": "7", "by": "me"})
+
+
+def test_cherry_pick_conflict_staged_changes_and_protection_change_nothing(
+    repo: Repository,
+) -> None:
+    main = repo.branch("main")
+    put(main, a=b"1")
+    main.commit("base")
+    dev = repo.branch("dev").create("main")
+    put(dev, a=b"dev")
+    picked = dev.commit("dev's a")
+    put(main, a=b"main")
+    main.commit("main's a")
+    before = snapshot(repo)
+    with pytest.raises(MergeConflictError) as err:
+        main.cherry_pick(picked)
+    assert err.value.paths == ("a",)
+    with pytest.raises(InvalidNameError):
+        main.cherry_pick(picked, parent_number=2)
+    first = repo.ref("main~2").resolve()
+    with pytest.raises(InvalidNameError, match="first commit"):
+        main.cherry_pick(first)
+    assert snapshot(repo) == before
+    side = repo.branch("side").create(picked.parents[0])
+    put(side, z=b"z")
+    with pytest.raises(ConflictError, match="uncommitted"):
+        side.cherry_pick(picked)
+    side.reset()
+    repo.protect_branch("side")
+    with pytest.raises(ProtectedBranchError):
+        side.cherry_pick(picked)
+    assert tree(side) == {"a": b"1"}

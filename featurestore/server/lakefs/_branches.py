@@ -187,48 +187,32 @@ def _cherry_pick(
     store: FeatureStore,
     branch: repos.Branch,
     ref: str,
-    parent: int,
+    parent: int | None,
     message: str | None,
     meta: dict[str, str] | None,
 ) -> dict[str, Any]:
     """Apply ``ref``'s changes (against its parent ``parent``) to the branch as one
-    commit; a path the branch changed since that parent is a conflict (409)."""
+    commit, by one tree swap (a crash leaves the branch as it was); a path the branch
+    changed since that parent is a conflict (409)."""
+    from featurestore import serving
+
     repo = branch.repository
     picked = repo.ref(ref).get_commit()
     if not picked.parents:
         raise LakeFSError(400, f"commit {picked.id[:12]} has no parent to cherry-pick against")
-    if parent > len(picked.parents):
-        raise LakeFSError(400, f"commit {picked.id[:12]} has no parent {parent}")
-    base = repo.ref(picked.parents[parent - 1])
+    number = 1 if parent is None else parent
+    if number > len(picked.parents):
+        raise LakeFSError(400, f"commit {picked.id[:12]} has no parent {number}")
     require_clean(branch, "cherry-picking")
-    head = branch.head
-    upload: dict[str, bytes] = {}
-    delete: list[str] = []
-    conflicts: list[str] = []
-    for change in base.diff(picked.id):
-        old, mine = base.object(change.path), head.object(change.path)
-        was = old.stat().checksum if old.exists() else None
-        now = mine.stat().checksum if mine.exists() else None
-        if was != now:
-            conflicts.append(change.path)
-        elif change.type == "removed":
-            delete.append(change.path)
-        else:
-            upload[change.path] = repo.ref(picked.id).object(change.path).read()
-    if conflicts:
-        shown = ", ".join(conflicts[:5]) + (" ..." if len(conflicts) > 5 else "")
-        raise LakeFSError(409, f"cherry-pick conflicts on {len(conflicts)} path(s): {shown}")
-    branch.stage(upload=upload, delete=delete)
+    head = branch.head.get_commit().id
     try:
-        done = store.commit(
-            message or picked.message,
-            branch.id,
-            metadata={**picked.metadata, **(meta or {})},
-            allow_empty=True,
-        )
-    except Exception:
-        branch.reset()
-        raise
+        done = branch.cherry_pick(picked.id, parent_number=number, message=message, metadata=meta)
+    except repos.MergeConflictError as e:
+        shown = ", ".join(e.paths[:5]) + (" ..." if len(e.paths) > 5 else "")
+        raise LakeFSError(
+            409, f"cherry-pick conflicts on {len(e.paths)} path(s): {shown}"
+        ) from None
+    serving.clear_dropped_views(store, branch.id, head, done.id)
     return commit_json(done)
 
 
