@@ -2,7 +2,8 @@
 
 featurestore's service (``featurestore serve``) vs the limit, a bare Starlette app that
 answers the same body with one pipelined ``HMGET`` per view (redis-py, orjson), vs
-Feast 0.67's ``feast serve``, on one Redis server, the same worker count each:
+Feast 0.67's ``feast serve``, on one Redis server, the same worker count each; and
+``featurestore-loop``, our service with ``server.lookups_on_event_loop`` (no thread hop):
 
 - 1 entity x 50 features (5 views of 10) and 100 entities x 3 features;
 - 8, 64 and 256 connections; 1 and 2 uvicorn workers.
@@ -14,7 +15,7 @@ a stall delayed) and the server's CPU time per request, and the ratios to the ba
 app as a markdown table. Needs ``wrk`` (``apt-get install -y wrk``).
 
     python -m benchmarks.wrk_bench [--duration 5] [--rounds 2] [--workers 1,2]
-        [--connections 8,64,256] [--servers bare,featurestore,feast] [--cases 1x50,100x3]
+        [--connections 8,64,256] [--servers bare,featurestore,featurestore-loop,feast] [--cases 1x50,100x3]
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ CASES: dict[str, tuple[int, list[str]]] = {
     "100x3": (100, [f"stats:{f}" for f in STATS]),
 }
 LABELS = {"1x50": "1 entity x 50 features", "100x3": "100 entities x 3 features"}
-SERVERS = ("bare", "featurestore", "feast")
+SERVERS = ("bare", "featurestore", "featurestore-loop", "feast")
+OURS = (("featurestore", ""), ("featurestore-loop", ", lookups on the event loop"))
+"""Our servers and their rows' label: the default (lookups in worker threads) and with
+``server.lookups_on_event_loop``."""
 LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -126,6 +130,14 @@ def _ours(work: Path, redis_url: str, data: dict[str, pa.Table], now: datetime) 
             store.ingest(f"{view}_src", table)
         store.commit("wrk bench data")
         store.materialize(now - timedelta(days=1), now)
+        storage = store.config.storage_location
+    # featurestore-loop: the same repository and online keys, lookups on the event loop
+    loop = work / "featurestore-loop"
+    loop.mkdir()
+    settings = yaml.safe_load((project / "featurestore.yaml").read_text())
+    settings["storage"] = storage
+    settings["server"]["lookups_on_event_loop"] = True
+    (loop / "featurestore.yaml").write_text(yaml.safe_dump(settings))
     return project
 
 
@@ -291,10 +303,11 @@ def start(name: str, workers: int, env: dict[str, str], work: Path) -> Server:
             "--no-access-log",
         ]  # fmt: skip
         cwd = ROOT
-    elif name == "featurestore":
+    elif name in ("featurestore", "featurestore-loop"):
         cli = Path(sys.executable).with_name("featurestore")
+        project = env["WRK_BENCH_PROJECT"] + ("-loop" if name == "featurestore-loop" else "")
         cmd = [
-            str(cli) if cli.exists() else "featurestore", "serve", "-r", env["WRK_BENCH_PROJECT"],
+            str(cli) if cli.exists() else "featurestore", "serve", "-r", project,
             "--port", str(port), "--workers", str(workers), "--log-level", "warning",
         ]  # fmt: skip
         cwd = ROOT
@@ -425,14 +438,17 @@ def table(runs: Runs, cases: list[str], workers: list[int], conns: list[int]) ->
                 s = {n: runs.samples.get((n, case, w, c), []) for n in SERVERS}
 
                 cell, rat, lat = _cells(s)
-                lines.append(
-                    f"| {LABELS[case]} | {w} | {c} | {cell('featurestore', 'rps', ',.0f')} "
-                    f"| {cell('bare', 'rps', ',.0f')} | {cell('feast', 'rps', ',.0f')} "
-                    f"| **{rat('featurestore', 'rps')}** | {rat('feast', 'rps')} "
-                    f"| {lat('featurestore')} | {lat('bare')} | {lat('feast')} "
-                    f"| **{rat('featurestore', 'p99_ms')}** | {rat('feast', 'p99_ms')} "
-                    f"| {rat('featurestore', 'cpu_us')} |"
-                )
+                for ours, label in OURS:
+                    if ours != "featurestore" and not s[ours]:
+                        continue
+                    lines.append(
+                        f"| {LABELS[case]}{label} | {w} | {c} | {cell(ours, 'rps', ',.0f')} "
+                        f"| {cell('bare', 'rps', ',.0f')} | {cell('feast', 'rps', ',.0f')} "
+                        f"| **{rat(ours, 'rps')}** | {rat('feast', 'rps')} "
+                        f"| {lat(ours)} | {lat('bare')} | {lat('feast')} "
+                        f"| **{rat(ours, 'p99_ms')}** | {rat('feast', 'p99_ms')} "
+                        f"| {rat(ours, 'cpu_us')} |"
+                    )
     return "\n".join(lines)
 
 
@@ -465,7 +481,7 @@ def main(argv: list[str] | None = None) -> str:
         now = datetime.now(UTC).replace(microsecond=0)
         data = tables(args.drivers, now)
         env = {"WRK_BENCH_REDIS": redis_url}
-        if "featurestore" in servers:
+        if "featurestore" in servers or "featurestore-loop" in servers:
             env["WRK_BENCH_PROJECT"] = str(_ours(work, redis_url, data, now))
         if "feast" in servers:
             env["WRK_BENCH_FEAST"] = str(_feast(work, redis_url, data, now))
@@ -492,7 +508,7 @@ def main(argv: list[str] | None = None) -> str:
                                 sample = wrk(s, bodies[case], script, c, args.duration)
                                 runs.add((s.name, case, w, c), sample)
                                 print(
-                                    f"{s.name:<13} {case:<6} workers={w} conns={c:<4} "
+                                    f"{s.name:<17} {case:<6} workers={w} conns={c:<4} "
                                     f"{sample.rps:>8,.0f} req/s  p50 {sample.p50_ms:6.1f} ms  "
                                     f"p99 {sample.p99_ms:7.1f} ms  max {sample.max_ms:7.1f} ms  "
                                     f"cpu {sample.cpu_us:6.0f} us/req  errors {sample.errors}",

@@ -202,6 +202,11 @@ class ServerConfig(_Frozen):
     allowed_origins: tuple[str, ...] = ()
     """Browser origins (``https://app.example``, or ``*``) allowed to send requests
     other than GET; every other request that carries an ``Origin`` is refused."""
+    lookups_on_event_loop: bool = False
+    """Answer ``/get-online-features`` on the event loop instead of in a worker thread:
+    about half the CPU per lookup, but a Redis that stalls then stalls every request of
+    that worker, ``/health`` included, for up to the online store's socket (or failover)
+    timeout, and ``request_timeout_s`` no longer bounds lookups."""
 
 
 class ModelConfig(_Frozen):

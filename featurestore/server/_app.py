@@ -110,6 +110,7 @@ class _Service:
         self.max_entities = server.max_entities_per_request
         self.max_body = server.max_body_bytes
         self.timeout = server.request_timeout_s
+        self.lookups_inline = server.lookups_on_event_loop
         self.body_timeout = server.body_timeout_s
         self.metrics = Metrics()
         self.metrics.watch_serving_log(
@@ -235,7 +236,10 @@ async def _get_online_features(service: _Service, request: Request) -> Response:
     service.metrics.entities.observe(lookup.rows)
     arrow = wants_arrow(request.headers.get("accept"))
     fn = _calls.lookup_arrow if arrow else _calls.lookup_feast
-    result = await service.call(fn, service.store, lookup, online=True)
+    if service.lookups_inline:  # server.lookups_on_event_loop: no thread hop, no timeout
+        result = fn(service.store, lookup)
+    else:
+        result = await service.call(fn, service.store, lookup, online=True)
     if isinstance(result, pa.Table):
         response = Response(arrow_body(result), media_type=ARROW_STREAM)
         request_id = (result.schema.metadata or {}).get(b"request_id", b"").decode()

@@ -86,3 +86,37 @@ def test_timeout_answers_504(project: Path, serve_app: type) -> None:
             assert r.json()["error"]["code"] == "timeout"
     finally:
         store.close()
+
+
+def test_lookups_on_the_event_loop_answer_as_in_threads(project: Path, serve_app: type) -> None:
+    """``server.lookups_on_event_loop``: the same answers (JSON, Arrow, errors) without
+    the thread hop, and so without the request timeout, which here would cut every
+    threaded lookup off."""
+    threaded = keyed_store(project)
+    inline = keyed_store(project, lookups_on_event_loop=True, request_timeout_s=0.0)
+    many = {**LOOKUP, "entities": {"driver_id": list(range(1001, 1130))}}
+    unknown = {**LOOKUP, "features": ["driver_hourly_stats:nope"]}
+    arrow = {"accept": "application/vnd.apache.arrow.stream"}
+    try:
+        with (
+            serve_app(create_app(threaded)) as t_url,
+            serve_app(create_app(inline)) as i_url,
+            httpx.Client(base_url=t_url) as t,
+            httpx.Client(base_url=i_url) as i,
+        ):
+            for body in (LOOKUP, many, unknown):
+                a, b = (
+                    t.post("/get-online-features", json=body),
+                    i.post("/get-online-features", json=body),
+                )
+                assert (a.status_code, a.json()) == (b.status_code, b.json())
+            a = t.post("/get-online-features", json=many, headers=arrow)
+            b = i.post("/get-online-features", json=many, headers=arrow)
+            assert a.status_code == b.status_code == 200 and a.content == b.content
+        timed = keyed_store(project, request_timeout_s=0.0)
+        with serve_app(create_app(timed)) as url, httpx.Client(base_url=url) as http:
+            assert http.post("/get-online-features", json=many).status_code == 504
+        timed.close()
+    finally:
+        threaded.close()
+        inline.close()
