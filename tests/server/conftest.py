@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,13 +12,13 @@ from typing import Any
 import httpx
 import pyarrow as pa
 import pytest
-import uvicorn
 import yaml
 
 from featurestore import FeatureStore
 from featurestore.config import load_config
 from featurestore.project import load_definitions
 from featurestore.server import create_app
+from tests.served_app import ServerThread
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "driver_stats"
 DRIVERS = 20
@@ -53,28 +50,7 @@ class Served:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
 
-class _Thread:
-    def __init__(self, app: Any) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]})
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
+_Thread = ServerThread
 
 
 def definitions_text() -> str:
